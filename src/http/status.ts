@@ -1,0 +1,62 @@
+/** HTTP status codes used by Tiny Server (RFC 9110 section 15). */
+export const STATUS_CODE = {
+  Continue: 100,
+  OK: 200,
+  NoContent: 204,
+  PartialContent: 206,
+  MovedPermanently: 301,
+  Found: 302,
+  NotModified: 304,
+  TemporaryRedirect: 307,
+  PermanentRedirect: 308,
+  BadRequest: 400,
+  Forbidden: 403,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  RequestTimeout: 408,
+  LengthRequired: 411,
+  ContentTooLarge: 413,
+  URITooLong: 414,
+  RangeNotSatisfiable: 416,
+  ExpectationFailed: 417,
+  RequestHeaderFieldsTooLarge: 431,
+  InternalServerError: 500,
+  NotImplemented: 501,
+  ServiceUnavailable: 503,
+  HTTPVersionNotSupported: 505,
+} as const;
+
+export type StatusCode = (typeof STATUS_CODE)[keyof typeof STATUS_CODE];
+
+/** Reason phrases for the status line. */
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  100: 'Continue',
+  200: 'OK',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  411: 'Length Required',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
+};
+
+/** The reason phrase for `status`, or a generic one for codes not in the table. */
+export function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? 'Unknown';
+}

@@ -1,0 +1,43 @@
+/** The HTTP versions Tiny Server speaks. */
+export type HttpVersion = '1.0' | '1.1';
+
+/**
+ * Request header fields: lower-case name to value. Repeated fields are joined with ", "
+ * (RFC 9110 section 5.3), except `cookie` which is joined with "; ".
+ */
+export type HeaderMap = Map<string, string>;
+
+/** The request line and header section of one request, as the parser produces it. */
+export interface RequestHead {
+  readonly method: string;
+  /** The request target exactly as sent (origin-form, absolute-form, or `*`). */
+  readonly target: string;
+  /** The path of the target, still percent-encoded; for absolute-form the path part of the URL. */
+  readonly path: string;
+  /** The query without the leading `?`; empty when there is none. */
+  readonly query: string;
+  readonly version: HttpVersion;
+  readonly headers: HeaderMap;
+  /** Field names and values in the order received, names as sent. */
+  readonly rawHeaders: ReadonlyArray<readonly [string, string]>;
+  /** True when the connection may carry another request after this one. */
+  readonly keepAlive: boolean;
+  /** True when the client sent `Expect: 100-continue`. */
+  readonly expectContinue: boolean;
+  /** Body framing: none, a fixed length, or chunked. */
+  readonly framing: BodyFraming;
+}
+
+export type BodyFraming =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'length'; readonly length: number }
+  | { readonly kind: 'chunked' };
+
+/** Why a request could not be parsed; `status` is the response to send before closing. */
+export interface ParseError {
+  readonly status: 400 | 413 | 414 | 431 | 501 | 505;
+  /** A stable code for tests and logs, such as `header-name-whitespace`. */
+  readonly code: string;
+  /** A sentence-case description without a trailing period, e.g. "Content-Length values differ". */
+  readonly message: string;
+}

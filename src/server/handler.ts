@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+import type { HeaderMap, HttpVersion } from '../http/types';
+
+/**
+ * One parsed request as a handler sees it. The body is already read (up to the server's
+ * body limit); handlers never touch the socket.
+ */
+export interface Request {
+  readonly method: string;
+  /** The request target exactly as sent. */
+  readonly target: string;
+  /** The path of the target, still percent-encoded. */
+  readonly path: string;
+  /** The query without `?`; empty when there is none. */
+  readonly query: string;
+  readonly version: HttpVersion;
+  readonly headers: HeaderMap;
+  readonly body: Buffer;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+/** A body the connection streams from a file, `start` to `end` inclusive, with backpressure. */
+export interface FileBody {
+  readonly kind: 'file';
+  readonly path: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * A body produced by a stream. With `length` the response uses Content-Length, otherwise
+ * chunked encoding (or close-delimited for HTTP/1.0). The connection destroys the stream when
+ * the client goes away or the request was HEAD.
+ */
+export interface StreamBody {
+  readonly kind: 'stream';
+  readonly stream: Readable;
+  readonly length?: number;
+}
+
+export type Body = Buffer | FileBody | StreamBody;
+
+/** Header values a handler may set; numbers are written in decimal. */
+export type ResponseHeaders = Record<string, string | number | readonly string[]>;
+
+/**
+ * What a handler answers. Expected outcomes (404, 304, 416...) are plain values; a thrown
+ * exception becomes a 500 that is logged with its message.
+ *
+ * The connection adds `Date`, `Connection`, and `Content-Length` or `Transfer-Encoding` itself,
+ * and drops the body of a HEAD request while keeping its headers.
+ */
+export interface Response {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  readonly body?: Body;
+  /** Why the request failed, for the log (e.g. "no file at /srv/site/missing.html"). */
+  readonly reason?: string;
+  /** Close the connection after this response. */
+  readonly close?: boolean;
+}
+
+/**
+ * The interface between the server and content, in the spirit of WSGI: the server owns
+ * sockets and framing, a handler maps a request to a response. Answering `undefined` passes the
+ * request to the next handler.
+ */
+export type Handler = (request: Request) => Response | undefined | Promise<Response | undefined>;
+
+/** Something that can be released, without depending on vscode. */
+export interface Disposable {
+  dispose(): void;
+}

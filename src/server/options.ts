@@ -1,0 +1,55 @@
+import type { Handler } from './handler';
+import type { RequestLogger } from './log';
+
+/** Protocol and resource limits; defaults in `DEFAULT_LIMITS`. */
+export interface Limits {
+  /** Longest request target accepted (414 beyond). */
+  readonly maxTargetLength: number;
+  /** Largest header section accepted, request line included (431 beyond). */
+  readonly maxHeaderBytes: number;
+  /** Largest request body accepted (413 beyond). */
+  readonly maxBodyBytes: number;
+  /** A client must finish sending the header section within this time (slowloris guard). */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this time. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections beyond this are refused with 503 and closed. */
+  readonly maxConnections: number;
+  /** Requests parsed ahead of the one being answered before reading pauses. */
+  readonly maxPipelined: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxTargetLength: 8 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 20_000,
+  maxPipelined: 64,
+};
+
+/** Everything a server needs, resolved once at start. */
+export interface ServerOptions {
+  /** Absolute path of the folder to serve. */
+  readonly root: string;
+  /** Address to bind; default `127.0.0.1`. */
+  readonly host?: string;
+  /** Port to try first; 0 takes any free port. Default 8000. */
+  readonly port?: number;
+  /** When the port is taken, try the next ones (up to this many). Default 20; 0 disables. */
+  readonly portAttempts?: number;
+  /** Serve files and folders whose name starts with a dot. Default false. */
+  readonly showDotfiles?: boolean;
+  /** List directories that have no index file. Default true. */
+  readonly directoryListing?: boolean;
+  /** Host names accepted in addition to loopback names when bound to loopback. */
+  readonly allowedHosts?: readonly string[];
+  /** Inject the live-reload client into HTML pages and serve its endpoint. Default true. */
+  readonly liveReload?: boolean;
+  /** Handlers consulted before the static file handler. */
+  readonly handlers?: readonly Handler[];
+  /** Receives one record per request. */
+  readonly logger?: RequestLogger;
+  readonly limits?: Partial<Limits>;
+}
