@@ -1,0 +1,32 @@
+import * as vscode from 'vscode';
+
+/**
+ * Opens `url` in VS Code's Simple Browser beside the editor, keeping focus where it is. The
+ * address goes through `asExternalUri` first so that remote, Codespaces and web setups get an
+ * address their browser can reach (a port-forwarding proxy, for instance).
+ */
+export async function openInSimpleBrowser(url: string): Promise<void> {
+  const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
+  await vscode.commands.executeCommand('simpleBrowser.api.open', external, {
+    viewColumn: vscode.ViewColumn.Beside,
+    preserveFocus: true,
+  });
+}
+
+/** Opens `url` in the system browser; false when VS Code could not open it. */
+export async function openInExternalBrowser(url: string): Promise<boolean> {
+  const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
+  return vscode.env.openExternal(external);
+}
+
+/** Opens `url` the way `target` says; errors become a message instead of a failed command. */
+export async function openUrl(url: string, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
+  try {
+    if (target === 'simpleBrowser') await openInSimpleBrowser(url);
+    else if (!(await openInExternalBrowser(url))) throw new Error('the system browser did not accept it');
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const where = target === 'simpleBrowser' ? 'the Simple Browser' : 'the external browser';
+    void vscode.window.showErrorMessage(`Could not open ${url} in ${where}: ${reason}`);
+  }
+}

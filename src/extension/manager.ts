@@ -1,0 +1,227 @@
+import * as vscode from 'vscode';
+import { startServer, type StartResult, type TinyServer } from '../server/server';
+import type { ServerInfo, StartOutcome } from './api';
+import { DisposableOwner } from './dispose';
+import type { LogChannel } from './log-channel';
+import { bindsAllInterfaces, readSettings, SECTION, serverShape, toServerOptions, type FolderSettings } from './settings';
+
+/** One running server and what belongs to it. */
+export interface RunningServer {
+  readonly folder: vscode.WorkspaceFolder;
+  readonly server: TinyServer;
+  readonly settings: FolderSettings;
+  /** Forwards file changes to live reload; absent when live reload is off. */
+  readonly watcher: vscode.Disposable | undefined;
+}
+
+/**
+ * Runs at most one server per workspace folder. Operations on the same folder run one after
+ * the other (a restart never races a stop), operations on different folders run side by side.
+ * It never writes settings: a taken port is reported, not persisted.
+ */
+export class ServerManager extends DisposableOwner {
+  private readonly running = new Map<string, RunningServer>();
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly changeEmitter = this._register(new vscode.EventEmitter<void>());
+  /** Fires after a server started or stopped. */
+  readonly onDidChangeServers = this.changeEmitter.event;
+  private warnedAboutNetwork = false;
+
+  constructor(private readonly log: LogChannel) {
+    super();
+    this._register(vscode.workspace.onDidChangeConfiguration((event) => this.onSettingsChanged(event)));
+    this._register(
+      vscode.workspace.onDidChangeWorkspaceFolders((event) => {
+        for (const folder of event.removed) void this.stop(folder.uri);
+        this.updateContextKeys();
+      }),
+    );
+    this.updateContextKeys();
+  }
+
+  /** Running servers in the order they started. */
+  list(): readonly RunningServer[] {
+    return [...this.running.values()];
+  }
+
+  get(folder: vscode.Uri): RunningServer | undefined {
+    return this.running.get(folder.toString());
+  }
+
+  /** Starts the server of `folder`, or answers the one already running. */
+  start(folder: vscode.WorkspaceFolder): Promise<StartOutcome> {
+    return this.serialize(folder.uri, () => this.startNow(folder));
+  }
+
+  stop(folder: vscode.Uri): Promise<void> {
+    return this.serialize(folder, () => this.stopNow(folder));
+  }
+
+  stopAll(): Promise<void> {
+    return Promise.all(this.list().map((entry) => this.stop(entry.folder.uri))).then(() => undefined);
+  }
+
+  /** Stops and starts again with the current settings. */
+  restart(folder: vscode.WorkspaceFolder, why: string): Promise<StartOutcome> {
+    return this.serialize(folder.uri, async () => {
+      this.log.info(`[${folder.name}] Restarting: ${why}`);
+      await this.stopNow(folder.uri);
+      return this.startNow(folder);
+    });
+  }
+
+  /** Closes every server without waiting; `deactivate` has already awaited `stopAll()`. */
+  override dispose(): void {
+    for (const entry of this.running.values()) {
+      entry.watcher?.dispose();
+      entry.server.dispose();
+    }
+    this.running.clear();
+    super.dispose();
+  }
+
+  private async startNow(folder: vscode.WorkspaceFolder): Promise<StartOutcome> {
+    const existing = this.get(folder.uri);
+    if (existing !== undefined) return { ok: true, server: toInfo(existing) };
+    if (folder.uri.scheme !== 'file') {
+      return this.failed(folder, `Only folders on disk can be served, not ${folder.uri.toString()}`);
+    }
+    const read = readSettings(folder);
+    if (!read.ok) return this.failed(folder, read.message);
+    const settings = read.settings;
+    this.warnIfPublic(settings.host);
+
+    const result = await startSafely(toServerOptions(settings, this.log.requestLogger(folder.name)));
+    if (!result.ok) return this.failed(folder, result.error.message);
+    const server = result.server;
+    if (this.isDisposed) {
+      await server.close();
+      return { ok: false, message: 'Tiny Server was shut down while the server was starting' };
+    }
+    const entry: RunningServer = { folder, server, settings, watcher: settings.liveReload ? watch(server) : undefined };
+    this.running.set(folder.uri.toString(), entry);
+    this.announce(entry);
+    this.changed();
+    return { ok: true, server: toInfo(entry) };
+  }
+
+  private async stopNow(folder: vscode.Uri): Promise<void> {
+    const entry = this.get(folder);
+    if (entry === undefined) return;
+    this.running.delete(folder.toString());
+    entry.watcher?.dispose();
+    await entry.server.close();
+    this.log.info(`[${entry.folder.name}] Stopped the server on port ${entry.server.port}`);
+    this.changed();
+  }
+
+  private announce(entry: RunningServer): void {
+    const { folder, server } = entry;
+    this.log.info(`[${folder.name}] Serving ${server.root} at ${browseUrl(server)} (bound to ${server.host})`);
+    if (server.requestedPort !== 0 && server.port !== server.requestedPort) {
+      const message = `Port ${server.requestedPort} is in use, so Tiny Server listens on port ${server.port}`;
+      this.log.warn(`[${folder.name}] ${message}`);
+      void vscode.window.showInformationMessage(`${message}.`);
+    }
+  }
+
+  private failed(folder: vscode.WorkspaceFolder, message: string): StartOutcome {
+    this.log.error(`[${folder.name}] Could not start: ${message}`);
+    void vscode.window
+      .showErrorMessage(`Tiny Server could not start for ${folder.name}: ${message}`, 'Show Log')
+      .then((choice) => {
+        if (choice === 'Show Log') this.log.show();
+      });
+    return { ok: false, message };
+  }
+
+  /** Binding every interface is allowed, but the user hears once per session what it means. */
+  private warnIfPublic(host: string): void {
+    if (!bindsAllInterfaces(host) || this.warnedAboutNetwork) return;
+    this.warnedAboutNetwork = true;
+    const message = `Tiny Server binds ${host}, so the served folder is reachable from other machines on the network`;
+    this.log.warn(message);
+    void vscode.window.showWarningMessage(`${message}.`);
+  }
+
+  private onSettingsChanged(event: vscode.ConfigurationChangeEvent): void {
+    for (const entry of this.list()) {
+      if (!event.affectsConfiguration(SECTION, entry.folder.uri)) continue;
+      const read = readSettings(entry.folder);
+      // openOnStart only matters at the next start; everything else shapes the running server.
+      if (read.ok && serverShape(read.settings) === serverShape(entry.settings)) continue;
+      void this.restart(entry.folder, 'its settings changed');
+    }
+  }
+
+  private changed(): void {
+    this.updateContextKeys();
+    this.changeEmitter.fire();
+  }
+
+  /** Context keys for `when` clauses in package.json. */
+  private updateContextKeys(): void {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    const allRunning = folders.length > 0 && folders.every((folder) => this.get(folder.uri) !== undefined);
+    void vscode.commands.executeCommand('setContext', 'tinyServer.running', this.running.size > 0);
+    void vscode.commands.executeCommand('setContext', 'tinyServer.allRunning', allRunning);
+  }
+
+  private serialize<T>(folder: vscode.Uri, operation: () => Promise<T>): Promise<T> {
+    const key = folder.toString();
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const result = previous.then(operation);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return result;
+  }
+}
+
+/** startServer reports failures as values; anything it throws is a bug, reported the same way. */
+async function startSafely(options: Parameters<typeof startServer>[0]): Promise<StartResult> {
+  try {
+    return await startServer(options);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, error: { code: 'bind-failed', message: `Unexpected failure: ${message}` } };
+  }
+}
+
+/** Forwards changes below the served root to live reload. */
+function watch(server: TinyServer): vscode.Disposable {
+  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(server.root), '**/*'));
+  const notify = (uri: vscode.Uri): void => server.notifyChanged([uri.fsPath]);
+  return vscode.Disposable.from(
+    watcher,
+    watcher.onDidChange(notify),
+    watcher.onDidCreate(notify),
+    watcher.onDidDelete(notify),
+  );
+}
+
+/** An address a local browser can open: a wildcard bind is reached through loopback. */
+export function browseUrl(server: Pick<TinyServer, 'host' | 'port'>): string {
+  let host = server.host;
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  else if (bindsAllInterfaces(host)) host = '::1';
+  return `http://${host.includes(':') ? `[${host}]` : host}:${server.port}/`;
+}
+
+export function toInfo(entry: RunningServer): ServerInfo {
+  const { folder, server } = entry;
+  return {
+    folder: folder.uri,
+    root: vscode.Uri.file(server.root),
+    host: server.host,
+    port: server.port,
+    requestedPort: server.requestedPort,
+    url: browseUrl(server),
+    requestCount: server.requestCount,
+  };
+}
