@@ -1,0 +1,324 @@
+// Runs the extension's integration suite in a real VS Code without a desktop build: the VS Code
+// server inside code-server (provisioned into .vscode-test/ by provision.mjs), with its web
+// workbench opened in headless Chromium through playwright-core. The suite runs in the Node
+// extension host exactly as under @vscode/test-electron; the workbench reports the result
+// through window.codeAutomationExit. Facts this relies on: /work/shared/VSCODE_HOST.md.
+//
+// Usage: node test/integration/run-server.mjs [--workspace <folder or .code-workspace>] [--suite <index.js>]
+//   TINY_SERVER_TEST_WORKSPACE  workspace to open (default: the suite's fixture workspace)
+//   TINY_SERVER_TEST_TIMEOUT    overall limit in seconds (default 600)
+//
+// The helpers below are also used by the UI test in test/e2e/.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { provision, ProvisionError, REPO_ROOT } from './provision.mjs';
+
+export const SUITE_PATH = join(REPO_ROOT, 'out', 'test', 'integration', 'suite', 'index.js');
+const FIXTURES = join(REPO_ROOT, 'test', 'integration', 'fixtures');
+/** Where the suite's workspace is looked for, first match wins. */
+const DEFAULT_WORKSPACES = [join(FIXTURES, 'workspace.code-workspace'), join(FIXTURES, 'site')];
+let interrupted = false;
+const LISTENING = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
+
+/** User settings that keep the workbench quiet and offline, for every run. */
+const USER_SETTINGS = {
+  'security.workspace.trust.enabled': false,
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.enableExperiments': false,
+  'chat.disableAIFeatures': true,
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'git.enabled': false,
+};
+
+/** Chromium flags that keep it from reaching hosts these machines cannot reach. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/**
+ * Starts code-server on a free loopback port with a throwaway user-data dir.
+ * @param {{ nodeBin: string, codeServerDir: string }} build from provision()
+ * @param {{ logFile: string, settings?: object, timeoutMs?: number }} options
+ * @returns {Promise<{ port: number, origin: string, died: Promise<never>, dispose: () => Promise<void> }>}
+ *   `died` rejects if the server exits before `dispose()`.
+ */
+export async function startCodeServer(build, { logFile, settings = {}, timeoutMs = 60_000 }) {
+  const dir = mkdtempSync(join(tmpdir(), 'tiny-server-vscode-'));
+  const userDataDir = join(dir, 'user-data');
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(
+    join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({ ...USER_SETTINGS, ...settings }, null, 2),
+  );
+  writeFileSync(join(dir, 'config.yaml'), 'auth: none\n');
+  const args = [
+    join(build.codeServerDir, 'out', 'node', 'entry.js'),
+    '--auth', 'none',
+    // Port 0: the OS picks a free port and code-server prints it, so there is no race.
+    '--bind-addr', '127.0.0.1:0',
+    '--user-data-dir', userDataDir,
+    '--extensions-dir', join(dir, 'extensions'),
+    '--config', join(dir, 'config.yaml'),
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    // A built VS Code ignores the `payload` query parameter without the smoke-test driver.
+    '--vscode-option', 'enable-smoke-test-driver',
+  ];
+  const log = createWriteStream(logFile);
+  // Detached: the server spawns an extension host, a pty host and a file watcher; killing the
+  // whole process group on exit leaves none of them behind.
+  const child = spawn(build.nodeBin, args, { cwd: dir, env: serverEnv(dir), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+
+  // Last resort if the runner exits without disposing (an uncaught error, process.exit).
+  const killOnExit = () => killGroup(child.pid, 'SIGKILL');
+  process.on('exit', killOnExit);
+  let disposing = false;
+  const died = new Promise((_, reject) => {
+    child.once('exit', (code, signal) => {
+      if (!disposing) reject(new Error(`code-server exited unexpectedly with ${code ?? signal}; see ${logFile}`));
+    });
+  });
+  died.catch(() => {}); // Observed by whoever races it; never an unhandled rejection.
+  const dispose = async () => {
+    disposing = true;
+    process.off('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      killGroup(child.pid, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    killGroup(child.pid, 'SIGKILL'); // children that outlived the server
+    log.end();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const origin = await waitForListening(child, timeoutMs, logFile);
+    return { port: Number(new URL(origin).port), origin: origin.replace(/\/$/, ''), died, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** The child's environment, without variables that would make code-server act as a CLI client. */
+function serverEnv(dir) {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    // VSCODE_IPC_HOOK_CLI (set in VS Code terminals) makes code-server open the folder in that
+    // other instance instead of serving; PASSWORD would switch authentication on.
+    if (/^(VSCODE_|ELECTRON_|CODE_SERVER_)/.test(key) || key === 'PASSWORD' || key === 'HASHED_PASSWORD') continue;
+    env[key] = value;
+  }
+  // code-server keeps state under XDG folders; keep it inside the throwaway dir.
+  env.XDG_DATA_HOME = join(dir, 'data');
+  env.XDG_CONFIG_HOME = join(dir, 'config');
+  env.XDG_CACHE_HOME = join(dir, 'cache');
+  return env;
+}
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function waitForListening(child, timeoutMs, logFile) {
+  return new Promise((resolvePromise, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => finish(new Error(`code-server did not print "HTTP server listening" within ${timeoutMs / 1000} s; see ${logFile}`)), timeoutMs);
+    const onData = (chunk) => {
+      seen = (seen + chunk).slice(-4096);
+      const match = LISTENING.exec(seen);
+      if (match) finish(null, match[1]);
+    };
+    const onExit = (code, signal) => finish(new Error(`code-server exited with ${code ?? signal} before listening; see ${logFile}`));
+    function finish(error, origin) {
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolvePromise(origin);
+    }
+    child.stdout.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
+
+/**
+ * The workbench address that opens `workspace` (a folder, or a `.code-workspace` file for a
+ * multi-root workspace) with the extension under development loaded and, given `testsPath`,
+ * the suite run in its extension host.
+ */
+export function workbenchUrl(origin, { workspace, testsPath }) {
+  const remote = (path) => `vscode-remote://${new URL(origin).host}${path}`;
+  const payload = [['extensionDevelopmentPath', remote(REPO_ROOT)], ['skipWelcome', 'true']];
+  if (testsPath) payload.push(['extensionTestsPath', remote(testsPath)]);
+  const kind = workspace.endsWith('.code-workspace') ? 'workspace' : 'folder';
+  return `${origin}/?${kind}=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+/** Launches headless Chromium with a fresh profile (Playwright gives each launch its own). */
+export function launchChromium(executablePath) {
+  // Playwright's own signal handlers would exit the process before the runner stops code-server.
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+  });
+}
+
+/** A promise that rejects with `message` after `ms`, unless cancelled first. */
+export function timeout(ms, message) {
+  let timer;
+  const promise = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+function option(argv, name) {
+  const index = argv.indexOf(name);
+  return index >= 0 ? argv[index + 1] : undefined;
+}
+
+function parseWorkspace(argv) {
+  const given = option(argv, '--workspace') ?? process.env.TINY_SERVER_TEST_WORKSPACE;
+  if (given) return resolve(given);
+  const found = DEFAULT_WORKSPACES.find((path) => existsSync(path));
+  if (!found) throw new ProvisionError(`No test workspace: none of ${DEFAULT_WORKSPACES.join(', ')} exists; pass --workspace`);
+  return found;
+}
+
+/** Runs the suite once; resolves with the exit code the extension host reported. */
+async function runSuite({ workspace, suite, timeoutMs }) {
+  if (!existsSync(suite)) {
+    throw new ProvisionError(`Test suite not built: ${suite} is missing; run node esbuild.mjs --tests`);
+  }
+  const build = await provision();
+  const resultsDir = join(REPO_ROOT, 'test-results');
+  mkdirSync(resultsDir, { recursive: true });
+  const logFile = join(resultsDir, 'integration-code-server.log');
+  const hostLog = hostLogPrinter(join(resultsDir, 'integration-workbench.log'));
+  const cleanups = [hostLog.close];
+  const cleanup = async () => {
+    while (cleanups.length > 0) await cleanups.pop()().catch(() => {});
+  };
+  const onSignal = (signal) => {
+    interrupted = true;
+    console.error(`Interrupted by ${signal}; stopping code-server and Chromium`);
+    cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const limit = timeout(timeoutMs, `The integration suite did not finish within ${timeoutMs / 1000} s`);
+  try {
+    const server = await startCodeServer(build, { logFile });
+    cleanups.push(server.dispose);
+    console.log(`VS Code server listening at ${server.origin} (log: ${logFile})`);
+    const browser = await launchChromium(build.chromium);
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    let reportExit;
+    const exited = new Promise((resolveExit) => (reportExit = resolveExit));
+    // Both must exist before the workbench loads: it looks for them once, at start.
+    await page.exposeFunction('codeAutomationLog', hostLog.print);
+    await page.exposeFunction('codeAutomationExit', (code, logs) => {
+      writeHostLogs(resultsDir, logs);
+      reportExit(code);
+    });
+    page.on('pageerror', (error) => console.error(`[workbench] ${error.message}`));
+    await page.goto(workbenchUrl(server.origin, { workspace, testsPath: suite }));
+    return await Promise.race([exited, limit.promise, server.died]);
+  } finally {
+    limit.cancel();
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * The workbench's own chatter that reaches codeAutomationLog along with the extension host's
+ * console. Both arrive through the same log service without a tag, so the runner drops these
+ * known lines (they are expected on an offline machine) and keeps everything else.
+ */
+const WORKBENCH_NOISE = [
+  /^Resolv(ing|ed) connection token/,
+  /^Creating a socket/,
+  /^\[(reconnection-grace-time|Service Worker|AgentHost|AccountPolicyGate)\b/,
+  /^Updating additional builtin extensions cache/,
+  /^getaddrinfo (ENOTFOUND|EAI_AGAIN) (?!localhost)/, // gallery and telemetry hosts, offline
+  /^Timed out waiting for authentication provider/,
+  /^No search provider registered for scheme/,
+];
+
+/**
+ * Returns a codeAutomationLog handler: every line goes to `logFile`, and all but the known
+ * workbench noise to the console, so the mocha reporter's lines read as in a terminal.
+ */
+export function hostLogPrinter(logFile) {
+  const all = createWriteStream(logFile);
+  const print = (type, args) => {
+    const text = Array.isArray(args) ? args.join(' ') : String(args);
+    all.write(`[${type}] ${text}\n`);
+    if (WORKBENCH_NOISE.some((pattern) => pattern.test(text))) return;
+    if (type === 'error' || type === 'warn') process.stderr.write(`${text}\n`);
+    else process.stdout.write(`${text}\n`);
+  };
+  return { print, close: () => new Promise((r) => all.end(r)) };
+}
+
+/** Keeps the workbench's own logs of the run for post-mortems. */
+function writeHostLogs(resultsDir, logs) {
+  if (!Array.isArray(logs)) return;
+  const dir = join(resultsDir, 'vscode-logs');
+  for (const { relativePath, contents } of logs) {
+    const file = resolve(dir, relativePath);
+    if (!file.startsWith(dir)) continue;
+    mkdirSync(resolve(file, '..'), { recursive: true });
+    writeFileSync(file, contents);
+  }
+}
+
+async function main() {
+  const started = Date.now();
+  try {
+    const argv = process.argv.slice(2);
+    const workspace = parseWorkspace(argv);
+    const suite = resolve(option(argv, '--suite') ?? SUITE_PATH);
+    const timeoutMs = Number(process.env.TINY_SERVER_TEST_TIMEOUT ?? 600) * 1000;
+    const code = await runSuite({ workspace, suite, timeoutMs });
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(code === 0 ? `Integration suite passed in VS Code server (${seconds} s)` : `Integration suite failed with exit code ${code} (${seconds} s)`);
+    process.exitCode = code === 0 ? 0 : 1;
+  } catch (error) {
+    if (interrupted) return;
+    console.error(error instanceof ProvisionError ? error.message : error);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
