@@ -1,0 +1,121 @@
+import { realpathSync } from 'node:fs';
+import { relative, sep } from 'node:path';
+
+/** Where a URL path leads inside the root, or why it leads nowhere. */
+export type SafePath =
+  | {
+      readonly ok: true;
+      /** The real path (symlinks resolved); always the root or below it. */
+      readonly path: string;
+      /**
+       * The root joined with the decoded segments, before symlinks are resolved. Stat this path
+       * to notice that a symlink on the way was retargeted since `path` was computed.
+       */
+      readonly lexicalPath: string;
+    }
+  | { readonly ok: false; readonly status: 400 | 403 | 404 | 414; readonly reason: string };
+
+export type PathFailure = Extract<SafePath, { ok: false }>;
+
+const isWindows = process.platform === 'win32';
+// Names Windows maps to devices in every folder, with or without an extension.
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com\d|lpt\d|conin\$|conout\$)(\..*)?$/i;
+
+/**
+ * The one path-safety function: every file lookup of the static handler goes through it.
+ *
+ * `urlPath` is the request path still percent-encoded (no query). It is decoded exactly once;
+ * invalid encoding, NUL bytes and backslashes are 400 (a backslash is a separator on Windows,
+ * so it is refused on every platform to behave the same everywhere). A `..` segment, sent
+ * literally or encoded (`%2e%2e`, `..%2f`), is 400: browsers remove dot segments before sending
+ * (RFC 3986 section 5.2.4), so only hand-made requests contain them. Dotfiles and dot-folders
+ * anywhere in the path are 404 unless `showDotfiles`. The joined path must be the root or start
+ * with `root + sep` (so `/root-evil` is outside), and so must its real path, which catches
+ * symlinks that leave the root (404). Missing files are 404 with the absolute path in `reason`.
+ */
+export function resolveSafePath(root: string, urlPath: string, showDotfiles: boolean): SafePath {
+  const segments = decodeSegments(urlPath, showDotfiles);
+  if (!Array.isArray(segments)) return segments;
+  const lexicalPath = segments.length === 0 ? root : joinRoot(root, segments.join(sep));
+  if (!isInside(root, lexicalPath)) return fail(400, 'path escapes the root');
+  let real: string;
+  try {
+    real = realpathSync.native(lexicalPath);
+  } catch (error) {
+    return fsFailure(error, lexicalPath);
+  }
+  if (!isInside(root, real)) return fail(404, `${lexicalPath} is a link to ${real}, outside the root`);
+  if (!showDotfiles && real !== root && hasDotSegment(relative(root, real))) {
+    return fail(404, `${lexicalPath} is a link to the hidden dotfile ${real}`);
+  }
+  return { ok: true, path: real, lexicalPath };
+}
+
+/** Decodes the path once and checks each segment; a failure is returned as is. */
+function decodeSegments(urlPath: string, showDotfiles: boolean): string[] | PathFailure {
+  if (urlPath.charCodeAt(0) !== 47 /* / */) return fail(400, 'path does not start with a slash');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return fail(400, 'path has invalid percent-encoding');
+  }
+  if (decoded.includes('\0')) return fail(400, 'path contains a NUL byte');
+  if (decoded.includes('\\')) return fail(400, 'path contains a backslash');
+  const segments: string[] = [];
+  for (const segment of decoded.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') return fail(400, 'path escapes the root');
+    if (!showDotfiles && segment.charCodeAt(0) === 46 /* . */) {
+      return fail(404, `${segment} is a hidden dotfile or dot-folder`);
+    }
+    if (isWindows && (segment.includes(':') || WINDOWS_DEVICE.test(segment))) {
+      return fail(400, 'path names a Windows stream or device');
+    }
+    segments.push(segment);
+  }
+  return segments;
+}
+
+/** `root` plus a relative path, without doubling the separator when the root is `/` or `C:\`. */
+function joinRoot(root: string, rest: string): string {
+  return root.endsWith(sep) ? root + rest : root + sep + rest;
+}
+
+/** True when `path` is `root` itself or below it; a bare `startsWith(root)` would admit `/root-evil`. */
+export function isInside(root: string, path: string): boolean {
+  if (path === root) return true;
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  return path.startsWith(prefix);
+}
+
+function hasDotSegment(relativePath: string): boolean {
+  for (const segment of relativePath.split(sep)) {
+    if (segment.charCodeAt(0) === 46 /* . */) return true;
+  }
+  return false;
+}
+
+function fail(status: PathFailure['status'], reason: string): PathFailure {
+  return { ok: false, status, reason };
+}
+
+/**
+ * The response status for a file-system error on `path`: missing is 404, forbidden is 403, a
+ * name too long is 414. Any other error is unexpected and rethrown (the connection answers 500).
+ */
+export function fsFailure(error: unknown, path: string): PathFailure {
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ENOENT':
+      return fail(404, `no file at ${path}`);
+    case 'ENOTDIR':
+      return fail(404, `no file at ${path} (a parent is not a folder)`);
+    case 'EACCES':
+    case 'EPERM':
+      return fail(403, `permission denied for ${path}`);
+    case 'ENAMETOOLONG':
+      return fail(414, `file name too long: ${path}`);
+    default:
+      throw error;
+  }
+}
