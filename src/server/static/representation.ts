@@ -1,0 +1,169 @@
+import type { Body, Request, Response, ResponseHeaders } from '../handler';
+import { compress, MIN_COMPRESS_BYTES, preferredCoding, type ContentCoding } from './compress';
+import { ifRangeMatches, isNotModified } from './conditional';
+import { parseRange } from './range';
+
+/** Largest body compressed (on the event loop, once per file version) and kept in memory. */
+export const MAX_COMPRESS_BYTES = 256 * 1024;
+
+/** Metadata shared by every representation of one version of a file. */
+export interface FileMeta {
+  readonly contentType: string;
+  /** Worth compressing by media type; whether it is done also depends on the body size. */
+  readonly compressible: boolean;
+  /** Last-Modified as an IMF-fixdate (RFC 9110 section 5.6.7). */
+  readonly lastModified: string;
+  /** The modification time in whole seconds, the precision of Last-Modified. */
+  readonly lastModifiedSec: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * One representation of a file (identity, gzip or brotli) with its 200 response built once, so
+ * that answering a request is a lookup. Responses are frozen because they are shared by requests.
+ */
+export class Representation {
+  readonly ok: Response;
+  private readonly headers: Readonly<ResponseHeaders>;
+  private notModifiedResponse: Response | undefined;
+
+  constructor(
+    /** A strong entity-tag with its quotes. */
+    readonly etag: string,
+    private readonly meta: FileMeta,
+    /** Body length in bytes. */
+    readonly size: number,
+    /** The bytes, or the path of a file too large to hold in memory. */
+    private readonly source: Buffer | string,
+    vary: boolean,
+    coding?: ContentCoding,
+  ) {
+    const headers: Record<string, string> = {
+      'Content-Type': meta.contentType,
+      'Cache-Control': 'no-cache',
+      ETag: etag,
+      'Last-Modified': meta.lastModified,
+      'Accept-Ranges': 'bytes',
+      'X-Content-Type-Options': 'nosniff',
+    };
+    if (vary) headers['Vary'] = 'Accept-Encoding';
+    if (coding !== undefined) headers['Content-Encoding'] = coding;
+    this.headers = Object.freeze(headers);
+    this.ok = Object.freeze({ status: 200, headers: this.headers, body: this.body(0, size - 1) });
+  }
+
+  get lastModifiedSec(): number {
+    return this.meta.lastModifiedSec;
+  }
+
+  /** 304 keeps the validators and caching fields of the 200 (RFC 9110 section 15.4.5). */
+  notModified(): Response {
+    if (this.notModifiedResponse === undefined) {
+      const headers: Record<string, string> = {};
+      for (const name of ['Cache-Control', 'ETag', 'Last-Modified', 'Vary', 'X-Content-Type-Options']) {
+        const value = this.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+      this.notModifiedResponse = Object.freeze({ status: 304, headers: Object.freeze(headers) });
+    }
+    return this.notModifiedResponse;
+  }
+
+  partial(start: number, end: number): Response {
+    const headers = { ...this.headers, 'Content-Range': `bytes ${start}-${end}/${this.size}` };
+    return { status: 206, headers, body: this.body(start, end) };
+  }
+
+  /** 416 says how long the representation is (RFC 9110 section 15.5.17). */
+  unsatisfiable(): Response {
+    return {
+      status: 416,
+      headers: {
+        'Content-Range': `bytes */${this.size}`,
+        'Cache-Control': 'no-cache',
+        'X-Content-Type-Options': 'nosniff',
+      },
+      body: EMPTY,
+      reason: `range outside the ${this.size} bytes of the file`,
+    };
+  }
+
+  private body(start: number, end: number): Body {
+    if (end < start) return EMPTY;
+    if (typeof this.source === 'string') return { kind: 'file', path: this.source, start, end };
+    return start === 0 && end === this.source.length - 1 ? this.source : this.source.subarray(start, end + 1);
+  }
+}
+
+/**
+ * Answers from a representation: 304 when a validator matches, then 206 or 416 for a Range on
+ * GET, else the prebuilt 200. `range` is the Range field, undefined for HEAD: range handling is
+ * only defined for GET (RFC 9110 section 14.2).
+ */
+export function respond(request: Request, representation: Representation, range: string | undefined): Response {
+  const headers = request.headers;
+  if (isNotModified(headers, representation.etag, representation.lastModifiedSec)) {
+    return representation.notModified();
+  }
+  if (range === undefined) return representation.ok;
+  const ifRange = headers.get('if-range');
+  if (ifRange !== undefined && !ifRangeMatches(ifRange, representation.etag, representation.lastModifiedSec)) {
+    return representation.ok;
+  }
+  const wanted = parseRange(range, representation.size);
+  if (wanted.kind === 'range') return representation.partial(wanted.start, wanted.end);
+  if (wanted.kind === 'unsatisfiable') return representation.unsatisfiable();
+  return representation.ok;
+}
+
+/**
+ * The bytes of one version of a document (as on disk, or rewritten) with its identity
+ * representation and, made on first demand, its gzip and brotli ones.
+ */
+export class Document {
+  readonly identity: Representation;
+  /** Whether responses depend on Accept-Encoding (then they carry `Vary: Accept-Encoding`). */
+  readonly compressible: boolean;
+  private br: Representation | null | undefined;
+  private gzip: Representation | null | undefined;
+
+  /**
+   * `tag` is the entity-tag without quotes; codings append `-br` or `-gz` so that variants never
+   * share a validator. `grow` is told how many bytes each compressed variant adds.
+   */
+  constructor(
+    readonly body: Buffer,
+    /** The identity entity-tag without quotes. */
+    readonly tag: string,
+    private readonly meta: FileMeta,
+    private readonly grow: (bytes: number) => void,
+  ) {
+    this.compressible =
+      meta.compressible && body.length > MIN_COMPRESS_BYTES && body.length <= MAX_COMPRESS_BYTES;
+    this.identity = new Representation(`"${tag}"`, meta, body.length, body, this.compressible);
+  }
+
+  /** The representation for a request's Accept-Encoding value. */
+  select(acceptEncoding: string | undefined): Representation {
+    if (!this.compressible) return this.identity;
+    const coding = preferredCoding(acceptEncoding);
+    if (coding === undefined) return this.identity;
+    return this.encoded(coding) ?? this.identity;
+  }
+
+  private encoded(coding: ContentCoding): Representation | null {
+    const known = coding === 'br' ? this.br : this.gzip;
+    if (known !== undefined) return known;
+    const bytes = compress(this.body, coding);
+    const suffix = coding === 'br' ? '-br' : '-gz';
+    const made =
+      bytes === undefined
+        ? null
+        : new Representation(`"${this.tag}${suffix}"`, this.meta, bytes.length, bytes, true, coding);
+    if (coding === 'br') this.br = made;
+    else this.gzip = made;
+    if (bytes !== undefined) this.grow(bytes.length);
+    return made;
+  }
+}
