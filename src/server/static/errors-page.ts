@@ -1,0 +1,67 @@
+import { statusText } from '../../http/status';
+import type { Response } from '../handler';
+import { escapeHtml } from './html';
+
+/** Fields on every generated HTML page. */
+export const HTML_HEADERS = Object.freeze({
+  'Content-Type': 'text/html; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  'X-Content-Type-Options': 'nosniff',
+});
+
+const MESSAGES: Readonly<Record<number, string>> = {
+  400: 'The path of this request is not valid.',
+  403: 'You do not have permission to read',
+  404: 'There is no file at',
+  405: 'This server only answers GET and HEAD requests.',
+  414: 'The file name is too long:',
+};
+
+/**
+ * A small HTML page for an error status. It shows the URL path the browser asked for, escaped,
+ * and never a file-system path: the absolute path goes to the log through `reason`.
+ */
+export function errorPage(status: number, urlPath: string | undefined): Buffer {
+  const title = `${status} ${statusText(status)}`;
+  const message = MESSAGES[status] ?? 'The request failed.';
+  const subject = urlPath === undefined || message.endsWith('.') ? '' : ` <code>${escapeHtml(urlPath)}</code>`;
+  return Buffer.from(
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
+      '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
+      `<title>${title}</title>\n` +
+      '<style>body{font:16px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:40rem;padding:0 1rem;color:#222}' +
+      'code{background:#f2f2f2;padding:.1em .3em;border-radius:3px;word-break:break-all}' +
+      '@media (prefers-color-scheme:dark){body{background:#1e1e1e;color:#ddd}code{background:#333}}</style>\n' +
+      `</head>\n<body>\n<h1>${title}</h1>\n<p>${message}${subject}</p>\n</body>\n</html>\n`,
+  );
+}
+
+/** Only GET and HEAD are served (RFC 9110 section 15.5.6: 405 lists the allowed methods). */
+export function methodNotAllowed(method: string): Response {
+  return {
+    status: 405,
+    headers: { ...HTML_HEADERS, Allow: 'GET, HEAD' },
+    body: errorPage(405, undefined),
+    reason: `method ${method} is not allowed`,
+  };
+}
+
+/**
+ * 301 from a folder path without a trailing slash to the slash form. The Location is relative
+ * (RFC 9110 section 10.2.2 allows it): the last segment plus "/" plus the query, so it stays
+ * right behind a proxy that mounts the server under a path prefix.
+ */
+export function folderRedirect(encodedPath: string, query: string): Response {
+  const segment = encodedPath.slice(encodedPath.lastIndexOf('/') + 1);
+  // A first segment with ":" would read as a URI scheme (RFC 3986 section 4.2).
+  const relative = segment.includes(':') ? `./${segment}/` : `${segment}/`;
+  return {
+    status: 301,
+    headers: {
+      Location: query === '' ? relative : `${relative}?${query}`,
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+    },
+    body: Buffer.alloc(0),
+  };
+}

@@ -1,0 +1,39 @@
+import type { Handler, Request } from '../handler';
+
+/**
+ * Rewrites HTML documents on their way out (live reload injects its client this way).
+ * Implemented outside the static handler, which applies it only to `text/html` documents and
+ * generated pages (listings and error pages).
+ */
+export interface HtmlRewriter {
+  /** Whether this request gets the rewritten document (a browser navigation, not fetch()). */
+  applies(request: Request): boolean;
+  /**
+   * Rewritten bytes; deterministic for the same input and urlPath. `urlPath` is the decoded
+   * path of the request (e.g. `/docs/` for a folder's index file). The result is computed once
+   * per file version and request path, then cached.
+   */
+  rewrite(html: Buffer, urlPath: string): Buffer;
+  /** Appended inside the ETag of rewritten documents so variants never share a validator. */
+  readonly etagSuffix: string;
+}
+
+export interface StaticOptions {
+  /** Absolute, already realpath'ed by the server. */
+  readonly root: string;
+  /** Serve files and folders whose name starts with a dot. */
+  readonly showDotfiles: boolean;
+  /** List folders that have no index file (otherwise 404). */
+  readonly directoryListing: boolean;
+  /** Applied only to text/html documents; rewritten bytes define Content-Length, ETag, ranges, compression. */
+  readonly htmlRewriter?: HtmlRewriter;
+}
+
+/** The static file handler; `dispose` drops its in-memory cache. */
+export interface StaticHandler {
+  readonly handle: Handler;
+  dispose(): void;
+}
+
+export { createStaticHandler } from './static';
+export { resolveSafePath, type SafePath } from './paths';

@@ -1,0 +1,216 @@
+import { statSync, type Stats } from 'node:fs';
+import { sep } from 'node:path';
+import type { Request, Response } from '../handler';
+import { mediaTypeFor, type MediaType } from './content-type';
+import { errorPage, folderRedirect, HTML_HEADERS, methodNotAllowed } from './errors-page';
+import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES, readCachedFile } from './file-cache';
+import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
+import { readListing, renderListing } from './listing';
+import { fsFailure, resolveSafePath, type PathFailure } from './paths';
+import { Document, Representation, respond, type FileMeta } from './representation';
+
+/** Index files tried in a folder, in order. */
+const INDEX_NAMES = ['index.html', 'index.htm'] as const;
+/** HTML larger than the cache limit is still read whole to be rewritten, up to this size. */
+const MAX_REWRITE_BYTES = 16 * 1024 * 1024;
+
+/** Serves files below `options.root`; see StaticOptions for what can be configured. */
+export function createStaticHandler(options: StaticOptions): StaticHandler {
+  const files = new StaticFiles(options);
+  return {
+    handle: (request) => files.handle(request),
+    dispose: () => files.dispose(),
+  };
+}
+
+/** What a folder path resolves to when it is answered with a file. */
+interface FileTarget {
+  readonly realPath: string;
+  readonly lexicalPath: string;
+  readonly stats: Stats;
+  /** Date.now() taken just before `stats`. */
+  readonly statAt: number;
+  readonly shadowedBy: string | undefined;
+}
+
+class StaticFiles {
+  private readonly cache = new FileCache();
+  private readonly root: string;
+  private readonly showDotfiles: boolean;
+  private readonly directoryListing: boolean;
+  private readonly rewriter: HtmlRewriter | undefined;
+  private readonly grow = (entry: CachedFile, bytes: number): void => this.cache.grow(entry, bytes);
+
+  constructor(options: StaticOptions) {
+    this.root = options.root;
+    this.showDotfiles = options.showDotfiles;
+    this.directoryListing = options.directoryListing;
+    this.rewriter = options.htmlRewriter;
+  }
+
+  /**
+   * The hot path: a cached file validated by one stat answers without any asynchronous hop.
+   * Everything else goes through `lookup`.
+   */
+  handle(request: Request): Response {
+    const method = request.method;
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(method);
+    const entry = this.cache.get(request.path);
+    if (entry !== undefined && entry.isFresh()) {
+      entry.used = true;
+      return this.serveEntry(entry, request);
+    }
+    return this.lookup(request);
+  }
+
+  dispose(): void {
+    this.cache.clear();
+  }
+
+  private serveEntry(entry: CachedFile, request: Request): Response {
+    const document = this.documentFor(entry, request);
+    const range = request.method === 'GET' ? request.headers.get('range') : undefined;
+    // A Range applies to the identity bytes; ranges of compressed bytes are never offered.
+    const representation =
+      range === undefined ? document.select(request.headers.get('accept-encoding')) : document.identity;
+    return respond(request, representation, range);
+  }
+
+  /** The document as on disk, or rewritten (once per file version) when the rewriter applies. */
+  private documentFor(entry: CachedFile, request: Request): Document {
+    const rewriter = this.rewriter;
+    if (rewriter === undefined || !entry.media.html || !rewriter.applies(request)) return entry.raw;
+    if (entry.rewritten === undefined) {
+      const body = rewriter.rewrite(entry.raw.body, entry.urlPath);
+      const tag = entry.raw.tag + rewriter.etagSuffix;
+      entry.rewritten = new Document(body, tag, entry.meta, (bytes) => this.grow(entry, bytes));
+      this.grow(entry, body.length);
+    }
+    return entry.rewritten;
+  }
+
+  /** The slow path: path checks, stat, then a file, a folder, or an error page. */
+  private lookup(request: Request): Response {
+    const urlPath = decodeForDisplay(request.path);
+    const safe = resolveSafePath(this.root, request.path, this.showDotfiles);
+    if (!safe.ok) return this.failure(request, safe, urlPath);
+    const statAt = Date.now();
+    const stats = statOrFailure(safe.lexicalPath);
+    if (isFailure(stats)) return this.failure(request, stats, urlPath);
+    if (stats.isDirectory()) {
+      if (!request.path.endsWith('/')) return folderRedirect(request.path, request.query);
+      return this.folder(request, safe.path, safe.lexicalPath, urlPath);
+    }
+    if (request.path.endsWith('/')) {
+      return this.failure(request, notFound(`${safe.path} is a file, not a folder`), urlPath);
+    }
+    const target = { realPath: safe.path, lexicalPath: safe.lexicalPath, stats, statAt, shadowedBy: undefined };
+    return this.file(request, target, urlPath);
+  }
+
+  /** A folder answers with its index file, else a listing, else 404. */
+  private folder(request: Request, realPath: string, lexicalPath: string, urlPath: string): Response {
+    for (const name of INDEX_NAMES) {
+      const index = resolveSafePath(this.root, request.path + name, this.showDotfiles);
+      if (!index.ok) {
+        if (index.status === 404) continue;
+        return this.failure(request, index, urlPath);
+      }
+      const statAt = Date.now();
+      const stats = statOrFailure(index.lexicalPath);
+      if (isFailure(stats) || !stats.isFile()) continue;
+      // A cached index.htm is stale as soon as an index.html appears next to it.
+      const shadowedBy = name === 'index.htm' ? `${lexicalPath}${sep}index.html` : undefined;
+      const target = { realPath: index.path, lexicalPath: index.lexicalPath, stats, statAt, shadowedBy };
+      return this.file(request, target, urlPath);
+    }
+    if (!this.directoryListing) {
+      return this.failure(request, notFound(`no index file in ${realPath} and listing is off`), urlPath);
+    }
+    let body: Buffer;
+    try {
+      body = renderListing(urlPath, readListing(realPath, this.showDotfiles));
+    } catch (error) {
+      return this.failure(request, fsFailure(error, realPath), urlPath);
+    }
+    return this.html(request, 200, body, urlPath);
+  }
+
+  private file(request: Request, target: FileTarget, urlPath: string): Response {
+    if (!target.stats.isFile()) {
+      return this.failure(request, notFound(`${target.realPath} is not a regular file`), urlPath);
+    }
+    const media = mediaTypeFor(target.lexicalPath);
+    const size = target.stats.size;
+    const cacheable = size <= MAX_CACHED_FILE_BYTES;
+    const rewrite =
+      !cacheable &&
+      media.html &&
+      size <= MAX_REWRITE_BYTES &&
+      this.rewriter !== undefined &&
+      this.rewriter.applies(request);
+    if (!cacheable && !rewrite) return serveLarge(request, target, media);
+    let entry: CachedFile;
+    try {
+      entry = readCachedFile({ key: request.path, urlPath, media, ...target }, this.grow);
+    } catch (error) {
+      return this.failure(request, fsFailure(error, target.realPath), urlPath);
+    }
+    // Large HTML read for rewriting is served once and not kept.
+    if (cacheable) this.cache.set(entry);
+    return this.serveEntry(entry, request);
+  }
+
+  private failure(request: Request, failure: PathFailure, urlPath: string): Response {
+    return this.html(request, failure.status, errorPage(failure.status, urlPath), urlPath, failure.reason);
+  }
+
+  /** A generated page (listing or error), rewritten like any HTML document when the rewriter applies. */
+  private html(request: Request, status: number, body: Buffer, urlPath: string, reason?: string): Response {
+    const rewriter = this.rewriter;
+    const bytes = rewriter !== undefined && rewriter.applies(request) ? rewriter.rewrite(body, urlPath) : body;
+    return reason === undefined
+      ? { status, headers: HTML_HEADERS, body: bytes }
+      : { status, headers: HTML_HEADERS, body: bytes, reason };
+  }
+}
+
+/** A file over the cache limit: streamed by the connection, validated by its stat. */
+function serveLarge(request: Request, target: FileTarget, media: MediaType): Response {
+  const { stats } = target;
+  const meta: FileMeta = {
+    contentType: media.contentType,
+    compressible: false,
+    lastModified: new Date(stats.mtimeMs).toUTCString(),
+    lastModifiedSec: Math.floor(stats.mtimeMs / 1000),
+  };
+  const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
+  const representation = new Representation(etag, meta, stats.size, target.realPath, false);
+  const range = request.method === 'GET' ? request.headers.get('range') : undefined;
+  return respond(request, representation, range);
+}
+
+function statOrFailure(path: string): Stats | PathFailure {
+  try {
+    return statSync(path);
+  } catch (error) {
+    return fsFailure(error, path);
+  }
+}
+
+function isFailure(value: Stats | PathFailure): value is PathFailure {
+  return (value as Partial<PathFailure>).ok === false;
+}
+
+function notFound(reason: string): PathFailure {
+  return { ok: false, status: 404, reason };
+}
+
+/** The decoded path for pages and the rewriter; the raw path when it does not decode. */
+function decodeForDisplay(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
