@@ -1,0 +1,116 @@
+// Markdown output: machine info, the results table, ratios against Tiny Server, and the targets.
+import { cpus, loadavg, release } from 'node:os';
+import { availableParallelism } from 'node:os';
+import { commandLine, hardOpenFileLimit } from './procs.mjs';
+import { describeErrors, errorCount } from './wrk.mjs';
+
+const MB = 1e6;
+
+/** @typedef {{ peer: { id: string, name: string }, html50?: any, html500?: any, big?: any, idle?: any, error?: string, skipped?: string }} ServerResult */
+
+const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
+const fmtMB = (bytes) => `${(bytes / MB).toFixed(1)} MB`;
+const fmtRatio = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
+
+/** Machine and tool versions, so a reader can tell what produced the numbers. */
+export function machineInfo({ nginxBin, pythonBin, wrkBin }) {
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const lines = [
+    `- nproc: ${availableParallelism()} (${cpu})`,
+    `- kernel: Linux ${release()}, load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `- node: ${process.version}`,
+    `- nginx: ${nginxBin ? commandLine(nginxBin, ['-v']) : 'not installed'}`,
+    `- python3: ${pythonBin ? commandLine(pythonBin, ['--version']) : 'not installed'}`,
+    `- wrk: ${wrkBin ? commandLine(wrkBin, ['--version']) : 'not installed'}`,
+    `- open file limit (hard, raised to for every child): ${hardOpenFileLimit()}`,
+  ];
+  return lines.join('\n');
+}
+
+function idleCell(idle) {
+  if (!idle) return 'skipped';
+  const open = idle.openAtSample < idle.requested ? ` (${fmtInt(idle.openAtSample)}/${fmtInt(idle.requested)} open)` : '';
+  return `${fmtMB(idle.rssBytes)}${open}`;
+}
+
+function peakRss(result) {
+  const runs = [result.html50, result.html500, result.big].filter(Boolean);
+  return runs.length === 0 ? undefined : Math.max(...runs.map((r) => r.peakRssBytes));
+}
+
+function row(result) {
+  const { html50, html500, big } = result;
+  if (result.skipped || result.error) {
+    const why = result.skipped ?? `failed: ${result.error.split('\n')[0]}`;
+    return `| ${result.peer.name} | ${why} | | | | | | |`;
+  }
+  const errors50 = html50 && errorCount(html50) > 0 ? ` (errors: ${describeErrors(html50)})` : '';
+  const bigErrors = big && errorCount(big) > 0 ? ` (errors: ${describeErrors(big)})` : '';
+  const peak = peakRss(result);
+  return `| ${result.peer.name} | ${html50 ? fmtInt(html50.reqPerSec) + errors50 : '–'} | ${html50 ? html50.p99Ms.toFixed(2) + ' ms' : '–'}`
+    + ` | ${html500 ? fmtInt(html500.reqPerSec) : '–'} | ${html500 ? describeErrors(html500) : '–'}`
+    + ` | ${big ? (big.bytesPerSec / MB).toFixed(0) + bigErrors : '–'} | ${peak === undefined ? '–' : fmtMB(peak)}`
+    + ` | ${idleCell(result.idle)} |`;
+}
+
+/** The main table: one row per server. */
+export function resultsTable(results, idleCount) {
+  const header = `| Server | req/s (50c) | p99 (50c) | req/s (500c) | errors (500c) | 100 MiB file MB/s (4c) | peak RSS under load | RSS with ${fmtInt(idleCount)} idle |`;
+  return [header, '|---|---:|---:|---:|---|---:|---:|---:|', ...results.map(row)].join('\n');
+}
+
+const ratio = (a, b) => (a && b ? a / b : NaN);
+
+/** Ratios of every peer against Tiny Server, each column labelled with its direction. */
+export function ratioTable(results) {
+  const tiny = results.find((r) => r.peer.id === 'tiny');
+  const peers = results.filter((r) => r.peer.id !== 'tiny' && r.html50);
+  if (!tiny?.html50 || peers.length === 0) return '(no ratios: Tiny Server or every peer is missing)';
+  const lines = [
+    '| Peer | req/s 50c: Tiny ÷ peer | req/s 500c: Tiny ÷ peer | 100 MiB MB/s: Tiny ÷ peer | p99 50c: peer ÷ Tiny | peak RSS: Tiny ÷ peer |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const p of peers) {
+    lines.push(`| ${p.peer.name} | ${fmtRatio(ratio(tiny.html50?.reqPerSec, p.html50?.reqPerSec))}`
+      + ` | ${fmtRatio(ratio(tiny.html500?.reqPerSec, p.html500?.reqPerSec))}`
+      + ` | ${fmtRatio(ratio(tiny.big?.bytesPerSec, p.big?.bytesPerSec))}`
+      + ` | ${fmtRatio(ratio(p.html50?.p99Ms, tiny.html50?.p99Ms))}`
+      + ` | ${fmtRatio(ratio(peakRss(tiny), peakRss(p)))} |`);
+  }
+  lines.push('', 'Throughput columns: above 1× means Tiny Server is faster. p99: above 1× means Tiny Server answers sooner. RSS: below 1× means Tiny Server uses less memory.');
+  return lines.join('\n');
+}
+
+/** One target line: measured ratio against `floor`, SKIP when a side is missing. */
+function ratioTarget(label, tinyRun, peerRun, pick, floor, needZeroErrors) {
+  if (!tinyRun || !peerRun) return `| ${label} | n/a (not measured) | SKIP |`;
+  const r = pick(tinyRun) / pick(peerRun);
+  const errors = needZeroErrors ? errorCount(tinyRun) : 0;
+  const measured = `${fmtRatio(r)}${needZeroErrors ? `, Tiny Server errors: ${describeErrors(tinyRun)}` : ''}`;
+  return `| ${label} | ${measured} | ${r >= floor && errors === 0 ? 'PASS' : 'FAIL'} |`;
+}
+
+/** The performance targets, each marked PASS, FAIL, SKIP or INCOMPLETE; reported, not enforced. */
+export function targetsTable(results, idleCount) {
+  const by = (id) => results.find((r) => r.peer.id === id);
+  const tiny = by('tiny') ?? {};
+  const sirv = by('sirv') ?? {};
+  const nginx = by('nginx') ?? {};
+  const rps = (r) => r.reqPerSec;
+  const lines = ['| Target | Measured | Result |', '|---|---|---|',
+    ratioTarget('req/s 50c ≥ 5× sirv', tiny.html50, sirv.html50, rps, 5, false),
+    ratioTarget('req/s 50c ≥ 1.0× nginx', tiny.html50, nginx.html50, rps, 1, false),
+    ratioTarget('req/s 500c ≥ 5× sirv, zero errors', tiny.html500, sirv.html500, rps, 5, true),
+    ratioTarget('req/s 500c ≥ 1.0× nginx, zero errors', tiny.html500, nginx.html500, rps, 1, true),
+    ratioTarget('100 MiB MB/s ≥ 1.0× nginx', tiny.big, nginx.big, (r) => r.bytesPerSec, 1, false),
+    idleTarget(tiny.idle, idleCount)];
+  return lines.join('\n');
+}
+
+function idleTarget(idle, idleCount) {
+  const label = `RSS with ${fmtInt(idleCount)} idle connections < 100 MB`;
+  if (!idle) return `| ${label} | n/a (not measured) | SKIP |`;
+  const complete = idle.ok === idle.requested && idle.openAtSample >= idle.requested * 0.95 && idle.requested === idleCount;
+  const verdict = idle.rssBytes >= 100 * MB ? 'FAIL' : complete ? 'PASS' : 'INCOMPLETE';
+  return `| ${label} | ${idleCell(idle)}, ${fmtInt(idle.ok)} answered, opened in ${fmtInt(idle.elapsedMs)} ms | ${verdict} |`;
+}

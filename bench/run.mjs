@@ -1,0 +1,150 @@
+// `npm run bench`: Tiny Server against node:http + sirv, nginx and python's http.server, with wrk.
+// See bench/README.md for what is measured and why. Progress goes to stderr, the report to stdout.
+//
+// Options: --quick (smoke run: short loads, 1,000 idle connections), --only=tiny,nginx,
+// BENCH_DURATION=<seconds per load>, BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
+import { request } from 'node:http';
+import { cleanup, installCleanupHandlers, sleep, stop } from './procs.mjs';
+import { createSite, BIG_PATH, BIG_SIZE, HTML_PATH, HTML_SIZE } from './site.mjs';
+import { PEERS, HOST, nginxBin, pythonBin } from './servers.mjs';
+import { runWrk, wrkBin, describeErrors } from './wrk.mjs';
+import { runIdle } from './idle.mjs';
+import { machineInfo, ratioTable, resultsTable, targetsTable } from './report.mjs';
+
+function parseOptions(argv) {
+  const quick = argv.includes('--quick');
+  const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
+  const unknown = argv.filter((a) => a !== '--quick' && !a.startsWith('--only='));
+  if (unknown.length > 0) {
+    console.error(`Unknown option ${unknown[0]}. Usage: node bench/run.mjs [--quick] [--only=${PEERS.map((p) => p.id).join(',')}]`);
+    process.exit(2);
+  }
+  for (const id of only ?? []) {
+    if (!PEERS.some((p) => p.id === id)) {
+      console.error(`Unknown server "${id}" in --only; known: ${PEERS.map((p) => p.id).join(', ')}`);
+      process.exit(2);
+    }
+  }
+  const duration = Number(process.env.BENCH_DURATION ?? (quick ? 2 : 8));
+  if (!(duration > 0)) {
+    console.error(`BENCH_DURATION must be a positive number of seconds, got "${process.env.BENCH_DURATION}"`);
+    process.exit(2);
+  }
+  return { quick, only, durationS: duration, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
+}
+
+const progress = (text) => process.stderr.write(`${text}\n`);
+
+/** GETs `path` with a fresh connection; resolves with the status and body length. */
+function probe(port, path) {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: HOST, port, path, agent: false, timeout: 10_000 }, (res) => {
+      let length = 0;
+      res.on('data', (chunk) => { length += chunk.length; });
+      res.on('end', () => resolve({ status: res.statusCode, length }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Checks that the server answers both test files with 200 and the expected sizes. */
+async function checkServes(port, name) {
+  for (const [path, size] of [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]]) {
+    const { status, length } = await probe(port, path);
+    if (status !== 200) throw new Error(`GET ${path} answered ${status}, expected 200`);
+    if (length !== size) progress(`  warning: ${name} sent ${length} bytes for ${path}, the file has ${size}`);
+  }
+}
+
+function summary(label, r) {
+  return `  ${label}: ${Math.round(r.reqPerSec)} req/s, ${(r.bytesPerSec / 1e6).toFixed(1)} MB/s, `
+    + `p99 ${r.p99Ms.toFixed(2)} ms, errors ${describeErrors(r)}, peak RSS ${(r.peakRssBytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Every load against one running server; each result is kept even if a later step fails. */
+async function measure(peer, running, options, result) {
+  const { port, pids } = running;
+  const html = `http://${HOST}:${port}${HTML_PATH}`;
+  const base = { pids, timeoutS: 5 };
+  await runWrk({ ...base, url: html, connections: 50, durationS: options.warmupS });
+  result.html50 = await runWrk({ ...base, url: html, connections: 50, durationS: options.durationS });
+  progress(summary('1 KiB, 50 connections', result.html50));
+  result.html500 = await runWrk({ ...base, url: html, connections: 500, durationS: options.durationS });
+  progress(summary('1 KiB, 500 connections', result.html500));
+  const bigUrl = `http://${HOST}:${port}${BIG_PATH}`;
+  // A 100 MiB response can take seconds on a slow server: wrk must not count it as a timeout.
+  result.big = await runWrk({ pids, url: bigUrl, connections: 4, durationS: options.durationS, timeoutS: 30 });
+  progress(summary('100 MiB, 4 connections', result.big));
+  if (!peer.idle) {
+    progress('  idle connections: skipped (HTTP/1.0 server with a tiny listen backlog)');
+    return;
+  }
+  await sleep(500);
+  result.idle = await runIdle({ port, host: HOST, count: options.idleCount, path: HTML_PATH, pids });
+  const i = result.idle;
+  progress(`  ${i.requested} idle connections: ${i.ok} answered, ${i.failed} failed, ${i.openAtSample} open at sample, `
+    + `opened in ${i.elapsedMs} ms, RSS ${(i.rssBeforeBytes / 1e6).toFixed(1)} -> ${(i.rssBytes / 1e6).toFixed(1)} MB`
+    + `${i.note ? ` (${i.note})` : ''}`);
+}
+
+/** Starts, measures and stops one server; failures end up in the result, not as exceptions. */
+async function benchPeer(peer, root, options) {
+  const result = { peer };
+  const missing = peer.missing();
+  if (missing) {
+    progress(`${peer.name}: ${missing}`);
+    result[peer.mandatory ? 'error' : 'skipped'] = missing;
+    return result;
+  }
+  progress(`${peer.name}: starting`);
+  let running;
+  try {
+    running = await peer.start(root);
+    progress(`  listening on ${HOST}:${running.port}, pids ${running.pids.join(' ')}`);
+    await checkServes(running.port, peer.name);
+    await measure(peer, running, options, result);
+  } catch (error) {
+    result.error = error.message;
+    progress(`  ${peer.name} failed: ${error.message}`);
+  } finally {
+    if (running) await stop(running.child);
+  }
+  return result;
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  if (!wrkBin) {
+    console.error('wrk not installed: apt-get install wrk');
+    process.exit(1);
+  }
+  installCleanupHandlers();
+  const peers = PEERS.filter((p) => !options.only || options.only.includes(p.id));
+  console.log(`# Tiny Server benchmark${options.quick ? ' (quick)' : ''}\n`);
+  console.log(machineInfo({ nginxBin, pythonBin, wrkBin }));
+  console.log(`- loads: ${options.durationS} s each after a ${options.warmupS} s warm-up, wrk -t1; idle test: ${options.idleCount} connections\n`);
+  progress('Creating the temp site (100 MiB file)');
+  const root = await createSite();
+  const results = [];
+  for (const peer of peers) results.push(await benchPeer(peer, root, options));
+  console.log(`## Results\n\n${resultsTable(results, options.idleCount)}\n`);
+  console.log('MB = 10^6 bytes. RSS is VmRSS summed over the server\'s processes (nginx: master + worker), '
+    + 'peak of 100 ms samples during the three loads.\n');
+  console.log(`## Ratios\n\n${ratioTable(results)}\n`);
+  console.log(`## Targets (reported, not enforced)\n\n${targetsTable(results, options.idleCount)}`);
+  const failed = results.filter((r) => r.peer.mandatory && r.error);
+  return failed.length === 0 ? 0 : 1;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  console.error(error);
+} finally {
+  cleanup();
+}
+process.exit(code);
