@@ -1,0 +1,90 @@
+// `npm test`: builds the extension and the tests, then runs every test stage in order:
+//   build        node esbuild.mjs, then node esbuild.mjs --tests
+//   unit         node --test out/test/unit/
+//   integration  the mocha suite inside a real VS Code: the VS Code server build in headless
+//                Chromium (test/integration/run-server.mjs), or desktop VS Code through
+//                @vscode/test-electron with --electron or TINY_SERVER_TEST_HOST=electron
+//   e2e          the UI test that drives the workbench as a person does (test/e2e/run-ui.mjs)
+// A failed build skips the rest (there is nothing to test); a failed test stage does not stop
+// the later ones, so one run reports everything. Ctrl+C skips the stages not yet started. Ends with one line per stage and
+// "N passed, N failed"; exits 1 when any stage failed or was skipped.
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const electron = process.argv.includes('--electron') || process.env.TINY_SERVER_TEST_HOST === 'electron';
+const node = process.execPath;
+
+/** Each stage is a list of commands run one after another; the first failure fails the stage. */
+const STAGES = [
+  { name: 'build', commands: [[node, 'esbuild.mjs'], [node, 'esbuild.mjs', '--tests']], required: true },
+  { name: 'unit', commands: [[node, '--test', 'out/test/unit/']] },
+  {
+    name: electron ? 'integration (desktop VS Code)' : 'integration (VS Code server)',
+    commands: [[node, electron ? 'test/integration/run-electron.mjs' : 'test/integration/run-server.mjs']],
+  },
+  { name: 'e2e (workbench UI)', commands: [[node, 'test/e2e/run-ui.mjs']] },
+];
+
+let current;
+let interrupted = false;
+// Ctrl+C reaches the running stage too (same process group); a signal sent to this process
+// alone is passed on, so the stage's runner can stop its VS Code before exiting.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    interrupted = true;
+    current?.kill(signal);
+  });
+}
+
+/** Runs one command with the terminal attached; resolves with its exit code. */
+function run([command, ...args]) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
+    current = child;
+    child.on('error', (error) => {
+      console.error(`Could not start ${command}: ${error.message}`);
+      resolve(1);
+    });
+    child.on('close', (code, signal) => {
+      current = undefined;
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+async function runStage(stage) {
+  const started = Date.now();
+  for (const command of stage.commands) {
+    console.log(`\n> ${command.slice(1).join(' ')}`);
+    const code = await run(command);
+    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${command.slice(1).join(' ')} exited with ${code}` };
+  }
+  return { outcome: 'PASS', seconds: (Date.now() - started) / 1000 };
+}
+
+const results = [];
+let skipRest = false;
+for (const stage of STAGES) {
+  if (skipRest || interrupted) {
+    results.push({ name: stage.name, outcome: 'SKIP', detail: interrupted ? 'interrupted' : 'the build failed' });
+    continue;
+  }
+  console.log(`\n=== ${stage.name} ===`);
+  const result = { name: stage.name, ...(await runStage(stage)) };
+  results.push(result);
+  if (result.outcome === 'FAIL' && stage.required) skipRest = true;
+}
+
+console.log('\n=== summary ===');
+for (const { name, outcome, seconds, detail } of results) {
+  const time = seconds === undefined ? '' : ` (${seconds.toFixed(1)} s)`;
+  console.log(`${outcome} ${name}${time}${detail ? ` - ${detail}` : ''}`);
+}
+const passed = results.filter((r) => r.outcome === 'PASS').length;
+const failed = results.filter((r) => r.outcome === 'FAIL').length;
+const skipped = results.filter((r) => r.outcome === 'SKIP').length;
+console.log(`${passed} passed, ${failed} failed`);
+if (skipped > 0) console.log(`${skipped} skipped`);
+process.exitCode = failed > 0 || skipped > 0 ? 1 : 0;
