@@ -1,7 +1,7 @@
 // Builds the extension, the CLI and (with --tests) the test suites.
 // One esbuild context per target; `--production` minifies, `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { readdirSync, statSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const production = process.argv.includes('--production');
@@ -27,7 +27,10 @@ const problemMatcher = {
   },
 };
 
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+
 const common = {
+  define: { TINY_SERVER_VERSION: JSON.stringify(version) },
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -1,5 +1,13 @@
-import type { Disposable } from './handler';
-import type { ServerOptions } from './options';
+import { constants } from 'node:fs';
+import { access, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Disposable, Handler } from './handler';
+import { createHostCheck } from './host-check';
+import { Listener } from './listener';
+import type { RequestLogRecord } from './log';
+import { DEFAULT_LIMITS, type ServerOptions } from './options';
+import { createLiveReload, type LiveReload } from './reload';
+import { createStaticHandler, type StaticHandler } from './static';
 
 /** Why a server could not start. */
 export interface StartError {
@@ -32,8 +40,95 @@ export interface TinyServer extends Disposable {
   close(): Promise<void>;
 }
 
+/** The browser client of live reload, next to the bundle: dist/../media. */
+export const RELOAD_CLIENT_PATH = join(__dirname, '..', 'media', 'reload-client.js');
+
+/** Checks the root and resolves symlinks once, so path checks compare real paths. */
+async function resolveRoot(root: string): Promise<{ ok: true; path: string } | { ok: false; error: StartError }> {
+  try {
+    const path = await realpath(root);
+    if (!(await stat(path)).isDirectory()) {
+      return { ok: false, error: { code: 'root-not-directory', message: `${root} is not a folder` } };
+    }
+    await access(path, constants.R_OK | constants.X_OK);
+    return { ok: true, path };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      return { ok: false, error: { code: 'root-missing', message: `The folder ${root} does not exist` } };
+    }
+    return { ok: false, error: { code: 'root-unreadable', message: `The folder ${root} cannot be read: ${code ?? String(error)}` } };
+  }
+}
+
+function urlFor(host: string, port: number): string {
+  const name = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return `http://${name}:${port}/`;
+}
+
 /** Starts a server; failures are values, never exceptions. */
 export async function startServer(options: ServerOptions): Promise<StartResult> {
-  void options;
-  throw new Error('Not implemented yet');
+  const rootResult = await resolveRoot(options.root);
+  if (!rootResult.ok) return rootResult;
+  const root = rootResult.path;
+  const host = options.host ?? '127.0.0.1';
+  const requestedPort = options.port ?? 8000;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+
+  const reload: LiveReload | undefined =
+    options.liveReload === false ? undefined : createLiveReload({ root, clientScriptPath: RELOAD_CLIENT_PATH });
+  const files: StaticHandler = createStaticHandler({
+    root,
+    showDotfiles: options.showDotfiles ?? false,
+    directoryListing: options.directoryListing ?? true,
+    ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
+  });
+  const handlers: Handler[] = [];
+  const hostCheck = createHostCheck(host, options.allowedHosts ?? []);
+  if (hostCheck !== undefined) handlers.push(hostCheck);
+  if (reload !== undefined) handlers.push(reload.handler);
+  handlers.push(...(options.handlers ?? []), files.handle);
+
+  const logger = options.logger;
+  const log = logger === undefined ? () => undefined : (record: RequestLogRecord) => logger.log(record);
+  const listened = await Listener.listen({
+    host,
+    port: requestedPort,
+    portAttempts: options.portAttempts ?? 20,
+    limits,
+    handlers,
+    log,
+  });
+  if (!listened.ok) {
+    reload?.dispose();
+    files.dispose();
+    return { ok: false, error: listened.error };
+  }
+  const listener = listened.listener;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      reload?.dispose();
+      await listener.close();
+      files.dispose();
+    })();
+    return closing;
+  };
+  const server: TinyServer = {
+    root,
+    host,
+    port: listener.port,
+    requestedPort,
+    url: urlFor(host, listener.port),
+    get requestCount() {
+      return listener.requestCount;
+    },
+    get connectionCount() {
+      return listener.connectionCount;
+    },
+    notifyChanged: (paths) => reload?.notifyChanged(paths),
+    close,
+    dispose: () => void close(),
+  };
+  return { ok: true, server };
 }

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// `tiny-server [root] --port N`: the same server as the extension, from a terminal.
+import { resolve } from 'node:path';
+import { USAGE, parseArgs, type CliOptions } from './cli-args';
+import { BatchedLines, formatRecord, type RequestLogger } from './server/log';
+import { watchTree } from './server/reload';
+import { startServer } from './server/server';
+
+declare const TINY_SERVER_VERSION: string | undefined;
+
+/** Writes request lines to stdout in batches, one write per batch. */
+function stdoutLogger(): { logger: RequestLogger; lines: BatchedLines } {
+  const lines = new BatchedLines((batch) => {
+    process.stdout.write(batch.join('\n') + '\n');
+  });
+  return { logger: { log: (record) => lines.push(formatRecord(record)) }, lines };
+}
+
+async function run(options: CliOptions): Promise<number> {
+  const root = resolve(options.root);
+  const log = options.quiet ? undefined : stdoutLogger();
+  const result = await startServer({
+    root,
+    host: options.host,
+    port: options.port,
+    liveReload: options.liveReload,
+    showDotfiles: options.showDotfiles,
+    directoryListing: options.directoryListing,
+    allowedHosts: options.allowedHosts,
+    ...(log === undefined ? {} : { logger: log.logger }),
+  });
+  if (!result.ok) {
+    process.stderr.write(`tiny-server: ${result.error.message}\n`);
+    return 1;
+  }
+  const server = result.server;
+  process.stdout.write(`Serving ${server.root} at ${server.url}\n`);
+  if (server.port !== server.requestedPort && server.requestedPort !== 0) {
+    process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
+  }
+  if (options.host !== '127.0.0.1' && options.host !== 'localhost' && options.host !== '::1') {
+    process.stderr.write(`tiny-server: listening on ${options.host}: other machines on the network can read ${server.root}\n`);
+  }
+  const watcher = options.liveReload ? watchTree(server.root, (paths) => server.notifyChanged(paths)) : undefined;
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      watcher?.dispose();
+      void server.close().then(() => {
+        log?.lines.flush();
+        done(0);
+      });
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+async function main(): Promise<void> {
+  const parsed = parseArgs(process.argv.slice(2));
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    case 'version':
+      process.stdout.write(`${typeof TINY_SERVER_VERSION === 'string' ? TINY_SERVER_VERSION : 'dev'}\n`);
+      return;
+    case 'error':
+      process.stderr.write(`tiny-server: ${parsed.message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    case 'run':
+      process.exitCode = await run(parsed.options);
+      // Everything is closed; do not let a stray handle keep a stopped server's process alive.
+      setTimeout(() => process.exit(), 1000).unref();
+  }
+}
+
+void main();

@@ -1,0 +1,122 @@
+import { statusText } from './status';
+import type { HttpVersion } from './types';
+
+/** Header values as handlers give them; arrays become repeated field lines. */
+export type HeaderValues = Readonly<Record<string, string | number | readonly string[]>>;
+
+/**
+ * Field names the connection writes itself (RFC 9112 section 6 framing, RFC 9110 section 6.6.1
+ * Date); a handler's values for these are ignored so framing can never be contradicted.
+ */
+const CONNECTION_OWNED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'date',
+  'keep-alive',
+  'x-content-type-options',
+]);
+
+/** Thrown when a handler tries to put a line break or NUL into a header: a bug, never input. */
+export class HeaderValueError extends TypeError {
+  constructor(name: string) {
+    super(`Header ${JSON.stringify(name)} contains a forbidden character`);
+    this.name = 'HeaderValueError';
+  }
+}
+
+function checkField(name: string, value: string): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 13 || c === 10 || c === 0) throw new HeaderValueError(name);
+  }
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 32 || c === 58 || c >= 127) throw new HeaderValueError(name);
+  }
+}
+
+/** Writes the handler's fields, skipping those the connection owns. */
+export function serializeFields(headers: HeaderValues): string {
+  let out = '';
+  for (const name in headers) {
+    if (CONNECTION_OWNED.has(name.toLowerCase())) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'number') {
+      checkField(name, '');
+      out += `${name}: ${value}\r\n`;
+    } else if (typeof value === 'string') {
+      checkField(name, value);
+      out += `${name}: ${value}\r\n`;
+    } else {
+      for (const v of value) {
+        checkField(name, v);
+        out += `${name}: ${v}\r\n`;
+      }
+    }
+  }
+  return out;
+}
+
+/** How the connection frames a response body (RFC 9112 section 6). */
+export type Framing =
+  | { readonly kind: 'length'; readonly length: number }
+  | { readonly kind: 'chunked' }
+  | { readonly kind: 'close' }
+  | { readonly kind: 'none' };
+
+export interface HeadOptions {
+  readonly version: HttpVersion;
+  readonly status: number;
+  readonly headers: HeaderValues;
+  readonly framing: Framing;
+  readonly keepAlive: boolean;
+  /** The current IMF-fixdate, from `DateCache`. */
+  readonly date: string;
+}
+
+/**
+ * Serializes a status line and header section. Responses always use HTTP/1.1 in the status
+ * line (RFC 9110 section 6.2: the server's highest minor version); for an HTTP/1.0 client a
+ * persistent connection needs an explicit `Connection: keep-alive`.
+ */
+export function serializeHead(options: HeadOptions): string {
+  const { status, framing } = options;
+  let head = `HTTP/1.1 ${status} ${statusText(status)}\r\nDate: ${options.date}\r\n`;
+  head += serializeFields(options.headers);
+  head += 'X-Content-Type-Options: nosniff\r\n';
+  if (framing.kind === 'length') head += `Content-Length: ${framing.length}\r\n`;
+  else if (framing.kind === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
+  if (!options.keepAlive) head += 'Connection: close\r\n';
+  else if (options.version === '1.0') head += 'Connection: keep-alive\r\n';
+  return head + '\r\n';
+}
+
+/** The interim response sent before reading a body the client is waiting to send. */
+export const CONTINUE_HEAD = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/** One chunk in chunked transfer coding (RFC 9112 section 7.1). */
+export function chunkPrefix(length: number): string {
+  return `${length.toString(16)}\r\n`;
+}
+
+export const CHUNK_SUFFIX = '\r\n';
+export const LAST_CHUNK = '0\r\n\r\n';
+
+/**
+ * The IMF-fixdate for `Date` (RFC 9110 section 5.6.7), formatted at most once a second.
+ */
+export class DateCache {
+  private second = -1;
+  private value = '';
+
+  get(nowMs: number = Date.now()): string {
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.value = new Date(second * 1000).toUTCString();
+    }
+    return this.value;
+  }
+}

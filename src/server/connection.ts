@@ -1,0 +1,315 @@
+import type { Socket } from 'node:net';
+import { RequestParser } from '../http/parser';
+import { CONTINUE_HEAD, type DateCache } from '../http/response';
+import type { HeaderMap, ParseError, RequestHead } from '../http/types';
+import type { Request, Response } from './handler';
+import type { RequestLogRecord } from './log';
+import type { Limits } from './options';
+import { sendBody, type BodyOutcome } from './send-body';
+
+/** What every connection of one server shares, resolved once per server. */
+export interface ConnectionContext {
+  readonly limits: Limits;
+  /** The handler chain; exceptions are already turned into 500 responses. */
+  readonly dispatch: (request: Request) => Response | Promise<Response>;
+  readonly log: (record: RequestLogRecord) => void;
+  readonly dates: DateCache;
+  /** Called once when the socket is gone. */
+  readonly onClose: (connection: Connection) => void;
+}
+
+/** A parsed request waiting for its turn, or a parse error waiting to be answered. */
+interface Pending {
+  readonly head: RequestHead | undefined;
+  readonly error: { readonly status: number; readonly message: string } | undefined;
+  readonly body: Buffer;
+  readonly startedAt: number;
+  readonly startedHr: bigint;
+}
+
+const EMPTY = Buffer.alloc(0);
+const UNPARSED_HEADERS: ReadonlyArray<readonly [string, string]> = [];
+
+/**
+ * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies
+ * backpressure both ways and enforces the header and keep-alive timeouts through `sweep()`.
+ */
+export class Connection {
+  private readonly parser: RequestParser;
+  private readonly queue: Pending[] = [];
+  private readonly client: string;
+  private head: RequestHead | undefined;
+  private headStartedAt: number | undefined;
+  private bodyChunks: Buffer[] = [];
+  private bodySize = 0;
+  private busy = false;
+  private ended = false;
+  private closed = false;
+  private lastActivity = Date.now();
+  private writePaused = false;
+  private abortBody: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.client = `${socket.remoteAddress ?? '-'}:${socket.remotePort ?? 0}`;
+    this.parser = new RequestParser(
+      {
+        onHead: (head) => this.onHead(head),
+        onBody: (chunk) => this.onBody(chunk),
+        onMessageEnd: (trailers) => this.onMessageEnd(trailers),
+        onError: (error) => this.onParseError(error),
+      },
+      ctx.limits,
+    );
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onSocketClose());
+    socket.on('error', () => socket.destroy());
+    socket.on('drain', () => this.onDrain());
+  }
+
+  /** Closes the socket now, abandoning any response in progress. */
+  destroy(): void {
+    this.abortBody?.();
+    this.socket.destroy();
+  }
+
+  /** Closes the connection after the response in progress, or now when it is idle. */
+  closeWhenIdle(): void {
+    this.ended = true;
+    if (!this.busy && this.queue.length === 0) this.socket.destroy();
+  }
+
+  /** Applies timeouts; called about once a second by the server. */
+  sweep(now: number): void {
+    if (this.busy || this.queue.length > 0) return;
+    const limits = this.ctx.limits;
+    if (this.headStartedAt !== undefined) {
+      if (now - this.headStartedAt > limits.headersTimeoutMs) this.timeOut(now);
+    } else if (this.head !== undefined) {
+      if (now - this.lastActivity > limits.headersTimeoutMs) this.timeOut(now);
+    } else if (now - this.lastActivity > limits.keepAliveTimeoutMs) {
+      this.socket.destroy();
+    }
+  }
+
+  private timeOut(now: number): void {
+    const error = { status: 408, message: 'Client took too long to send the request' };
+    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: process.hrtime.bigint() });
+    this.head = undefined;
+    this.headStartedAt = undefined;
+    this.pump();
+  }
+
+  private onData(chunk: Buffer): void {
+    const now = Date.now();
+    this.lastActivity = now;
+    if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
+    this.parser.execute(chunk);
+    if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
+    if (this.queue.length >= this.ctx.limits.maxPipelined) this.socket.pause();
+  }
+
+  private onHead(head: RequestHead): void {
+    this.head = head;
+    this.headStartedAt = undefined;
+    // RFC 9110 section 10.1.1: invite the body only when this request is next in line; a
+    // pipelined one behind others gets no interim response and the client sends the body anyway.
+    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queue.length === 0) {
+      this.socket.write(CONTINUE_HEAD, 'latin1');
+    }
+  }
+
+  private onBody(chunk: Buffer): void {
+    this.bodyChunks.push(chunk);
+    this.bodySize += chunk.length;
+  }
+
+  private onMessageEnd(_trailers: HeaderMap): void {
+    const head = this.head;
+    this.head = undefined;
+    if (head === undefined) return;
+    const body = this.bodySize === 0 ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
+    this.bodyChunks = [];
+    this.bodySize = 0;
+    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: process.hrtime.bigint() });
+    if (!head.keepAlive) this.stopReading();
+    this.pump();
+  }
+
+  private onParseError(error: ParseError): void {
+    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: process.hrtime.bigint() });
+    this.head = undefined;
+    this.stopReading();
+    this.pump();
+  }
+
+  /** No more requests will be read; what is queued is still answered. */
+  private stopReading(): void {
+    this.ended = true;
+    this.socket.pause();
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    if (!this.busy && this.queue.length === 0) lingeringClose(this.socket);
+  }
+
+  private onDrain(): void {
+    if (this.writePaused) {
+      this.writePaused = false;
+      if (!this.ended) this.socket.resume();
+    }
+  }
+
+  private onSocketClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abortBody?.();
+    this.ctx.onClose(this);
+  }
+
+  /** Answers queued requests one at a time, in order. */
+  private pump(): void {
+    while (!this.busy && !this.closed) {
+      const pending = this.queue.shift();
+      if (pending === undefined) break;
+      if (this.queue.length < this.ctx.limits.maxPipelined && !this.ended && !this.writePaused) this.socket.resume();
+      if (pending.error !== undefined) {
+        this.answerError(pending, pending.error);
+        return;
+      }
+      this.answer(pending);
+    }
+    if (!this.busy && this.queue.length === 0 && this.ended && !this.closed) lingeringClose(this.socket);
+  }
+
+  private answer(pending: Pending): void {
+    const head = pending.head as RequestHead;
+    const request: Request = {
+      method: head.method,
+      target: head.target,
+      path: head.path,
+      query: head.query,
+      version: head.version,
+      headers: head.headers,
+      body: pending.body,
+      remoteAddress: this.socket.remoteAddress ?? '',
+      remotePort: this.socket.remotePort ?? 0,
+    };
+    const result = this.ctx.dispatch(request);
+    if (result instanceof Promise) {
+      this.busy = true;
+      result.then(
+        (response) => this.respond(pending, head, response),
+        (error: unknown) => this.respond(pending, head, internalError(error)),
+      );
+    } else {
+      this.busy = true;
+      this.respond(pending, head, result);
+    }
+  }
+
+  private answerError(pending: Pending, error: { readonly status: number; readonly message: string }): void {
+    const body = Buffer.from(`${error.status} ${error.message}\n`, 'utf8');
+    const response: Response = {
+      status: error.status,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      body,
+      reason: error.message,
+      close: true,
+    };
+    this.busy = true;
+    this.respond(pending, pending.head, response);
+  }
+
+  private respond(pending: Pending, head: RequestHead | undefined, response: Response): void {
+    if (this.closed) {
+      this.finish(pending, head, response, 0, 'client closed the connection');
+      return;
+    }
+    const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
+    const isHead = head?.method === 'HEAD';
+    const outcome = sendBody({
+      socket: this.socket,
+      version: head?.version ?? '1.1',
+      response,
+      isHead,
+      keepAlive: persistent,
+      date: this.ctx.dates.get(),
+      onBlocked: () => this.blockReading(),
+      done: (result) => this.onBodyDone(pending, head, response, result, persistent),
+    });
+    this.abortBody = outcome;
+  }
+
+  private blockReading(): void {
+    this.writePaused = true;
+    this.socket.pause();
+  }
+
+  private onBodyDone(pending: Pending, head: RequestHead | undefined, response: Response, result: BodyOutcome, persistent: boolean): void {
+    this.abortBody = undefined;
+    this.finish(pending, head, result.status === undefined ? response : { ...response, status: result.status }, result.bytes, result.error ?? response.reason);
+    this.busy = false;
+    this.lastActivity = Date.now();
+    if (!persistent || result.error !== undefined) {
+      this.ended = true;
+      this.queue.length = 0;
+      if (result.error !== undefined) this.socket.destroy();
+      else lingeringClose(this.socket);
+      return;
+    }
+    this.pump();
+  }
+
+  private finish(pending: Pending, head: RequestHead | undefined, response: Response, bytes: number, reason: string | undefined): void {
+    const durationMs = Number(process.hrtime.bigint() - pending.startedHr) / 1e6;
+    const record: RequestLogRecord = {
+      time: pending.startedAt,
+      client: this.client,
+      method: head?.method ?? '-',
+      target: head?.target ?? '-',
+      version: head?.version ?? '-',
+      status: response.status,
+      bytes,
+      durationMs,
+      headers: head?.rawHeaders ?? UNPARSED_HEADERS,
+      ...(reason === undefined ? {} : { reason }),
+    };
+    this.ctx.log(record);
+  }
+}
+
+/** How long a closing connection keeps draining what the client still sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Ends our side and discards what the client still sends until it closes, so that unread
+ * input does not make the kernel reset the connection and destroy the response in flight
+ * (RFC 9112 section 9.6 "tear-down"; nginx calls this lingering close).
+ */
+export function lingeringClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.removeAllListeners('data');
+  socket.on('data', () => undefined);
+  socket.resume();
+  socket.end();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** The 500 for an unexpected exception; the message goes to the log, not to the client. */
+export function internalError(error: unknown): Response {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    status: 500,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: Buffer.from('500 Internal Server Error\n'),
+    reason: `internal error: ${message}`,
+    close: true,
+  };
+}
+

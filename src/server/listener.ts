@@ -1,0 +1,171 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { DateCache } from '../http/response';
+import { Connection, internalError, lingeringClose } from './connection';
+import type { Handler, Request, Response } from './handler';
+import type { RequestLogRecord } from './log';
+import type { Limits } from './options';
+
+/** Why listening failed. */
+export interface ListenError {
+  readonly code: 'no-free-port' | 'bind-failed';
+  readonly message: string;
+}
+
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  /** How many following ports to try when `port` is taken. */
+  readonly portAttempts: number;
+  readonly limits: Limits;
+  readonly handlers: readonly Handler[];
+  readonly log: (record: RequestLogRecord) => void;
+}
+
+const NOT_HANDLED: Response = {
+  status: 404,
+  headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+  body: Buffer.from('404 Not Found\n'),
+  reason: 'no handler answered',
+};
+
+const SERVICE_UNAVAILABLE = Buffer.from(
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+    'Content-Length: 24\r\nConnection: close\r\n\r\n503 Too many connections',
+  'latin1',
+);
+
+/**
+ * Runs the handler chain: the first handler that answers wins. Synchronous handlers stay
+ * synchronous (no promise per request on the hot path); a throw or rejection becomes a 500.
+ */
+export function chain(handlers: readonly Handler[]): (request: Request) => Response | Promise<Response> {
+  const from = (index: number, request: Request): Response | Promise<Response> => {
+    for (let i = index; i < handlers.length; i++) {
+      let result: ReturnType<Handler>;
+      try {
+        result = (handlers[i] as Handler)(request);
+      } catch (error) {
+        return internalError(error);
+      }
+      if (result === undefined) continue;
+      if (result instanceof Promise) {
+        const next = i + 1;
+        return result.then(
+          (response) => response ?? from(next, request),
+          (error: unknown) => internalError(error),
+        );
+      }
+      return result;
+    }
+    return NOT_HANDLED;
+  };
+  return (request) => from(0, request);
+}
+
+/** A bound socket server with its connections. */
+export class Listener {
+  private readonly connections = new Set<Connection>();
+  /** Sockets refused with 503 that are still draining. */
+  private readonly refused = new Set<Socket>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closing: Promise<void> | undefined;
+  requestCount = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const connection of this.connections) connection.sweep(now);
+    }, 1000);
+    this.sweeper.unref();
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Binds `host:port` (or the next free port) and starts answering. */
+  static async listen(options: ListenOptions): Promise<{ ok: true; listener: Listener } | { ok: false; error: ListenError }> {
+    const attempts = options.port === 0 ? 0 : options.portAttempts;
+    for (let offset = 0; offset <= attempts; offset++) {
+      const port = options.port + offset;
+      if (port > 65535) break;
+      const server = createServer({ noDelay: true, allowHalfOpen: true });
+      const bound = await bind(server, options.host, port);
+      if (bound.ok) {
+        const address = server.address();
+        const actual = typeof address === 'object' && address !== null ? address.port : port;
+        const listener = new Listener(server, actual);
+        listener.accept(options);
+        return { ok: true, listener };
+      }
+      if (bound.code !== 'EADDRINUSE') {
+        return { ok: false, error: { code: 'bind-failed', message: `Could not listen on ${options.host}:${port}: ${bound.message}` } };
+      }
+    }
+    const message =
+      attempts === 0
+        ? `Port ${options.port} on ${options.host} is in use`
+        : `Port ${options.port} and the next ${attempts} ports on ${options.host} are in use`;
+    return { ok: false, error: { code: 'no-free-port', message } };
+  }
+
+  private accept(options: ListenOptions): void {
+    const dates = new DateCache();
+    const dispatch = chain(options.handlers);
+    const context = {
+      limits: options.limits,
+      dispatch,
+      dates,
+      log: (record: RequestLogRecord) => {
+        this.requestCount++;
+        options.log(record);
+      },
+      onClose: (connection: Connection) => this.connections.delete(connection),
+    };
+    this.server.on('connection', (socket: Socket) => {
+      if (this.closing !== undefined || this.connections.size >= options.limits.maxConnections) {
+        socket.on('error', () => socket.destroy());
+        this.refused.add(socket);
+        socket.once('close', () => this.refused.delete(socket));
+        socket.write(SERVICE_UNAVAILABLE);
+        lingeringClose(socket);
+        return;
+      }
+      this.connections.add(new Connection(socket, context));
+    });
+  }
+
+  /** Stops listening and destroys every connection now; resolves when the port is free. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      clearInterval(this.sweeper);
+      this.server.close(() => resolve());
+      for (const connection of this.connections) connection.destroy();
+      for (const socket of this.refused) socket.destroy();
+      this.connections.clear();
+    });
+    return this.closing;
+  }
+}
+
+type BindResult = { ok: true } | { ok: false; code: string; message: string };
+
+function bind(server: Server, host: string, port: number): Promise<BindResult> {
+  return new Promise((resolve) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.removeListener('listening', onListening);
+      resolve({ ok: false, code: error.code ?? 'UNKNOWN', message: error.message });
+    };
+    const onListening = (): void => {
+      server.removeListener('error', onError);
+      server.on('error', () => undefined);
+      resolve({ ok: true });
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port, exclusive: true });
+  });
+}

@@ -1,0 +1,180 @@
+import { createReadStream, open, close } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix, serializeHead, type Framing } from '../http/response';
+import type { HttpVersion } from '../http/types';
+import type { FileBody, Response, StreamBody } from './handler';
+
+/** How sending one response ended. */
+export interface BodyOutcome {
+  /** Bytes written, head included. */
+  readonly bytes: number;
+  /** Why the response could not be completed; the connection is then destroyed. */
+  readonly error?: string;
+  /** The status really sent when it differs from the handler's (a file vanished: 404). */
+  readonly status?: number;
+}
+
+export interface SendOptions {
+  readonly socket: Socket;
+  readonly version: HttpVersion;
+  readonly response: Response;
+  readonly isHead: boolean;
+  readonly keepAlive: boolean;
+  readonly date: string;
+  /** The socket buffer is full: stop reading requests until it drains. */
+  readonly onBlocked: () => void;
+  readonly done: (outcome: BodyOutcome) => void;
+}
+
+/** Large files are read in big slices: fewer reads and writes per megabyte. */
+const FILE_CHUNK = 512 * 1024;
+
+/** RFC 9110 section 6.4.1: these responses never carry content. */
+function hasNoContent(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
+/**
+ * Writes the head and body of one response with the right framing. Returns a function that
+ * abandons the body (the client went away), or undefined when everything is already written.
+ */
+export function sendBody(options: SendOptions): (() => void) | undefined {
+  const body = options.response.body;
+  if (body === undefined || Buffer.isBuffer(body)) {
+    sendBuffer(options, body);
+    return undefined;
+  }
+  if (body.kind === 'file') return sendFile(options, body);
+  return sendStream(options, body);
+}
+
+function head(options: SendOptions, framing: Framing, keepAlive = options.keepAlive, status = options.response.status): string {
+  return serializeHead({
+    version: options.version,
+    status,
+    headers: options.response.headers,
+    framing,
+    keepAlive,
+    date: options.date,
+  });
+}
+
+function sendBuffer(options: SendOptions, body: Buffer | undefined): void {
+  const { socket, response } = options;
+  const noContent = hasNoContent(response.status);
+  const length = body?.length ?? 0;
+  const text = head(options, noContent ? { kind: 'none' } : { kind: 'length', length });
+  let flushed: boolean;
+  if (options.isHead || noContent || length === 0) {
+    flushed = socket.write(text, 'latin1');
+  } else {
+    socket.cork();
+    socket.write(text, 'latin1');
+    flushed = socket.write(body as Buffer);
+    socket.uncork();
+  }
+  if (!flushed) options.onBlocked();
+  const sent = text.length + (options.isHead || noContent ? 0 : length);
+  options.done({ bytes: sent });
+}
+
+function sendFile(options: SendOptions, body: FileBody): (() => void) | undefined {
+  const length = body.end - body.start + 1;
+  if (options.isHead) {
+    const text = head(options, { kind: 'length', length });
+    if (!options.socket.write(text, 'latin1')) options.onBlocked();
+    options.done({ bytes: text.length });
+    return undefined;
+  }
+  let aborted = false;
+  let stream: Readable | undefined;
+  open(body.path, 'r', (error, fd) => {
+    if (aborted) {
+      if (!error) close(fd, () => undefined);
+      return;
+    }
+    if (error) {
+      // The file vanished between the handler's stat and now: answer as the handler would have.
+      const missing = error.code === 'ENOENT' || error.code === 'ENOTDIR';
+      const status = missing ? 404 : 500;
+      const text = head({ ...options, response: { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } } }, { kind: 'length', length: 0 });
+      options.socket.write(text, 'latin1');
+      options.done({ bytes: text.length, status, error: `could not open ${body.path}: ${error.code ?? error.message}` });
+      return;
+    }
+    stream = createReadStream('', { fd, start: body.start, end: body.end, highWaterMark: FILE_CHUNK });
+    const text = head(options, { kind: 'length', length });
+    pipeBody(options, stream, text, 'raw');
+  });
+  return () => {
+    aborted = true;
+    stream?.destroy();
+  };
+}
+
+function sendStream(options: SendOptions, body: StreamBody): () => void {
+  const { stream } = body;
+  let framing: Framing;
+  let keepAlive = options.keepAlive;
+  if (body.length !== undefined) framing = { kind: 'length', length: body.length };
+  else if (options.version === '1.1') framing = { kind: 'chunked' };
+  else {
+    framing = { kind: 'close' };
+    keepAlive = false;
+  }
+  const text = head(options, framing, keepAlive);
+  if (options.isHead) {
+    stream.destroy();
+    if (!options.socket.write(text, 'latin1')) options.onBlocked();
+    options.done({ bytes: text.length });
+    return () => undefined;
+  }
+  pipeBody({ ...options, keepAlive }, stream, text, framing.kind === 'chunked' ? 'chunked' : 'raw');
+  return () => stream.destroy();
+}
+
+/** Copies `stream` to the socket after `text`, pausing the stream while the socket is full. */
+function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 'raw' | 'chunked'): void {
+  const { socket } = options;
+  let bytes = text.length;
+  let finished = false;
+  const finish = (error?: string): void => {
+    if (finished) return;
+    finished = true;
+    socket.removeListener('drain', onDrain);
+    options.done(error === undefined ? { bytes } : { bytes, error });
+  };
+  const onDrain = (): void => {
+    stream.resume();
+  };
+  socket.on('drain', onDrain);
+  socket.write(text, 'latin1');
+  stream.on('data', (chunk: Buffer | string) => {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (data.length === 0) return;
+    let flushed: boolean;
+    if (coding === 'chunked') {
+      const prefix = chunkPrefix(data.length);
+      socket.cork();
+      socket.write(prefix, 'latin1');
+      socket.write(data);
+      flushed = socket.write(CHUNK_SUFFIX, 'latin1');
+      socket.uncork();
+      bytes += prefix.length + data.length + 2;
+    } else {
+      flushed = socket.write(data);
+      bytes += data.length;
+    }
+    if (!flushed) stream.pause();
+  });
+  stream.on('end', () => {
+    if (coding === 'chunked') {
+      socket.write(LAST_CHUNK, 'latin1');
+      bytes += LAST_CHUNK.length;
+    }
+    finish();
+  });
+  stream.on('error', (error) => finish(`body stream failed: ${error.message}`));
+  stream.on('close', () => finish(socket.destroyed ? 'client closed the connection' : 'body stream closed early'));
+}

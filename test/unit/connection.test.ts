@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import type { Handler } from '../../src/server/handler';
+import { Listener } from '../../src/server/listener';
+import type { RequestLogRecord } from '../../src/server/log';
+import { DEFAULT_LIMITS, type Limits } from '../../src/server/options';
+import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
+
+const echo: Handler = (request) => ({
+  status: 200,
+  headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+  body: Buffer.from(`${request.method} ${request.target} ${request.body.toString()}`),
+});
+
+async function withListener(
+  handlers: Handler[],
+  run: (port: number, records: RequestLogRecord[], listener: Listener) => Promise<void>,
+  limits: Partial<Limits> = {},
+): Promise<void> {
+  const records: RequestLogRecord[] = [];
+  const result = await Listener.listen({
+    host: '127.0.0.1',
+    port: 0,
+    portAttempts: 0,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    handlers,
+    log: (record) => records.push(record),
+  });
+  assert.ok(result.ok, 'listener started');
+  try {
+    await run(result.listener.port, records, result.listener);
+  } finally {
+    await result.listener.close();
+  }
+}
+
+test('pipelined requests in one packet are answered in order', async () => {
+  await withListener([echo], async (port) => {
+    const requests = ['/a', '/b', '/c', '/d'].map((p) => get(p)).join('') + get('/e', 'Connection: close\r\n');
+    const responses = parseResponses(await exchange(port, requests));
+    assert.deepEqual(
+      responses.map((r) => r.body.toString()),
+      ['GET /a ', 'GET /b ', 'GET /c ', 'GET /d ', 'GET /e '],
+    );
+    assert.equal(responses.at(-1)?.headers.get('connection'), 'close');
+  });
+});
+
+test('pipelined requests keep their order when an earlier answer is slower', async () => {
+  const slowFirst: Handler = async (request) => {
+    if (request.path === '/slow') await new Promise((r) => setTimeout(r, 50));
+    return echo(request);
+  };
+  await withListener([slowFirst], async (port) => {
+    const responses = parseResponses(await exchange(port, get('/slow') + get('/fast', 'Connection: close\r\n')));
+    assert.deepEqual(responses.map((r) => r.body.toString()), ['GET /slow ', 'GET /fast ']);
+  });
+});
+
+test('keep-alive serves several requests on one connection and HTTP/1.0 closes by default', async () => {
+  await withListener([echo], async (port) => {
+    const socket = await open(port);
+    const replies: string[] = [];
+    socket.on('data', (chunk: Buffer) => replies.push(chunk.toString('latin1')));
+    for (const path of ['/1', '/2']) {
+      const before = replies.length;
+      socket.write(get(path));
+      await waitFor(() => replies.length > before);
+    }
+    assert.ok(!socket.destroyed, 'HTTP/1.1 connection stays open');
+    socket.destroy();
+
+    const old = parseResponses(await exchange(port, 'GET /old HTTP/1.0\r\n\r\n'));
+    assert.equal(old[0]?.headers.get('connection'), 'close');
+    const both = parseResponses(
+      await exchange(port, 'GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /y HTTP/1.0\r\n\r\n'),
+    );
+    assert.equal(both[0]?.headers.get('connection'), 'keep-alive');
+    assert.equal(both.length, 2);
+  });
+});
+
+test('Expect: 100-continue gets an interim response before the body is sent', async () => {
+  await withListener([echo], async (port) => {
+    const socket = await open(port);
+    const done = readAll(socket);
+    socket.write('POST /up HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
+    const interim = await new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.toString('latin1'))));
+    assert.match(interim, /^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    socket.write('hello');
+    const all = (await done).toString('latin1');
+    assert.match(all, /POST \/up hello$/);
+  });
+});
+
+test('HEAD answers the headers of GET without a body', async () => {
+  await withListener([echo], async (port) => {
+    const data = await exchange(port, 'HEAD /h HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    const [response] = parseResponses(data, 1);
+    assert.equal(response?.headers.get('content-length'), String('HEAD /h '.length));
+    assert.equal(response?.body.length, 0);
+    assert.ok(data.toString('latin1').endsWith('\r\n\r\n'));
+  });
+});
+
+test('a stream body without length is sent chunked and logged when it ends', async () => {
+  const streaming: Handler = () => {
+    const stream = new PassThrough();
+    setTimeout(() => stream.write('one '), 5);
+    setTimeout(() => stream.end('two'), 20);
+    return { status: 200, headers: { 'Content-Type': 'text/plain' }, body: { kind: 'stream', stream } };
+  };
+  await withListener([streaming], async (port, records) => {
+    const [response] = parseResponses(await exchange(port, get('/s', 'Connection: close\r\n')));
+    assert.equal(response?.headers.get('transfer-encoding'), 'chunked');
+    assert.equal(response?.body.toString(), 'one two');
+    await waitFor(() => records.length === 1);
+    assert.equal(records[0]?.status, 200);
+  });
+});
+
+test('a handler that throws gives 500 and the log says why', async () => {
+  const broken: Handler = () => {
+    throw new Error('disk on fire');
+  };
+  await withListener([broken], async (port, records) => {
+    const [response] = parseResponses(await exchange(port, get('/x')));
+    assert.equal(response?.status, 500);
+    assert.doesNotMatch(response?.body.toString() ?? '', /disk on fire/);
+    await waitFor(() => records.length === 1);
+    assert.match(records[0]?.reason ?? '', /disk on fire/);
+  });
+});
+
+test('every request produces one log record with method, target, status and bytes', async () => {
+  await withListener([echo], async (port, records) => {
+    const data = await exchange(port, get('/one') + get('/two', 'Connection: close\r\n'));
+    await waitFor(() => records.length === 2);
+    assert.deepEqual(records.map((r) => [r.method, r.target, r.version, r.status]), [
+      ['GET', '/one', '1.1', 200],
+      ['GET', '/two', '1.1', 200],
+    ]);
+    assert.equal(records.reduce((n, r) => n + r.bytes, 0), data.length);
+    assert.match(records[0]?.client ?? '', /^127\.0\.0\.1:\d+$/);
+  });
+});
+
+test('a client that sends headers too slowly gets 408 and is disconnected', async () => {
+  await withListener(
+    [echo],
+    async (port) => {
+      const socket = await open(port);
+      const done = readAll(socket, 5000);
+      socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      const timer = setInterval(() => socket.write('X-Slow: 1\r\n'), 200);
+      try {
+        const [response] = parseResponses(await done);
+        assert.equal(response?.status, 408);
+      } finally {
+        clearInterval(timer);
+      }
+    },
+    { headersTimeoutMs: 1000 },
+  );
+});
+
+test('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
+  await withListener(
+    [echo],
+    async (port) => {
+      const socket = await open(port);
+      const done = readAll(socket, 5000);
+      socket.write(get('/'));
+      const started = Date.now();
+      await done;
+      assert.ok(Date.now() - started >= 900, 'not closed before the timeout');
+    },
+    { keepAliveTimeoutMs: 1000 },
+  );
+});
+
+test('connections beyond the cap get 503 while the others keep working', async () => {
+  await withListener(
+    [echo],
+    async (port, _records, listener) => {
+      const first = await open(port);
+      const second = await open(port);
+      await waitFor(() => listener.connectionCount === 2);
+      const refused = (await exchange(port, get('/'))).toString('latin1');
+      assert.match(refused, /^HTTP\/1\.1 503 /);
+      const done = readAll(first);
+      first.write(get('/ok', 'Connection: close\r\n'));
+      assert.equal(parseResponses(await done)[0]?.status, 200);
+      second.destroy();
+    },
+    { maxConnections: 2 },
+  );
+});
+
+test('close() destroys open connections and frees the port at once', async () => {
+  const result = await Listener.listen({ host: '127.0.0.1', port: 0, portAttempts: 0, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
+  assert.ok(result.ok);
+  const port = result.listener.port;
+  const socket = await open(port);
+  const closed = readAll(socket);
+  const started = Date.now();
+  await result.listener.close();
+  await closed;
+  assert.ok(Date.now() - started < 1000);
+  await assert.rejects(open(port, 1000));
+});
+
+test('a taken port moves to the next free one', async () => {
+  await withListener([echo], async (port) => {
+    const next = await Listener.listen({ host: '127.0.0.1', port, portAttempts: 5, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
+    assert.ok(next.ok);
+    try {
+      assert.ok(next.listener.port > port && next.listener.port <= port + 5);
+    } finally {
+      await next.listener.close();
+    }
+    const none = await Listener.listen({ host: '127.0.0.1', port, portAttempts: 0, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
+    assert.ok(!none.ok);
+    assert.equal(none.error.code, 'no-free-port');
+  });
+});
+
+test('many concurrent clients are all answered', async () => {
+  await withListener([echo], async (port) => {
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => exchange(port, get(`/c${i}`, 'Connection: close\r\n'))),
+    );
+    replies.forEach((data, i) => assert.equal(parseResponses(data)[0]?.body.toString(), `GET /c${i} `));
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('Condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
