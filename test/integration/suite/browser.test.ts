@@ -1,0 +1,31 @@
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { api, cleanUp, folder, freePort, get, serverOf, setSetting, waitFor } from './helpers';
+
+function simpleBrowserTabs(): vscode.Tab[] {
+  return vscode.window.tabGroups.all
+    .flatMap((group) => group.tabs)
+    .filter((tab) => tab.input instanceof vscode.TabInputWebview && tab.input.viewType.includes('simpleBrowser'));
+}
+
+suite('Preview in the Simple Browser', () => {
+  teardown(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await cleanUp();
+  });
+
+  test("Preview File starts the folder's server and opens the file's address in the Simple Browser", async () => {
+    const site = folder('site');
+    const port = await freePort();
+    await setSetting(site, 'port', port);
+    const file = vscode.Uri.joinPath(site.uri, 'about.html');
+    const tabsBefore = simpleBrowserTabs().length;
+
+    const url = await vscode.commands.executeCommand<string | undefined>('tinyServer.previewFile', file);
+
+    assert.equal(url, `http://127.0.0.1:${port}/about.html`);
+    assert.equal(serverOf(await api(), site.uri)?.port, port);
+    assert.match((await get(url)).text, /Tiny Server fixture: about page/);
+    await waitFor('a Simple Browser tab', () => simpleBrowserTabs().length > tabsBefore, 10_000);
+  });
+});
