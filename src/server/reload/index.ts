@@ -1,0 +1,175 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
+import type { Disposable, Handler, Request, Response } from '../handler';
+import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE, type HtmlRewriter } from './inject';
+import { EventChannel, refusalReason } from './sse';
+
+export { watchTree } from './watch';
+export type { HtmlRewriter } from './inject';
+
+/** Live reload for one server: the endpoint, the page rewriter and the change broadcast. */
+export interface LiveReload {
+  /** Answers the endpoint (client script and event stream), undefined for other paths. */
+  readonly handler: Handler;
+  /** Injects the client's script tag into pages. */
+  readonly rewriter: HtmlRewriter;
+  /** Absolute file paths under the root that changed; bursts are merged into one event. */
+  notifyChanged(paths: readonly string[]): void;
+  /** Ends every event stream. */
+  dispose(): void;
+}
+
+export interface LiveReloadOptions {
+  readonly root: string;
+  /** Absolute path of media/reload-client.js. */
+  readonly clientScriptPath: string;
+}
+
+/** A burst ends after this much quiet... */
+const QUIET_MS = 60;
+/** ...or this long after its first change, whichever comes first. */
+const MAX_WAIT_MS = 200;
+
+export function createLiveReload(options: LiveReloadOptions): LiveReload {
+  const channel = new EventChannel(randomBytes(9).toString('base64url'));
+  const client = loadClient(options.clientScriptPath);
+  const batcher = new ChangeBatcher((paths) => {
+    const urlPaths = toUrlPaths(options.root, paths);
+    if (urlPaths.length > 0) channel.broadcast({ type: 'change', paths: urlPaths });
+  });
+  const handler: Handler = (request) => {
+    if (request.path === ENDPOINT_PATH + CLIENT_FILE) return client(request);
+    if (request.path === ENDPOINT_PATH + EVENTS_FILE) return openEvents(channel, request);
+    return undefined;
+  };
+  return {
+    handler,
+    rewriter: createReloadRewriter(),
+    notifyChanged: (paths) => batcher.add(paths),
+    dispose: () => {
+      batcher.dispose();
+      channel.dispose();
+    },
+  };
+}
+
+const ALLOW = 'GET, HEAD';
+
+function methodNotAllowed(request: Request): Response | undefined {
+  if (request.method === 'GET' || request.method === 'HEAD') return undefined;
+  return { status: 405, headers: { Allow: ALLOW }, body: Buffer.from('Method not allowed\n'), reason: 'Reload endpoint accepts GET and HEAD only' };
+}
+
+function openEvents(channel: EventChannel, request: Request): Response {
+  const refused = methodNotAllowed(request);
+  if (refused !== undefined) return refused;
+  const reason = refusalReason(request);
+  if (reason !== undefined) {
+    return { status: 403, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Forbidden\n'), reason };
+  }
+  return channel.open();
+}
+
+/** Reads the client once; a missing file (a broken package) is answered with 500 on each request. */
+function loadClient(path: string): (request: Request) => Response {
+  let body: Buffer;
+  try {
+    body = readFileSync(path);
+  } catch (error) {
+    const reason = `Cannot read the live reload client ${path}: ${(error as Error).message}`;
+    return () => ({ status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Live reload client missing\n'), reason });
+  }
+  const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`;
+  const headers = { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', ETag: etag };
+  return (request) => {
+    const refused = methodNotAllowed(request);
+    if (refused !== undefined) return refused;
+    const match = request.headers.get('if-none-match')?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*');
+    return match === true ? { status: 304, headers: { ETag: etag, 'Cache-Control': 'no-cache' } } : { status: 200, headers, body };
+  };
+}
+
+/**
+ * Merges bursts (save all, a build writing many files) into one call: it fires once changes
+ * have been quiet for QUIET_MS, and at most MAX_WAIT_MS after the first, so a steady stream of
+ * writes still produces updates.
+ */
+export class ChangeBatcher implements Disposable {
+  private pending = new Set<string>();
+  private quietTimer: NodeJS.Timeout | undefined;
+  private maxTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly flushTo: (paths: string[]) => void,
+    private readonly quietMs = QUIET_MS,
+    private readonly maxWaitMs = MAX_WAIT_MS,
+  ) {}
+
+  add(paths: readonly string[]): void {
+    if (paths.length === 0) return;
+    for (const path of paths) this.pending.add(path);
+    if (this.quietTimer !== undefined) clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => this.flush(), this.quietMs);
+    this.quietTimer.unref();
+    if (this.maxTimer === undefined) {
+      this.maxTimer = setTimeout(() => this.flush(), this.maxWaitMs);
+      this.maxTimer.unref();
+    }
+  }
+
+  flush(): void {
+    this.clearTimers();
+    if (this.pending.size === 0) return;
+    const paths = [...this.pending];
+    this.pending = new Set();
+    this.flushTo(paths);
+  }
+
+  dispose(): void {
+    this.clearTimers();
+    this.pending.clear();
+  }
+
+  private clearTimers(): void {
+    if (this.quietTimer !== undefined) clearTimeout(this.quietTimer);
+    if (this.maxTimer !== undefined) clearTimeout(this.maxTimer);
+    this.quietTimer = undefined;
+    this.maxTimer = undefined;
+  }
+}
+
+/**
+ * Characters a browser percent-encodes in a URL path besides controls, space and non-ASCII
+ * (WHATWG URL "path percent-encode set"), plus `%` and `\` so such file names round-trip.
+ */
+const PATH_ESCAPES = new Set('"#<>?`{}%\\');
+
+/** Encodes a file name as a browser would request it; throws on a lone surrogate. */
+function encodeSegment(segment: string): string {
+  let out = '';
+  for (const char of segment) {
+    const code = char.codePointAt(0) ?? 0;
+    const plain = code > 0x20 && code < 0x7f && !PATH_ESCAPES.has(char);
+    out += plain ? char : encodeURIComponent(char);
+  }
+  return out;
+}
+
+/**
+ * URL paths (from `/`, percent-encoded like a browser's requests) of the absolute paths that lie
+ * under `root`; the root itself is `/`, which pages read as "anything may have changed".
+ */
+export function toUrlPaths(root: string, paths: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const path of paths) {
+    const rel = relative(root, path);
+    if (rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) continue;
+    try {
+      out.add('/' + (rel === '' ? '' : rel.split(sep).map(encodeSegment).join('/')));
+    } catch {
+      // A name with a lone UTF-16 surrogate has no URL; no page can have loaded it.
+    }
+  }
+  return [...out];
+}

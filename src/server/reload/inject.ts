@@ -1,0 +1,103 @@
+import type { Request } from '../handler';
+import { findInsertionPoint } from './html-scan';
+
+/**
+ * What the static handler calls to modify HTML pages (mirrors the interface the static handler
+ * declares in src/server/static/index.ts).
+ */
+export interface HtmlRewriter {
+  applies(request: Request): boolean;
+  rewrite(html: Buffer, urlPath: string): Buffer;
+  readonly etagSuffix: string;
+}
+
+/** Where live reload answers, below the served root; dot paths are hidden from static serving. */
+export const ENDPOINT_PATH = '/.tiny-server/reload/';
+export const CLIENT_FILE = 'client.js';
+export const EVENTS_FILE = 'events';
+
+/** Appended to the entity tag of rewritten pages; bump it when the injected tag changes. */
+const ETAG_SUFFIX = '-lr1';
+
+/** Fetch destinations that show a document: a tab, the Simple Browser's iframe, a frameset. */
+const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame']);
+
+/**
+ * True when the browser is loading this response as a page. Browsers say so with
+ * `Sec-Fetch-Dest` (Fetch Metadata); `fetch()` and XHR send `empty`, so scripts get the file
+ * unmodified. Without that field (older browsers, and plain-HTTP origins other than localhost,
+ * which are not "potentially trustworthy" and get no Fetch Metadata) a page load is recognised by
+ * `text/html` in `Accept`: navigations ask for it, `fetch()` defaults to `*\/*`, curl sends none.
+ */
+export function isPageLoad(request: Request): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  const dest = request.headers.get('sec-fetch-dest');
+  if (dest !== undefined) return PAGE_DESTINATIONS.has(dest.trim().toLowerCase());
+  return /(^|[\s,])text\/html\s*(;|,|$)/i.test(request.headers.get('accept') ?? '');
+}
+
+/**
+ * The script tag for a page at `urlPath`, addressed relative to the page so that it also works
+ * behind a path-prefix proxy (code-server serves port 8000 as `/proxy/8000/`): each `/` after
+ * the first is one folder to climb, e.g. `/a/b/c.html` and `/a/b/` both get `../../`.
+ */
+export function scriptTag(urlPath: string): string {
+  const depth = Math.max(0, urlPath.split('/').length - 2);
+  const up = depth === 0 ? './' : '../'.repeat(depth);
+  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}" async></script>`;
+}
+
+type Layout =
+  | { readonly kind: 'bytes'; readonly bom: number }
+  | { readonly kind: 'utf16'; readonly bigEndian: boolean };
+
+/** UTF-16 is recognised by its byte order mark only, as browsers do (HTML 13.2.3.1 BOM sniffing). */
+function layoutOf(html: Buffer): Layout {
+  if (html[0] === 0xff && html[1] === 0xfe) return { kind: 'utf16', bigEndian: false };
+  if (html[0] === 0xfe && html[1] === 0xff) return { kind: 'utf16', bigEndian: true };
+  const utf8Bom = html[0] === 0xef && html[1] === 0xbb && html[2] === 0xbf;
+  return { kind: 'bytes', bom: utf8Bom ? 3 : 0 };
+}
+
+function utf16Units(html: Buffer, bigEndian: boolean): Uint16Array {
+  const units = new Uint16Array(html.length >> 1);
+  for (let i = 0; i < units.length; i++) {
+    const a = html[2 * i] ?? 0;
+    const b = html[2 * i + 1] ?? 0;
+    units[i] = bigEndian ? (a << 8) | b : (b << 8) | a;
+  }
+  return units;
+}
+
+function encodeUtf16(text: string, bigEndian: boolean): Buffer {
+  const bytes = Buffer.from(text, 'utf16le');
+  return bigEndian ? bytes.swap16() : bytes;
+}
+
+/**
+ * Inserts `tag` (ASCII) into an HTML document at the place `findInsertionPoint` chooses. Byte
+ * encodings get the tag's ASCII bytes, UTF-16 documents get it in their own byte order; every
+ * other byte of the document is kept as it was.
+ */
+export function injectTag(html: Buffer, tag: string): Buffer {
+  const layout = layoutOf(html);
+  let offset: number;
+  let bytes: Buffer;
+  if (layout.kind === 'utf16') {
+    offset = 2 * findInsertionPoint(utf16Units(html, layout.bigEndian), 1);
+    bytes = encodeUtf16(tag, layout.bigEndian);
+  } else {
+    offset = findInsertionPoint(html, layout.bom);
+    bytes = Buffer.from(tag, 'latin1');
+  }
+  return Buffer.concat([html.subarray(0, offset), bytes, html.subarray(offset)]);
+}
+
+/** The rewriter that adds the live-reload client to pages. */
+export function createReloadRewriter(): HtmlRewriter {
+  return {
+    applies: isPageLoad,
+    rewrite: (html, urlPath) => injectTag(html, scriptTag(urlPath)),
+    etagSuffix: ETAG_SUFFIX,
+  };
+}

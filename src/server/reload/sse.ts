@@ -1,0 +1,122 @@
+import { PassThrough } from 'node:stream';
+import type { Disposable, Request, Response } from '../handler';
+
+/** How long a browser waits before reconnecting (the `retry:` field of Server-Sent Events). */
+const RETRY_MS = 500;
+/** A comment line this often keeps proxies and NATs from closing an idle stream. */
+const HEARTBEAT_MS = 20_000;
+/** A client that has not read this much queued data is dropped rather than buffered forever. */
+const MAX_QUEUED_BYTES = 256 * 1024;
+
+/** What the channel sends; each becomes one `data:` line of JSON. */
+export type ReloadEvent =
+  | { readonly type: 'hello'; readonly id: string }
+  | { readonly type: 'change'; readonly paths: readonly string[] };
+
+/** One Server-Sent Events frame (HTML Living Standard 9.2.6); JSON has no raw line breaks. */
+export function formatEvent(event: ReloadEvent): string {
+  return `data: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * The broadcast side of live reload: every open page holds one stream (a chunked response that
+ * never ends) and receives each event as it is written.
+ */
+export class EventChannel implements Disposable {
+  private readonly streams = new Set<PassThrough>();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    /** Differs per process, so a page that reconnects to a restarted server knows to reload. */
+    private readonly instanceId: string,
+    private readonly heartbeatMs = HEARTBEAT_MS,
+  ) {}
+
+  get clientCount(): number {
+    return this.streams.size;
+  }
+
+  /** Opens a stream: the retry interval and a hello event go out at once. */
+  open(): Response {
+    const stream = new PassThrough();
+    stream.write(`retry: ${RETRY_MS}\n` + formatEvent({ type: 'hello', id: this.instanceId }));
+    this.streams.add(stream);
+    // The connection destroys the stream when the client goes away or the request was HEAD.
+    stream.once('close', () => this.forget(stream));
+    stream.on('error', () => this.forget(stream));
+    this.startHeartbeat();
+    return {
+      status: 200,
+      headers: {
+        'Content-Type': 'text/event-stream',
+        'Cache-Control': 'no-cache',
+        // Asks buffering reverse proxies (nginx and others that honour it) to pass events at once.
+        'X-Accel-Buffering': 'no',
+      },
+      body: { kind: 'stream', stream },
+    };
+  }
+
+  broadcast(event: ReloadEvent): void {
+    this.send(formatEvent(event));
+  }
+
+  dispose(): void {
+    this.stopHeartbeat();
+    for (const stream of [...this.streams]) stream.end();
+    this.streams.clear();
+  }
+
+  private send(text: string): void {
+    for (const stream of this.streams) {
+      if (stream.writableLength > MAX_QUEUED_BYTES) stream.destroy();
+      else stream.write(text);
+    }
+  }
+
+  private forget(stream: PassThrough): void {
+    this.streams.delete(stream);
+    if (this.streams.size === 0) this.stopHeartbeat();
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat !== undefined) return;
+    this.heartbeat = setInterval(() => this.send(': ping\n\n'), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+}
+
+const LOOPBACK_NAMES = /^(localhost|.+\.localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i;
+
+/**
+ * Why a request may not open the channel, or undefined when it may. Only the server's own pages
+ * may listen: with Fetch Metadata the browser tells whether the request comes from the same
+ * origin, which stays true behind a path-prefix proxy that rewrites `Host`. Browsers without it
+ * send `Origin` on cross-origin requests; that origin must then be the server's host (as `Host`
+ * or `X-Forwarded-Host` name it) or a loopback name. `Origin: null` (sandboxed frames, file:
+ * pages) is refused.
+ */
+export function refusalReason(request: Request): string | undefined {
+  const site = request.headers.get('sec-fetch-site');
+  if (site !== undefined) {
+    const value = site.trim().toLowerCase();
+    return value === 'same-origin' || value === 'none' ? undefined : `Reload channel refused a ${value} request`;
+  }
+  const origin = request.headers.get('origin');
+  if (origin === undefined) return undefined;
+  let host: string;
+  try {
+    host = new URL(origin).host.toLowerCase();
+  } catch {
+    return `Reload channel refused origin ${origin}`;
+  }
+  const hostname = host.replace(/:\d+$/, '');
+  const allowed = [request.headers.get('host'), request.headers.get('x-forwarded-host')];
+  if (allowed.some((h) => h?.trim().toLowerCase() === host) || LOOPBACK_NAMES.test(hostname)) return undefined;
+  return `Reload channel refused origin ${origin}`;
+}
