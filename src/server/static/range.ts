@@ -35,7 +35,8 @@ export function parseRange(value: string, size: number): RangeRequest {
   if (first === '') return suffixRange(last, size);
   if (!DIGITS.test(first) || (last !== '' && !DIGITS.test(last))) return IGNORE;
   const start = Number(first);
-  const end = last === '' ? size - 1 : Number(last);
+  const end = last === '' ? Infinity : Number(last);
+  // last-pos before first-pos makes the range invalid, not unsatisfiable (section 14.1.1).
   if (end < start) return IGNORE;
   if (start >= size) return UNSATISFIABLE;
   return { kind: 'range', start, end: Math.min(end, size - 1) };
