@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { statSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { preferredCoding } from '../../src/server/static/compress';
+import { etagListMatchesWeakly, ifRangeMatches, isNotModified } from '../../src/server/static/conditional';
+import { mediaTypeFor } from '../../src/server/static/content-type';
+import { CachedFile, FileCache, RACY_MARGIN_MS, readCachedFile } from '../../src/server/static/file-cache';
+import { formatSize } from '../../src/server/static/listing';
+import { parseRange } from '../../src/server/static/range';
+import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
+
+test('parseRange() reads the three forms of a single byte range', () => {
+  assert.deepEqual(parseRange('bytes=0-9', 100), { kind: 'range', start: 0, end: 9 });
+  assert.deepEqual(parseRange('bytes=90-', 100), { kind: 'range', start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=-10', 100), { kind: 'range', start: 90, end: 99 });
+  assert.deepEqual(parseRange('Bytes = 5-5', 100), { kind: 'range', start: 5, end: 5 });
+});
+
+test('parseRange() clamps an end past the file and a suffix longer than the file', () => {
+  assert.deepEqual(parseRange('bytes=50-1000', 100), { kind: 'range', start: 50, end: 99 });
+  assert.deepEqual(parseRange('bytes=-1000', 100), { kind: 'range', start: 0, end: 99 });
+});
+
+test('parseRange() reports ranges that select no byte as unsatisfiable', () => {
+  assert.deepEqual(parseRange('bytes=100-', 100), { kind: 'unsatisfiable' });
+  assert.deepEqual(parseRange('bytes=100-200', 100), { kind: 'unsatisfiable' });
+  assert.deepEqual(parseRange('bytes=-0', 100), { kind: 'unsatisfiable' });
+  assert.deepEqual(parseRange('bytes=0-', 0), { kind: 'unsatisfiable' });
+  assert.deepEqual(parseRange('bytes=-5', 0), { kind: 'unsatisfiable' });
+});
+
+test('parseRange() ignores malformed values, other units and several ranges', () => {
+  for (const value of ['bytes=', 'bytes=-', 'bytes=a-b', 'bytes=5-1', 'bytes=1-2-3', 'items=0-1', 'bytes 0-1', 'bytes=0-1,3-4', 'bytes=+1-2', 'bytes=0x1-2']) {
+    assert.deepEqual(parseRange(value, 100), { kind: 'ignore' }, value);
+  }
+  assert.deepEqual(parseRange('bytes=0-1, ', 100), { kind: 'range', start: 0, end: 1 }, 'empty list elements are skipped');
+});
+
+test('etagListMatchesWeakly() matches *, exact tags, lists and weak forms', () => {
+  const tag = '"abc-123"';
+  assert.equal(etagListMatchesWeakly('"abc-123"', tag), true);
+  assert.equal(etagListMatchesWeakly('*', tag), true);
+  assert.equal(etagListMatchesWeakly('"x", "abc-123"', tag), true);
+  assert.equal(etagListMatchesWeakly('W/"abc-123"', tag), true);
+  assert.equal(etagListMatchesWeakly('"a,b" ,W/"abc-123"', tag), true, 'a comma inside a tag does not split it');
+  assert.equal(etagListMatchesWeakly('"abc-1234"', tag), false);
+  assert.equal(etagListMatchesWeakly('"abc-12"', tag), false);
+  assert.equal(etagListMatchesWeakly('abc-123', tag), false, 'an unquoted tag is malformed');
+  assert.equal(etagListMatchesWeakly('', tag), false);
+});
+
+test('isNotModified() lets If-None-Match decide over If-Modified-Since', () => {
+  const lastModified = Math.floor(Date.UTC(2024, 0, 2, 3, 4, 5) / 1000);
+  const later = 'Wed, 03 Jan 2024 00:00:00 GMT';
+  const earlier = 'Mon, 01 Jan 2024 00:00:00 GMT';
+  const exact = 'Tue, 02 Jan 2024 03:04:05 GMT';
+  const headers = (entries: Record<string, string>): Map<string, string> => new Map(Object.entries(entries));
+  assert.equal(isNotModified(headers({ 'if-modified-since': later }), '"t"', lastModified), true);
+  assert.equal(isNotModified(headers({ 'if-modified-since': exact }), '"t"', lastModified), true);
+  assert.equal(isNotModified(headers({ 'if-modified-since': earlier }), '"t"', lastModified), false);
+  assert.equal(isNotModified(headers({ 'if-modified-since': 'yesterday' }), '"t"', lastModified), false);
+  assert.equal(isNotModified(headers({ 'if-none-match': '"other"', 'if-modified-since': later }), '"t"', lastModified), false);
+  assert.equal(isNotModified(headers({}), '"t"', lastModified), false);
+});
+
+test('ifRangeMatches() compares entity-tags strongly and dates exactly', () => {
+  const lastModified = Math.floor(Date.UTC(2024, 0, 2, 3, 4, 5) / 1000);
+  assert.equal(ifRangeMatches('"t"', '"t"', lastModified), true);
+  assert.equal(ifRangeMatches('W/"t"', '"t"', lastModified), false);
+  assert.equal(ifRangeMatches('"u"', '"t"', lastModified), false);
+  assert.equal(ifRangeMatches('Tue, 02 Jan 2024 03:04:05 GMT', '"t"', lastModified), true);
+  assert.equal(ifRangeMatches('Tue, 02 Jan 2024 03:04:06 GMT', '"t"', lastModified), false);
+});
+
+test('preferredCoding() prefers brotli, honours q-values and *', () => {
+  assert.equal(preferredCoding('gzip, deflate, br, zstd'), 'br');
+  assert.equal(preferredCoding('gzip'), 'gzip');
+  assert.equal(preferredCoding('br;q=0.5, gzip;q=0.8'), 'gzip');
+  assert.equal(preferredCoding('br;q=0, gzip'), 'gzip');
+  assert.equal(preferredCoding('br;q=0, gzip;q=0'), undefined);
+  assert.equal(preferredCoding('*'), 'br');
+  assert.equal(preferredCoding('*;q=0.1, br;q=0'), 'gzip');
+  assert.equal(preferredCoding('identity'), undefined);
+  assert.equal(preferredCoding('deflate'), undefined);
+  assert.equal(preferredCoding(''), undefined);
+  assert.equal(preferredCoding(undefined), undefined);
+  assert.equal(preferredCoding('GZIP ; Q=1'), 'gzip', 'coding names and parameters are case-insensitive');
+});
+
+test('mediaTypeFor() adds charset=utf-8 to text types only and defaults to octet-stream', () => {
+  assert.equal(mediaTypeFor('/s/index.html').contentType, 'text/html; charset=utf-8');
+  assert.equal(mediaTypeFor('/s/INDEX.HTM').html, true);
+  assert.equal(mediaTypeFor('/s/app.js').contentType, 'text/javascript; charset=utf-8');
+  assert.equal(mediaTypeFor('/s/data.json').contentType, 'application/json; charset=utf-8');
+  assert.equal(mediaTypeFor('/s/logo.svg').contentType, 'image/svg+xml; charset=utf-8');
+  assert.equal(mediaTypeFor('/s/feed.xml').contentType, 'application/xml; charset=utf-8');
+  assert.equal(mediaTypeFor('/s/site.webmanifest').contentType, 'application/manifest+json; charset=utf-8');
+  assert.equal(mediaTypeFor('/s/photo.png').contentType, 'image/png');
+  assert.equal(mediaTypeFor('/s/photo.png').compressible, false);
+  assert.equal(mediaTypeFor('/s/module.wasm').compressible, true);
+  assert.equal(mediaTypeFor('/s/file.unknownext').contentType, 'application/octet-stream');
+  assert.equal(mediaTypeFor('/s/Makefile').contentType, 'application/octet-stream');
+});
+
+test('formatSize() uses binary units', () => {
+  assert.equal(formatSize(0), '0 B');
+  assert.equal(formatSize(1023), '1023 B');
+  assert.equal(formatSize(1536), '1.5 KiB');
+  assert.equal(formatSize(5 * 1024 * 1024), '5.0 MiB');
+});
+
+function cachedFile(site: FixtureSite, relative: string, statAt: number, key = `/${relative}`): CachedFile {
+  const path = site.path(relative);
+  return readCachedFile(
+    {
+      key,
+      urlPath: key,
+      lexicalPath: path,
+      realPath: path,
+      media: mediaTypeFor(path),
+      stats: statSync(path),
+      statAt,
+      shadowedBy: undefined,
+    },
+    () => undefined,
+  );
+}
+
+test('a cached file read within the racy margin of its change is not trusted by stat alone', () => {
+  const site = createFixtureSite({ 'a.txt': 'aaaa' });
+  try {
+    assert.equal(cachedFile(site, 'a.txt', Date.now()).trusted, false);
+    assert.equal(cachedFile(site, 'a.txt', Date.now() + RACY_MARGIN_MS + 1000).trusted, true);
+  } finally {
+    site.remove();
+  }
+});
+
+test('a racy cached file is compared byte by byte, so a same-size rewrite is noticed', () => {
+  const site = createFixtureSite({ 'a.txt': 'aaaa' });
+  try {
+    const entry = cachedFile(site, 'a.txt', Date.now());
+    assert.equal(entry.isFresh(), true);
+    const before = statSync(site.path('a.txt'));
+    writeFileSync(site.path('a.txt'), 'bbbb');
+    const after = statSync(site.path('a.txt'));
+    // Whether or not the coarse file clock ticked, the entry must be stale now.
+    assert.equal(entry.isFresh(), false, `stat before ${before.ctimeMs}, after ${after.ctimeMs}`);
+  } finally {
+    site.remove();
+  }
+});
+
+test('a trusted cached file notices a change of size or time by stat', () => {
+  const site = createFixtureSite({ 'a.txt': 'aaaa' });
+  try {
+    const entry = cachedFile(site, 'a.txt', Date.now() + RACY_MARGIN_MS + 1000);
+    assert.equal(entry.isFresh(), true);
+    writeFileSync(site.path('a.txt'), 'aaaaa');
+    assert.equal(entry.isFresh(), false);
+    const other = cachedFile(site, 'a.txt', Date.now() + RACY_MARGIN_MS + 1000);
+    site.remove();
+    assert.equal(other.isFresh(), false, 'a deleted file is stale');
+  } finally {
+    site.remove();
+  }
+});
+
+test('FileCache evicts entries beyond its byte limit, keeping recently used ones', () => {
+  const site = createFixtureSite({ 'a.txt': 'a'.repeat(1000), 'b.txt': 'b'.repeat(1000), 'c.txt': 'c'.repeat(1000) });
+  try {
+    const cache = new FileCache(3100, 100);
+    const [a, b, c] = ['a.txt', 'b.txt', 'c.txt'].map((name) => cachedFile(site, name, Date.now()));
+    assert.ok(a && b && c);
+    cache.set(a);
+    cache.set(b);
+    a.used = true;
+    cache.set(c);
+    assert.equal(cache.get('/a.txt'), a, 'a was used, so it got a second chance');
+    assert.equal(cache.get('/b.txt'), undefined, 'b was the least recently used');
+    assert.equal(cache.get('/c.txt'), c);
+    assert.ok(cache.totalBytes <= 3100);
+    cache.clear();
+    assert.equal(cache.size, 0);
+    assert.equal(cache.totalBytes, 0);
+  } finally {
+    site.remove();
+  }
+});
+
+test('FileCache limits the number of entries', () => {
+  const site = createFixtureSite({ 'a.txt': 'a' });
+  try {
+    const cache = new FileCache(1 << 30, 3);
+    for (let i = 0; i < 10; i++) cache.set(cachedFile(site, 'a.txt', Date.now(), `/a.txt?${i}`));
+    assert.equal(cache.size, 3);
+  } finally {
+    site.remove();
+  }
+});
