@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import type { RequestLogRecord } from '../../src/server/log';
+import type { ServerOptions } from '../../src/server/options';
+import { startServer } from '../../src/server/server';
+import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
+import { exchange, parseResponses, type RawResponse } from './helpers/raw';
+
+const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT';
+
+interface Served {
+  readonly port: number;
+  readonly site: FixtureSite;
+  readonly records: RequestLogRecord[];
+  /** One request on its own connection; `extra` is more header lines, each ending in CRLF. */
+  request(target: string, extra?: string, method?: string): Promise<RawResponse>;
+}
+
+/**
+ * Serves a fixture site on a real socket (port 0, live reload off), with a secret next to the
+ * root and a `site-evil` sibling folder, and closes everything afterwards.
+ */
+async function withServer(
+  files: Record<string, string | Buffer>,
+  run: (served: Served) => Promise<void>,
+  options: Partial<ServerOptions> = {},
+): Promise<void> {
+  const site = createFixtureSite(files);
+  writeFileSync(join(site.base, 'secret.txt'), SECRET);
+  mkdirSync(`${site.root}-evil`);
+  writeFileSync(join(`${site.root}-evil`, 'x.txt'), SECRET);
+  const records: RequestLogRecord[] = [];
+  const started = await startServer({
+    root: site.root,
+    host: '127.0.0.1',
+    port: 0,
+    portAttempts: 0,
+    liveReload: false,
+    logger: { log: (record) => records.push(record) },
+    ...options,
+  });
+  assert.ok(started.ok, started.ok ? '' : started.error.message);
+  const { port } = started.server;
+  const request = async (target: string, extra = '', method = 'GET'): Promise<RawResponse> => {
+    const raw = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`;
+    const responses = parseResponses(await exchange(port, raw, 20_000), method === 'HEAD' ? 1 : 0);
+    assert.equal(responses.length, 1, `one response to ${target}`);
+    return responses[0] as RawResponse;
+  };
+  try {
+    await run({ port, site, records, request });
+  } finally {
+    await started.server.close();
+    site.remove();
+  }
+}
+
+const SITE = {
+  'index.html': '<h1>home</h1>',
+  'a/b.txt': 'b',
+  'a/.hidden/x': 'hidden',
+  '.env': 'SECRET=1',
+  '.git/config': '[core]',
+};
+
+test('traversal attempts over TCP never leave the root', async () => {
+  await withServer(SITE, async ({ request, site }) => {
+    site.symlink('out.txt', join(site.base, 'secret.txt'), 'file');
+    site.symlink('outdir', site.base, 'dir');
+    const targets = [
+      '/../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/..%2fsecret.txt',
+      '/%2e%2e%2fsecret.txt',
+      '/a/..%5c..%5csecret.txt',
+      '/..\\secret.txt',
+      '/%00',
+      '/a/%00/b.txt',
+      '/../site-evil/x.txt',
+      '/%2e%2e/site-evil/x.txt',
+      '/out.txt',
+      '/outdir/secret.txt',
+      '/.git/config',
+      '/.env',
+      '/a/.hidden/x',
+      '/a/%2ehidden/x',
+    ];
+    for (const target of targets) {
+      const response = await request(target);
+      assert.ok(response.status === 400 || response.status === 404, `${target} answered ${response.status}`);
+      assert.ok(!response.body.toString().includes(SECRET), `${target} leaked the secret`);
+      assert.ok(!response.body.toString().includes(site.base), `${target} showed a file-system path`);
+    }
+  });
+});
+
+test('a symlink that stays inside the root is served over TCP', async () => {
+  await withServer(SITE, async ({ request, site }) => {
+    site.symlink('link.txt', 'a/b.txt', 'file');
+    const response = await request('/link.txt');
+    assert.equal(response.status, 200);
+    assert.equal(response.body.toString(), 'b');
+  });
+});
+
+test('the log gets the absolute path of a missing file while the page does not', async () => {
+  await withServer(SITE, async ({ request, records, site }) => {
+    const response = await request('/missing.html');
+    assert.equal(response.status, 404);
+    assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+    assert.ok(!response.body.toString().includes(site.root));
+    const record = records.find((r) => r.target === '/missing.html');
+    assert.equal(record?.reason, `no file at ${site.path('missing.html')}`);
+  });
+});
+
+test('ranges over TCP: each form, 416, malformed ignored, If-Range', async () => {
+  await withServer({ 'd.txt': '0123456789' }, async ({ request }) => {
+    const cases: Array<[string, string, string]> = [
+      ['bytes=2-4', '234', 'bytes 2-4/10'],
+      ['bytes=7-', '789', 'bytes 7-9/10'],
+      ['bytes=-3', '789', 'bytes 7-9/10'],
+    ];
+    for (const [range, body, contentRange] of cases) {
+      const response = await request('/d.txt', `Range: ${range}\r\n`);
+      assert.equal(response.status, 206, range);
+      assert.equal(response.body.toString(), body);
+      assert.equal(response.headers.get('content-range'), contentRange);
+      assert.equal(response.headers.get('content-length'), String(body.length));
+    }
+    const unsatisfiable = await request('/d.txt', 'Range: bytes=20-30\r\n');
+    assert.equal(unsatisfiable.status, 416);
+    assert.equal(unsatisfiable.headers.get('content-range'), 'bytes */10');
+    for (const range of ['bytes=0-1,3-4', 'bytes=abc', 'pages=1-2']) {
+      const response = await request('/d.txt', `Range: ${range}\r\n`);
+      assert.equal(response.status, 200, range);
+      assert.equal(response.body.toString(), '0123456789');
+    }
+    const etag = (await request('/d.txt')).headers.get('etag') ?? '';
+    assert.equal((await request('/d.txt', `Range: bytes=0-0\r\nIf-Range: ${etag}\r\n`)).status, 206);
+    assert.equal((await request('/d.txt', 'Range: bytes=0-0\r\nIf-Range: "old"\r\n')).status, 200);
+  });
+});
+
+test('conditional requests over TCP answer 304 both ways, without a body', async () => {
+  await withServer({ 'a.txt': 'hello' }, async ({ request }) => {
+    const first = await request('/a.txt');
+    const etag = first.headers.get('etag') ?? '';
+    const lastModified = first.headers.get('last-modified') ?? '';
+    for (const extra of [`If-None-Match: ${etag}\r\n`, `If-Modified-Since: ${lastModified}\r\n`]) {
+      const response = await request('/a.txt', extra);
+      assert.equal(response.status, 304, extra);
+      assert.equal(response.body.length, 0);
+      assert.equal(response.headers.get('etag'), etag);
+      assert.equal(response.headers.get('last-modified'), lastModified);
+      assert.equal(response.headers.get('cache-control'), 'no-cache');
+    }
+  });
+});
+
+test('an edited file is never served stale, even when the size stays the same', async () => {
+  await withServer({ 'page.html': '<p>one</p>' }, async ({ request, site }) => {
+    const first = await request('/page.html');
+    assert.equal(first.body.toString(), '<p>one</p>');
+    writeFileSync(site.path('page.html'), '<p>two</p>');
+    const second = await request('/page.html');
+    assert.equal(second.body.toString(), '<p>two</p>');
+    const revalidated = await request('/page.html', `If-None-Match: ${first.headers.get('etag') ?? ''}\r\n`);
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.body.toString(), '<p>two</p>');
+  });
+});
+
+test('HEAD over TCP has the same headers as GET and no body', async () => {
+  await withServer({ 'a.css': 'b{}'.repeat(1000) }, async ({ request }) => {
+    const extra = 'Accept-Encoding: gzip\r\n';
+    const viaGet = await request('/a.css', extra);
+    const viaHead = await request('/a.css', extra, 'HEAD');
+    assert.equal(viaHead.status, 200);
+    assert.equal(viaHead.body.length, 0);
+    const withoutDate = (r: RawResponse): Array<[string, string]> => [...r.headers].filter(([name]) => name !== 'date');
+    assert.deepEqual(withoutDate(viaHead), withoutDate(viaGet));
+  });
+});
+
+test('folders over TCP: index.htm fallback, redirect without slash, escaped listing', async () => {
+  const files = {
+    'old/index.htm': 'htm',
+    'list/<img src=x onerror=alert(1)>.html': 'x',
+    'list/a&b.txt': 'x',
+    'list/100% sure.txt': 'x',
+  };
+  await withServer(files, async ({ request }) => {
+    assert.equal((await request('/old/')).body.toString(), 'htm');
+    const redirect = await request('/old?x=1');
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get('location'), 'old/?x=1');
+    const listing = (await request('/list/')).body.toString();
+    assert.ok(!listing.includes('<img'));
+    assert.ok(listing.includes('&lt;img src=x onerror=alert(1)&gt;.html'));
+    assert.ok(listing.includes('href="./a%26b.txt"'));
+    assert.ok(listing.includes('href="./100%25%20sure.txt"'));
+    assert.equal((await request('/list/100%25%20sure.txt')).body.toString(), 'x');
+  });
+});
+
+test('other methods over TCP get 405 with Allow', async () => {
+  await withServer(SITE, async ({ request }) => {
+    const response = await request('/index.html', 'Content-Length: 0\r\n', 'DELETE');
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'GET, HEAD');
+  });
+});
+
+test('gzip and brotli bodies over TCP decode to the file', async () => {
+  const js = 'export const answer = 42;\n'.repeat(300);
+  await withServer({ 'app.js': js }, async ({ request }) => {
+    const br = await request('/app.js', 'Accept-Encoding: gzip, br\r\n');
+    assert.equal(br.headers.get('content-encoding'), 'br');
+    assert.equal(br.headers.get('vary'), 'Accept-Encoding');
+    assert.equal(brotliDecompressSync(br.body).toString(), js);
+    const gzip = await request('/app.js', 'Accept-Encoding: gzip\r\n');
+    assert.equal(gzip.headers.get('content-encoding'), 'gzip');
+    assert.equal(gunzipSync(gzip.body).toString(), js);
+    assert.ok(gzip.body.length < js.length / 5);
+  });
+});
+
+test('a 50 MiB file is streamed whole and byte for byte', async () => {
+  const size = 50 * 1024 * 1024;
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7) % 256;
+  const expected = createHash('sha256');
+  await withServer({}, async ({ request, site }) => {
+    const fd = openSync(site.path('big.bin'), 'w');
+    try {
+      for (let written = 0; written < size; written += chunk.length) {
+        chunk[0] = written / chunk.length;
+        writeSync(fd, chunk);
+        expected.update(chunk);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const response = await request('/big.bin', 'Accept-Encoding: gzip, br\r\n');
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-length'), String(size));
+    assert.equal(response.headers.get('content-encoding'), undefined);
+    assert.equal(response.body.length, size);
+    assert.equal(createHash('sha256').update(response.body).digest('hex'), expected.digest('hex'));
+    const tail = await request('/big.bin', 'Range: bytes=-5\r\n');
+    assert.equal(tail.status, 206);
+    assert.equal(tail.headers.get('content-range'), `bytes ${size - 5}-${size - 1}/${size}`);
+  });
+});
