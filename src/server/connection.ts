@@ -85,7 +85,11 @@ export class Connection {
 
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
-    if (this.busy || this.queue.length > 0) return;
+    if (this.busy || this.queue.length > 0) {
+      // A client that stops reading a response must not hold its file and socket forever.
+      if (this.writePaused && now - this.lastActivity > SEND_TIMEOUT_MS) this.destroy();
+      return;
+    }
     const limits = this.ctx.limits;
     if (this.headStartedAt !== undefined) {
       if (now - this.headStartedAt > limits.headersTimeoutMs) this.timeOut(now);
@@ -159,6 +163,7 @@ export class Connection {
   }
 
   private onDrain(): void {
+    this.lastActivity = Date.now();
     if (this.writePaused) {
       this.writePaused = false;
       if (!this.ended) this.socket.resume();
@@ -247,6 +252,7 @@ export class Connection {
   }
 
   private blockReading(): void {
+    if (!this.writePaused) this.lastActivity = Date.now();
     this.writePaused = true;
     this.socket.pause();
   }
@@ -283,6 +289,9 @@ export class Connection {
     this.ctx.log(record);
   }
 }
+
+/** How long a response may wait for the client to read before the connection is dropped. */
+const SEND_TIMEOUT_MS = 60_000;
 
 /** How long a closing connection keeps draining what the client still sends. */
 const LINGER_MS = 2000;

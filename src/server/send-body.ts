@@ -166,7 +166,10 @@ function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 
       flushed = socket.write(data);
       bytes += data.length;
     }
-    if (!flushed) stream.pause();
+    if (!flushed) {
+      stream.pause();
+      options.onBlocked();
+    }
   });
   stream.on('end', () => {
     if (coding === 'chunked') {

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { RequestLogRecord } from '../../src/server/log';
+import { startServer, type TinyServer } from '../../src/server/server';
+import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
+
+async function withServer(run: (server: TinyServer, root: string, records: RequestLogRecord[]) => Promise<void>, allowedHosts: string[] = []): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'tiny-server-'));
+  writeFileSync(join(root, 'index.html'), '<!doctype html><title>t</title><p>home</p>');
+  const records: RequestLogRecord[] = [];
+  const result = await startServer({ root, port: 0, liveReload: false, allowedHosts, logger: { log: (r) => records.push(r) } });
+  assert.ok(result.ok, 'server started');
+  try {
+    await run(result.server, root, records);
+  } finally {
+    await result.server.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function statusOf(port: number, raw: string | Buffer): Promise<number> {
+  const responses = parseResponses(await exchange(port, raw));
+  return responses[0]?.status ?? 0;
+}
+
+const BAD_REQUESTS: ReadonlyArray<readonly [string, string | Buffer, number]> = [
+  ['a target over 8 KiB', `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, 414],
+  ['a header section over 16 KiB', `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(17000)}\r\n\r\n`, 431],
+  ['a body over the limit', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\n\r\n', 413],
+  ['both Content-Length and Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+  ['differing Content-Length values', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
+  ['a malformed Content-Length', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3a\r\n\r\nabc', 400],
+  ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n', 501],
+  ['a bad chunk size', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400],
+  ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n', 400],
+  ['obsolete line folding', 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n', 400],
+  ['a control character in a value', 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x01b\r\n\r\n', 400],
+  ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+  ['an unparseable request line', 'GARBAGE\r\n\r\n', 400],
+  ['an unsupported version', 'GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n', 505],
+];
+
+for (const [what, raw, status] of BAD_REQUESTS) {
+  test(`the server answers ${status} and closes for ${what}`, async () => {
+    await withServer(async (server, _root, records) => {
+      const data = await exchange(server.port, raw);
+      const [response] = parseResponses(data);
+      assert.equal(response?.status, status, data.toString('latin1').slice(0, 200));
+      assert.equal(response?.headers.get('connection'), 'close');
+      await waitFor(() => records.length > 0);
+      assert.equal(records[0]?.status, status);
+      assert.ok((records[0]?.reason ?? '').length > 0, 'the log says why');
+    });
+  });
+}
+
+test('a request for another host name is refused (DNS rebinding) unless allowed', async () => {
+  await withServer(async (server) => {
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n'), 403);
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: localhost:1\r\nConnection: close\r\n\r\n'), 200);
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n'), 200);
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: app.localhost\r\nConnection: close\r\n\r\n'), 200);
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: dev.test:8000\r\nConnection: close\r\n\r\n'), 200);
+  }, ['dev.test']);
+});
+
+test('one bad client does not affect another on the same server', async () => {
+  await withServer(async (server) => {
+    const good = await open(server.port);
+    const goodDone = readAll(good);
+    good.write(get('/'));
+    const bad = await exchange(server.port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: \x00\r\n\r\n');
+    assert.equal(parseResponses(bad)[0]?.status, 400);
+    good.write(get('/', 'Connection: close\r\n'));
+    const responses = parseResponses(await goodDone);
+    assert.deepEqual(responses.map((r) => r.status), [200, 200]);
+  });
+});
+
+test('a large file is streamed with bounded memory', async () => {
+  await withServer(async (server, root) => {
+    const size = 200 * 1024 * 1024;
+    await new Promise<void>((done, fail) => {
+      const out = createWriteStream(join(root, 'big.bin'));
+      const block = Buffer.alloc(1024 * 1024, 7);
+      let written = 0;
+      const more = (): void => {
+        while (written < size) {
+          written += block.length;
+          if (!out.write(block)) return void out.once('drain', more);
+        }
+        out.end(done);
+      };
+      out.on('error', fail);
+      more();
+    });
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const socket = await open(server.port, 10000);
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      peak = Math.max(peak, process.memoryUsage().rss);
+    });
+    const closed = new Promise((done) => socket.once('close', done));
+    socket.write(get('/big.bin', 'Connection: close\r\n'));
+    await closed;
+    assert.ok(received > size, `received ${received} bytes`);
+    const growth = (peak - before) / 1024 / 1024;
+    assert.ok(growth < 64, `memory grew by ${growth.toFixed(1)} MiB while streaming 200 MiB`);
+  });
+});
+
+test('a client that stops reading a large file pauses the stream instead of buffering it', async () => {
+  await withServer(async (server, root) => {
+    writeFileSync(join(root, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 1));
+    const socket = await open(server.port);
+    socket.pause();
+    socket.write(get('/big.bin'));
+    const before = process.memoryUsage().rss;
+    await new Promise((r) => setTimeout(r, 500));
+    const growth = (process.memoryUsage().rss - before) / 1024 / 1024;
+    assert.ok(growth < 32, `memory grew by ${growth.toFixed(1)} MiB for a client that does not read`);
+    socket.destroy();
+  });
+});
+
+test('close() frees the port and ends open connections at once', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tiny-server-'));
+  try {
+    const result = await startServer({ root, port: 0, liveReload: false });
+    assert.ok(result.ok);
+    const { port } = result.server;
+    const idle = await open(port);
+    const closed = readAll(idle);
+    await result.server.close();
+    await closed;
+    await assert.rejects(open(port, 1000));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('startServer() reports a missing root as a value', async () => {
+  const result = await startServer({ root: join(tmpdir(), 'no-such-tiny-root'), port: 0 });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'root-missing');
+  assert.match(result.error.message, /does not exist/);
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('Condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
