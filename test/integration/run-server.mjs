@@ -25,10 +25,11 @@ let interrupted = false;
 const LISTENING = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
 
 /** User settings that keep the workbench quiet and offline, for every run. */
-const USER_SETTINGS = {
+export const USER_SETTINGS = {
   'security.workspace.trust.enabled': false,
   'workbench.startupEditor': 'none',
   'workbench.tips.enabled': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
   'workbench.enableExperiments': false,
   'chat.disableAIFeatures': true,
   'extensions.autoCheckUpdates': false,
@@ -199,12 +200,14 @@ export function timeout(ms, message) {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
-function option(argv, name) {
+/** The value after `--name` in argv, if any. */
+export function option(argv, name) {
   const index = argv.indexOf(name);
   return index >= 0 ? argv[index + 1] : undefined;
 }
 
-function parseWorkspace(argv) {
+/** The workspace the suite opens: --workspace, TINY_SERVER_TEST_WORKSPACE, or the suite's fixture. */
+export function resolveWorkspace(argv) {
   const given = option(argv, '--workspace') ?? process.env.TINY_SERVER_TEST_WORKSPACE;
   if (given) return resolve(given);
   const found = DEFAULT_WORKSPACES.find((path) => existsSync(path));
@@ -227,12 +230,13 @@ async function runSuite({ workspace, suite, timeoutMs }) {
     while (cleanups.length > 0) await cleanups.pop()().catch(() => {});
   };
   const onSignal = (signal) => {
+    if (interrupted) return; // Ctrl+C can arrive twice: from the terminal and from npm test.
     interrupted = true;
     console.error(`Interrupted by ${signal}; stopping code-server and Chromium`);
     cleanup().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const limit = timeout(timeoutMs, `The integration suite did not finish within ${timeoutMs / 1000} s`);
   try {
     const server = await startCodeServer(build, { logFile });
@@ -307,7 +311,7 @@ async function main() {
   const started = Date.now();
   try {
     const argv = process.argv.slice(2);
-    const workspace = parseWorkspace(argv);
+    const workspace = resolveWorkspace(argv);
     const suite = resolve(option(argv, '--suite') ?? SUITE_PATH);
     const timeoutMs = Number(process.env.TINY_SERVER_TEST_TIMEOUT ?? 600) * 1000;
     const code = await runSuite({ workspace, suite, timeoutMs });
