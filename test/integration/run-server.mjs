@@ -5,6 +5,7 @@
 // through window.codeAutomationExit. Facts this relies on: /work/shared/VSCODE_HOST.md.
 //
 // Usage: node test/integration/run-server.mjs [--workspace <folder or .code-workspace>] [--suite <index.js>]
+//        node test/integration/run-server.mjs --serve [--workspace <folder>]   (try it by hand)
 //   TINY_SERVER_TEST_WORKSPACE  workspace to open (default: the suite's fixture workspace)
 //   TINY_SERVER_TEST_TIMEOUT    overall limit in seconds (default 600)
 //
@@ -307,11 +308,31 @@ function writeHostLogs(resultsDir, logs) {
   }
 }
 
+/**
+ * Keeps a server with the extension loaded (no suite) running until Ctrl+C and prints the
+ * address to open in a browser, for trying the extension by hand.
+ */
+async function serve(workspace) {
+  const build = await provision();
+  mkdirSync(join(REPO_ROOT, 'test-results'), { recursive: true });
+  const logFile = join(REPO_ROOT, 'test-results', 'serve-code-server.log');
+  const server = await startCodeServer(build, { logFile });
+  console.log(`Open ${workbenchUrl(server.origin, { workspace })}`);
+  console.log('Press Ctrl+C to stop');
+  await new Promise((resolveStop) => {
+    process.once('SIGINT', resolveStop);
+    process.once('SIGTERM', resolveStop);
+    server.died.catch(resolveStop);
+  });
+  await server.dispose();
+}
+
 async function main() {
   const started = Date.now();
   try {
     const argv = process.argv.slice(2);
     const workspace = resolveWorkspace(argv);
+    if (argv.includes('--serve')) return await serve(workspace);
     const suite = resolve(option(argv, '--suite') ?? SUITE_PATH);
     const timeoutMs = Number(process.env.TINY_SERVER_TEST_TIMEOUT ?? 600) * 1000;
     const code = await runSuite({ workspace, suite, timeoutMs });
