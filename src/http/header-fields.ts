@@ -1,0 +1,165 @@
+import { PARSE_ERROR } from './parse-errors';
+import type { HeaderMap, ParseError } from './types';
+
+/**
+ * Character classes and field-line rules shared by the request line, header and trailer
+ * parsing. Everything works on latin1 strings, where one char is one byte of the wire.
+ */
+
+export const HT = 0x09;
+export const LF = 0x0a;
+export const CR = 0x0d;
+export const SP = 0x20;
+const COLON = 0x3a;
+const DEL = 0x7f;
+
+/** 1 for every tchar (RFC 9110 section 5.6.2), indexed by byte. */
+export const TOKEN: Uint8Array = (() => {
+  const table = new Uint8Array(256);
+  const tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  for (let i = 0; i < tchars.length; i++) table[tchars.charCodeAt(i)] = 1;
+  return table;
+})();
+
+/** True for the control characters that field values must not contain: all but HT (RFC 9110 section 5.5). */
+export function isForbiddenControl(c: number): boolean {
+  return c < SP ? c !== HT : c === DEL;
+}
+
+/** One field line split into its parts; the parser reuses a single instance to avoid allocation. */
+export interface FieldLine {
+  /** The name as sent. */
+  name: string;
+  lowerName: string;
+  /** The value without leading and trailing whitespace. */
+  value: string;
+}
+
+export function emptyFieldLine(): FieldLine {
+  return { name: '', lowerName: '', value: '' };
+}
+
+/**
+ * Splits the field line `s[start, end)` (line ending removed, not empty) into `out`, or returns
+ * why it is malformed (RFC 9112 section 5: no whitespace before the colon, no obs-fold).
+ */
+export function scanFieldLine(s: string, start: number, end: number, out: FieldLine): ParseError | null {
+  const first = s.charCodeAt(start);
+  // RFC 9112 section 5.2: a server must reject obs-fold (or replace it), we reject.
+  if (first === SP || first === HT) return PARSE_ERROR.obsoleteLineFolding;
+  let upper = false;
+  let i = start;
+  for (; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (TOKEN[c] !== 1) break;
+    if (c >= 0x41 && c <= 0x5a) upper = true;
+  }
+  if (i === end) return PARSE_ERROR.headerColonMissing;
+  if (s.charCodeAt(i) !== COLON) return nameError(s, i, end);
+  if (i === start) return PARSE_ERROR.headerNameEmpty;
+  let v = i + 1;
+  while (v < end && isWhitespace(s.charCodeAt(v))) v++;
+  let last = v;
+  for (let k = v; k < end; k++) {
+    const c = s.charCodeAt(k);
+    if (isForbiddenControl(c)) return c === CR ? PARSE_ERROR.bareCr : PARSE_ERROR.headerValueInvalid;
+    if (c !== SP && c !== HT) last = k + 1;
+  }
+  out.name = s.slice(start, i);
+  out.lowerName = upper ? out.name.toLowerCase() : out.name;
+  out.value = s.slice(v, last);
+  return null;
+}
+
+/** Why the field name stopped at `s[i]`, which is not a tchar and not the colon. */
+function nameError(s: string, i: number, end: number): ParseError {
+  const c = s.charCodeAt(i);
+  if (c === CR) return PARSE_ERROR.bareCr;
+  if (isWhitespace(c)) {
+    // RFC 9112 section 5.1: whitespace between name and colon must be rejected with 400.
+    let j = i;
+    while (j < end && isWhitespace(s.charCodeAt(j))) j++;
+    if (j < end && s.charCodeAt(j) === COLON) return PARSE_ERROR.headerNameWhitespace;
+  }
+  return PARSE_ERROR.headerNameInvalid;
+}
+
+function isWhitespace(c: number): boolean {
+  return c === SP || c === HT;
+}
+
+/**
+ * Adds a field to `map`, joining a repeated name with ", " (RFC 9110 section 5.3) or, for
+ * cookie, with "; " (RFC 6265 section 5.4).
+ */
+export function addField(map: HeaderMap, name: string, value: string): void {
+  const previous = map.get(name);
+  if (previous === undefined) map.set(name, value);
+  else map.set(name, previous + (name === 'cookie' ? '; ' : ', ') + value);
+}
+
+/**
+ * The decimal digits of a Content-Length value without leading zeros, or an error. A list of
+ * identical values is accepted as one (RFC 9112 section 6.3, item 5); differing ones are not.
+ */
+export function contentLengthOf(value: string): string | ParseError {
+  if (isDigits(value, 0, value.length)) return stripZeros(value);
+  let result: string | null = null;
+  for (const part of value.split(',')) {
+    const item = part.trim();
+    // RFC 9110 section 5.6.1: empty list elements are ignored.
+    if (item === '') continue;
+    if (!isDigits(item, 0, item.length)) return PARSE_ERROR.contentLengthInvalid;
+    const digits = stripZeros(item);
+    if (result !== null && result !== digits) return PARSE_ERROR.contentLengthMismatch;
+    result = digits;
+  }
+  return result ?? PARSE_ERROR.contentLengthInvalid;
+}
+
+function isDigits(s: string, start: number, end: number): boolean {
+  if (start === end) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+function stripZeros(digits: string): string {
+  let i = 0;
+  while (i < digits.length - 1 && digits.charCodeAt(i) === 0x30) i++;
+  return i === 0 ? digits : digits.slice(i);
+}
+
+/** The number a normalized Content-Length denotes; beyond safe integers it is Infinity. */
+export function contentLengthNumber(digits: string): number {
+  return digits.length > 15 ? Infinity : Number(digits);
+}
+
+/** True when Transfer-Encoding names exactly one coding, chunked (RFC 9112 section 6.1). */
+export function isChunkedOnly(value: string): boolean {
+  return value.length === 7 && value.toLowerCase() === 'chunked';
+}
+
+export const CONNECTION_CLOSE = 1;
+export const CONNECTION_KEEP_ALIVE = 2;
+
+/** The close and keep-alive options of a Connection field, as bit flags (RFC 9110 section 7.6.1). */
+export function connectionOptions(value: string): number {
+  const lower = value.toLowerCase();
+  if (lower === 'keep-alive') return CONNECTION_KEEP_ALIVE;
+  if (lower === 'close') return CONNECTION_CLOSE;
+  let flags = 0;
+  for (const part of lower.split(',')) {
+    const option = part.trim();
+    if (option === 'close') flags |= CONNECTION_CLOSE;
+    else if (option === 'keep-alive') flags |= CONNECTION_KEEP_ALIVE;
+  }
+  return flags;
+}
+
+/** True for `Expect: 100-continue`, compared case-insensitively (RFC 9110 section 10.1.1). */
+export function isContinueExpectation(value: string): boolean {
+  return value.length === 12 && value.toLowerCase() === '100-continue';
+}

@@ -1,0 +1,425 @@
+import { chunkLineLimitError, chunkLineThreshold, emptyChunkSizeLine, scanChunkSizeLine } from './chunked';
+import {
+  CONNECTION_CLOSE,
+  CONNECTION_KEEP_ALIVE,
+  CR,
+  LF,
+  addField,
+  connectionOptions,
+  contentLengthNumber,
+  contentLengthOf,
+  emptyFieldLine,
+  isChunkedOnly,
+  isContinueExpectation,
+  scanFieldLine,
+  type FieldLine,
+} from './header-fields';
+import { PARSE_ERROR } from './parse-errors';
+import { emptyRequestLine, requestLineLimitError, scanRequestLine } from './request-line';
+import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
+
+export interface ParserLimits {
+  maxTargetLength: number;
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+}
+
+export interface ParserCallbacks {
+  /** The request line and header section are complete. */
+  onHead(head: RequestHead): void;
+  /** Body bytes (already decoded from chunked); any number of calls. The buffer may share memory with the input. */
+  onBody(chunk: Buffer): void;
+  /** The message is complete; trailers are empty unless a chunked body carried some. */
+  onMessageEnd(trailers: HeaderMap): void;
+  /** Fatal: the parser stops; the connection answers `error.status` and closes. */
+  onError(error: ParseError): void;
+}
+
+// States. The four line states read text lines; the others read bytes.
+const REQUEST_LINE = 0;
+const HEADER_LINE = 1;
+const CHUNK_SIZE_LINE = 2;
+const TRAILER_LINE = 3;
+const BODY = 4;
+const CHUNK_DATA = 5;
+const CHUNK_DATA_CR = 6;
+const CHUNK_DATA_LF = 7;
+const DEAD = 8;
+
+/** Bytes decoded to text at once; a typical request head fits, a large body chunk is not decoded whole. */
+const WINDOW = 4096;
+
+const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
+const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
+
+type Latin1Slice = (buffer: Buffer, start: number, end: number) => string;
+/** `latin1Slice` skips the encoding dispatch of `toString`; it is undocumented, so fall back when absent. */
+const latin1: Latin1Slice =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
+    ? (buffer, start, end) => (buffer as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(start, end)
+    : (buffer, start, end) => buffer.toString('latin1', start, end);
+
+/**
+ * An incremental HTTP/1.1 request parser (RFC 9112): an explicit state machine with one method
+ * per state, fed any chunking of the byte stream, with identical results for every chunking.
+ * Lines are found in a latin1 window of the input so a whole head costs one decode; a line
+ * split across inputs is carried over in a small buffer, never by concatenating the stream.
+ */
+export class RequestParser {
+  private state = REQUEST_LINE;
+  private readonly lineCap: number;
+  // A line that is still arriving.
+  private lineBuffer = Buffer.alloc(0);
+  private lineLength = 0;
+  // The decoded window of the current input.
+  private window = '';
+  private windowInput: Buffer | null = null;
+  private windowStart = 0;
+  // The message being parsed.
+  private headerBytes = 0;
+  private readonly requestLine = emptyRequestLine();
+  private readonly field: FieldLine = emptyFieldLine();
+  private readonly chunkLine = emptyChunkSizeLine();
+  private headers: HeaderMap = new Map();
+  private rawHeaders: Array<readonly [string, string]> = [];
+  private trailers: HeaderMap = new Map();
+  private hostCount = 0;
+  private contentLength: string | null = null;
+  private remaining = 0;
+  private bodyBytes = 0;
+  private extensionBytes = 0;
+
+  constructor(
+    private readonly callbacks: ParserCallbacks,
+    private readonly limits: ParserLimits,
+  ) {
+    // Every limit error is proven within this many bytes of a line, so more need not be kept.
+    this.lineCap = limits.maxHeaderBytes + 128;
+  }
+
+  /** True after onError; further execute() calls do nothing. */
+  get failed(): boolean {
+    return this.state === DEAD;
+  }
+
+  /** True when no partial message is buffered (between messages). */
+  get idle(): boolean {
+    return this.state === REQUEST_LINE && this.lineLength === 0;
+  }
+
+  /** Feeds bytes. Parses as many complete pipelined messages as the chunk holds; keeps partial state across calls. Never throws. */
+  execute(input: Buffer): void {
+    let offset = 0;
+    while (offset < input.length && this.state !== DEAD) {
+      switch (this.state) {
+        case BODY:
+          offset = this.readBody(input, offset);
+          break;
+        case CHUNK_DATA:
+          offset = this.readChunkData(input, offset);
+          break;
+        case CHUNK_DATA_CR:
+        case CHUNK_DATA_LF:
+          offset = this.readChunkDataEnd(input, offset);
+          break;
+        default:
+          offset = this.readLines(input, offset);
+      }
+    }
+    this.windowInput = null;
+    this.window = '';
+  }
+
+  /** Reads lines while the state is a line state; returns where it stopped. */
+  private readLines(input: Buffer, offset: number): number {
+    if (this.lineLength > 0) return this.finishPartialLine(input, offset);
+    const base = this.windowStart;
+    if (input !== this.windowInput || offset < base || offset >= base + this.window.length) {
+      this.decodeWindow(input, offset);
+      return this.readLines(input, offset);
+    }
+    const window = this.window;
+    let i = offset - base;
+    for (;;) {
+      const lf = window.indexOf('\n', i);
+      if (lf < 0) break;
+      this.completeLine(window, i, lf);
+      i = lf + 1;
+      if (this.state > TRAILER_LINE) return base + i;
+    }
+    const rest = base + i;
+    if (base + window.length === input.length) {
+      this.appendPartialLine(input, rest, input.length);
+      return input.length;
+    }
+    // The window ends inside a line: decode a fresh window there, or read an overlong line as bytes.
+    if (i > 0) {
+      this.windowInput = null;
+      return rest;
+    }
+    const lf = input.indexOf(LF, rest);
+    if (lf < 0) {
+      this.appendPartialLine(input, rest, input.length);
+      return input.length;
+    }
+    this.completeLine(latin1(input, rest, lf + 1), 0, lf - rest);
+    return lf + 1;
+  }
+
+  private decodeWindow(input: Buffer, offset: number): void {
+    this.windowInput = input;
+    this.windowStart = offset;
+    this.window = latin1(input, offset, Math.min(input.length, offset + WINDOW));
+  }
+
+  /** Completes the carried-over line with `input` up to its line feed, if there is one. */
+  private finishPartialLine(input: Buffer, offset: number): number {
+    const lf = input.indexOf(LF, offset);
+    if (lf < 0 || this.lineLength + (lf + 1 - offset) > this.lineCap) {
+      // Past the cap a limit error is certain, and it shows in the bytes kept.
+      this.appendPartialLine(input, offset, lf < 0 ? input.length : lf + 1);
+      return lf < 0 ? input.length : lf + 1;
+    }
+    this.copyToLine(input, offset, lf + 1);
+    const line = latin1(this.lineBuffer, 0, this.lineLength);
+    this.lineLength = 0;
+    this.completeLine(line, 0, line.length - 1);
+    return lf + 1;
+  }
+
+  private appendPartialLine(input: Buffer, start: number, end: number): void {
+    this.copyToLine(input, start, Math.min(end, start + this.lineCap - this.lineLength));
+    if (this.lineLength <= this.lineThreshold()) return;
+    const line = latin1(this.lineBuffer, 0, this.lineLength);
+    const error = this.lineLimitError(line, 0, line.length);
+    if (error !== null) this.fail(error);
+  }
+
+  private copyToLine(input: Buffer, start: number, end: number): void {
+    const needed = this.lineLength + end - start;
+    if (needed > this.lineBuffer.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.lineCap, Math.max(256, needed * 2)));
+      this.lineBuffer.copy(grown, 0, 0, this.lineLength);
+      this.lineBuffer = grown;
+    }
+    input.copy(this.lineBuffer, this.lineLength, start, end);
+    this.lineLength = needed;
+  }
+
+  /**
+   * Handles the line `s[start, lf)` whose line feed is at `lf`. RFC 9112 section 2.2 lets a
+   * recipient accept a bare LF as the line ending; a CR anywhere else is an error.
+   */
+  private completeLine(s: string, start: number, lf: number): void {
+    const end = lf > start && s.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+    const n = lf + 1 - start;
+    if (n > this.lineThreshold()) {
+      const error = this.lineLimitError(s, start, n);
+      if (error !== null) return this.fail(error);
+    }
+    switch (this.state) {
+      case REQUEST_LINE:
+        return this.onRequestLine(s, start, end, n);
+      case HEADER_LINE:
+        return this.onHeaderLine(s, start, end, n);
+      case CHUNK_SIZE_LINE:
+        return this.onChunkSizeLine(s, start, end, n);
+      default:
+        return this.onTrailerLine(s, start, end, n);
+    }
+  }
+
+  /** A line of at most this many bytes cannot break a limit in the current state. */
+  private lineThreshold(): number {
+    const budget = this.limits.maxHeaderBytes - this.headerBytes;
+    if (this.state === REQUEST_LINE) return Math.min(budget, this.limits.maxTargetLength);
+    if (this.state === CHUNK_SIZE_LINE) return chunkLineThreshold(this.limits.maxHeaderBytes - this.extensionBytes);
+    return budget;
+  }
+
+  /** The limit error the raw bytes `s[start, start + n)` of the current line prove, whole or partial. */
+  private lineLimitError(s: string, start: number, n: number): ParseError | null {
+    const budget = this.limits.maxHeaderBytes - this.headerBytes;
+    switch (this.state) {
+      case REQUEST_LINE:
+        return requestLineLimitError(s, start, n, budget, this.limits.maxTargetLength);
+      case CHUNK_SIZE_LINE:
+        return chunkLineLimitError(s, start, n, this.limits.maxHeaderBytes - this.extensionBytes);
+      case HEADER_LINE:
+        return n > budget ? PARSE_ERROR.headerSectionTooLarge : null;
+      default:
+        return n > budget ? PARSE_ERROR.trailerSectionTooLarge : null;
+    }
+  }
+
+  private onRequestLine(s: string, start: number, end: number, n: number): void {
+    this.headerBytes += n;
+    // RFC 9112 section 2.2: a server should ignore at least one empty line before the request line.
+    if (start === end) return;
+    const error = scanRequestLine(s, start, end, this.requestLine);
+    if (error !== null) return this.fail(error);
+    this.state = HEADER_LINE;
+  }
+
+  private onHeaderLine(s: string, start: number, end: number, n: number): void {
+    this.headerBytes += n;
+    if (start === end) return this.endHead();
+    const field = this.field;
+    const error = scanFieldLine(s, start, end, field) ?? this.noteFramingField(field);
+    if (error !== null) return this.fail(error);
+    this.rawHeaders.push([field.name, field.value]);
+    addField(this.headers, field.lowerName, field.value);
+  }
+
+  /** Checks the fields that decide where the message ends as soon as they arrive. */
+  private noteFramingField(field: FieldLine): ParseError | null {
+    switch (field.lowerName) {
+      case 'host':
+        // RFC 9112 section 3.2: more than one Host field is a 400.
+        return ++this.hostCount > 1 ? PARSE_ERROR.hostDuplicate : null;
+      case 'content-length': {
+        const digits = contentLengthOf(field.value);
+        if (typeof digits !== 'string') return digits;
+        if (this.contentLength !== null && this.contentLength !== digits) return PARSE_ERROR.contentLengthMismatch;
+        this.contentLength = digits;
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  private endHead(): void {
+    const framing = this.framing();
+    if (!('kind' in framing)) return this.fail(framing);
+    const line = this.requestLine;
+    const headers = this.headers;
+    const connection = headers.get('connection');
+    const options = connection === undefined ? 0 : connectionOptions(connection);
+    const expect = headers.get('expect');
+    const head: RequestHead = {
+      method: line.method,
+      target: line.target,
+      path: line.path,
+      query: line.query,
+      version: line.version,
+      headers,
+      rawHeaders: this.rawHeaders,
+      // RFC 9112 section 9.3: persistent unless close; HTTP/1.0 only with keep-alive.
+      keepAlive:
+        (options & CONNECTION_CLOSE) === 0 && (line.version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0),
+      // RFC 9110 section 10.1.1: a server must ignore 100-continue from an HTTP/1.0 client.
+      expectContinue: line.version === '1.1' && expect !== undefined && isContinueExpectation(expect),
+      framing,
+    };
+    this.headers = new Map();
+    this.rawHeaders = [];
+    this.hostCount = 0;
+    this.contentLength = null;
+    this.startBody(framing);
+    this.callbacks.onHead(head);
+    if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(new Map());
+  }
+
+  /** The body framing of the finished head (RFC 9112 section 6.3), or why the request is refused. */
+  private framing(): BodyFraming | ParseError {
+    const version = this.requestLine.version;
+    if (version === '1.1' && this.hostCount === 0) return PARSE_ERROR.hostMissing;
+    const transferEncoding = this.headers.get('transfer-encoding');
+    if (transferEncoding !== undefined) {
+      if (version === '1.0') return PARSE_ERROR.transferEncodingInHttp10;
+      // Both present is a request smuggling vector; RFC 9112 section 6.3 allows rejecting it.
+      if (this.contentLength !== null) return PARSE_ERROR.transferEncodingWithContentLength;
+      return isChunkedOnly(transferEncoding) ? CHUNKED : PARSE_ERROR.transferEncodingUnsupported;
+    }
+    if (this.contentLength === null) return NO_BODY;
+    const length = contentLengthNumber(this.contentLength);
+    if (length > this.limits.maxBodyBytes) return PARSE_ERROR.contentLengthTooLarge;
+    return { kind: 'length', length };
+  }
+
+  /** Sets the state that reads the body; a message without body bytes ends right away. */
+  private startBody(framing: BodyFraming): void {
+    if (framing.kind === 'chunked') {
+      this.state = CHUNK_SIZE_LINE;
+      this.bodyBytes = 0;
+      this.extensionBytes = 0;
+    } else if (framing.kind === 'length' && framing.length > 0) {
+      this.state = BODY;
+      this.remaining = framing.length;
+    } else {
+      this.state = REQUEST_LINE;
+      this.headerBytes = 0;
+    }
+  }
+
+  private readBody(input: Buffer, offset: number): number {
+    const end = Math.min(input.length, offset + this.remaining);
+    this.remaining -= end - offset;
+    if (this.remaining === 0) {
+      this.state = REQUEST_LINE;
+      this.headerBytes = 0;
+    }
+    this.callbacks.onBody(input.subarray(offset, end));
+    if (this.remaining === 0) this.callbacks.onMessageEnd(new Map());
+    return end;
+  }
+
+  private onChunkSizeLine(s: string, start: number, end: number, n: number): void {
+    const chunk = this.chunkLine;
+    const error = scanChunkSizeLine(s, start, end, chunk);
+    if (error !== null) return this.fail(error);
+    // Chunk lines must end in CRLF: leniency here is what request smuggling feeds on.
+    if (n - (end - start) !== 2) return this.fail(PARSE_ERROR.chunkLineEnding);
+    if (chunk.extensionStart >= 0) this.extensionBytes += n - (chunk.extensionStart - start);
+    if (chunk.size > this.limits.maxBodyBytes - this.bodyBytes) return this.fail(PARSE_ERROR.bodyTooLarge);
+    this.bodyBytes += chunk.size;
+    if (chunk.size === 0) {
+      this.state = TRAILER_LINE;
+      this.trailers = new Map();
+    } else {
+      this.state = CHUNK_DATA;
+      this.remaining = chunk.size;
+    }
+  }
+
+  private readChunkData(input: Buffer, offset: number): number {
+    const end = Math.min(input.length, offset + this.remaining);
+    this.remaining -= end - offset;
+    if (this.remaining === 0) this.state = CHUNK_DATA_CR;
+    this.callbacks.onBody(input.subarray(offset, end));
+    return end;
+  }
+
+  /** The CRLF after chunk data, exactly (RFC 9112 section 7.1). */
+  private readChunkDataEnd(input: Buffer, offset: number): number {
+    const expected = this.state === CHUNK_DATA_CR ? CR : LF;
+    if (input[offset] !== expected) {
+      this.fail(PARSE_ERROR.chunkDataCrlfMissing);
+      return offset;
+    }
+    this.state = this.state === CHUNK_DATA_CR ? CHUNK_DATA_LF : CHUNK_SIZE_LINE;
+    return offset + 1;
+  }
+
+  /** Trailer fields follow the header rules (RFC 9112 section 7.1.2) and share the header size limit. */
+  private onTrailerLine(s: string, start: number, end: number, n: number): void {
+    this.headerBytes += n;
+    if (start === end) {
+      this.state = REQUEST_LINE;
+      this.headerBytes = 0;
+      this.callbacks.onMessageEnd(this.trailers);
+      return;
+    }
+    const field = this.field;
+    const error = scanFieldLine(s, start, end, field);
+    if (error !== null) return this.fail(error);
+    addField(this.trailers, field.lowerName, field.value);
+  }
+
+  private fail(error: ParseError): void {
+    this.state = DEAD;
+    this.lineLength = 0;
+    this.callbacks.onError(error);
+  }
+}

@@ -1,0 +1,128 @@
+import { CR, SP, TOKEN } from './header-fields';
+import { PARSE_ERROR } from './parse-errors';
+import type { HttpVersion, ParseError } from './types';
+
+/** The parts of a request line; the parser reuses a single instance. */
+export interface RequestLine {
+  method: string;
+  target: string;
+  path: string;
+  query: string;
+  version: HttpVersion;
+}
+
+export function emptyRequestLine(): RequestLine {
+  return { method: '', target: '', path: '', query: '', version: '1.1' };
+}
+
+/**
+ * Splits the request line `s[start, end)` (line ending removed, not empty) into `out`, or
+ * returns why it is malformed: `method SP request-target SP HTTP-version` (RFC 9112 section 3).
+ */
+export function scanRequestLine(s: string, start: number, end: number, out: RequestLine): ParseError | null {
+  let i = start;
+  while (i < end && TOKEN[s.charCodeAt(i)] === 1) i++;
+  if (i === start || i === end) return PARSE_ERROR.requestLineInvalid;
+  const afterMethod = s.charCodeAt(i);
+  if (afterMethod !== SP) return afterMethod === CR ? PARSE_ERROR.bareCr : PARSE_ERROR.methodInvalid;
+  const targetStart = i + 1;
+  let j = targetStart;
+  for (; j < end; j++) {
+    const c = s.charCodeAt(j);
+    if (c <= SP || c === 0x7f) break;
+  }
+  // An empty target means two spaces in a row; a missing version is HTTP/0.9, which is not spoken.
+  if (j === targetStart || j === end) return PARSE_ERROR.requestLineInvalid;
+  const afterTarget = s.charCodeAt(j);
+  if (afterTarget !== SP) return afterTarget === CR ? PARSE_ERROR.bareCr : PARSE_ERROR.targetCharacterInvalid;
+  const version = versionOf(s, j + 1, end);
+  if (typeof version !== 'string') return version;
+  out.method = s.slice(start, i);
+  out.target = s.slice(targetStart, j);
+  out.version = version;
+  return splitTarget(out);
+}
+
+/** `HTTP/1.0` or `HTTP/1.1`; other well-formed versions are 505 (RFC 9112 section 2.3). */
+function versionOf(s: string, start: number, end: number): HttpVersion | ParseError {
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === CR) return PARSE_ERROR.bareCr;
+    if (c === SP) return PARSE_ERROR.requestLineInvalid;
+  }
+  if (end - start !== 8 || !s.startsWith('HTTP/', start) || s.charCodeAt(start + 6) !== 0x2e) {
+    return PARSE_ERROR.versionInvalid;
+  }
+  const major = s.charCodeAt(start + 5) - 0x30;
+  const minor = s.charCodeAt(start + 7) - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return PARSE_ERROR.versionInvalid;
+  if (major !== 1 || minor > 1) return PARSE_ERROR.versionUnsupported;
+  return minor === 1 ? '1.1' : '1.0';
+}
+
+/** Fills `path` and `query` from `target` for the forms a server accepts (RFC 9112 section 3.2). */
+function splitTarget(out: RequestLine): ParseError | null {
+  const target = out.target;
+  if (target.charCodeAt(0) === 0x2f) return setPathAndQuery(out, target, 0);
+  if (target === '*') {
+    // asterisk-form is only for a server-wide OPTIONS (RFC 9112 section 3.2.4).
+    if (out.method !== 'OPTIONS') return PARSE_ERROR.targetInvalid;
+    out.path = '*';
+    out.query = '';
+    return null;
+  }
+  // absolute-form (RFC 9112 section 3.2.2); a server must accept it, even though only proxies get it.
+  const scheme = target.slice(0, 8).toLowerCase();
+  const authorityStart = scheme.startsWith('http://') ? 7 : scheme.startsWith('https://') ? 8 : -1;
+  if (authorityStart < 0) return PARSE_ERROR.targetInvalid;
+  let pathStart = authorityStart;
+  while (pathStart < target.length && target[pathStart] !== '/' && target[pathStart] !== '?') pathStart++;
+  if (pathStart === authorityStart) return PARSE_ERROR.targetInvalid;
+  return setPathAndQuery(out, target, pathStart);
+}
+
+function setPathAndQuery(out: RequestLine, target: string, pathStart: number): null {
+  const q = target.indexOf('?', pathStart);
+  const pathEnd = q < 0 ? target.length : q;
+  // An absolute-form target without a path ("http://host" or "http://host?q") asks for "/".
+  out.path = pathEnd === pathStart ? '/' : target.slice(pathStart, pathEnd);
+  out.query = q < 0 ? '' : target.slice(q + 1);
+  return null;
+}
+
+/**
+ * The 414 or 431 that the raw line bytes `s[start, start + n)` already prove, or null; `budget`
+ * is what is left of the header section limit. Each limit is a property of a prefix that stays
+ * true as bytes arrive, and the one crossed first wins, so a complete line and any partial
+ * line give the same answer: the outcome never depends on how the bytes were chunked.
+ */
+export function requestLineLimitError(
+  s: string,
+  start: number,
+  n: number,
+  budget: number,
+  maxTarget: number,
+): ParseError | null {
+  const end = start + n;
+  const headerOverAt = n > budget ? budget : Infinity;
+  let targetOverAt = Infinity;
+  const space = indexBefore(s, ' ', start, end);
+  if (space >= 0) {
+    // The target runs to the next space, CR or LF.
+    const targetStart = space + 1;
+    let targetEnd = end;
+    for (const stop of [' ', '\r', '\n']) {
+      const i = indexBefore(s, stop, targetStart, targetEnd);
+      if (i >= 0) targetEnd = i;
+    }
+    if (targetEnd - targetStart > maxTarget) targetOverAt = targetStart - start + maxTarget;
+  }
+  if (targetOverAt < headerOverAt) return PARSE_ERROR.targetTooLong;
+  return headerOverAt === Infinity ? null : PARSE_ERROR.headerSectionTooLarge;
+}
+
+/** The index of `ch` in `s[from, end)`, or -1. */
+export function indexBefore(s: string, ch: string, from: number, end: number): number {
+  const i = s.indexOf(ch, from);
+  return i >= 0 && i < end ? i : -1;
+}
