@@ -410,6 +410,21 @@ test('the HTML rewriter changes documents for navigations only, with its own ETa
   );
 });
 
+test('the HTML rewriter gets the request path as sent, so relative URLs match what the browser resolves', async () => {
+  const calls: string[] = [];
+  await withHandler(
+    { 'a b/index.html': '<p>x</p>', 'x%2Fy.html': '<p>y</p>' },
+    (get) => {
+      const navigation = { headers: { 'sec-fetch-dest': 'document' } };
+      assert.equal(get('/a%20b/', navigation).status, 200);
+      assert.equal(get('/x%252Fy.html', navigation).status, 200);
+      assert.equal(get('/a%20b/nothing', navigation).status, 404);
+      assert.deepEqual(calls, ['/a%20b/', '/x%252Fy.html', '/a%20b/nothing']);
+    },
+    { htmlRewriter: markerRewriter(calls) },
+  );
+});
+
 test('dispose() empties the cache so a new request reads the disk again', async () => {
   const site = createFixtureSite({ 'a.txt': 'a' });
   try {

@@ -114,7 +114,6 @@ function cachedFile(site: FixtureSite, relative: string, statAt: number, key = `
   return readCachedFile(
     {
       key,
-      urlPath: key,
       lexicalPath: path,
       realPath: path,
       media: mediaTypeFor(path),

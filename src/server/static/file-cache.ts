@@ -43,10 +43,8 @@ export class CachedFile {
   readonly raw: Document;
 
   constructor(
-    /** The request path, still percent-encoded, that this entry answers. */
+    /** The request path, still percent-encoded, that this entry answers (and the rewriter's urlPath). */
     readonly key: string,
-    /** The decoded URL path, given to the HTML rewriter. */
-    readonly urlPath: string,
     /** The path stat'ed on every hit; symlinks on the way are followed again each time. */
     readonly lexicalPath: string,
     readonly media: MediaType,
@@ -119,7 +117,6 @@ export function readCachedFile(
   };
   return new CachedFile(
     init.key,
-    init.urlPath,
     init.lexicalPath,
     init.media,
     identity,
@@ -134,7 +131,6 @@ export function readCachedFile(
 /** Everything readCachedFile needs to know about a file that passed the path checks. */
 export interface CachedFileInit {
   readonly key: string;
-  readonly urlPath: string;
   readonly lexicalPath: string;
   readonly realPath: string;
   readonly media: MediaType;

@@ -9,9 +9,10 @@ export interface HtmlRewriter {
   /** Whether this request gets the rewritten document (a browser navigation, not fetch()). */
   applies(request: Request): boolean;
   /**
-   * Rewritten bytes; deterministic for the same input and urlPath. `urlPath` is the decoded
-   * path of the request (e.g. `/docs/` for a folder's index file). The result is computed once
-   * per file version and request path, then cached.
+   * Rewritten bytes; deterministic for the same input and urlPath. `urlPath` is the request
+   * path as sent, still percent-encoded (e.g. `/docs/` for a folder's index file, `/a%2Fb.html`
+   * stays one segment), which is what the browser resolves relative URLs against. The result
+   * is computed once per file version and request path, then cached.
    */
   rewrite(html: Buffer, urlPath: string): Buffer;
   /** Appended inside the ETag of rewritten documents so variants never share a validator. */

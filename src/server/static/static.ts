@@ -81,7 +81,7 @@ class StaticFiles {
     const rewriter = this.rewriter;
     if (rewriter === undefined || !entry.media.html || !rewriter.applies(request)) return entry.raw;
     if (entry.rewritten === undefined) {
-      const body = rewriter.rewrite(entry.raw.body, entry.urlPath);
+      const body = rewriter.rewrite(entry.raw.body, entry.key);
       const tag = entry.raw.tag + rewriter.etagSuffix;
       entry.rewritten = new Document(body, tag, entry.meta, (bytes) => this.grow(entry, bytes));
       this.grow(entry, body.length);
@@ -91,30 +91,31 @@ class StaticFiles {
 
   /** The slow path: path checks, stat, then a file, a folder, or an error page. */
   private lookup(request: Request): Response {
-    const urlPath = decodeForDisplay(request.path);
+    // The decoded path, shown on pages; the rewriter gets the path as sent (see HtmlRewriter).
+    const shown = decodeForDisplay(request.path);
     const safe = resolveSafePath(this.root, request.path, this.showDotfiles);
-    if (!safe.ok) return this.failure(request, safe, urlPath);
+    if (!safe.ok) return this.failure(request, safe, shown);
     const statAt = Date.now();
     const stats = statOrFailure(safe.lexicalPath);
-    if (isFailure(stats)) return this.failure(request, stats, urlPath);
+    if (isFailure(stats)) return this.failure(request, stats, shown);
     if (stats.isDirectory()) {
       if (!request.path.endsWith('/')) return folderRedirect(request.path, request.query);
-      return this.folder(request, safe.path, safe.lexicalPath, urlPath);
+      return this.folder(request, safe.path, safe.lexicalPath, shown);
     }
     if (request.path.endsWith('/')) {
-      return this.failure(request, notFound(`${safe.path} is a file, not a folder`), urlPath);
+      return this.failure(request, notFound(`${safe.path} is a file, not a folder`), shown);
     }
     const target = { realPath: safe.path, lexicalPath: safe.lexicalPath, stats, statAt, shadowedBy: undefined };
-    return this.file(request, target, urlPath);
+    return this.file(request, target, shown);
   }
 
   /** A folder answers with its index file, else a listing, else 404. */
-  private folder(request: Request, realPath: string, lexicalPath: string, urlPath: string): Response {
+  private folder(request: Request, realPath: string, lexicalPath: string, shown: string): Response {
     for (const name of INDEX_NAMES) {
       const index = resolveSafePath(this.root, request.path + name, this.showDotfiles);
       if (!index.ok) {
         if (index.status === 404) continue;
-        return this.failure(request, index, urlPath);
+        return this.failure(request, index, shown);
       }
       const statAt = Date.now();
       const stats = statOrFailure(index.lexicalPath);
@@ -122,23 +123,23 @@ class StaticFiles {
       // A cached index.htm is stale as soon as an index.html appears next to it.
       const shadowedBy = name === 'index.htm' ? `${lexicalPath}${sep}index.html` : undefined;
       const target = { realPath: index.path, lexicalPath: index.lexicalPath, stats, statAt, shadowedBy };
-      return this.file(request, target, urlPath);
+      return this.file(request, target, shown);
     }
     if (!this.directoryListing) {
-      return this.failure(request, notFound(`no index file in ${realPath} and listing is off`), urlPath);
+      return this.failure(request, notFound(`no index file in ${realPath} and listing is off`), shown);
     }
     let body: Buffer;
     try {
-      body = renderListing(urlPath, readListing(realPath, this.showDotfiles));
+      body = renderListing(shown, readListing(realPath, this.showDotfiles));
     } catch (error) {
-      return this.failure(request, fsFailure(error, realPath), urlPath);
+      return this.failure(request, fsFailure(error, realPath), shown);
     }
-    return this.html(request, 200, body, urlPath);
+    return this.html(request, 200, body);
   }
 
-  private file(request: Request, target: FileTarget, urlPath: string): Response {
+  private file(request: Request, target: FileTarget, shown: string): Response {
     if (!target.stats.isFile()) {
-      return this.failure(request, notFound(`${target.realPath} is not a regular file`), urlPath);
+      return this.failure(request, notFound(`${target.realPath} is not a regular file`), shown);
     }
     const media = mediaTypeFor(target.lexicalPath);
     const size = target.stats.size;
@@ -152,23 +153,23 @@ class StaticFiles {
     if (!cacheable && !rewrite) return serveLarge(request, target, media);
     let entry: CachedFile;
     try {
-      entry = readCachedFile({ key: request.path, urlPath, media, ...target }, this.grow);
+      entry = readCachedFile({ key: request.path, media, ...target }, this.grow);
     } catch (error) {
-      return this.failure(request, fsFailure(error, target.realPath), urlPath);
+      return this.failure(request, fsFailure(error, target.realPath), shown);
     }
     // Large HTML read for rewriting is served once and not kept.
     if (cacheable) this.cache.set(entry);
     return this.serveEntry(entry, request);
   }
 
-  private failure(request: Request, failure: PathFailure, urlPath: string): Response {
-    return this.html(request, failure.status, errorPage(failure.status, urlPath), urlPath, failure.reason);
+  private failure(request: Request, failure: PathFailure, shown: string): Response {
+    return this.html(request, failure.status, errorPage(failure.status, shown), failure.reason);
   }
 
   /** A generated page (listing or error), rewritten like any HTML document when the rewriter applies. */
-  private html(request: Request, status: number, body: Buffer, urlPath: string, reason?: string): Response {
+  private html(request: Request, status: number, body: Buffer, reason?: string): Response {
     const rewriter = this.rewriter;
-    const bytes = rewriter !== undefined && rewriter.applies(request) ? rewriter.rewrite(body, urlPath) : body;
+    const bytes = rewriter !== undefined && rewriter.applies(request) ? rewriter.rewrite(body, request.path) : body;
     return reason === undefined
       ? { status, headers: HTML_HEADERS, body: bytes }
       : { status, headers: HTML_HEADERS, body: bytes, reason };
