@@ -36,8 +36,22 @@ function checkField(name: string, value: string): void {
   }
 }
 
+/**
+ * Frozen header objects are shared between responses (the static handler builds them once per
+ * file version), so their serialized text is computed once too.
+ */
+const frozenFields = new WeakMap<HeaderValues, string>();
+
 /** Writes the handler's fields, skipping those the connection owns. */
 export function serializeFields(headers: HeaderValues): string {
+  const cached = frozenFields.get(headers);
+  if (cached !== undefined) return cached;
+  const text = fieldsText(headers);
+  if (Object.isFrozen(headers)) frozenFields.set(headers, text);
+  return text;
+}
+
+function fieldsText(headers: HeaderValues): string {
   let out = '';
   for (const name in headers) {
     if (CONNECTION_OWNED.has(name.toLowerCase())) continue;
