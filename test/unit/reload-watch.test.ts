@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { watchTree } from '../../src/server/reload';
+import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
+
+/** Collects reported paths; `waitFor` resolves once `path` was reported, or rejects after a timeout. */
+function recorder() {
+  const seen: string[] = [];
+  const waiters: Array<() => void> = [];
+  return {
+    seen,
+    onChange(paths: string[]) {
+      seen.push(...paths);
+      for (const wake of waiters.splice(0)) wake();
+    },
+    async waitFor(path: string, timeoutMs = 2000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!seen.includes(path)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`${path} was not reported; saw ${JSON.stringify(seen)}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, 50));
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    },
+  };
+}
+
+async function withWatchedSite(run: (site: FixtureSite, changes: ReturnType<typeof recorder>) => Promise<void>): Promise<void> {
+  const site = createFixtureSite({ 'index.html': '<p>x', 'css/site.css': 'p{}', 'node_modules/pkg/index.js': '', '.git/HEAD': '' });
+  const changes = recorder();
+  const watcher = watchTree(site.root, (paths) => changes.onChange(paths));
+  try {
+    // Folder watchers are added as the tree is read; give that a moment.
+    await new Promise((r) => setTimeout(r, 100));
+    await run(site, changes);
+  } finally {
+    watcher.dispose();
+    site.remove();
+  }
+}
+
+test('watchTree() reports a changed file by its absolute path', async () => {
+  await withWatchedSite(async (site, changes) => {
+    const started = Date.now();
+    site.write('css/site.css', 'p{color:red}');
+    await changes.waitFor(site.path('css/site.css'));
+    assert.ok(Date.now() - started < 500, `reported after ${Date.now() - started} ms`);
+  });
+});
+
+test('watchTree() watches folders created after it started', async () => {
+  await withWatchedSite(async (site, changes) => {
+    site.mkdir('new/deeper');
+    await changes.waitFor(site.path('new'));
+    await new Promise((r) => setTimeout(r, 100));
+    site.write('new/deeper/page.html', '<p>new');
+    await changes.waitFor(site.path('new/deeper/page.html'));
+  });
+});
+
+test('watchTree() ignores node_modules and .git', async () => {
+  await withWatchedSite(async (site, changes) => {
+    site.write('node_modules/pkg/index.js', 'changed');
+    site.write('.git/HEAD', 'changed');
+    site.write('node_modules/other/new.js', 'new');
+    site.write('index.html', '<p>changed');
+    await changes.waitFor(site.path('index.html'));
+    await new Promise((r) => setTimeout(r, 150));
+    const ignored = changes.seen.filter((path) => path.includes('node_modules') || path.includes('.git'));
+    assert.deepEqual(ignored, []);
+  });
+});
+
+test('watchTree() reports nothing after dispose()', async () => {
+  const site = createFixtureSite({ 'a.html': 'x' });
+  const changes = recorder();
+  const watcher = watchTree(site.root, (paths) => changes.onChange(paths));
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    watcher.dispose();
+    site.write('a.html', 'y');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(changes.seen, []);
+  } finally {
+    site.remove();
+  }
+});
+
+test('watchTree() reports an error for a missing folder and keeps the process usable', () => {
+  const errors: string[] = [];
+  const watcher = watchTree('/nonexistent/tiny-server-root', () => undefined, (message) => errors.push(message));
+  watcher.dispose();
+  assert.equal(errors.length, 1);
+  assert.match(errors[0] ?? '', /^Cannot watch \/nonexistent\/tiny-server-root: /);
+});
