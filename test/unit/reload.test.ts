@@ -7,7 +7,7 @@ import { Listener } from '../../src/server/listener';
 import { DEFAULT_LIMITS } from '../../src/server/options';
 import { ChangeBatcher, createLiveReload, toUrlPaths, type LiveReload } from '../../src/server/reload';
 import { refusalReason } from '../../src/server/reload/sse';
-import { createFixtureSite, fakeRequest } from './helpers/fixture-site';
+import { fakeRequest } from './helpers/fixture-site';
 import { exchange, get, open, parseResponses } from './helpers/raw';
 
 const CLIENT = join(__dirname, '..', '..', '..', 'media', 'reload-client.js');
