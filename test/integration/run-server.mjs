@@ -22,8 +22,9 @@ export const SUITE_PATH = join(REPO_ROOT, 'out', 'test', 'integration', 'suite',
 const FIXTURES = join(REPO_ROOT, 'test', 'integration', 'fixtures');
 /** Where the suite's workspace is looked for, first match wins. */
 const DEFAULT_WORKSPACES = [join(FIXTURES, 'workspace.code-workspace'), join(FIXTURES, 'site')];
-let interrupted = false;
 const LISTENING = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
+/** Set on Ctrl+C, so the error of the run it cut short is not reported as a failure. */
+let interrupted = false;
 
 /** User settings that keep the workbench quiet and offline, for every run. */
 export const USER_SETTINGS = {
@@ -59,34 +60,13 @@ export const CHROMIUM_ARGS = [
  */
 export async function startCodeServer(build, { logFile, settings = {}, timeoutMs = 60_000 }) {
   const dir = mkdtempSync(join(tmpdir(), 'tiny-server-vscode-'));
-  const userDataDir = join(dir, 'user-data');
-  mkdirSync(join(userDataDir, 'User'), { recursive: true });
-  writeFileSync(
-    join(userDataDir, 'User', 'settings.json'),
-    JSON.stringify({ ...USER_SETTINGS, ...settings }, null, 2),
-  );
-  writeFileSync(join(dir, 'config.yaml'), 'auth: none\n');
-  const args = [
-    join(build.codeServerDir, 'out', 'node', 'entry.js'),
-    '--auth', 'none',
-    // Port 0: the OS picks a free port and code-server prints it, so there is no race.
-    '--bind-addr', '127.0.0.1:0',
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', join(dir, 'extensions'),
-    '--config', join(dir, 'config.yaml'),
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-workspace-trust',
-    // A built VS Code ignores the `payload` query parameter without the smoke-test driver.
-    '--vscode-option', 'enable-smoke-test-driver',
-  ];
+  const args = [join(build.codeServerDir, 'out', 'node', 'entry.js'), ...serverArgs(dir, settings)];
   const log = createWriteStream(logFile);
   // Detached: the server spawns an extension host, a pty host and a file watcher; killing the
   // whole process group on exit leaves none of them behind.
   const child = spawn(build.nodeBin, args, { cwd: dir, env: serverEnv(dir), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
-
   // Last resort if the runner exits without disposing (an uncaught error, process.exit).
   const killOnExit = () => killGroup(child.pid, 'SIGKILL');
   process.on('exit', killOnExit);
@@ -100,14 +80,7 @@ export async function startCodeServer(build, { logFile, settings = {}, timeoutMs
   const dispose = async () => {
     disposing = true;
     process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      killGroup(child.pid, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    killGroup(child.pid, 'SIGKILL'); // children that outlived the server
+    await stopGroup(child);
     log.end();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -118,6 +91,39 @@ export async function startCodeServer(build, { logFile, settings = {}, timeoutMs
     await dispose();
     throw error;
   }
+}
+
+/** Writes the user settings and config into `dir`; returns code-server's arguments. */
+function serverArgs(dir, settings) {
+  const userDataDir = join(dir, 'user-data');
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...USER_SETTINGS, ...settings }, null, 2));
+  writeFileSync(join(dir, 'config.yaml'), 'auth: none\n');
+  return [
+    '--auth', 'none',
+    // Port 0: the OS picks a free port and code-server prints it, so there is no race.
+    '--bind-addr', '127.0.0.1:0',
+    '--user-data-dir', userDataDir,
+    '--extensions-dir', join(dir, 'extensions'),
+    '--config', join(dir, 'config.yaml'),
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    // A built VS Code ignores the `payload` query parameter without the smoke-test driver.
+    '--vscode-option', 'enable-smoke-test-driver',
+  ];
+}
+
+/** SIGTERM to the server's process group, SIGKILL after 5 s, and SIGKILL to any child left. */
+async function stopGroup(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    killGroup(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  killGroup(child.pid, 'SIGKILL');
 }
 
 /** The child's environment, without variables that would make code-server act as a CLI client. */
