@@ -48,7 +48,7 @@ class Fuzzer {
 
   /** A fixture with one to four bit flips, insertions, deletions or line edits. */
   mutated(): Buffer {
-    let raw = this.pick(SEEDS);
+    let raw: Buffer = this.pick(SEEDS);
     for (let n = 1 + this.int(4); n > 0; n--) raw = this.mutate(raw);
     return raw;
   }
