@@ -168,6 +168,28 @@ export function rssBytes(pids) {
   return total;
 }
 
+let clockTicks;
+
+/**
+ * CPU time (user + system) used so far by `pids`, in seconds, from fields 14 and 15 of
+ * /proc/<pid>/stat. It depends less than req/s on what else the shared machine is doing.
+ */
+export function cpuSeconds(pids) {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended.
+    }
+  }
+  return ticks / clockTicks;
+}
+
 /** Soft limit on open files of a running process, from /proc/<pid>/limits. */
 export function openFileLimit(pid) {
   const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));

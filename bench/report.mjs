@@ -42,12 +42,13 @@ function row(result) {
   const { html50, html500, big } = result;
   if (result.skipped || result.error) {
     const why = result.skipped ?? `failed: ${result.error.split('\n')[0]}`;
-    return `| ${result.peer.name} | ${why} | | | | | | |`;
+    return `| ${result.peer.name} | ${why} | | | | | | | |`;
   }
   const errors50 = html50 && errorCount(html50) > 0 ? ` (errors: ${describeErrors(html50)})` : '';
   const bigErrors = big && errorCount(big) > 0 ? ` (errors: ${describeErrors(big)})` : '';
   const peak = peakRss(result);
   return `| ${result.peer.name} | ${html50 ? fmtInt(html50.reqPerSec) + errors50 : '–'} | ${html50 ? html50.p99Ms.toFixed(2) + ' ms' : '–'}`
+    + ` | ${html50 ? html50.cpuUsPerRequest.toFixed(1) : '–'}`
     + ` | ${html500 ? fmtInt(html500.reqPerSec) : '–'} | ${html500 ? describeErrors(html500) : '–'}`
     + ` | ${big ? (big.bytesPerSec / MB).toFixed(0) + bigErrors : '–'} | ${peak === undefined ? '–' : fmtMB(peak)}`
     + ` | ${idleCell(result.idle)} |`;
@@ -55,8 +56,8 @@ function row(result) {
 
 /** The main table: one row per server. */
 export function resultsTable(results, idleCount) {
-  const header = `| Server | req/s (50c) | p99 (50c) | req/s (500c) | errors (500c) | 100 MiB file MB/s (4c) | peak RSS under load | RSS with ${fmtInt(idleCount)} idle |`;
-  return [header, '|---|---:|---:|---:|---|---:|---:|---:|', ...results.map(row)].join('\n');
+  const header = `| Server | req/s (50c) | p99 (50c) | server CPU µs/req (50c) | req/s (500c) | errors (500c) | 100 MiB file MB/s (4c) | peak RSS under load | RSS with ${fmtInt(idleCount)} idle |`;
+  return [header, '|---|---:|---:|---:|---:|---|---:|---:|---:|', ...results.map(row)].join('\n');
 }
 
 const ratio = (a, b) => (a && b ? a / b : NaN);
@@ -67,17 +68,18 @@ export function ratioTable(results) {
   const peers = results.filter((r) => r.peer.id !== 'tiny' && r.html50);
   if (!tiny?.html50 || peers.length === 0) return '(no ratios: Tiny Server or every peer is missing)';
   const lines = [
-    '| Peer | req/s 50c: Tiny ÷ peer | req/s 500c: Tiny ÷ peer | 100 MiB MB/s: Tiny ÷ peer | p99 50c: peer ÷ Tiny | peak RSS: Tiny ÷ peer |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| Peer | req/s 50c: Tiny ÷ peer | req/s 500c: Tiny ÷ peer | 100 MiB MB/s: Tiny ÷ peer | p99 50c: peer ÷ Tiny | CPU/req 50c: peer ÷ Tiny | peak RSS: Tiny ÷ peer |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const p of peers) {
     lines.push(`| ${p.peer.name} | ${fmtRatio(ratio(tiny.html50?.reqPerSec, p.html50?.reqPerSec))}`
       + ` | ${fmtRatio(ratio(tiny.html500?.reqPerSec, p.html500?.reqPerSec))}`
       + ` | ${fmtRatio(ratio(tiny.big?.bytesPerSec, p.big?.bytesPerSec))}`
       + ` | ${fmtRatio(ratio(p.html50?.p99Ms, tiny.html50?.p99Ms))}`
+      + ` | ${fmtRatio(ratio(p.html50?.cpuUsPerRequest, tiny.html50?.cpuUsPerRequest))}`
       + ` | ${fmtRatio(ratio(peakRss(tiny), peakRss(p)))} |`);
   }
-  lines.push('', 'Throughput columns: above 1× means Tiny Server is faster. p99: above 1× means Tiny Server answers sooner. RSS: below 1× means Tiny Server uses less memory.');
+  lines.push('', 'Throughput columns: above 1× means Tiny Server is faster. p99 and CPU/req: above 1× means Tiny Server answers sooner or spends less CPU per request. RSS: below 1× means Tiny Server uses less memory.');
   return lines.join('\n');
 }
 

@@ -4,6 +4,7 @@
 // Options: --quick (smoke run: short loads, 1,000 idle connections), --only=tiny,nginx,
 // BENCH_DURATION=<seconds per load>, BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
 import { request } from 'node:http';
+import { loadavg } from 'node:os';
 import { cleanup, installCleanupHandlers, sleep, stop } from './procs.mjs';
 import { createSite, BIG_PATH, BIG_SIZE, HTML_PATH, HTML_SIZE } from './site.mjs';
 import { PEERS, HOST, nginxBin, pythonBin } from './servers.mjs';
@@ -61,7 +62,7 @@ async function checkServes(port, name) {
 
 function summary(label, r) {
   return `  ${label}: ${Math.round(r.reqPerSec)} req/s, ${(r.bytesPerSec / 1e6).toFixed(1)} MB/s, `
-    + `p99 ${r.p99Ms.toFixed(2)} ms, errors ${describeErrors(r)}, peak RSS ${(r.peakRssBytes / 1e6).toFixed(1)} MB`;
+    + `p99 ${r.p99Ms.toFixed(2)} ms, server CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req, errors ${describeErrors(r)}, peak RSS ${(r.peakRssBytes / 1e6).toFixed(1)} MB`;
 }
 
 /** Every load against one running server; each result is kept even if a later step fails. */
@@ -99,7 +100,7 @@ async function benchPeer(peer, root, options) {
     result[peer.mandatory ? 'error' : 'skipped'] = missing;
     return result;
   }
-  progress(`${peer.name}: starting`);
+  progress(`${peer.name}: starting (load average ${loadavg()[0].toFixed(2)})`);
   let running;
   try {
     running = await peer.start(root);
@@ -132,7 +133,9 @@ async function main() {
   for (const peer of peers) results.push(await benchPeer(peer, root, options));
   console.log(`## Results\n\n${resultsTable(results, options.idleCount)}\n`);
   console.log('MB = 10^6 bytes. RSS is VmRSS summed over the server\'s processes (nginx: master + worker), '
-    + 'peak of 100 ms samples during the three loads.\n');
+    + 'peak of 100 ms samples during the three loads. Server CPU is user + system time of those processes '
+    + `divided by completed requests. Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} `
+    + '(the bench itself keeps about 2 cores busy; well above 2 means other work shared them).\n');
   console.log(`## Ratios\n\n${ratioTable(results)}\n`);
   console.log(`## Targets (reported, not enforced)\n\n${targetsTable(results, options.idleCount)}`);
   const failed = results.filter((r) => r.peer.mandatory && r.error);

@@ -1,7 +1,7 @@
 // Runs one wrk load and samples the server's memory while it runs.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rssBytes, spawnTracked, which } from './procs.mjs';
+import { cpuSeconds, rssBytes, spawnTracked, which } from './procs.mjs';
 
 const reportScript = join(dirname(fileURLToPath(import.meta.url)), 'wrk-report.lua');
 const RSS_SAMPLE_MS = 100;
@@ -18,6 +18,7 @@ export const wrkBin = which('wrk');
  * @property {{ connect: number, read: number, write: number, timeout: number }} socketErrors
  * @property {number} non2xx3xx Responses with another status (wrk's "Non-2xx or 3xx responses").
  * @property {number} peakRssBytes Highest summed VmRSS of the server's processes during the run.
+ * @property {number} cpuUsPerRequest Server CPU time (user + system) per completed request, in µs.
  */
 
 /**
@@ -31,18 +32,20 @@ export async function runWrk({ url, connections, durationS, timeoutS, pids }) {
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (text) => { output += text; });
   child.stderr.setEncoding('utf8').on('data', (text) => { output += text; });
+  const cpuBefore = cpuSeconds(pids);
   let peak = rssBytes(pids);
   const sampler = setInterval(() => { peak = Math.max(peak, rssBytes(pids)); }, RSS_SAMPLE_MS);
   const code = await new Promise((resolve) => child.once('exit', (c, signal) => resolve(c ?? signal)));
   clearInterval(sampler);
+  const cpu = cpuSeconds(pids) - cpuBefore;
   const line = output.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (code !== 0 || line === undefined) {
     throw new Error(`wrk ${args.join(' ')} failed (${code}):\n${output.trim()}`);
   }
-  return toResult(JSON.parse(line.slice('BENCH_JSON '.length)), peak);
+  return toResult(JSON.parse(line.slice('BENCH_JSON '.length)), peak, cpu);
 }
 
-function toResult(raw, peakRssBytes) {
+function toResult(raw, peakRssBytes, cpu) {
   const seconds = raw.durationUs / 1e6;
   return {
     requests: raw.requests,
@@ -53,6 +56,7 @@ function toResult(raw, peakRssBytes) {
     socketErrors: { connect: raw.connect, read: raw.read, write: raw.write, timeout: raw.timeout },
     non2xx3xx: raw.status,
     peakRssBytes,
+    cpuUsPerRequest: raw.requests > 0 ? (cpu * 1e6) / raw.requests : NaN,
   };
 }
 
