@@ -1,0 +1,281 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import type { Disposable } from '../../src/server/handler';
+import { watchTree } from '../../src/server/reload';
+import { RELOAD_CLIENT_PATH, startServer, type TinyServer } from '../../src/server/server';
+import { launchChromium } from './helpers/browser';
+import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
+
+const REPO = join(__dirname, '..', '..', '..');
+const CHARSETS = join(REPO, 'test', 'unit', 'fixtures', 'charsets');
+
+let browser: Browser | undefined;
+
+before(async () => {
+  // The server reads the client from media/ next to its bundle; in tests the bundle is this file.
+  mkdirSync(join(RELOAD_CLIENT_PATH, '..'), { recursive: true });
+  copyFileSync(join(REPO, 'media', 'reload-client.js'), RELOAD_CLIENT_PATH);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+function page(version: string, head = ''): string {
+  return (
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Reload test</title>\n' +
+    '<link rel="stylesheet" href="css/site.css">\n' +
+    '<script>window.loadedAt = Date.now(); window.counter = 0;\n' +
+    "document.addEventListener('load', (e) => { if (e.target.localName === 'link') window.cssAt = Date.now(); }, true);</script>\n" +
+    `${head}</head><body><p id="text">${version}</p></body></html>\n`
+  );
+}
+
+interface Harness {
+  readonly site: FixtureSite;
+  server: TinyServer;
+  readonly page: Page;
+  /** Main-frame load events since the harness opened its first page. */
+  loads: number;
+  /** Opens `path` on the server and waits until its reload client is connected. */
+  open(path: string): Promise<void>;
+  restart(): Promise<void>;
+}
+
+async function start(root: string, port = 0, liveReload = true): Promise<TinyServer> {
+  const result = await startServer({ root, port, portAttempts: 0, liveReload });
+  assert.ok(result.ok, result.ok ? '' : result.error.message);
+  return result.server;
+}
+
+/** A site served with live reload and watched on disk, and one page of a fresh browser context. */
+async function withHarness(files: Record<string, string>, run: (h: Harness) => Promise<void>): Promise<void> {
+  assert.ok(browser, 'Chromium is running');
+  const site = createFixtureSite({ 'index.html': page('version 0'), 'css/site.css': 'p { color: rgb(0, 0, 255); }', ...files });
+  let server = await start(site.root);
+  let watcher: Disposable | undefined;
+  const context = await browser.newContext();
+  try {
+    watcher = watchTree(server.root, (paths) => server.notifyChanged(paths));
+    const tab = await context.newPage();
+    const harness: Harness = {
+      site,
+      server,
+      page: tab,
+      loads: 0,
+      async open(path) {
+        await tab.goto(new URL(path, server.url).href);
+        await connected(tab);
+        harness.loads = 0;
+      },
+      async restart() {
+        const port = server.port;
+        await server.close();
+        server = await start(site.root, port);
+        harness.server = server;
+      },
+    };
+    tab.on('load', () => harness.loads++);
+    await run(harness);
+  } finally {
+    await context.close();
+    watcher?.dispose();
+    await server.close();
+    site.remove();
+  }
+}
+
+/** Waits until the page's reload client has heard the server's hello. */
+async function connected(tab: Page): Promise<void> {
+  await tab.waitForFunction(
+    () => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true,
+    null,
+    { timeout: 5000 },
+  );
+}
+
+async function textOf(tab: Page): Promise<string> {
+  return tab.locator('#text').innerText();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+test('editing the HTML file reloads the page', async () => {
+  await withHarness({}, async (h) => {
+    await h.open('/index.html');
+    h.site.write('index.html', page('version 1'));
+    await h.page.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
+    assert.equal(h.loads, 1);
+  });
+});
+
+test('editing a stylesheet swaps it in place and keeps the page state', async () => {
+  await withHarness({}, async (h) => {
+    await h.open('/');
+    await h.page.evaluate(() => {
+      (window as unknown as { counter: number }).counter = 42;
+      window.scrollTo(0, 0);
+    });
+    h.site.write('css/site.css', 'p { color: rgb(255, 0, 0); }');
+    await h.page.waitForFunction(
+      () => getComputedStyle(document.getElementById('text') as Element).color === 'rgb(255, 0, 0)',
+      null,
+      { timeout: 3000 },
+    );
+    await delay(100);
+    assert.equal(await h.page.evaluate(() => (window as unknown as { counter: number }).counter), 42);
+    assert.equal(h.loads, 0, 'the page did not reload');
+    const links = await h.page.evaluate(() => [...document.querySelectorAll('link[rel=stylesheet]')].map((l) => l.getAttribute('href')));
+    assert.equal(links.length, 1, `the old link is gone: ${JSON.stringify(links)}`);
+    assert.match(links[0] ?? '', /\/css\/site\.css\?tiny-reload=\d+$/);
+  });
+});
+
+test('a change the page does not depend on leaves it alone', async () => {
+  await withHarness({ 'other.html': '<p>other', 'css/unused.css': 'p{}' }, async (h) => {
+    await h.open('/index.html');
+    h.site.write('other.html', '<p>other, edited');
+    h.site.write('css/unused.css', 'p { color: red; }');
+    await delay(500);
+    assert.equal(h.loads, 0);
+    assert.equal(await textOf(h.page), 'version 0');
+  });
+});
+
+test('a burst of 50 writes reloads the page exactly once', async () => {
+  const scripts = Array.from({ length: 50 }, (_, i) => `js/f${i}.js`);
+  const files = Object.fromEntries(scripts.map((s) => [s, 'window.n = (window.n || 0) + 1;']));
+  const tags = scripts.map((s) => `<script src="${s}"></script>`).join('');
+  await withHarness({ ...files, 'index.html': page('burst', tags) }, async (h) => {
+    await h.open('/index.html');
+    for (const script of scripts) h.site.write(script, 'window.n = (window.n || 0) + 2;');
+    await h.page.waitForFunction(() => (window as unknown as { n: number }).n === 100, null, { timeout: 3000 });
+    await delay(800);
+    assert.equal(h.loads, 1);
+  });
+});
+
+test('a page reconnects to a restarted server and reloads once', async () => {
+  await withHarness({}, async (h) => {
+    await h.open('/index.html');
+    await h.restart();
+    const deadline = Date.now() + 5000;
+    while (h.loads === 0 && Date.now() < deadline) await delay(50);
+    await connected(h.page);
+    await delay(800);
+    assert.equal(h.loads, 1);
+  });
+});
+
+test('a fetch() of an HTML file gets the file unmodified while the page gets the client', async () => {
+  await withHarness({ 'gbk.html': readFileSync(join(CHARSETS, 'gbk.html')).toString('latin1') }, async (h) => {
+    await h.open('/index.html');
+    const fetched = await h.page.evaluate(async () => {
+      const bytes = async (url: string) => Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+      return { index: await bytes('index.html'), again: await bytes('./'), gbk: await bytes('gbk.html') };
+    });
+    assert.deepEqual(Buffer.from(fetched.index), readFileSync(h.site.path('index.html')));
+    assert.deepEqual(Buffer.from(fetched.again), readFileSync(h.site.path('index.html')));
+    assert.deepEqual(Buffer.from(fetched.gbk), readFileSync(h.site.path('gbk.html')));
+    assert.equal(await h.page.locator('script[src$=".tiny-server/reload/client.js"]').count(), 1);
+  });
+});
+
+/** Fixture and the text its #text paragraph must show. */
+const LEGACY_PAGES: ReadonlyArray<readonly [string, string]> = [
+  ['gbk.html', '你好，世界！丂乗慭表'],
+  ['shift_jis.html', 'こんにちは、世界。表示ソフト能力'],
+];
+
+/** The legacy-charset fixtures served twice from one folder: with live reload and without. */
+async function withLegacyPages(run: (withClient: Page, without: Page, servers: TinyServer[]) => Promise<void>): Promise<void> {
+  assert.ok(browser, 'Chromium is running');
+  const site = createFixtureSite();
+  for (const [file] of LEGACY_PAGES) copyFileSync(join(CHARSETS, file), site.path(file));
+  const servers = [await start(site.root), await start(site.root, 0, false)];
+  const context = await browser.newContext();
+  try {
+    await run(await context.newPage(), await context.newPage(), servers);
+  } finally {
+    await context.close();
+    for (const server of servers) await server.close();
+    site.remove();
+  }
+}
+
+test('GBK and Shift_JIS pages render the same with and without the client', async () => {
+  await withLegacyPages(async (a, b, [withClient, without]) => {
+    for (const [file] of LEGACY_PAGES) {
+      await a.goto(new URL(file, withClient?.url).href);
+      await b.goto(new URL(file, without?.url).href);
+      await connected(a);
+      assert.equal(await a.locator('script[src$=".tiny-server/reload/client.js"]').count(), 1);
+      assert.equal(await b.locator('script').count(), (await a.locator('script').count()) - 1);
+      assert.equal(await a.locator('body').innerText(), await b.locator('body').innerText());
+      assert.equal(await a.title(), await b.title());
+      assert.deepEqual(await a.screenshot(), await b.screenshot(), `${file} looks the same`);
+    }
+  });
+});
+
+test('GBK and Shift_JIS pages with the client decode with the charset they declare', async () => {
+  await withLegacyPages(async (a, _b, [withClient]) => {
+    for (const [file, text] of LEGACY_PAGES) {
+      await a.goto(new URL(file, withClient?.url).href);
+      assert.equal(await a.locator('#text').innerText(), text, `${file} is decoded as declared`);
+    }
+  });
+});
+
+function summary(samples: number[]): { median: number; worst: number } {
+  const sorted = [...samples].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+  return { median, worst: sorted.at(-1) ?? 0 };
+}
+
+/**
+ * Write-to-update latency. For a reload the update has reached the page when the new document's
+ * navigation starts (`performance.timeOrigin`); the time until its first script runs is printed
+ * too. For a stylesheet it is the moment the new sheet has loaded.
+ */
+test('pages update within 300 ms of a write (median over 20 edits)', async (t: TestContext) => {
+  await withHarness({}, async (h) => {
+    await h.open('/index.html');
+    const started: number[] = [];
+    const loaded: number[] = [];
+    for (let i = 1; i <= 20; i++) {
+      await connected(h.page);
+      const written = Date.now();
+      h.site.write('index.html', page(`edit ${i}`));
+      await h.page.waitForFunction((want) => document.getElementById('text')?.textContent === want, `edit ${i}`, { timeout: 3000 });
+      const [origin, ran] = await h.page.evaluate(() => [performance.timeOrigin, (window as unknown as { loadedAt: number }).loadedAt]);
+      started.push(Math.round((origin ?? 0) - written));
+      loaded.push((ran ?? 0) - written);
+    }
+    const swapped: number[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const color = `rgb(${i}, 0, 0)`;
+      const written = Date.now();
+      h.site.write('css/site.css', `p { color: ${color}; }`);
+      await h.page.waitForFunction((want) => getComputedStyle(document.getElementById('text') as Element).color === want, color, {
+        timeout: 3000,
+      });
+      swapped.push((await h.page.evaluate(() => (window as unknown as { cssAt: number }).cssAt)) - written);
+    }
+    const reload = summary(started);
+    const css = summary(swapped);
+    const run = summary(loaded);
+    t.diagnostic(`write to page reload started (20 edits): median ${reload.median} ms, worst ${reload.worst} ms`);
+    t.diagnostic(`write to reloaded page's first script (20 edits): median ${run.median} ms, worst ${run.worst} ms`);
+    t.diagnostic(`write to stylesheet swapped (20 edits): median ${css.median} ms, worst ${css.worst} ms`);
+    assert.ok(reload.median < 300, `median reload latency ${reload.median} ms`);
+    assert.ok(css.median < 300, `median stylesheet latency ${css.median} ms`);
+  });
+});
