@@ -131,7 +131,7 @@ test('editing a stylesheet swaps it in place and keeps the page state', async ()
     await delay(100);
     assert.equal(await h.page.evaluate(() => (window as unknown as { counter: number }).counter), 42);
     assert.equal(h.loads, 0, 'the page did not reload');
-    const links = await h.page.evaluate(() => [...document.querySelectorAll('link[rel=stylesheet]')].map((l) => l.getAttribute('href')));
+    const links = await h.page.evaluate(() => Array.from(document.querySelectorAll('link[rel=stylesheet]')).map((l) => l.getAttribute('href')));
     assert.equal(links.length, 1, `the old link is gone: ${JSON.stringify(links)}`);
     assert.match(links[0] ?? '', /\/css\/site\.css\?tiny-reload=\d+$/);
   });
