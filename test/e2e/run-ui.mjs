@@ -183,7 +183,8 @@ async function main() {
   mkdirSync(RESULTS, { recursive: true });
   const cleanups = [];
   const cleanup = async () => {
-    while (cleanups.length > 0) await cleanups.pop()().catch(() => {});
+    // Each step runs even if an earlier one failed; sync and async steps alike.
+    while (cleanups.length > 0) await Promise.resolve().then(cleanups.pop()).catch(() => {});
   };
   let interrupted = false;
   const onSignal = () => {

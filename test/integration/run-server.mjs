@@ -14,7 +14,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { provision, ProvisionError, REPO_ROOT } from './provision.mjs';
 
@@ -222,6 +223,39 @@ export function resolveWorkspace(argv) {
   return found;
 }
 
+/**
+ * Writes a test entry point that runs `suite` with mocha's reporter lines formatted before they
+ * are logged; returns its path and a function that removes it. This host hands the extension
+ * host's console to codeAutomationLog with printf arguments joined by spaces, not applied, so
+ * the spec reporter's `console.log('  %d passing (%s)', 18, '23s')` would arrive as
+ * "  %d passing (%s) 18 23s". The suite resolves `mocha` from the repository, so importing the
+ * same file here patches the instance it uses. A suite without mocha runs unchanged.
+ */
+function formattingEntry(suite) {
+  const dir = mkdtempSync(join(tmpdir(), 'tiny-server-suite-'));
+  let mocha = null;
+  try {
+    mocha = pathToFileURL(createRequire(suite).resolve('mocha')).href;
+  } catch {
+    // No mocha next to the suite: nothing to format.
+  }
+  writeFileSync(
+    join(dir, 'index.js'),
+    `// Written by test/integration/run-server.mjs for one run.
+const { format } = require('node:util');
+exports.run = async function run() {
+  const mocha = ${JSON.stringify(mocha)};
+  if (mocha) {
+    const { default: Mocha } = await import(mocha);
+    Mocha.reporters.Base.consoleLog = (...args) => console.log(format(...args));
+  }
+  return require(${JSON.stringify(suite)}).run();
+};
+`,
+  );
+  return { entry: join(dir, 'index.js'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** Runs the suite once; resolves with the exit code the extension host reported. */
 async function runSuite({ workspace, suite, timeoutMs }) {
   if (!existsSync(suite)) {
@@ -232,9 +266,11 @@ async function runSuite({ workspace, suite, timeoutMs }) {
   mkdirSync(resultsDir, { recursive: true });
   const logFile = join(resultsDir, 'integration-code-server.log');
   const hostLog = hostLogPrinter(join(resultsDir, 'integration-workbench.log'));
-  const cleanups = [hostLog.close];
+  const { entry, remove } = formattingEntry(suite);
+  const cleanups = [remove, hostLog.close];
   const cleanup = async () => {
-    while (cleanups.length > 0) await cleanups.pop()().catch(() => {});
+    // Each step runs even if an earlier one failed; sync and async steps alike.
+    while (cleanups.length > 0) await Promise.resolve().then(cleanups.pop()).catch(() => {});
   };
   const onSignal = (signal) => {
     if (interrupted) return; // Ctrl+C can arrive twice: from the terminal and from npm test.
@@ -261,7 +297,7 @@ async function runSuite({ workspace, suite, timeoutMs }) {
       reportExit(code);
     });
     page.on('pageerror', (error) => console.error(`[workbench] ${error.message}`));
-    await page.goto(workbenchUrl(server.origin, { workspace, testsPath: suite }));
+    await page.goto(workbenchUrl(server.origin, { workspace, testsPath: entry }));
     return await Promise.race([exited, limit.promise, server.died]);
   } finally {
     limit.cancel();
@@ -284,6 +320,7 @@ const WORKBENCH_NOISE = [
   /^getaddrinfo (ENOTFOUND|EAI_AGAIN) (?!localhost)/, // gallery and telemetry hosts, offline
   /^Timed out waiting for authentication provider/,
   /^No search provider registered for scheme/,
+  /^Creation of workbench contribution '[^']+' took \d+ms/,
 ];
 
 /**
