@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { findInsertionPoint } from '../../src/server/reload/html-scan';
+import { declaredCharset, findInsertionPoint } from '../../src/server/reload/html-scan';
 import { createReloadRewriter, injectTag, isPageLoad, scriptTag } from '../../src/server/reload/inject';
 import { fakeRequest } from './helpers/fixture-site';
 
@@ -193,4 +193,25 @@ test('createReloadRewriter() rewrites deterministically with a fixed entity-tag 
   assert.deepEqual(rewriter.rewrite(page, '/a/b.html'), rewriter.rewrite(page, '/a/b.html'));
   assert.equal(rewriter.rewrite(page, '/a/b.html').toString(), `<head>${scriptTag('/a/b.html')}</head>`);
   assert.match(rewriter.etagSuffix, /^[!#-~]+$/);
+});
+
+test('declaredCharset() finds the encoding a page declares, as the prescan would', () => {
+  const charset = (html: string | Buffer) => declaredCharset(Buffer.isBuffer(html) ? html : Buffer.from(html, 'latin1'));
+  for (const [file, label] of [
+    ['gbk.html', 'gbk'],
+    ['shift_jis.html', 'shift_jis'],
+    ['latin1.html', 'iso-8859-1'],
+    ['utf16le.html', 'utf-16le'],
+    ['utf16be.html', 'utf-16be'],
+    ['utf8-bom.html', 'utf-8'],
+  ] as const) {
+    assert.equal(charset(readFileSync(join(FIXTURES, file))), label, file);
+  }
+  assert.equal(charset("<META CHARSET='EUC-KR'>"), 'euc-kr');
+  assert.equal(charset('<meta content="text/html;charset = windows-1252" http-equiv="content-type">'), 'windows-1252');
+  assert.equal(charset('<!-- <meta charset="gbk"> --><p>x'), undefined);
+  assert.equal(charset('<title><meta charset="gbk"></title>'), undefined);
+  assert.equal(charset('<meta name="description" content="no charset here">'), undefined);
+  assert.equal(charset(`<!-- ${'x'.repeat(1024)} --><meta charset="gbk">`), undefined);
+  assert.equal(charset(''), undefined);
 });
