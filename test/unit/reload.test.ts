@@ -14,7 +14,10 @@ const CLIENT = join(__dirname, '..', '..', '..', 'media', 'reload-client.js');
 const EVENTS = '/.tiny-server/reload/events';
 const SAME_ORIGIN = 'Sec-Fetch-Site: same-origin\r\n';
 
-async function withReload(run: (port: number, reload: LiveReload, root: string) => Promise<void>): Promise<void> {
+async function withReload(
+  run: (port: number, reload: LiveReload, root: string) => Promise<void>,
+  limits: Partial<typeof DEFAULT_LIMITS> = {},
+): Promise<void> {
   const root = join('/srv', 'site');
   const reload = createLiveReload({ root, clientScriptPath: CLIENT });
   const notFound: Handler = () => ({ status: 404, headers: {}, body: Buffer.from('no\n') });
@@ -22,7 +25,7 @@ async function withReload(run: (port: number, reload: LiveReload, root: string) 
     host: '127.0.0.1',
     port: 0,
     portAttempts: 0,
-    limits: DEFAULT_LIMITS,
+    limits: { ...DEFAULT_LIMITS, ...limits },
     handlers: [reload.handler, notFound],
     log: () => undefined,
   });
@@ -164,6 +167,23 @@ test('notifyChanged() sends one change event for a burst, with URL paths from th
       reader.socket.destroy();
     }
   });
+});
+
+test('an idle stream outlives the keep-alive and header timeouts', async () => {
+  await withReload(
+    async (port, reload, root) => {
+      const reader = await EventReader.open(port);
+      try {
+        await reader.nthEvent(0);
+        await new Promise((r) => setTimeout(r, 600));
+        reload.notifyChanged([join(root, 'a.css')]);
+        assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/a.css'] });
+      } finally {
+        reader.socket.destroy();
+      }
+    },
+    { keepAliveTimeoutMs: 150, headersTimeoutMs: 150 },
+  );
 });
 
 test('every open stream receives each change', async () => {
