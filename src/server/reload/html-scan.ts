@@ -13,7 +13,7 @@
  */
 
 /** Code units of the document: a Buffer for byte encodings, a Uint16Array for UTF-16. */
-export type Units = ArrayLike<number>;
+export type Units = Uint8Array | Uint16Array;
 
 const LT = 0x3c;
 const GT = 0x3e;
@@ -93,8 +93,7 @@ export class TagScanner {
   }
 
   private indexOf(from: number, c: number): number {
-    for (let i = from; i < this.text.length; i++) if (this.text[i] === c) return i;
-    return -1;
+    return from >= this.text.length ? -1 : this.text.indexOf(c, from);
   }
 
   /** Moves past the first `>` at or after `from` (bogus comments, doctypes). */

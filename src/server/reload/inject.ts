@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import type { Request } from '../handler';
 import { findInsertionPoint } from './html-scan';
 
@@ -59,13 +60,12 @@ function layoutOf(html: Buffer): Layout {
   return { kind: 'bytes', bom: utf8Bom ? 3 : 0 };
 }
 
+/** The document's code units; a trailing odd byte is left out. */
 function utf16Units(html: Buffer, bigEndian: boolean): Uint16Array {
   const units = new Uint16Array(html.length >> 1);
-  for (let i = 0; i < units.length; i++) {
-    const a = html[2 * i] ?? 0;
-    const b = html[2 * i + 1] ?? 0;
-    units[i] = bigEndian ? (a << 8) | b : (b << 8) | a;
-  }
+  const bytes = Buffer.from(units.buffer);
+  html.copy(bytes, 0, 0, bytes.length);
+  if (bigEndian !== (endianness() === 'BE')) bytes.swap16();
   return units;
 }
 
