@@ -1,6 +1,6 @@
 // `npm test`: builds the extension and the tests, then runs every test stage in order:
 //   build        node esbuild.mjs, then node esbuild.mjs --tests
-//   unit         node --test out/test/unit/
+//   unit         node --test --test-reporter=spec out/test/unit/
 //   integration  the mocha suite inside a real VS Code: the VS Code server build in headless
 //                Chromium (test/integration/run-server.mjs), or desktop VS Code through
 //                @vscode/test-electron with --electron or TINY_SERVER_TEST_HOST=electron
@@ -19,7 +19,7 @@ const node = process.execPath;
 /** Each stage is a list of commands run one after another; the first failure fails the stage. */
 const STAGES = [
   { name: 'build', commands: [[node, 'esbuild.mjs'], [node, 'esbuild.mjs', '--tests']], required: true },
-  { name: 'unit', commands: [[node, '--test', 'out/test/unit/']] },
+  { name: 'unit', commands: [[node, '--test', '--test-reporter=spec', 'out/test/unit/']] },
   {
     name: electron ? 'integration (desktop VS Code)' : 'integration (VS Code server)',
     commands: [[node, electron ? 'test/integration/run-electron.mjs' : 'test/integration/run-server.mjs']],
@@ -57,9 +57,10 @@ function run([command, ...args]) {
 async function runStage(stage) {
   const started = Date.now();
   for (const command of stage.commands) {
-    console.log(`\n> ${command.slice(1).join(' ')}`);
+    const shown = `node ${command.slice(1).join(' ')}`;
+    console.log(`\n> ${shown}`);
     const code = await run(command);
-    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${command.slice(1).join(' ')} exited with ${code}` };
+    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${shown} exited with ${code}` };
   }
   return { outcome: 'PASS', seconds: (Date.now() - started) / 1000 };
 }
