@@ -43,11 +43,15 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
     if (request.path === ENDPOINT_PATH + EVENTS_FILE) return openEvents(channel, request);
     return undefined;
   };
+  let disposed = false;
   return {
     handler,
     rewriter: createReloadRewriter(),
-    notifyChanged: (paths) => batcher.add(paths),
+    notifyChanged: (paths) => {
+      if (!disposed) batcher.add(paths);
+    },
     dispose: () => {
+      disposed = true;
       batcher.dispose();
       channel.dispose();
     },
