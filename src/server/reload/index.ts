@@ -31,6 +31,10 @@ const QUIET_MS = 60;
 /** ...or this long after its first change, whichever comes first. */
 const MAX_WAIT_MS = 200;
 
+/**
+ * Live reload for one server. The client script is read once, here; each process gets a random
+ * instance id that its hello event carries, so pages notice a restart and reload once.
+ */
 export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const channel = new EventChannel(randomBytes(9).toString('base64url'));
   const client = loadClient(options.clientScriptPath);

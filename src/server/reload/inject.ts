@@ -12,7 +12,11 @@ export interface HtmlRewriter {
   readonly etagSuffix: string;
 }
 
-/** Where live reload answers, below the served root; dot paths are hidden from static serving. */
+/**
+ * Where live reload answers, below the served root. Dot paths are hidden from static serving by
+ * default, so it does not shadow a user's file in practice; it is fixed rather than a per-process
+ * token so that a page can reconnect to a restarted server.
+ */
 export const ENDPOINT_PATH = '/.tiny-server/reload/';
 export const CLIENT_FILE = 'client.js';
 export const EVENTS_FILE = 'events';
