@@ -29,8 +29,9 @@ export function machineInfo({ nginxBin, pythonBin, wrkBin }) {
 
 function idleCell(idle) {
   if (!idle) return 'skipped';
-  const open = idle.openAtSample < idle.requested ? ` (${fmtInt(idle.openAtSample)}/${fmtInt(idle.requested)} open)` : '';
-  return `${fmtMB(idle.rssBytes)}${open}`;
+  const open = idle.openAtSample < idle.requested ? `, ${fmtInt(idle.openAtSample)}/${fmtInt(idle.requested)} open` : '';
+  const growth = idle.rssBytes - idle.rssBeforeBytes;
+  return `${fmtMB(idle.rssBytes)} (${growth >= 0 ? '+' : '−'}${fmtMB(Math.abs(growth))}${open})`;
 }
 
 function peakRss(result) {

@@ -5,7 +5,7 @@
 // BENCH_DURATION=<seconds per load>, BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
-import { cleanup, installCleanupHandlers, sleep, stop } from './procs.mjs';
+import { cleanup, installCleanupHandlers, stop } from './procs.mjs';
 import { createSite, BIG_PATH, BIG_SIZE, HTML_PATH, HTML_SIZE } from './site.mjs';
 import { PEERS, HOST, nginxBin, pythonBin } from './servers.mjs';
 import { runWrk, wrkBin, describeErrors } from './wrk.mjs';
@@ -51,9 +51,9 @@ function probe(port, path) {
   });
 }
 
-/** Checks that the server answers both test files with 200 and the expected sizes. */
-async function checkServes(port, name) {
-  for (const [path, size] of [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]]) {
+/** Checks that the server answers the test files with 200 and the expected sizes. */
+async function checkServes(port, name, files) {
+  for (const [path, size] of files) {
     const { status, length } = await probe(port, path);
     if (status !== 200) throw new Error(`GET ${path} answered ${status}, expected 200`);
     if (length !== size) progress(`  warning: ${name} sent ${length} bytes for ${path}, the file has ${size}`);
@@ -65,9 +65,8 @@ function summary(label, r) {
     + `p99 ${r.p99Ms.toFixed(2)} ms, server CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req, errors ${describeErrors(r)}, peak RSS ${(r.peakRssBytes / 1e6).toFixed(1)} MB`;
 }
 
-/** Every load against one running server; each result is kept even if a later step fails. */
-async function measure(peer, running, options, result) {
-  const { port, pids } = running;
+/** The three wrk loads against one running server; each result is kept even if a later one fails. */
+async function measureLoads({ port, pids }, options, result) {
   const html = `http://${HOST}:${port}${HTML_PATH}`;
   const base = { pids, timeoutS: 5 };
   await runWrk({ ...base, url: html, connections: 50, durationS: options.warmupS });
@@ -79,11 +78,9 @@ async function measure(peer, running, options, result) {
   // A 100 MiB response can take seconds on a slow server: wrk must not count it as a timeout.
   result.big = await runWrk({ pids, url: bigUrl, connections: 4, durationS: options.durationS, timeoutS: 30 });
   progress(summary('100 MiB, 4 connections', result.big));
-  if (!peer.idle) {
-    progress('  idle connections: skipped (HTTP/1.0 server with a tiny listen backlog)');
-    return;
-  }
-  await sleep(500);
+}
+
+async function measureIdle({ port, pids }, options, result) {
   result.idle = await runIdle({ port, host: HOST, count: options.idleCount, path: HTML_PATH, pids });
   const i = result.idle;
   progress(`  ${i.requested} idle connections: ${i.ok} answered, ${i.failed} failed, ${i.openAtSample} open at sample, `
@@ -91,7 +88,23 @@ async function measure(peer, running, options, result) {
     + `${i.note ? ` (${i.note})` : ''}`);
 }
 
-/** Starts, measures and stops one server; failures end up in the result, not as exceptions. */
+/** Starts `peer`, checks that it serves `files`, runs `fn` against it, and always stops it. */
+async function withServer(peer, root, files, fn) {
+  let running;
+  try {
+    running = await peer.start(root);
+    progress(`  listening on ${HOST}:${running.port}, pids ${running.pids.join(' ')}`);
+    await checkServes(running.port, peer.name, files);
+    await fn(running);
+  } finally {
+    if (running) await stop(running.child);
+  }
+}
+
+/**
+ * Measures one server; failures end up in the result, not as exceptions. The idle test gets a
+ * fresh instance: garbage left by the 100 MiB load would otherwise count as connection memory.
+ */
 async function benchPeer(peer, root, options) {
   const result = { peer };
   const missing = peer.missing();
@@ -101,17 +114,19 @@ async function benchPeer(peer, root, options) {
     return result;
   }
   progress(`${peer.name}: starting (load average ${loadavg()[0].toFixed(2)})`);
-  let running;
   try {
-    running = await peer.start(root);
-    progress(`  listening on ${HOST}:${running.port}, pids ${running.pids.join(' ')}`);
-    await checkServes(running.port, peer.name);
-    await measure(peer, running, options, result);
+    const allFiles = [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]];
+    await withServer(peer, root, allFiles, (running) => measureLoads(running, options, result));
+    if (peer.idle) {
+      progress(`${peer.name}: restarting for the idle test`);
+      // Only the page: buffers from a 100 MiB response would inflate the baseline.
+      await withServer(peer, root, [[HTML_PATH, HTML_SIZE]], (running) => measureIdle(running, options, result));
+    } else {
+      progress('  idle connections: skipped (HTTP/1.0 server with a tiny listen backlog)');
+    }
   } catch (error) {
     result.error = error.message;
     progress(`  ${peer.name} failed: ${error.message}`);
-  } finally {
-    if (running) await stop(running.child);
   }
   return result;
 }
@@ -133,7 +148,8 @@ async function main() {
   for (const peer of peers) results.push(await benchPeer(peer, root, options));
   console.log(`## Results\n\n${resultsTable(results, options.idleCount)}\n`);
   console.log('MB = 10^6 bytes. RSS is VmRSS summed over the server\'s processes (nginx: master + worker), '
-    + 'peak of 100 ms samples during the three loads. Server CPU is user + system time of those processes '
+    + 'peak of 100 ms samples during the three loads. The idle test runs on a fresh instance; '
+    + 'its cell shows the growth over that instance before the connections. Server CPU is user + system time of those processes '
     + `divided by completed requests. Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} `
     + '(the bench itself keeps about 2 cores busy; well above 2 means other work shared them).\n');
   console.log(`## Ratios\n\n${ratioTable(results)}\n`);
