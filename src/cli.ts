@@ -41,7 +41,11 @@ async function run(options: CliOptions): Promise<number> {
   if (options.host !== '127.0.0.1' && options.host !== 'localhost' && options.host !== '::1') {
     process.stderr.write(`tiny-server: listening on ${options.host}: other machines on the network can read ${server.root}\n`);
   }
-  const watcher = options.liveReload ? watchTree(server.root, (paths) => server.notifyChanged(paths)) : undefined;
+  const watcher = options.liveReload ? watchTree(
+        server.root,
+        (paths) => server.notifyChanged(paths),
+        (message) => process.stderr.write(`tiny-server: live reload: ${message}\n`),
+      ) : undefined;
   return new Promise<number>((done) => {
     let stopping = false;
     const stop = (): void => {

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Disposable, Handler } from './handler';
@@ -40,8 +40,21 @@ export interface TinyServer extends Disposable {
   close(): Promise<void>;
 }
 
-/** The browser client of live reload, next to the bundle: dist/../media. */
-export const RELOAD_CLIENT_PATH = join(__dirname, '..', 'media', 'reload-client.js');
+/**
+ * The browser client of live reload: `media/` next to the bundle's folder (dist/../media), or
+ * further up for bundles built deeper, such as the test bundles in out/test/unit.
+ */
+export const RELOAD_CLIENT_PATH = findUp(__dirname, join('media', 'reload-client.js'));
+
+function findUp(start: string, relative: string): string {
+  let dir = start;
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, '..', relative);
+    if (existsSync(candidate)) return candidate;
+    dir = join(dir, '..');
+  }
+  return join(start, '..', relative);
+}
 
 /** Checks the root and resolves symlinks once, so path checks compare real paths. */
 async function resolveRoot(root: string): Promise<{ ok: true; path: string } | { ok: false; error: StartError }> {

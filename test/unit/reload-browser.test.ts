@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Disposable } from '../../src/server/handler';
 import { watchTree } from '../../src/server/reload';
-import { RELOAD_CLIENT_PATH, startServer, type TinyServer } from '../../src/server/server';
+import { startServer, type TinyServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 
@@ -15,9 +15,6 @@ const CHARSETS = join(REPO, 'test', 'unit', 'fixtures', 'charsets');
 let browser: Browser | undefined;
 
 before(async () => {
-  // The server reads the client from media/ next to its bundle; in tests the bundle is this file.
-  mkdirSync(join(RELOAD_CLIENT_PATH, '..'), { recursive: true });
-  copyFileSync(join(REPO, 'media', 'reload-client.js'), RELOAD_CLIENT_PATH);
   browser = await launchChromium();
 });
 

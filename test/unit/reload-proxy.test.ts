@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { watchTree } from '../../src/server/reload';
-import { RELOAD_CLIENT_PATH, startServer } from '../../src/server/server';
+import { startServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
 import { createFixtureSite } from './helpers/fixture-site';
 
@@ -37,8 +35,6 @@ async function startPrefixProxy(target: number): Promise<{ server: Server; port:
 }
 
 test('a page behind a path-prefix proxy gets its client, stylesheet swaps and reloads through the prefix', async () => {
-  mkdirSync(join(RELOAD_CLIENT_PATH, '..'), { recursive: true });
-  copyFileSync(join(__dirname, '..', '..', '..', 'media', 'reload-client.js'), RELOAD_CLIENT_PATH);
   const site = createFixtureSite({
     'sub/page.html': '<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head><body><p id="text">one</p></body></html>',
     'sub/style.css': 'p { color: rgb(0, 0, 255); }',

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { declaredCharset } from '../reload/html-scan';
 import type { MediaType } from './content-type';
 import { Document, type FileMeta } from './representation';
 
@@ -92,6 +93,22 @@ export class CachedFile {
   }
 }
 
+/** Charset labels are tokens; anything else in a page's declaration is not repeated in a header. */
+const CHARSET_LABEL = /^[A-Za-z0-9._:-]{1,40}$/;
+
+/**
+ * HTML says which charset it is in (a byte order mark or `<meta charset>`), and a header charset
+ * would override that declaration (HTML "determining the character encoding"), garbling GBK or
+ * Shift_JIS pages; so the header repeats the page's own declaration, and UTF-8 is assumed only
+ * for pages that declare nothing.
+ */
+function htmlContentType(body: Buffer): string {
+  const declared = declaredCharset(body);
+  return declared !== undefined && CHARSET_LABEL.test(declared)
+    ? `text/html; charset=${declared.toLowerCase()}`
+    : 'text/html; charset=utf-8';
+}
+
 /**
  * Reads a small file into a cache entry. `stats` must come from a stat of `lexicalPath` made
  * after `statAt` (a Date.now() value) and before the read.
@@ -110,7 +127,7 @@ export function readCachedFile(
     ctimeMs: stats.ctimeMs,
   };
   const meta: FileMeta = {
-    contentType: init.media.contentType,
+    contentType: init.media.html ? htmlContentType(body) : init.media.contentType,
     compressible: init.media.compressible,
     lastModified: new Date(stats.mtimeMs).toUTCString(),
     lastModifiedSec: Math.floor(stats.mtimeMs / 1000),
