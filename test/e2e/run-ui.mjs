@@ -220,6 +220,6 @@ try {
   console.log(`UI test passed (${((Date.now() - started) / 1000).toFixed(1)} s); screenshots in ${RESULTS}`);
 } catch (error) {
   console.error(error instanceof StepError || error instanceof ProvisionError ? error.message : error);
-  console.error(`UI test failed; screenshots and logs in ${RESULTS}`);
+  if (!(error instanceof ProvisionError)) console.error(`UI test failed; screenshots and logs in ${RESULTS}`);
   process.exitCode = 1;
 }
