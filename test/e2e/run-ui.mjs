@@ -2,14 +2,18 @@
 // (headless Chromium, see test/integration/run-server.mjs), it opens the fixture site, runs
 // "Start Tiny Server" from the command palette, and checks what a person would see: the port in
 // the status bar, the page in the Simple Browser, the request lines in the "Tiny Server" output,
-// and the stopped state after "Stop Tiny Server". Each step leaves a screenshot in
-// test-results/e2e/. Exits non-zero, naming the step, when a check fails.
+// live reload (a stylesheet and a page changed on disk by another program, then the page edited
+// and saved in a VS Code editor), and the stopped state after "Stop Tiny Server". The workbench
+// opens a throwaway copy of the fixture, so the files the test changes are never the repository's.
+// Each step leaves a screenshot in test-results/e2e/, and the live reload steps print how long
+// each change took to show ("# ... ms"). Exits non-zero, naming the step, when a check fails.
 //
 // Usage: node test/e2e/run-ui.mjs   (build the extension first: node esbuild.mjs)
 //   TINY_SERVER_TEST_TIMEOUT  overall limit in seconds (default 300)
-/* global document, getComputedStyle -- evaluated inside the Simple Browser's page */
-import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
+/* global document, getComputedStyle, window -- evaluated inside the Simple Browser's page */
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provision, ProvisionError, REPO_ROOT } from '../integration/provision.mjs';
 import { launchChromium, startCodeServer, timeout, workbenchUrl } from '../integration/run-server.mjs';
@@ -18,6 +22,17 @@ const FIXTURE = join(REPO_ROOT, 'test', 'e2e', 'fixture');
 const RESULTS = join(REPO_ROOT, 'test-results', 'e2e');
 const STEP_MS = 60_000;
 const RUNNING = /Tiny Server is running on port (\d+)/;
+/** How long a change may take to show in the Simple Browser; generous for a loaded machine. */
+const RELOAD_MS = 10_000;
+/** Polling interval while timing live reload: short, so the printed times are close to real. */
+const RELOAD_POLL_MS = 25;
+const HEADING = 'Hello from the Tiny Server fixture';
+const BACKGROUND = 'rgb(20, 90, 60)';
+const CHANGED_BACKGROUND = 'rgb(110, 40, 90)';
+const CHANGED_HEADING = 'Reloaded after a change on disk';
+const TYPED = ' and typed in VS Code';
+/** Set in the page before a stylesheet change: still there afterwards means no reload. */
+const MARKER = 42;
 
 /** A failed check, named after the step it belongs to. */
 class StepError extends Error {
@@ -46,37 +61,43 @@ async function step(page, name, check) {
   }
 }
 
-/** Polls `probe` until it returns something truthy; fails with `what` after `ms`. */
-async function until(what, probe, ms = STEP_MS) {
+/** Polls `probe` every `every` ms until it returns something truthy; fails with `what` after `ms`. */
+async function until(what, probe, ms = STEP_MS, every = 250) {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`${what} within ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, every));
   }
 }
 
 /**
- * Runs a command the way a person does: F1, type its title, Enter. Retries while the palette
- * does not list it yet (the extension's contributions arrive after the workbench paints).
+ * Picks from a quick-input list the way a person does: `open` (a key), type `query`, then
+ * `accept` once the first row shows `row`. Retries while the list does not offer it yet (the
+ * extension's commands arrive after the workbench paints; file results after a search).
  */
-async function runCommand(page, title) {
+async function pick(page, { open, query, row, accept = 'Enter', what }) {
   const widget = page.locator('.quick-input-widget');
   const focused = widget.locator('.monaco-list-row.focused');
-  await until(`the command palette did not offer "${title}"`, async () => {
-    await page.keyboard.press('F1');
+  await until(`${what} did not offer "${row}"`, async () => {
+    await page.keyboard.press(open);
     await widget.locator('input').waitFor({ state: 'visible', timeout: 10_000 });
-    await page.keyboard.type(title);
+    await page.keyboard.type(query);
     const found = await focused
-      .filter({ hasText: title })
+      .filter({ hasText: row })
       .waitFor({ timeout: 5000 })
       .then(() => true, () => false);
     if (!found) await page.keyboard.press('Escape');
     return found;
   });
-  await page.keyboard.press('Enter');
+  await page.keyboard.press(accept);
   await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
+/** Runs a command as a person does: F1, type its title, Enter. */
+function runCommand(page, title) {
+  return pick(page, { open: 'F1', query: title, row: title, what: 'the command palette' });
 }
 
 /** The Tiny Server status-bar entry's accessible label (its visible text is an icon and ports). */
@@ -89,6 +110,69 @@ async function statusLabel(page) {
 function pageFrame(page, origin, port) {
   const prefix = `${origin}/proxy/${port}/`;
   return page.frames().find((frame) => frame.url().startsWith(prefix));
+}
+
+/**
+ * What the Simple Browser's page shows, or null while it has no frame or is between documents.
+ * The frame is looked up on every call: a reload may replace it.
+ */
+async function pageState(page, origin, port) {
+  const frame = pageFrame(page, origin, port);
+  if (!frame) return null;
+  return frame
+    .evaluate(() => ({
+      // media/reload-client.js keeps its state under this key and sets `connected` on "hello".
+      connected: window[Symbol.for('tiny-server.reload')]?.connected === true,
+      marker: window.__tinyMarker ?? null,
+      heading: document.getElementById('greeting')?.textContent ?? null,
+      background: getComputedStyle(document.body).backgroundColor,
+    }))
+    .catch(() => null);
+}
+
+/** Waits until the page's live reload client listens, so a change made next is not missed. */
+function untilConnected(page, origin, port) {
+  const what = 'the page\'s live reload client did not connect (no "hello" from .tiny-server/reload/events reached it)';
+  return until(what, async () => {
+    const state = await pageState(page, origin, port);
+    return state?.connected ? state : null;
+  }, 2 * RELOAD_MS);
+}
+
+/**
+ * Polls the page closely until `accept` takes its state; returns that state and the time since
+ * `since`, which is when the change was made.
+ */
+async function timeUntilShown(what, page, origin, port, accept, since) {
+  const state = await until(what, async () => {
+    const seen = await pageState(page, origin, port);
+    return seen && accept(seen) ? seen : null;
+  }, RELOAD_MS, RELOAD_POLL_MS);
+  return { state, ms: Date.now() - since };
+}
+
+/**
+ * Opens a file with Quick Open (Ctrl+P) as a person does, beside the Simple Browser
+ * (Ctrl+Enter opens to the side) so the page stays in view. Only the name is typed: with a
+ * :line:column suffix typed at full speed, this build's Quick Open keeps showing the history.
+ */
+async function quickOpenToTheSide(page, name) {
+  await pick(page, { open: 'Control+P', query: name, row: name, accept: 'Control+Enter', what: 'Quick Open' });
+  await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: STEP_MS });
+  await page.locator('.editor-group-container.active .monaco-editor.focused').waitFor({ timeout: STEP_MS });
+}
+
+/** Moves the focused editor's caret just after the first `text` in `source`, with the keyboard. */
+async function caretAfter(page, source, text) {
+  const end = source.indexOf(text) + text.length;
+  if (end < text.length) throw new Error(`the file does not contain "${text}"`);
+  const line = source.slice(0, end).split('\n').length;
+  const lineEnd = source.indexOf('\n', end);
+  const back = (lineEnd < 0 ? source.length : lineEnd) - end;
+  await page.keyboard.press('Control+Home');
+  for (let i = 1; i < line; i += 1) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('End');
+  for (let i = 0; i < back; i += 1) await page.keyboard.press('ArrowLeft');
 }
 
 /**
@@ -118,9 +202,9 @@ function refuses(port) {
   });
 }
 
-async function checkUi(page, origin) {
+async function checkUi(page, origin, workspace) {
   await step(page, 'Workbench opens the fixture folder', async () => {
-    await page.goto(workbenchUrl(origin, { workspace: FIXTURE }));
+    await page.goto(workbenchUrl(origin, { workspace }));
     await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: STEP_MS });
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'index.html' }).first().waitFor({ timeout: STEP_MS });
   });
@@ -144,7 +228,7 @@ async function checkUi(page, origin) {
           heading: document.getElementById('greeting')?.textContent,
           background: getComputedStyle(document.body).backgroundColor,
         }))
-        .then((seen) => seen.heading === 'Hello from the Tiny Server fixture' && seen.background === 'rgb(20, 90, 60)')
+        .then((seen) => seen.heading === HEADING && seen.background === BACKGROUND)
         .catch(() => false),
     );
   });
@@ -164,6 +248,7 @@ async function checkUi(page, origin) {
     const failed = /(GET \S+) HTTP\/1\.1 (5\d\d) /.exec(text);
     if (failed) throw new Error(`the output shows "${failed[1]}" answered ${failed[2]}`);
   });
+  await checkLiveReload(page, origin, port, workspace);
   await step(page, 'Stop Tiny Server shows the stopped state and frees the port', async () => {
     await runCommand(page, 'Stop Tiny Server');
     await until('the status bar did not show "Tiny Server is stopped"', async () =>
@@ -171,6 +256,64 @@ async function checkUi(page, origin) {
     );
     if (!(await refuses(port))) throw new Error(`port ${port} still accepts connections`);
   });
+}
+
+/**
+ * Live reload as a person meets it: files changed by another program (a build tool, say) and a
+ * file saved in VS Code reach the page through the extension's file watcher. Prints how long each
+ * change took to show.
+ */
+async function checkLiveReload(page, origin, port, workspace) {
+  const css = join(workspace, 'style.css');
+  const html = join(workspace, 'index.html');
+  await step(page, 'Changing style.css on disk swaps the stylesheet without a reload', async () => {
+    await untilConnected(page, origin, port);
+    const before = await pageFrame(page, origin, port)?.evaluate((marker) => {
+      window.__tinyMarker = marker;
+      return getComputedStyle(document.body).backgroundColor;
+    }, MARKER);
+    if (before !== BACKGROUND) throw new Error(`the page's background was ${before}, not ${BACKGROUND}`);
+    const text = readFileSync(css, 'utf8').replace(BACKGROUND, CHANGED_BACKGROUND);
+    const written = Date.now();
+    writeFileSync(css, text);
+    const { state, ms } = await timeUntilShown(`the page's background did not turn ${CHANGED_BACKGROUND}`, page, origin, port,
+      (seen) => seen.background === CHANGED_BACKGROUND, written);
+    if (state.marker !== MARKER) throw new Error('the page reloaded (its marker is gone) instead of swapping the stylesheet');
+    console.log(`# stylesheet change shown ${ms} ms after the write`);
+  });
+  await step(page, 'Changing index.html on disk reloads the page', async () => {
+    const text = readFileSync(html, 'utf8').replace(HEADING, CHANGED_HEADING);
+    // A late reload after the swap would also pass the check below; the marker rules it out.
+    const before = await pageState(page, origin, port);
+    if (before?.marker !== MARKER) throw new Error('the page reloaded after the stylesheet swap');
+    const written = Date.now();
+    writeFileSync(html, text);
+    // The reloaded page must also have the changed stylesheet; the heading alone may come first.
+    const { ms } = await timeUntilShown(`the page did not show "${CHANGED_HEADING}" on ${CHANGED_BACKGROUND}`, page, origin, port,
+      (seen) => seen.heading === CHANGED_HEADING && seen.background === CHANGED_BACKGROUND, written);
+    console.log(`# page change shown ${ms} ms after the write`);
+  });
+  await step(page, 'Typing in index.html and saving with Ctrl+S reloads the page', async () => {
+    await quickOpenToTheSide(page, 'index.html');
+    await caretAfter(page, readFileSync(html, 'utf8'), CHANGED_HEADING);
+    await untilConnected(page, origin, port);
+    await page.keyboard.type(TYPED);
+    await page.keyboard.press('Escape'); // closes a suggestion list, if typing opened one
+    const saved = Date.now();
+    await page.keyboard.press('Control+S');
+    const { ms } = await timeUntilShown(`the page did not show "${CHANGED_HEADING}${TYPED}"`, page, origin, port,
+      (seen) => seen.heading === CHANGED_HEADING + TYPED, saved);
+    console.log(`# saved edit shown ${ms} ms after Ctrl+S`);
+    await page.keyboard.press('Escape'); // Emmet may offer a completion late; keep it out of the screenshot
+  });
+}
+
+/** Copies the fixture to a throwaway folder (named like it, as the workbench shows the name). */
+function copyFixture() {
+  const parent = mkdtempSync(join(tmpdir(), 'tiny-server-e2e-'));
+  const workspace = join(parent, 'fixture');
+  cpSync(FIXTURE, workspace, { recursive: true });
+  return { workspace, remove: () => rmSync(parent, { recursive: true, force: true }) };
 }
 
 async function main() {
@@ -196,6 +339,8 @@ async function main() {
   process.on('SIGTERM', onSignal);
   const limit = timeout(limitMs, `The UI test did not finish within ${limitMs / 1000} s`);
   try {
+    const fixture = copyFixture();
+    cleanups.push(fixture.remove);
     const server = await startCodeServer(build, { logFile: join(RESULTS, 'code-server.log') });
     cleanups.push(server.dispose);
     const browser = await launchChromium(build.chromium);
@@ -205,7 +350,7 @@ async function main() {
     cleanups.push(() => new Promise((r) => workbenchLog.end(r)));
     await page.exposeFunction('codeAutomationLog', (type, args) => workbenchLog.write(`[${type}] ${args}\n`));
     page.on('pageerror', (error) => workbenchLog.write(`[pageerror] ${error.stack ?? error.message}\n`));
-    await Promise.race([checkUi(page, server.origin), limit.promise, server.died]);
+    await Promise.race([checkUi(page, server.origin, fixture.workspace), limit.promise, server.died]);
   } finally {
     limit.cancel();
     await cleanup();
