@@ -1,6 +1,7 @@
-import { HT, SP, isForbiddenControl } from './header-fields';
+import { HT, SP } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
 import { indexBefore } from './request-line';
+import { isForbiddenControl } from './scan';
 import type { ParseError } from './types';
 
 /**

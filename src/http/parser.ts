@@ -15,6 +15,7 @@ import {
   type FieldLine,
 } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
+import { byteView, type ByteView } from './scan';
 import { emptyRequestLine, requestLineLimitError, scanRequestLine } from './request-line';
 import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
 
@@ -49,6 +50,10 @@ const DEAD = 8;
 /** Bytes decoded to text at once; a typical request head fits, a large body chunk is not decoded whole. */
 const WINDOW = 4096;
 
+const SEEN_CONNECTION = 1;
+const SEEN_EXPECT = 2;
+const SEEN_TRANSFER_ENCODING = 4;
+
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
 const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
 
@@ -75,6 +80,10 @@ export class RequestParser {
   private window = '';
   private windowInput: Buffer | null = null;
   private windowStart = 0;
+  // The bytes behind the line being handled: view.bytes[k + delta] is the byte of char k.
+  private view: ByteView = byteView(this.lineBuffer);
+  private lineView: ByteView = this.view;
+  private delta = 0;
   // The message being parsed.
   private headerBytes = 0;
   private readonly requestLine = emptyRequestLine();
@@ -85,6 +94,8 @@ export class RequestParser {
   private trailers: HeaderMap = new Map();
   private hostCount = 0;
   private contentLength: string | null = null;
+  /** SEEN_ bits for the fields endHead() reads, so it looks up only those that were sent. */
+  private seen = 0;
   private remaining = 0;
   private bodyBytes = 0;
   private extensionBytes = 0;
@@ -128,6 +139,7 @@ export class RequestParser {
     }
     this.windowInput = null;
     this.window = '';
+    this.view = this.lineView;
   }
 
   /** Reads lines while the state is a line state; returns where it stopped. */
@@ -139,6 +151,8 @@ export class RequestParser {
       return this.readLines(input, offset);
     }
     const window = this.window;
+    if (this.view.bytes !== input) this.view = byteView(input);
+    this.delta = base;
     let i = offset - base;
     for (;;) {
       const lf = window.indexOf('\n', i);
@@ -162,6 +176,7 @@ export class RequestParser {
       this.appendPartialLine(input, rest, input.length);
       return input.length;
     }
+    this.delta = rest;
     this.completeLine(latin1(input, rest, lf + 1), 0, lf - rest);
     return lf + 1;
   }
@@ -183,6 +198,8 @@ export class RequestParser {
     this.copyToLine(input, offset, lf + 1);
     const line = latin1(this.lineBuffer, 0, this.lineLength);
     this.lineLength = 0;
+    this.view = this.lineView;
+    this.delta = 0;
     this.completeLine(line, 0, line.length - 1);
     return lf + 1;
   }
@@ -201,6 +218,7 @@ export class RequestParser {
       const grown = Buffer.allocUnsafe(Math.min(this.lineCap, Math.max(256, needed * 2)));
       this.lineBuffer.copy(grown, 0, 0, this.lineLength);
       this.lineBuffer = grown;
+      this.lineView = byteView(grown);
     }
     input.copy(this.lineBuffer, this.lineLength, start, end);
     this.lineLength = needed;
@@ -256,7 +274,7 @@ export class RequestParser {
     this.headerBytes += n;
     // RFC 9112 section 2.2: a server should ignore at least one empty line before the request line.
     if (start === end) return;
-    const error = scanRequestLine(s, start, end, this.requestLine);
+    const error = scanRequestLine(s, this.view, this.delta, start, end, this.requestLine);
     if (error !== null) return this.fail(error);
     this.state = HEADER_LINE;
   }
@@ -265,7 +283,7 @@ export class RequestParser {
     this.headerBytes += n;
     if (start === end) return this.endHead();
     const field = this.field;
-    const error = scanFieldLine(s, start, end, field) ?? this.noteFramingField(field);
+    const error = scanFieldLine(s, this.view, this.delta, start, end, field) ?? this.noteFramingField(field);
     if (error !== null) return this.fail(error);
     this.rawHeaders.push([field.name, field.value]);
     addField(this.headers, field.lowerName, field.value);
@@ -277,6 +295,15 @@ export class RequestParser {
       case 'host':
         // RFC 9112 section 3.2: more than one Host field is a 400.
         return ++this.hostCount > 1 ? PARSE_ERROR.hostDuplicate : null;
+      case 'connection':
+        this.seen |= SEEN_CONNECTION;
+        return null;
+      case 'expect':
+        this.seen |= SEEN_EXPECT;
+        return null;
+      case 'transfer-encoding':
+        this.seen |= SEEN_TRANSFER_ENCODING;
+        return null;
       case 'content-length': {
         const digits = contentLengthOf(field.value);
         if (typeof digits !== 'string') return digits;
@@ -294,9 +321,9 @@ export class RequestParser {
     if (!('kind' in framing)) return this.fail(framing);
     const line = this.requestLine;
     const headers = this.headers;
-    const connection = headers.get('connection');
-    const options = connection === undefined ? 0 : connectionOptions(connection);
-    const expect = headers.get('expect');
+    const seen = this.seen;
+    const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
+    const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');
     const head: RequestHead = {
       method: line.method,
       target: line.target,
@@ -316,6 +343,7 @@ export class RequestParser {
     this.rawHeaders = [];
     this.hostCount = 0;
     this.contentLength = null;
+    this.seen = 0;
     this.startBody(framing);
     this.callbacks.onHead(head);
     if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(new Map());
@@ -325,7 +353,7 @@ export class RequestParser {
   private framing(): BodyFraming | ParseError {
     const version = this.requestLine.version;
     if (version === '1.1' && this.hostCount === 0) return PARSE_ERROR.hostMissing;
-    const transferEncoding = this.headers.get('transfer-encoding');
+    const transferEncoding = (this.seen & SEEN_TRANSFER_ENCODING) === 0 ? undefined : this.headers.get('transfer-encoding');
     if (transferEncoding !== undefined) {
       if (version === '1.0') return PARSE_ERROR.transferEncodingInHttp10;
       // Both present is a request smuggling vector; RFC 9112 section 6.3 allows rejecting it.
@@ -412,7 +440,7 @@ export class RequestParser {
       return;
     }
     const field = this.field;
-    const error = scanFieldLine(s, start, end, field);
+    const error = scanFieldLine(s, this.view, this.delta, start, end, field);
     if (error !== null) return this.fail(error);
     addField(this.trailers, field.lowerName, field.value);
   }

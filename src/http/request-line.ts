@@ -1,5 +1,6 @@
 import { CR, SP, TOKEN } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
+import { findSpaceOrControl, type ByteView } from './scan';
 import type { HttpVersion, ParseError } from './types';
 
 /** The parts of a request line; the parser reuses a single instance. */
@@ -11,6 +12,8 @@ export interface RequestLine {
   version: HttpVersion;
 }
 
+const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
+
 export function emptyRequestLine(): RequestLine {
   return { method: '', target: '', path: '', query: '', version: '1.1' };
 }
@@ -18,24 +21,32 @@ export function emptyRequestLine(): RequestLine {
 /**
  * Splits the request line `s[start, end)` (line ending removed, not empty) into `out`, or
  * returns why it is malformed: `method SP request-target SP HTTP-version` (RFC 9112 section 3).
+ * `bytes[k + delta]` is the byte behind `s[k]`, for cheaper scanning.
  */
-export function scanRequestLine(s: string, start: number, end: number, out: RequestLine): ParseError | null {
-  let i = start;
-  while (i < end && TOKEN[s.charCodeAt(i)] === 1) i++;
+export function scanRequestLine(
+  s: string,
+  view: ByteView,
+  delta: number,
+  start: number,
+  end: number,
+  out: RequestLine,
+): ParseError | null {
+  const bytes = view.bytes;
+  let i = start + delta;
+  const stop = end + delta;
+  while (i < stop && TOKEN[bytes[i] ?? 0] === 1) i++;
+  i -= delta;
   if (i === start || i === end) return PARSE_ERROR.requestLineInvalid;
   const afterMethod = s.charCodeAt(i);
   if (afterMethod !== SP) return afterMethod === CR ? PARSE_ERROR.bareCr : PARSE_ERROR.methodInvalid;
   const targetStart = i + 1;
-  let j = targetStart;
-  for (; j < end; j++) {
-    const c = s.charCodeAt(j);
-    if (c <= SP || c === 0x7f) break;
-  }
+  const targetEnd = findSpaceOrControl(view, targetStart + delta, stop);
+  const j = targetEnd < 0 ? end : targetEnd - delta;
   // An empty target means two spaces in a row; a missing version is HTTP/0.9, which is not spoken.
   if (j === targetStart || j === end) return PARSE_ERROR.requestLineInvalid;
   const afterTarget = s.charCodeAt(j);
   if (afterTarget !== SP) return afterTarget === CR ? PARSE_ERROR.bareCr : PARSE_ERROR.targetCharacterInvalid;
-  const version = versionOf(s, j + 1, end);
+  const version = versionOf(bytes, j + 1 + delta, stop);
   if (typeof version !== 'string') return version;
   out.method = s.slice(start, i);
   out.target = s.slice(targetStart, j);
@@ -43,18 +54,18 @@ export function scanRequestLine(s: string, start: number, end: number, out: Requ
   return splitTarget(out);
 }
 
-/** `HTTP/1.0` or `HTTP/1.1`; other well-formed versions are 505 (RFC 9112 section 2.3). */
-function versionOf(s: string, start: number, end: number): HttpVersion | ParseError {
+/** `HTTP/1.0` or `HTTP/1.1` from `bytes[start, end)`; other well-formed versions are 505 (RFC 9112 section 2.3). */
+function versionOf(bytes: Uint8Array, start: number, end: number): HttpVersion | ParseError {
   for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
+    const c = bytes[i];
     if (c === CR) return PARSE_ERROR.bareCr;
     if (c === SP) return PARSE_ERROR.requestLineInvalid;
   }
-  if (end - start !== 8 || !s.startsWith('HTTP/', start) || s.charCodeAt(start + 6) !== 0x2e) {
-    return PARSE_ERROR.versionInvalid;
-  }
-  const major = s.charCodeAt(start + 5) - 0x30;
-  const minor = s.charCodeAt(start + 7) - 0x30;
+  if (end - start !== 8) return PARSE_ERROR.versionInvalid;
+  for (let i = 0; i < 5; i++) if (bytes[start + i] !== HTTP_SLASH[i]) return PARSE_ERROR.versionInvalid;
+  if (bytes[start + 6] !== 0x2e) return PARSE_ERROR.versionInvalid;
+  const major = (bytes[start + 5] ?? 0) - 0x30;
+  const minor = (bytes[start + 7] ?? 0) - 0x30;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return PARSE_ERROR.versionInvalid;
   if (major !== 1 || minor > 1) return PARSE_ERROR.versionUnsupported;
   return minor === 1 ? '1.1' : '1.0';
