@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PARSE_ERROR } from '../../src/http/parse-errors';
 import { RequestParser, type ParserLimits } from '../../src/http/parser';
+import { byteView, findForbiddenControl, findSpaceOrControl } from '../../src/http/scan';
 import { DEFAULT_TEST_LIMITS, INVALID, VALID, parseChunks, type ParseEvent } from './fixtures/requests';
 
 // Set PARSER_FUZZ_SEED to replay a failure; every assertion message names the seed.
@@ -173,5 +174,27 @@ test('RequestParser flags agree with its callbacks on mutated requests', () => {
       if (parser.idle) assert.equal(open, false, `idle inside a message (${context})`);
     }
     assert.ok(errors <= 1, `seed ${SEED}: onError more than once`);
+  }
+});
+
+test('findForbiddenControl() and findSpaceOrControl() agree with a byte loop at every alignment', () => {
+  const fuzzer = new Fuzzer();
+  const naive = (bytes: Uint8Array, from: number, to: number, space: boolean): number => {
+    for (let k = from; k < to; k++) {
+      const c = bytes[k] ?? 0;
+      if ((c < 0x20 && (space || c !== 0x09)) || c === 0x7f || (space && c === 0x20)) return k;
+    }
+    return -1;
+  };
+  for (let round = 0; round < 20_000; round++) {
+    // Mostly harmless bytes, so that the first stop can be anywhere in a long run.
+    const backing = Buffer.from(Array.from({ length: 4 + fuzzer.int(40) }, () => (fuzzer.int(12) === 0 ? fuzzer.byte() : 0x21 + fuzzer.int(0x5e))));
+    const bytes = backing.subarray(fuzzer.int(4));
+    const view = byteView(bytes);
+    const from = fuzzer.int(bytes.length + 1);
+    const to = from + fuzzer.int(bytes.length - from + 1);
+    const context = `seed ${SEED}, round ${round}, offset ${bytes.byteOffset}, [${from}, ${to}) of ${JSON.stringify(bytes.toString('latin1'))}`;
+    assert.equal(findForbiddenControl(view, from, to), naive(bytes, from, to, false), context);
+    assert.equal(findSpaceOrControl(view, from, to), naive(bytes, from, to, true), context);
   }
 });
