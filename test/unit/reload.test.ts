@@ -137,7 +137,7 @@ test('the event stream opens with a retry interval and a hello event, chunked an
       const head = await reader.until(() => reader.head(), 'response head');
       assert.equal(head.status, 200);
       assert.equal(head.headers.get('content-type'), 'text/event-stream');
-      assert.equal(head.headers.get('cache-control'), 'no-cache');
+      assert.equal(head.headers.get('cache-control'), 'no-cache, no-transform');
       assert.equal(head.headers.get('transfer-encoding'), 'chunked');
       const hello = await reader.nthEvent(0);
       assert.equal(hello.type, 'hello');

@@ -49,7 +49,9 @@ export class EventChannel implements Disposable {
       status: 200,
       headers: {
         'Content-Type': 'text/event-stream',
-        'Cache-Control': 'no-cache',
+        // no-transform (RFC 9111 section 5.2.2.6): a compressing proxy such as code-server's
+        // port proxy otherwise buffers the never-ending stream and no event reaches the page.
+        'Cache-Control': 'no-cache, no-transform',
         // Asks buffering reverse proxies (nginx and others that honour it) to pass events at once.
         'X-Accel-Buffering': 'no',
       },
