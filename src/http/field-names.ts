@@ -6,6 +6,8 @@
 
 /** A known name in lower case and in the capitalisation browsers and tools send. */
 interface KnownName {
+  /** A bit of its own among the known names, to track which were seen in a message. */
+  readonly bit: number;
   readonly lower: string;
   readonly title: string;
   readonly lowerBytes: Uint8Array;
@@ -44,6 +46,7 @@ export function knownName(hash: number, bytes: Uint8Array, start: number, length
 }
 
 function buildTable(titles: readonly string[]): Array<KnownName | undefined> {
+  if (titles.length > 31) throw new Error('Known field names need one bit each of a 31-bit mask');
   const table: Array<KnownName | undefined> = new Array<KnownName | undefined>(1 << BITS).fill(undefined);
   for (const title of titles) {
     let hash = 0;
@@ -52,7 +55,8 @@ function buildTable(titles: readonly string[]): Array<KnownName | undefined> {
     // The multiplier 73 gives these names distinct slots; on a collision the first name would keep
     // the slot and the other would be parsed the ordinary way.
     const lower = title.toLowerCase();
-    table[slot] ??= { lower, title, lowerBytes: Buffer.from(lower, 'latin1'), titleBytes: Buffer.from(title, 'latin1') };
+    const bit = 1 << titles.indexOf(title);
+    table[slot] ??= { bit, lower, title, lowerBytes: Buffer.from(lower, 'latin1'), titleBytes: Buffer.from(title, 'latin1') };
   }
   return table;
 }

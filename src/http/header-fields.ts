@@ -27,12 +27,14 @@ export interface FieldLine {
   /** The name as sent. */
   name: string;
   lowerName: string;
+  /** The bit of a common name (see field-names.ts), or 0. */
+  knownBit: number;
   /** The value without leading and trailing whitespace. */
   value: string;
 }
 
 export function emptyFieldLine(): FieldLine {
-  return { name: '', lowerName: '', value: '' };
+  return { name: '', lowerName: '', knownBit: 0, value: '' };
 }
 
 /**
@@ -69,9 +71,11 @@ export function scanFieldLine(s: string, view: ByteView, delta: number, start: n
   if (known !== undefined) {
     out.name = upper ? known.title : known.lower;
     out.lowerName = known.lower;
+    out.knownBit = known.bit;
   } else {
     out.name = s.slice(start, i);
     out.lowerName = upper ? out.name.toLowerCase() : out.name;
+    out.knownBit = 0;
   }
   out.value = s.slice(v, last);
   return null;

@@ -96,6 +96,8 @@ export class RequestParser {
   private contentLength: string | null = null;
   /** SEEN_ bits for the fields endHead() reads, so it looks up only those that were sent. */
   private seen = 0;
+  /** The bits of the common field names seen in this head (see field-names.ts). */
+  private knownSeen = 0;
   private remaining = 0;
   private bodyBytes = 0;
   private extensionBytes = 0;
@@ -286,7 +288,14 @@ export class RequestParser {
     const error = scanFieldLine(s, this.view, this.delta, start, end, field) ?? this.noteFramingField(field);
     if (error !== null) return this.fail(error);
     this.rawHeaders.push([field.name, field.value]);
-    addField(this.headers, field.lowerName, field.value);
+    // A common name seen for the first time needs no lookup for an earlier value.
+    const bit = field.knownBit;
+    if (bit !== 0 && (this.knownSeen & bit) === 0) {
+      this.knownSeen |= bit;
+      this.headers.set(field.lowerName, field.value);
+    } else {
+      addField(this.headers, field.lowerName, field.value);
+    }
   }
 
   /** Checks the fields that decide where the message ends as soon as they arrive. */
@@ -344,6 +353,7 @@ export class RequestParser {
     this.hostCount = 0;
     this.contentLength = null;
     this.seen = 0;
+    this.knownSeen = 0;
     this.startBody(framing);
     this.callbacks.onHead(head);
     if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(new Map());
