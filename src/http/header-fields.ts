@@ -5,7 +5,8 @@ import type { HeaderMap, ParseError } from './types';
 
 /**
  * Character classes and field-line rules shared by the request line, header and trailer
- * parsing. Everything works on latin1 strings, where one char is one byte of the wire.
+ * parsing. Lines are latin1 strings, where one char is one byte of the wire, and are scanned
+ * through the bytes they were decoded from.
  */
 
 export const HT = 0x09;

@@ -21,7 +21,7 @@ export function emptyRequestLine(): RequestLine {
 /**
  * Splits the request line `s[start, end)` (line ending removed, not empty) into `out`, or
  * returns why it is malformed: `method SP request-target SP HTTP-version` (RFC 9112 section 3).
- * `bytes[k + delta]` is the byte behind `s[k]`, for cheaper scanning.
+ * `view.bytes[k + delta]` is the byte behind `s[k]`: scanning bytes is cheaper than scanning chars.
  */
 export function scanRequestLine(
   s: string,
