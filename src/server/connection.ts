@@ -47,6 +47,8 @@ export class Connection implements ParserCallbacks {
   private closed = false;
   private lastActivity = Date.now();
   private writePaused = false;
+  /** A request asked to close, or could not be parsed: later bytes are ignored. */
+  private closeAfterQueue = false;
   private abortBody: (() => void) | undefined;
 
   constructor(
@@ -113,6 +115,8 @@ export class Connection implements ParserCallbacks {
 
   /** @internal parser callback */
   onHead(head: RequestHead): void {
+    // RFC 9112 section 9.6: nothing after a request that closes the connection is processed.
+    if (this.closeAfterQueue) return;
     this.head = head;
     this.headStartedAt = undefined;
     // RFC 9110 section 10.1.1: invite the body only when this request is next in line; a
@@ -124,6 +128,7 @@ export class Connection implements ParserCallbacks {
 
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
+    if (this.head === undefined) return;
     this.bodyChunks.push(chunk);
     this.bodySize += chunk.length;
   }
@@ -137,12 +142,17 @@ export class Connection implements ParserCallbacks {
     this.bodyChunks = [];
     this.bodySize = 0;
     this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: process.hrtime.bigint() });
-    if (!head.keepAlive) this.stopReading();
+    if (!head.keepAlive) {
+      this.closeAfterQueue = true;
+      this.stopReading();
+    }
     this.pump();
   }
 
   /** @internal parser callback */
   onError(error: ParseError): void {
+    if (this.closeAfterQueue) return;
+    this.closeAfterQueue = true;
     this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: process.hrtime.bigint() });
     this.head = undefined;
     this.stopReading();

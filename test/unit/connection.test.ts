@@ -242,3 +242,16 @@ async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test('requests pipelined after Connection: close are not processed', async () => {
+  const seen: string[] = [];
+  const recording: Handler = (request) => {
+    seen.push(request.path);
+    return echo(request);
+  };
+  await withListener([recording], async (port) => {
+    const responses = parseResponses(await exchange(port, get('/first', 'Connection: close\r\n') + get('/second')));
+    assert.deepEqual(responses.map((r) => r.body.toString()), ['GET /first ']);
+    assert.deepEqual(seen, ['/first']);
+  });
+});
