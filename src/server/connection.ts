@@ -24,7 +24,7 @@ interface Pending {
   readonly error: { readonly status: number; readonly message: string } | undefined;
   readonly body: Buffer;
   readonly startedAt: number;
-  readonly startedHr: bigint;
+  readonly startedHr: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -98,7 +98,7 @@ export class Connection implements ParserCallbacks {
 
   private timeOut(now: number): void {
     const error = { status: 408, message: 'Client took too long to send the request' };
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: process.hrtime.bigint() });
+    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
     this.head = undefined;
     this.headStartedAt = undefined;
     this.pump();
@@ -141,7 +141,7 @@ export class Connection implements ParserCallbacks {
     const body = this.bodySize === 0 ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
     this.bodyChunks = [];
     this.bodySize = 0;
-    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: process.hrtime.bigint() });
+    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
     if (!head.keepAlive) {
       this.closeAfterQueue = true;
       this.stopReading();
@@ -153,7 +153,7 @@ export class Connection implements ParserCallbacks {
   onError(error: ParseError): void {
     if (this.closeAfterQueue) return;
     this.closeAfterQueue = true;
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: process.hrtime.bigint() });
+    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
     this.head = undefined;
     this.stopReading();
     this.pump();
@@ -190,7 +190,9 @@ export class Connection implements ParserCallbacks {
     while (!this.busy && !this.closed) {
       const pending = this.queue.shift();
       if (pending === undefined) break;
-      if (this.queue.length < this.ctx.limits.maxPipelined && !this.ended && !this.writePaused) this.socket.resume();
+      if (this.socket.isPaused() && this.queue.length < this.ctx.limits.maxPipelined && !this.ended && !this.writePaused) {
+        this.socket.resume();
+      }
       if (pending.error !== undefined) {
         this.answerError(pending, pending.error);
         return;
@@ -281,7 +283,7 @@ export class Connection implements ParserCallbacks {
   }
 
   private finish(pending: Pending, head: RequestHead | undefined, response: Response, bytes: number, reason: string | undefined): void {
-    const durationMs = Number(process.hrtime.bigint() - pending.startedHr) / 1e6;
+    const durationMs = performance.now() - pending.startedHr;
     const record: RequestLogRecord = {
       time: pending.startedAt,
       client: this.client,
