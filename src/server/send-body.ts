@@ -28,7 +28,7 @@ export interface SendOptions {
 }
 
 /** Large files are read in big slices: fewer reads and writes per megabyte. */
-const FILE_CHUNK = 512 * 1024;
+const FILE_CHUNK = 2 * 1024 * 1024;
 
 /** RFC 9110 section 6.4.1: these responses never carry content. */
 function hasNoContent(status: number): boolean {
