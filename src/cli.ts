@@ -8,12 +8,25 @@ import { startServer } from './server/server';
 
 declare const TINY_SERVER_VERSION: string | undefined;
 
+let clockSecond = -1;
+let clockText = '';
+
+/** `HH:MM:SS` in local time, formatted once a second. */
+function clock(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== clockSecond) {
+    clockSecond = second;
+    clockText = new Date(ms).toTimeString().slice(0, 8);
+  }
+  return clockText;
+}
+
 /** Writes request lines to stdout in batches, one write per batch. */
 function stdoutLogger(): { logger: RequestLogger; lines: BatchedLines } {
   const lines = new BatchedLines((batch) => {
     process.stdout.write(batch.join('\n') + '\n');
   });
-  return { logger: { log: (record) => lines.push(formatRecord(record)) }, lines };
+  return { logger: { log: (record) => lines.push(`${clock(record.time)} ${formatRecord(record)}`) }, lines };
 }
 
 async function run(options: CliOptions): Promise<number> {
