@@ -40,6 +40,8 @@ export class CachedFile {
   bytes: number;
   /** False while the file is "racy" (see RACY_MARGIN_MS). */
   trusted: boolean;
+  /** The turn in which a stat last found the file unchanged. */
+  private checkedTurn = -1;
   rewritten: Document | undefined;
   readonly raw: Document;
 
@@ -63,10 +65,18 @@ export class CachedFile {
   }
 
   /**
-   * True when the file on disk is still the cached one: a stat on every hit (about a
-   * microsecond), plus a byte comparison while the file is racy.
+   * True when the file on disk is still the cached one: a stat per event-loop turn (see
+   * `currentTurn`), plus a byte comparison on every hit while the file is racy.
    */
   isFresh(): boolean {
+    const turn = currentTurn();
+    if (this.trusted && this.checkedTurn === turn) return true;
+    if (!this.statFresh()) return false;
+    if (this.trusted) this.checkedTurn = turn;
+    return true;
+  }
+
+  private statFresh(): boolean {
     const readAt = this.trusted ? 0 : Date.now();
     let stats: Stats | undefined;
     try {
@@ -107,6 +117,38 @@ function htmlContentType(body: Buffer): string {
   return declared !== undefined && CHARSET_LABEL.test(declared)
     ? `text/html; charset=${declared.toLowerCase()}`
     : 'text/html; charset=utf-8';
+}
+
+let turn = 0;
+let turnEnding = false;
+let hitsThisTurn = 0;
+/** A turn never covers more hits than this, whatever the poll phase does. */
+const MAX_HITS_PER_TURN = 32;
+
+function endTurn(): void {
+  turn++;
+  turnEnding = false;
+  hitsThisTurn = 0;
+}
+
+/**
+ * The current event-loop turn, for sharing one stat among the requests of a poll phase.
+ *
+ * Why that never serves an edit late: every request handled in a poll phase had arrived by the
+ * time that phase's readiness was reported, which is before the first stat of the phase. So a
+ * request sent after a write completed is handled in a later phase, after the turn has ended
+ * (setImmediate runs right after the poll phase), and gets a stat of its own. A request that
+ * was still arriving during the write was concurrent with it and may see either version. The
+ * cap on hits per turn bounds the one case where libuv polls again inside the same phase
+ * (more than a thousand ready sockets at once).
+ */
+function currentTurn(): number {
+  if (!turnEnding) {
+    turnEnding = true;
+    setImmediate(endTurn).unref();
+  }
+  if (++hitsThisTurn > MAX_HITS_PER_TURN) endTurn();
+  return turn;
 }
 
 /**
