@@ -81,8 +81,9 @@ export class Connection implements ParserCallbacks {
 
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
-    if (this.busy || this.queue.length > 0) {
-      // A client that stops reading a response must not hold its file and socket forever.
+    if (this.busy || this.queue.length > 0 || this.writePaused || this.socket.writableLength > 0) {
+      // Output still pending is not idleness; but a client that stops reading a response must
+      // not hold its file and socket forever.
       if (this.writePaused && now - this.lastActivity > SEND_TIMEOUT_MS) this.destroy();
       return;
     }
@@ -175,6 +176,7 @@ export class Connection implements ParserCallbacks {
     if (this.writePaused) {
       this.writePaused = false;
       if (!this.ended) this.socket.resume();
+      if (!this.busy && this.queue.length > 0) this.pump();
     }
   }
 
@@ -187,7 +189,8 @@ export class Connection implements ParserCallbacks {
 
   /** Answers queued requests one at a time, in order. */
   private pump(): void {
-    while (!this.busy && !this.closed) {
+    // While the socket cannot take more, queued answers wait for 'drain' (no unbounded buffering).
+    while (!this.busy && !this.closed && !this.writePaused) {
       const pending = this.queue.shift();
       if (pending === undefined) break;
       if (this.socket.isPaused() && this.queue.length < this.ctx.limits.maxPipelined && !this.ended && !this.writePaused) {
@@ -243,22 +246,40 @@ export class Connection implements ParserCallbacks {
 
   private respond(pending: Pending, head: RequestHead | undefined, response: Response): void {
     if (this.closed) {
+      if (response.body !== undefined && !Buffer.isBuffer(response.body) && response.body.kind === 'stream') {
+        response.body.stream.destroy();
+      }
       this.finish(pending, head, response, 0, 'client closed the connection');
       return;
     }
     const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
     const isHead = head?.method === 'HEAD';
-    const outcome = sendBody({
-      socket: this.socket,
-      version: head?.version ?? '1.1',
-      response,
-      isHead,
-      keepAlive: persistent,
-      date: this.ctx.dates.get(),
-      onBlocked: () => this.blockReading(),
-      done: (result) => this.onBodyDone(pending, head, response, result, persistent),
-    });
-    this.abortBody = outcome;
+    let settled = false;
+    let abort: (() => void) | undefined;
+    try {
+      abort = sendBody({
+        socket: this.socket,
+        version: head?.version ?? '1.1',
+        response,
+        isHead,
+        keepAlive: persistent,
+        date: this.ctx.dates.get(),
+        onBlocked: () => this.blockReading(),
+        done: (result) => {
+          settled = true;
+          this.onBodyDone(pending, head, response, result, persistent && result.close !== true);
+        },
+      });
+    } catch (error) {
+      // A handler's header that cannot be serialized: a bug, answered by dropping the connection.
+      if (response.body !== undefined && !Buffer.isBuffer(response.body) && response.body.kind === 'stream') {
+        response.body.stream.destroy();
+      }
+      settled = true;
+      this.onBodyDone(pending, head, internalError(error), { bytes: 0, error: `internal error: ${(error as Error).message}` }, false);
+    }
+    // A synchronous answer may already have started the next response, which owns abortBody now.
+    if (!settled) this.abortBody = abort;
   }
 
   private blockReading(): void {
@@ -316,8 +337,9 @@ export function lingeringClose(socket: Socket): void {
   socket.removeAllListeners('data');
   socket.on('data', () => undefined);
   socket.resume();
-  socket.end();
-  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  // The linger starts once everything written has left; a client that never reads is dropped
+  // by the send timeout instead.
+  socket.end(() => setTimeout(() => socket.destroy(), LINGER_MS).unref());
 }
 
 /** The 500 for an unexpected exception; the message goes to the log, not to the client. */

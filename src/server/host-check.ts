@@ -3,7 +3,8 @@ import type { Handler, Response } from './handler';
 
 /** True for `localhost`, `*.localhost` (RFC 6761 section 6.3), 127.0.0.0/8 and ::1. */
 export function isLoopbackHost(name: string): boolean {
-  const host = name.toLowerCase();
+  // A fully qualified name may end in a dot (`localhost.`), which names the same host.
+  const host = name.toLowerCase().replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1' || host === '0:0:0:0:0:0:0:1';

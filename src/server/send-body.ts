@@ -13,6 +13,8 @@ export interface BodyOutcome {
   readonly error?: string;
   /** The status really sent when it differs from the handler's (a file vanished: 404). */
   readonly status?: number;
+  /** The body was close-delimited (HTTP/1.0 without a length): the connection must end. */
+  readonly close?: boolean;
 }
 
 export interface SendOptions {
@@ -105,7 +107,7 @@ function sendFile(options: SendOptions, body: FileBody): (() => void) | undefine
     }
     stream = createReadStream('', { fd, start: body.start, end: body.end, highWaterMark: FILE_CHUNK });
     const text = head(options, { kind: 'length', length });
-    pipeBody(options, stream, text, 'raw');
+    pipeBody(options, stream, text, 'raw', length);
   });
   return () => {
     aborted = true;
@@ -130,25 +132,32 @@ function sendStream(options: SendOptions, body: StreamBody): () => void {
     options.done({ bytes: text.length });
     return () => undefined;
   }
-  pipeBody({ ...options, keepAlive }, stream, text, framing.kind === 'chunked' ? 'chunked' : 'raw');
+  const piped = keepAlive ? options : { ...options, done: (outcome: BodyOutcome) => options.done({ ...outcome, close: true }) };
+  pipeBody(piped, stream, text, framing.kind === 'chunked' ? 'chunked' : 'raw', body.length);
   return () => stream.destroy();
 }
 
 /** Copies `stream` to the socket after `text`, pausing the stream while the socket is full. */
-function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 'raw' | 'chunked'): void {
+function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 'raw' | 'chunked', length?: number): void {
   const { socket } = options;
   let bytes = text.length;
+  let bodyBytes = 0;
   let finished = false;
   const finish = (error?: string): void => {
     if (finished) return;
     finished = true;
     socket.removeListener('drain', onDrain);
+    socket.removeListener('close', onClose);
     options.done(error === undefined ? { bytes } : { bytes, error });
   };
   const onDrain = (): void => {
     stream.resume();
   };
+  const onClose = (): void => {
+    stream.destroy();
+  };
   socket.on('drain', onDrain);
+  socket.once('close', onClose);
   socket.write(text, 'latin1');
   stream.on('data', (chunk: Buffer | string) => {
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -166,12 +175,16 @@ function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 
       flushed = socket.write(data);
       bytes += data.length;
     }
+    bodyBytes += data.length;
     if (!flushed) {
       stream.pause();
       options.onBlocked();
     }
   });
   stream.on('end', () => {
+    // A file that shrank after its stat cannot fill the promised Content-Length: the only
+    // honest ending is to close, so the client does not wait or misread the next response.
+    if (length !== undefined && bodyBytes !== length) return finish(`body ended after ${bodyBytes} of ${length} bytes`);
     if (coding === 'chunked') {
       socket.write(LAST_CHUNK, 'latin1');
       bytes += LAST_CHUNK.length;

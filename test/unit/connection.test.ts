@@ -255,3 +255,75 @@ test('requests pipelined after Connection: close are not processed', async () =>
     assert.deepEqual(seen, ['/first']);
   });
 });
+
+test('a large buffered response outlives the keep-alive timeout while the client reads slowly', async () => {
+  const big = Buffer.alloc(8 * 1024 * 1024, 97);
+  const handler: Handler = () => ({ status: 200, headers: {}, body: big });
+  await withListener(
+    [handler],
+    async (port) => {
+      const socket = await open(port);
+      socket.pause();
+      socket.write(get('/big', 'Connection: close\r\n'));
+      await new Promise((r) => setTimeout(r, 2500));
+      const done = readAll(socket, 10000);
+      socket.resume();
+      const [response] = parseResponses(await done);
+      assert.equal(response?.body.length, big.length);
+    },
+    { keepAliveTimeoutMs: 500 },
+  );
+});
+
+test('a file that is shorter than its promised length ends the connection instead of hanging', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'tiny-short-'));
+  const path = join(dir, 'short.bin');
+  writeFileSync(path, Buffer.alloc(1000, 1));
+  const shrunk: Handler = () => ({ status: 200, headers: {}, body: { kind: 'file', path, start: 0, end: 4999 } });
+  try {
+    await withListener([shrunk], async (port, records) => {
+      const data = await exchange(port, get('/short') + get('/next'));
+      assert.match(data.toString('latin1'), /Content-Length: 5000/);
+      assert.ok(data.length < 5000, 'the connection closed without the missing bytes');
+      await waitFor(() => records.length === 1);
+      assert.match(records[0]?.reason ?? '', /1000 of 5000/);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an HTTP/1.0 stream without a length is close-delimited and ends the connection', async () => {
+  const streaming: Handler = (request) => {
+    if (request.path !== '/s') return echo(request);
+    const stream = new PassThrough();
+    setTimeout(() => stream.end('all of it'), 10);
+    return { status: 200, headers: {}, body: { kind: 'stream', stream } };
+  };
+  await withListener([streaming], async (port) => {
+    const data = await exchange(port, 'GET /s HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /after HTTP/1.0\r\n\r\n');
+    const text = data.toString('latin1');
+    assert.match(text, /Connection: close\r\n\r\nall of it$/);
+    assert.doesNotMatch(text, /after/);
+  });
+});
+
+test('pipelined answers wait while the client does not read (no unbounded buffering)', async () => {
+  const big = Buffer.alloc(4 * 1024 * 1024, 98);
+  let answered = 0;
+  const handler: Handler = () => {
+    answered++;
+    return { status: 200, headers: {}, body: big };
+  };
+  await withListener([handler], async (port) => {
+    const socket = await open(port);
+    socket.pause();
+    socket.write(Array.from({ length: 20 }, () => get('/big')).join(''));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(answered <= 3, `answered ${answered} of 20 while the client read nothing`);
+    socket.destroy();
+  });
+});

@@ -122,8 +122,10 @@ function htmlContentType(body: Buffer): string {
 let turn = 0;
 let turnEnding = false;
 let hitsThisTurn = 0;
-/** A turn never covers more hits than this, whatever the poll phase does. */
+let turnStartedAt = 0;
+/** A turn never covers more hits, or more time, than this, whatever the poll phase does. */
 const MAX_HITS_PER_TURN = 32;
+const MAX_TURN_MS = 1;
 
 function endTurn(): void {
   turn++;
@@ -139,15 +141,21 @@ function endTurn(): void {
  * request sent after a write completed is handled in a later phase, after the turn has ended
  * (setImmediate runs right after the poll phase), and gets a stat of its own. A request that
  * was still arriving during the write was concurrent with it and may see either version. The
- * cap on hits per turn bounds the one case where libuv polls again inside the same phase
- * (more than a thousand ready sockets at once).
+ * caps on hits and time per turn (32 hits, 1 ms) bound the cases where a turn could outlive its
+ * poll phase: libuv polling again inside the same phase (more than a thousand ready sockets at
+ * once), or a hit outside the poll phase.
  */
 function currentTurn(): number {
+  const now = performance.now();
   if (!turnEnding) {
     turnEnding = true;
+    turnStartedAt = now;
     setImmediate(endTurn).unref();
+  } else if (++hitsThisTurn > MAX_HITS_PER_TURN || now - turnStartedAt > MAX_TURN_MS) {
+    endTurn();
+    turnEnding = true;
+    turnStartedAt = now;
   }
-  if (++hitsThisTurn > MAX_HITS_PER_TURN) endTurn();
   return turn;
 }
 
