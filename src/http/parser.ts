@@ -1,19 +1,6 @@
 import { chunkLineLimitError, chunkLineThreshold, emptyChunkSizeLine, scanChunkSizeLine } from './chunked';
-import {
-  CONNECTION_CLOSE,
-  CONNECTION_KEEP_ALIVE,
-  CR,
-  LF,
-  addField,
-  connectionOptions,
-  contentLengthNumber,
-  contentLengthOf,
-  emptyFieldLine,
-  isChunkedOnly,
-  isContinueExpectation,
-  scanFieldLine,
-  type FieldLine,
-} from './header-fields';
+import { HeadFields } from './head-fields';
+import { CR, LF, addField, emptyFieldLine, scanFieldLine, type FieldLine } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
 import { byteView, type ByteView } from './scan';
 import { emptyRequestLine, requestLineLimitError, scanRequestLine } from './request-line';
@@ -50,12 +37,6 @@ const DEAD = 8;
 /** Bytes decoded to text at once; a typical request head fits, a large body chunk is not decoded whole. */
 const WINDOW = 4096;
 
-const SEEN_CONNECTION = 1;
-const SEEN_EXPECT = 2;
-const SEEN_TRANSFER_ENCODING = 4;
-
-const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
-const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
 
 type Latin1Slice = (buffer: Buffer, start: number, end: number) => string;
 /** `latin1Slice` skips the encoding dispatch of `toString`; it is undocumented, so fall back when absent. */
@@ -68,8 +49,7 @@ const latin1: Latin1Slice =
 // buffer of its own (ten thousand idle connections is a case the server is measured on).
 const NO_LINE = Buffer.alloc(0);
 const NO_LINE_VIEW = byteView(NO_LINE);
-const NO_FIELDS: HeaderMap = new Map();
-const NO_RAW_HEADERS: Array<readonly [string, string]> = [];
+const NO_TRAILERS: HeaderMap = new Map();
 
 /**
  * An incremental HTTP/1.1 request parser (RFC 9112): an explicit state machine with one method
@@ -96,16 +76,9 @@ export class RequestParser {
   private readonly requestLine = emptyRequestLine();
   private readonly field: FieldLine = emptyFieldLine();
   private readonly chunkLine = emptyChunkSizeLine();
-  private headers: HeaderMap = NO_FIELDS;
-  private rawHeaders: Array<readonly [string, string]> = NO_RAW_HEADERS;
+  private readonly fields = new HeadFields();
   // Replaced by a fresh map at the last chunk, before any trailer is added.
-  private trailers: HeaderMap = NO_FIELDS;
-  private hostCount = 0;
-  private contentLength: string | null = null;
-  /** SEEN_ bits for the fields endHead() reads, so it looks up only those that were sent. */
-  private seen = 0;
-  /** The bits of the common field names seen in this head (see field-names.ts). */
-  private knownSeen = 0;
+  private trailers: HeaderMap = NO_TRAILERS;
   private remaining = 0;
   private bodyBytes = 0;
   private extensionBytes = 0;
@@ -286,8 +259,7 @@ export class RequestParser {
     if (start === end) return;
     const error = scanRequestLine(s, this.view, this.delta, start, end, this.requestLine);
     if (error !== null) return this.fail(error);
-    this.headers = new Map();
-    this.rawHeaders = [];
+    this.fields.begin();
     this.state = HEADER_LINE;
   }
 
@@ -295,96 +267,16 @@ export class RequestParser {
     this.headerBytes += n;
     if (start === end) return this.endHead();
     const field = this.field;
-    const error = scanFieldLine(s, this.view, this.delta, start, end, field) ?? this.noteFramingField(field);
+    const error = scanFieldLine(s, this.view, this.delta, start, end, field) ?? this.fields.add(field);
     if (error !== null) return this.fail(error);
-    this.rawHeaders.push([field.name, field.value]);
-    // A common name seen for the first time needs no lookup for an earlier value.
-    const bit = field.knownBit;
-    if (bit !== 0 && (this.knownSeen & bit) === 0) {
-      this.knownSeen |= bit;
-      this.headers.set(field.lowerName, field.value);
-    } else {
-      addField(this.headers, field.lowerName, field.value);
-    }
-  }
-
-  /** Checks the fields that decide where the message ends as soon as they arrive. */
-  private noteFramingField(field: FieldLine): ParseError | null {
-    switch (field.lowerName) {
-      case 'host':
-        // RFC 9112 section 3.2: more than one Host field is a 400.
-        return ++this.hostCount > 1 ? PARSE_ERROR.hostDuplicate : null;
-      case 'connection':
-        this.seen |= SEEN_CONNECTION;
-        return null;
-      case 'expect':
-        this.seen |= SEEN_EXPECT;
-        return null;
-      case 'transfer-encoding':
-        this.seen |= SEEN_TRANSFER_ENCODING;
-        return null;
-      case 'content-length': {
-        const digits = contentLengthOf(field.value);
-        if (typeof digits !== 'string') return digits;
-        if (this.contentLength !== null && this.contentLength !== digits) return PARSE_ERROR.contentLengthMismatch;
-        this.contentLength = digits;
-        return null;
-      }
-      default:
-        return null;
-    }
   }
 
   private endHead(): void {
-    const framing = this.framing();
-    if (!('kind' in framing)) return this.fail(framing);
-    const line = this.requestLine;
-    const headers = this.headers;
-    const seen = this.seen;
-    const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
-    const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');
-    const head: RequestHead = {
-      method: line.method,
-      target: line.target,
-      path: line.path,
-      query: line.query,
-      version: line.version,
-      headers,
-      rawHeaders: this.rawHeaders,
-      // RFC 9112 section 9.3: persistent unless close; HTTP/1.0 only with keep-alive.
-      keepAlive:
-        (options & CONNECTION_CLOSE) === 0 && (line.version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0),
-      // RFC 9110 section 10.1.1: a server must ignore 100-continue from an HTTP/1.0 client.
-      expectContinue: line.version === '1.1' && expect !== undefined && isContinueExpectation(expect),
-      framing,
-    };
-    // The next request line gives the next message its own map and list.
-    this.headers = NO_FIELDS;
-    this.rawHeaders = NO_RAW_HEADERS;
-    this.hostCount = 0;
-    this.contentLength = null;
-    this.seen = 0;
-    this.knownSeen = 0;
-    this.startBody(framing);
+    const head = this.fields.finish(this.requestLine, this.limits.maxBodyBytes);
+    if (!('framing' in head)) return this.fail(head);
+    this.startBody(head.framing);
     this.callbacks.onHead(head);
     if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(new Map());
-  }
-
-  /** The body framing of the finished head (RFC 9112 section 6.3), or why the request is refused. */
-  private framing(): BodyFraming | ParseError {
-    const version = this.requestLine.version;
-    if (version === '1.1' && this.hostCount === 0) return PARSE_ERROR.hostMissing;
-    const transferEncoding = (this.seen & SEEN_TRANSFER_ENCODING) === 0 ? undefined : this.headers.get('transfer-encoding');
-    if (transferEncoding !== undefined) {
-      if (version === '1.0') return PARSE_ERROR.transferEncodingInHttp10;
-      // Both present is a request smuggling vector; RFC 9112 section 6.3 allows rejecting it.
-      if (this.contentLength !== null) return PARSE_ERROR.transferEncodingWithContentLength;
-      return isChunkedOnly(transferEncoding) ? CHUNKED : PARSE_ERROR.transferEncodingUnsupported;
-    }
-    if (this.contentLength === null) return NO_BODY;
-    const length = contentLengthNumber(this.contentLength);
-    if (length > this.limits.maxBodyBytes) return PARSE_ERROR.contentLengthTooLarge;
-    return { kind: 'length', length };
   }
 
   /** Sets the state that reads the body; a message without body bytes ends right away. */

@@ -1,0 +1,139 @@
+import {
+  CONNECTION_CLOSE,
+  CONNECTION_KEEP_ALIVE,
+  addField,
+  connectionOptions,
+  contentLengthNumber,
+  contentLengthOf,
+  isChunkedOnly,
+  isContinueExpectation,
+  type FieldLine,
+} from './header-fields';
+import { PARSE_ERROR } from './parse-errors';
+import type { RequestLine } from './request-line';
+import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
+
+const SEEN_CONNECTION = 1;
+const SEEN_EXPECT = 2;
+const SEEN_TRANSFER_ENCODING = 4;
+
+const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
+const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
+
+// Shared by every idle parser until its next request line: ten thousand idle keep-alive
+// connections is a case the server is measured on.
+const NO_FIELDS: HeaderMap = new Map();
+const NO_RAW_HEADERS: Array<readonly [string, string]> = [];
+
+/**
+ * The header section of the message being parsed: collects field lines, checks the fields that
+ * decide framing as they arrive, and turns the finished section into a `RequestHead`.
+ */
+export class HeadFields {
+  private headers: HeaderMap = NO_FIELDS;
+  private rawHeaders: Array<readonly [string, string]> = NO_RAW_HEADERS;
+  private hostCount = 0;
+  private contentLength: string | null = null;
+  /** SEEN_ bits for the fields finish() reads, so it looks up only those that were sent. */
+  private seen = 0;
+  /** The bits of the common field names seen in this head (see field-names.ts). */
+  private knownSeen = 0;
+
+  /** Starts the header section of a new message. */
+  begin(): void {
+    this.headers = new Map();
+    this.rawHeaders = [];
+  }
+
+  /** Adds one field line, or says why the request is refused. */
+  add(field: FieldLine): ParseError | null {
+    const error = this.noteFramingField(field);
+    if (error !== null) return error;
+    this.rawHeaders.push([field.name, field.value]);
+    // A common name seen for the first time needs no lookup for an earlier value.
+    const bit = field.knownBit;
+    if (bit !== 0 && (this.knownSeen & bit) === 0) {
+      this.knownSeen |= bit;
+      this.headers.set(field.lowerName, field.value);
+    } else {
+      addField(this.headers, field.lowerName, field.value);
+    }
+    return null;
+  }
+
+  /** The finished head, or why the request is refused; either way the fields are reset. */
+  finish(line: RequestLine, maxBodyBytes: number): RequestHead | ParseError {
+    const framing = this.framing(line, maxBodyBytes);
+    const headers = this.headers;
+    const seen = this.seen;
+    const rawHeaders = this.rawHeaders;
+    this.headers = NO_FIELDS;
+    this.rawHeaders = NO_RAW_HEADERS;
+    this.hostCount = 0;
+    this.contentLength = null;
+    this.seen = 0;
+    this.knownSeen = 0;
+    if (!('kind' in framing)) return framing;
+    const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
+    const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');
+    return {
+      method: line.method,
+      target: line.target,
+      path: line.path,
+      query: line.query,
+      version: line.version,
+      headers,
+      rawHeaders,
+      // RFC 9112 section 9.3: persistent unless close; HTTP/1.0 only with keep-alive.
+      keepAlive:
+        (options & CONNECTION_CLOSE) === 0 && (line.version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0),
+      // RFC 9110 section 10.1.1: a server must ignore 100-continue from an HTTP/1.0 client.
+      expectContinue: line.version === '1.1' && expect !== undefined && isContinueExpectation(expect),
+      framing,
+    };
+  }
+
+  /** Checks the fields that decide where the message ends as soon as they arrive. */
+  private noteFramingField(field: FieldLine): ParseError | null {
+    switch (field.lowerName) {
+      case 'host':
+        // RFC 9112 section 3.2: more than one Host field is a 400.
+        return ++this.hostCount > 1 ? PARSE_ERROR.hostDuplicate : null;
+      case 'connection':
+        this.seen |= SEEN_CONNECTION;
+        return null;
+      case 'expect':
+        this.seen |= SEEN_EXPECT;
+        return null;
+      case 'transfer-encoding':
+        this.seen |= SEEN_TRANSFER_ENCODING;
+        return null;
+      case 'content-length': {
+        const digits = contentLengthOf(field.value);
+        if (typeof digits !== 'string') return digits;
+        if (this.contentLength !== null && this.contentLength !== digits) return PARSE_ERROR.contentLengthMismatch;
+        this.contentLength = digits;
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** The body framing of the finished head (RFC 9112 section 6.3), or why the request is refused. */
+  private framing(line: RequestLine, maxBodyBytes: number): BodyFraming | ParseError {
+    const version = line.version;
+    if (version === '1.1' && this.hostCount === 0) return PARSE_ERROR.hostMissing;
+    const transferEncoding = (this.seen & SEEN_TRANSFER_ENCODING) === 0 ? undefined : this.headers.get('transfer-encoding');
+    if (transferEncoding !== undefined) {
+      if (version === '1.0') return PARSE_ERROR.transferEncodingInHttp10;
+      // Both present is a request smuggling vector; RFC 9112 section 6.3 allows rejecting it.
+      if (this.contentLength !== null) return PARSE_ERROR.transferEncodingWithContentLength;
+      return isChunkedOnly(transferEncoding) ? CHUNKED : PARSE_ERROR.transferEncodingUnsupported;
+    }
+    if (this.contentLength === null) return NO_BODY;
+    const length = contentLengthNumber(this.contentLength);
+    if (length > maxBodyBytes) return PARSE_ERROR.contentLengthTooLarge;
+    return { kind: 'length', length };
+  }
+}
