@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { declaredCharset, findInsertionPoint } from '../../src/server/reload/html-scan';
+import { declaredCharset } from '../../src/server/html/charset';
+import { findInsertionPoint } from '../../src/server/reload/html-scan';
 import { createReloadRewriter, injectTag, isPageLoad, scriptTag } from '../../src/server/reload/inject';
 import { fakeRequest } from './helpers/fixture-site';
 

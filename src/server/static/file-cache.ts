@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
-import { declaredCharset } from '../reload/html-scan';
+import { declaredCharset } from '../html/charset';
 import type { MediaType } from './content-type';
 import { Document, type FileMeta } from './representation';
 
