@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { USAGE, parseArgs, type CliOptions } from './cli-args';
 import { BatchedLines, formatRecord, type RequestLogger } from './server/log';
+import { isLoopbackHost } from './server/host-check';
 import { watchTree } from './server/reload';
 import { startServer } from './server/server';
 
@@ -51,7 +52,7 @@ async function run(options: CliOptions): Promise<number> {
   if (server.port !== server.requestedPort && server.requestedPort !== 0) {
     process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
   }
-  if (options.host !== '127.0.0.1' && options.host !== 'localhost' && options.host !== '::1') {
+  if (!isLoopbackHost(options.host)) {
     process.stderr.write(`tiny-server: listening on ${options.host}: other machines on the network can read ${server.root}\n`);
   }
   const watcher = options.liveReload ? watchTree(

@@ -117,7 +117,7 @@ export class ServerManager extends DisposableOwner {
 
   private announce(entry: RunningServer): void {
     const { folder, server } = entry;
-    this.log.info(`[${folder.name}] Serving ${server.root} at ${browseUrl(server)} (bound to ${server.host})`);
+    this.log.info(`[${folder.name}] Serving ${server.root} at ${server.url} (bound to ${server.host})`);
     if (server.requestedPort !== 0 && server.port !== server.requestedPort) {
       const message = `Port ${server.requestedPort} is in use, so Tiny Server listens on port ${server.port}`;
       this.log.warn(`[${folder.name}] ${message}`);
@@ -205,14 +205,6 @@ function watch(server: TinyServer): vscode.Disposable {
   );
 }
 
-/** An address a local browser can open: a wildcard bind is reached through loopback. */
-export function browseUrl(server: Pick<TinyServer, 'host' | 'port'>): string {
-  let host = server.host;
-  if (host === '0.0.0.0') host = '127.0.0.1';
-  else if (bindsAllInterfaces(host)) host = '::1';
-  return `http://${host.includes(':') ? `[${host}]` : host}:${server.port}/`;
-}
-
 export function toInfo(entry: RunningServer): ServerInfo {
   const { folder, server } = entry;
   return {
@@ -221,7 +213,7 @@ export function toInfo(entry: RunningServer): ServerInfo {
     host: server.host,
     port: server.port,
     requestedPort: server.requestedPort,
-    url: browseUrl(server),
+    url: server.url,
     requestCount: server.requestCount,
   };
 }

@@ -74,9 +74,10 @@ async function resolveRoot(root: string): Promise<{ ok: true; path: string } | {
   }
 }
 
+/** An address a local browser can open: a wildcard bind is reached through loopback. */
 function urlFor(host: string, port: number): string {
-  const name = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  return `http://${name}:${port}/`;
+  const name = host === '0.0.0.0' ? '127.0.0.1' : host === '::' || host === '0:0:0:0:0:0:0:0' ? '::1' : host;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port}/`;
 }
 
 /** Starts a server; failures are values, never exceptions. */

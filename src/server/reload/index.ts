@@ -2,11 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
 import type { Disposable, Handler, Request, Response } from '../handler';
-import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE, type HtmlRewriter } from './inject';
+import type { HtmlRewriter } from '../static';
+import { etagListMatchesWeakly } from '../static/conditional';
+import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
 import { EventChannel, refusalReason } from './sse';
 
 export { watchTree } from './watch';
-export type { HtmlRewriter } from './inject';
 
 /** Live reload for one server: the endpoint, the page rewriter and the change broadcast. */
 export interface LiveReload {
@@ -93,8 +94,8 @@ function loadClient(path: string): (request: Request) => Response {
   return (request) => {
     const refused = methodNotAllowed(request);
     if (refused !== undefined) return refused;
-    const match = request.headers.get('if-none-match')?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*');
-    return match === true ? { status: 304, headers: { ETag: etag, 'Cache-Control': 'no-cache' } } : { status: 200, headers, body };
+    const candidates = request.headers.get('if-none-match');
+    return candidates !== undefined && etagListMatchesWeakly(candidates, etag) ? { status: 304, headers: { ETag: etag, 'Cache-Control': 'no-cache' } } : { status: 200, headers, body };
   };
 }
 

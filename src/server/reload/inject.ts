@@ -1,16 +1,7 @@
 import { endianness } from 'node:os';
 import type { Request } from '../handler';
+import type { HtmlRewriter } from '../static';
 import { findInsertionPoint } from './html-scan';
-
-/**
- * What the static handler calls to modify HTML pages (mirrors the interface the static handler
- * declares in src/server/static/index.ts).
- */
-export interface HtmlRewriter {
-  applies(request: Request): boolean;
-  rewrite(html: Buffer, urlPath: string): Buffer;
-  readonly etagSuffix: string;
-}
 
 /**
  * Where live reload answers, below the served root. Dot paths are hidden from static serving by

@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { Disposable, Request, Response } from '../handler';
+import { hostName, isLoopbackHost } from '../host-check';
 
 /** How long a browser waits before reconnecting (the `retry:` field of Server-Sent Events). */
 const RETRY_MS = 500;
@@ -93,8 +94,6 @@ export class EventChannel implements Disposable {
   }
 }
 
-const LOOPBACK_NAMES = /^(localhost|.+\.localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i;
-
 /**
  * Why a request may not open the channel, or undefined when it may. Only the server's own pages
  * may listen: with Fetch Metadata the browser tells whether the request comes from the same
@@ -117,8 +116,7 @@ export function refusalReason(request: Request): string | undefined {
   } catch {
     return `Reload channel refused origin ${origin}`;
   }
-  const hostname = host.replace(/:\d+$/, '');
   const allowed = [request.headers.get('host'), request.headers.get('x-forwarded-host')];
-  if (allowed.some((h) => h?.trim().toLowerCase() === host) || LOOPBACK_NAMES.test(hostname)) return undefined;
+  if (allowed.some((h) => h?.trim().toLowerCase() === host) || isLoopbackHost(hostName(host))) return undefined;
   return `Reload channel refused origin ${origin}`;
 }
