@@ -1,33 +1,3 @@
-/** HTTP status codes used by Tiny Server (RFC 9110 section 15). */
-export const STATUS_CODE = {
-  Continue: 100,
-  OK: 200,
-  NoContent: 204,
-  PartialContent: 206,
-  MovedPermanently: 301,
-  Found: 302,
-  NotModified: 304,
-  TemporaryRedirect: 307,
-  PermanentRedirect: 308,
-  BadRequest: 400,
-  Forbidden: 403,
-  NotFound: 404,
-  MethodNotAllowed: 405,
-  RequestTimeout: 408,
-  LengthRequired: 411,
-  ContentTooLarge: 413,
-  URITooLong: 414,
-  RangeNotSatisfiable: 416,
-  ExpectationFailed: 417,
-  RequestHeaderFieldsTooLarge: 431,
-  InternalServerError: 500,
-  NotImplemented: 501,
-  ServiceUnavailable: 503,
-  HTTPVersionNotSupported: 505,
-} as const;
-
-export type StatusCode = (typeof STATUS_CODE)[keyof typeof STATUS_CODE];
-
 /** Reason phrases for the status line. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: 'Continue',

@@ -38,6 +38,8 @@ export class Connection implements ParserCallbacks {
   private readonly parser: RequestParser;
   private readonly queue: Pending[] = [];
   private readonly client: string;
+  private readonly remoteAddress: string;
+  private readonly remotePort: number;
   private head: RequestHead | undefined;
   private headStartedAt: number | undefined;
   private bodyChunks: Buffer[] = [];
@@ -55,7 +57,9 @@ export class Connection implements ParserCallbacks {
     private readonly socket: Socket,
     private readonly ctx: ConnectionContext,
   ) {
-    this.client = `${socket.remoteAddress ?? '-'}:${socket.remotePort ?? 0}`;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.client = `${this.remoteAddress || '-'}:${this.remotePort}`;
     // The connection is its own parser callback object: no closures per connection, which
     // matters with ten thousand idle keep-alive connections.
     this.parser = new RequestParser(this, ctx.limits);
@@ -193,7 +197,7 @@ export class Connection implements ParserCallbacks {
     while (!this.busy && !this.closed && !this.writePaused) {
       const pending = this.queue.shift();
       if (pending === undefined) break;
-      if (this.socket.isPaused() && this.queue.length < this.ctx.limits.maxPipelined && !this.ended && !this.writePaused) {
+      if (this.socket.isPaused() && this.queue.length < this.ctx.limits.maxPipelined && !this.ended) {
         this.socket.resume();
       }
       if (pending.error !== undefined) {
@@ -215,18 +219,17 @@ export class Connection implements ParserCallbacks {
       version: head.version,
       headers: head.headers,
       body: pending.body,
-      remoteAddress: this.socket.remoteAddress ?? '',
-      remotePort: this.socket.remotePort ?? 0,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
     };
+    this.busy = true;
     const result = this.ctx.dispatch(request);
     if (result instanceof Promise) {
-      this.busy = true;
       result.then(
         (response) => this.respond(pending, head, response),
         (error: unknown) => this.respond(pending, head, internalError(error)),
       );
     } else {
-      this.busy = true;
       this.respond(pending, head, result);
     }
   }
@@ -315,7 +318,7 @@ export class Connection implements ParserCallbacks {
       bytes,
       durationMs,
       headers: head?.rawHeaders ?? UNPARSED_HEADERS,
-      ...(reason === undefined ? {} : { reason }),
+      reason,
     };
     this.ctx.log(record);
   }

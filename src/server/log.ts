@@ -14,7 +14,7 @@ export interface RequestLogRecord {
   readonly bytes: number;
   readonly durationMs: number;
   /** For errors: why, e.g. "no file at /site/missing.html". */
-  readonly reason?: string;
+  readonly reason?: string | undefined;
   /** Request header fields as received, for trace-level logs. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
 }

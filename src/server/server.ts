@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Disposable, Handler } from './handler';
 import { createHostCheck } from './host-check';
 import { Listener } from './listener';
-import type { RequestLogRecord } from './log';
 import { DEFAULT_LIMITS, type ServerOptions } from './options';
 import { createLiveReload, type LiveReload } from './reload';
 import { createStaticHandler, type StaticHandler } from './static';
@@ -104,7 +103,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   handlers.push(...(options.handlers ?? []), files.handle);
 
   const logger = options.logger;
-  const log = logger === undefined ? () => undefined : (record: RequestLogRecord) => logger.log(record);
+  const log = logger === undefined ? () => undefined : logger.log.bind(logger);
   const listened = await Listener.listen({
     host,
     port: requestedPort,
