@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { declaredCharset } from '../html/charset';
 import type { MediaType } from './content-type';
-import { Document, type FileMeta } from './representation';
+import { Document, fileMeta, type FileMeta } from './representation';
 
 /** Files up to this size are held in memory; larger ones are streamed from disk. */
 export const MAX_CACHED_FILE_BYTES = 256 * 1024;
@@ -176,12 +176,8 @@ export function readCachedFile(
     mtimeMs: stats.mtimeMs,
     ctimeMs: stats.ctimeMs,
   };
-  const meta: FileMeta = {
-    contentType: init.media.html ? htmlContentType(body) : init.media.contentType,
-    compressible: init.media.compressible,
-    lastModified: new Date(stats.mtimeMs).toUTCString(),
-    lastModifiedSec: Math.floor(stats.mtimeMs / 1000),
-  };
+  const contentType = init.media.html ? htmlContentType(body) : init.media.contentType;
+  const meta = fileMeta(stats.mtimeMs, contentType, init.media.compressible);
   return new CachedFile(
     init.key,
     init.lexicalPath,

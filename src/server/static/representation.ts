@@ -17,6 +17,16 @@ export interface FileMeta {
   readonly lastModifiedSec: number;
 }
 
+/** The metadata of a file version, from its stat. */
+export function fileMeta(mtimeMs: number, contentType: string, compressible: boolean): FileMeta {
+  return {
+    contentType,
+    compressible,
+    lastModified: new Date(mtimeMs).toUTCString(),
+    lastModifiedSec: Math.floor(mtimeMs / 1000),
+  };
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /**

@@ -7,7 +7,7 @@ import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES, readCachedFile } from './
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing } from './listing';
 import { fsFailure, resolveSafePath, type PathFailure } from './paths';
-import { Document, Representation, respond, type FileMeta } from './representation';
+import { Document, fileMeta, Representation, respond } from './representation';
 
 /** Index files tried in a folder, in order. */
 const INDEX_NAMES = ['index.html', 'index.htm'] as const;
@@ -179,12 +179,7 @@ class StaticFiles {
 /** A file over the cache limit: streamed by the connection, validated by its stat. */
 function serveLarge(request: Request, target: FileTarget, media: MediaType): Response {
   const { stats } = target;
-  const meta: FileMeta = {
-    contentType: media.contentType,
-    compressible: false,
-    lastModified: new Date(stats.mtimeMs).toUTCString(),
-    lastModifiedSec: Math.floor(stats.mtimeMs / 1000),
-  };
+  const meta = fileMeta(stats.mtimeMs, media.contentType, false);
   const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
   const representation = new Representation(etag, meta, stats.size, target.realPath, false);
   const range = request.method === 'GET' ? request.headers.get('range') : undefined;
