@@ -2,7 +2,7 @@
 // `tiny-server [root] --port N`: the same server as the extension, from a terminal.
 import { resolve } from 'node:path';
 import { USAGE, parseArgs, type CliOptions } from './cli-args';
-import { BatchedLines, formatRecord, type RequestLogger } from './server/log';
+import { BatchedRecords, type RequestLogger } from './server/log';
 import { isLoopbackHost } from './server/host-check';
 import { watchTree } from './server/reload';
 import { startServer } from './server/server';
@@ -12,22 +12,23 @@ declare const TINY_SERVER_VERSION: string | undefined;
 let clockSecond = -1;
 let clockText = '';
 
-/** `HH:MM:SS` in local time, formatted once a second. */
+/** `HH:MM:SS ` in local time, the prefix of a request line, formatted once a second. */
 function clock(ms: number): string {
   const second = Math.floor(ms / 1000);
   if (second !== clockSecond) {
     clockSecond = second;
-    clockText = new Date(ms).toTimeString().slice(0, 8);
+    clockText = `${new Date(ms).toTimeString().slice(0, 8)} `;
   }
   return clockText;
 }
 
 /** Writes request lines to stdout in batches, one write per batch. */
-function stdoutLogger(): { logger: RequestLogger; lines: BatchedLines } {
-  const lines = new BatchedLines((batch) => {
-    process.stdout.write(batch.join('\n') + '\n');
-  });
-  return { logger: { log: (record) => lines.push(`${clock(record.time)} ${formatRecord(record)}`) }, lines };
+function stdoutLogger(): { logger: RequestLogger; lines: BatchedRecords } {
+  const lines = new BatchedRecords(
+    (bytes) => process.stdout.write(bytes),
+    (record) => clock(record.time),
+  );
+  return { logger: { log: (record) => lines.push(record) }, lines };
 }
 
 async function run(options: CliOptions): Promise<number> {

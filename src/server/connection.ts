@@ -6,6 +6,7 @@ import type { Request, Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { sendBody, type BodyOutcome } from './send-body';
+import type { WireCache } from './wire';
 
 /** What every connection of one server shares, resolved once per server. */
 export interface ConnectionContext {
@@ -14,6 +15,7 @@ export interface ConnectionContext {
   readonly dispatch: (request: Request) => Response | Promise<Response>;
   readonly log: (record: RequestLogRecord) => void;
   readonly dates: DateCache;
+  readonly wire: WireCache;
   /** Called once when the socket is gone. */
   readonly onClose: (connection: Connection) => void;
 }
@@ -267,6 +269,7 @@ export class Connection implements ParserCallbacks {
         isHead,
         keepAlive: persistent,
         date: this.ctx.dates.get(),
+        wire: this.ctx.wire,
         onBlocked: () => this.blockReading(),
         done: (result) => {
           settled = true;

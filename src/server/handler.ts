@@ -50,6 +50,10 @@ export type ResponseHeaders = Record<string, string | number | readonly string[]
  *
  * The connection adds `Date`, `Connection`, and `Content-Length` or `Transfer-Encoding` itself,
  * and drops the body of a HEAD request while keeping its headers.
+ *
+ * A frozen Response (`Object.freeze`) says "shared by many requests and never changed": the
+ * connection then keeps its serialized bytes for the current second and reuses them, so its
+ * header object and Buffer body must stay as they are.
  */
 export interface Response {
   readonly status: number;

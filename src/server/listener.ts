@@ -4,6 +4,7 @@ import { Connection, internalError, lingeringClose } from './connection';
 import type { Handler, Request, Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
+import { WireCache } from './wire';
 
 /** Why listening failed. */
 export interface ListenError {
@@ -119,6 +120,7 @@ export class Listener {
       limits: options.limits,
       dispatch,
       dates,
+      wire: new WireCache(),
       log: (record: RequestLogRecord) => {
         this.requestCount++;
         options.log(record);

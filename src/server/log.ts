@@ -24,45 +24,262 @@ export interface RequestLogger {
   log(record: RequestLogRecord): void;
 }
 
-/** `GET /index.html HTTP/1.1 200 1234B 0.4ms` plus ` - reason` for errors. */
+/** `127.0.0.1:50312 GET /index.html HTTP/1.1 200 1234B 0.4ms` plus ` - reason` for errors. */
 export function formatRecord(record: RequestLogRecord): string {
-  const version = record.version === '-' ? '-' : `HTTP/${record.version}`;
-  const line =
-    `${record.client} ${record.method} ${record.target} ${version} ` +
-    `${record.status} ${record.bytes}B ${record.durationMs.toFixed(1)}ms`;
-  return record.reason === undefined ? line : `${line} - ${record.reason}`;
+  scratch.clear();
+  scratch.record(record);
+  return scratch.toString();
 }
 
+const HTTP_SLASH = 'HTTP/';
+const BACKSLASH = 0x5c;
+const HEX = '0123456789abcdef';
+
 /**
- * Collects lines and hands them to `sink` in batches, at most once per `intervalMs`, so that
- * tens of thousands of requests a second cost one write per interval instead of one per request.
+ * Log text built as UTF-8 bytes in one growing buffer. Writing a request line this way builds
+ * no string per request, which at tens of thousands of requests a second is most of what
+ * logging costs. Control characters (a newline in a decoded file name) are written as `\xHH`,
+ * so one record is always one line.
  */
-export class BatchedLines {
-  private lines: string[] = [];
+export class LogBytes {
+  private bytes: Buffer;
+  private length = 0;
+
+  constructor(private readonly capacity = 64 * 1024) {
+    this.bytes = Buffer.allocUnsafe(capacity);
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  /** The line format of `formatRecord`. */
+  record(record: RequestLogRecord): void {
+    this.text(record.client);
+    this.byte(0x20);
+    this.text(record.method);
+    this.byte(0x20);
+    this.text(record.target);
+    this.byte(0x20);
+    if (record.version === '-') this.byte(0x2d);
+    else {
+      this.text(HTTP_SLASH);
+      this.text(record.version);
+    }
+    this.byte(0x20);
+    this.integer(record.status);
+    this.byte(0x20);
+    this.integer(record.bytes);
+    this.byte(0x42); // B
+    this.byte(0x20);
+    this.tenths(record.durationMs);
+    this.byte(0x6d); // m
+    this.byte(0x73); // s
+    if (record.reason !== undefined) {
+      this.text(' - ');
+      this.text(record.reason);
+    }
+  }
+
+  text(value: string): void {
+    this.reserve(value.length * 4);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x20 && c < 0x7f) {
+        bytes[at++] = c;
+      } else if (c < 0x20 || c === 0x7f) {
+        bytes[at++] = BACKSLASH;
+        bytes[at++] = 0x78; // x
+        bytes[at++] = HEX.charCodeAt(c >> 4);
+        bytes[at++] = HEX.charCodeAt(c & 15);
+      } else {
+        at = this.utf8(value, i, c, at);
+        if (c >= 0xd800 && c < 0xdc00 && i + 1 < value.length) {
+          const next = value.charCodeAt(i + 1);
+          if (next >= 0xdc00 && next < 0xe000) i++;
+        }
+      }
+    }
+    this.length = at;
+  }
+
+  byte(value: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value;
+  }
+
+  /** A non-negative integer in decimal. */
+  integer(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      this.text(String(value));
+      return;
+    }
+    this.reserve(16);
+    const bytes = this.bytes;
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    let at = this.length + digits;
+    this.length = at;
+    let rest = value;
+    do {
+      bytes[--at] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    } while (rest > 0);
+  }
+
+  /** A duration with one decimal, like `toFixed(1)`. */
+  tenths(value: number): void {
+    const tenths = Math.round(value * 10);
+    if (!Number.isSafeInteger(tenths) || tenths < 0) {
+      this.text(value.toFixed(1));
+      return;
+    }
+    this.integer(Math.floor(tenths / 10));
+    this.byte(0x2e);
+    this.byte(0x30 + (tenths % 10));
+  }
+
+  /** Everything written so far, and a fresh buffer for what follows. */
+  take(): Buffer {
+    const written = this.bytes.subarray(0, this.length);
+    this.bytes = Buffer.allocUnsafe(this.capacity);
+    this.length = 0;
+    return written;
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  toString(): string {
+    return this.bytes.toString('utf8', 0, this.length);
+  }
+
+  private reserve(count: number): void {
+    if (this.length + count <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + count));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
+
+  /** Writes the non-ASCII character at `i` (a surrogate pair counts as one) as UTF-8. */
+  private utf8(value: string, i: number, c: number, at: number): number {
+    const bytes = this.bytes;
+    if (c < 0x800) {
+      bytes[at++] = 0xc0 | (c >> 6);
+      bytes[at++] = 0x80 | (c & 63);
+      return at;
+    }
+    let code = c;
+    if (c >= 0xd800 && c < 0xe000) {
+      const next = i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
+      // A lone surrogate cannot be encoded: U+FFFD, as Buffer.from(string) does.
+      if (c >= 0xdc00 || next < 0xdc00 || next >= 0xe000) code = 0xfffd;
+      else code = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+    }
+    if (code < 0x10000) {
+      bytes[at++] = 0xe0 | (code >> 12);
+      bytes[at++] = 0x80 | ((code >> 6) & 63);
+      bytes[at++] = 0x80 | (code & 63);
+      return at;
+    }
+    bytes[at++] = 0xf0 | (code >> 18);
+    bytes[at++] = 0x80 | ((code >> 12) & 63);
+    bytes[at++] = 0x80 | ((code >> 6) & 63);
+    bytes[at++] = 0x80 | (code & 63);
+    return at;
+  }
+}
+
+const scratch = new LogBytes(1024);
+
+/**
+ * Calls `flush` at most once per `intervalMs` after something was queued, or at once when the
+ * queue is full: tens of thousands of requests a second then cost one write per interval.
+ */
+class FlushTimer {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly sink: (lines: readonly string[]) => void,
-    private readonly intervalMs = 50,
-    private readonly maxPending = 10_000,
+    private readonly flush: () => void,
+    private readonly intervalMs: number,
   ) {}
 
-  push(line: string): void {
-    this.lines.push(line);
-    if (this.lines.length >= this.maxPending) this.flush();
+  queued(full: boolean): void {
+    if (full) this.flush();
     else if (this.timer === undefined) {
-      this.timer = setTimeout(() => this.flush(), this.intervalMs);
+      this.timer = setTimeout(this.flush, this.intervalMs);
       this.timer.unref();
     }
   }
 
-  flush(): void {
+  cancel(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+}
+
+/** Collects lines and hands them to `sink` in batches (see FlushTimer). */
+export class BatchedLines {
+  private lines: string[] = [];
+  private readonly timer: FlushTimer;
+
+  constructor(
+    private readonly sink: (lines: readonly string[]) => void,
+    intervalMs = 50,
+    private readonly maxPending = 10_000,
+  ) {
+    this.timer = new FlushTimer(() => this.flush(), intervalMs);
+  }
+
+  push(line: string): void {
+    this.lines.push(line);
+    this.timer.queued(this.lines.length >= this.maxPending);
+  }
+
+  flush(): void {
+    this.timer.cancel();
     if (this.lines.length === 0) return;
     const lines = this.lines;
     this.lines = [];
     this.sink(lines);
+  }
+
+  dispose(): void {
+    this.flush();
+  }
+}
+
+/**
+ * Request lines written as bytes (see LogBytes) and handed to `sink` in batches (see
+ * FlushTimer), each line after `prefix(record)`, e.g. the time of day.
+ */
+export class BatchedRecords {
+  private readonly out = new LogBytes();
+  private readonly timer: FlushTimer;
+
+  constructor(
+    private readonly sink: (bytes: Buffer) => void,
+    private readonly prefix: (record: RequestLogRecord) => string,
+    intervalMs = 50,
+    private readonly maxPendingBytes = 60 * 1024,
+  ) {
+    this.timer = new FlushTimer(() => this.flush(), intervalMs);
+  }
+
+  push(record: RequestLogRecord): void {
+    const out = this.out;
+    out.text(this.prefix(record));
+    out.record(record);
+    out.byte(0x0a);
+    this.timer.queued(out.size >= this.maxPendingBytes);
+  }
+
+  flush(): void {
+    this.timer.cancel();
+    if (this.out.size > 0) this.sink(this.out.take());
   }
 
   dispose(): void {

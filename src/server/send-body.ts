@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix, serializeHead, type Framing } from '../http/response';
 import type { HttpVersion } from '../http/types';
 import type { FileBody, Response, StreamBody } from './handler';
+import { COMBINED_MAX_BYTES, wireVariant, type WireCache } from './wire';
 
 /** How sending one response ended. */
 export interface BodyOutcome {
@@ -24,6 +25,8 @@ export interface SendOptions {
   readonly isHead: boolean;
   readonly keepAlive: boolean;
   readonly date: string;
+  /** Serialized frozen responses of this server, for `date`. */
+  readonly wire: WireCache;
   /** The socket buffer is full: stop reading requests until it drains. */
   readonly onBlocked: () => void;
   readonly done: (outcome: BodyOutcome) => void;
@@ -66,19 +69,57 @@ function sendBuffer(options: SendOptions, body: Buffer | undefined): void {
   const { socket, response } = options;
   const noContent = hasNoContent(response.status);
   const length = body?.length ?? 0;
+  const withBody = !(options.isHead || noContent || length === 0);
+  if (Object.isFrozen(response)) {
+    sendShared(options, body as Buffer, noContent, withBody);
+    return;
+  }
   const text = head(options, noContent ? { kind: 'none' } : { kind: 'length', length });
   let flushed: boolean;
-  if (options.isHead || noContent || length === 0) {
-    flushed = socket.write(text, 'latin1');
-  } else {
+  if (withBody) {
     socket.cork();
     socket.write(text, 'latin1');
     flushed = socket.write(body as Buffer);
     socket.uncork();
+  } else {
+    flushed = socket.write(text, 'latin1');
   }
   if (!flushed) options.onBlocked();
-  const sent = text.length + (options.isHead || noContent ? 0 : length);
-  options.done({ bytes: sent });
+  options.done({ bytes: text.length + (withBody ? length : 0) });
+}
+
+/**
+ * A frozen response is shared by many requests: its bytes for this second come from the wire
+ * cache, as head and body in one buffer when the body is small, else as a head buffer.
+ */
+function sendShared(options: SendOptions, body: Buffer | undefined, noContent: boolean, withBody: boolean): void {
+  const { socket, response, wire } = options;
+  const variant = wireVariant(options.isHead, options.keepAlive, options.version);
+  const combined = withBody && (body as Buffer).length <= COMBINED_MAX_BYTES;
+  let bytes = wire.get(response, options.date, variant);
+  if (bytes === undefined) {
+    const text = head(options, noContent ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 });
+    bytes = combined ? concatHead(text, body as Buffer) : Buffer.from(text, 'latin1');
+    wire.set(response, variant, bytes);
+  }
+  let flushed: boolean;
+  if (withBody && !combined) {
+    socket.cork();
+    socket.write(bytes);
+    flushed = socket.write(body as Buffer);
+    socket.uncork();
+  } else {
+    flushed = socket.write(bytes);
+  }
+  if (!flushed) options.onBlocked();
+  options.done({ bytes: bytes.length + (withBody && !combined ? (body as Buffer).length : 0) });
+}
+
+function concatHead(text: string, body: Buffer): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(text.length + body.length);
+  bytes.write(text, 0, 'latin1');
+  body.copy(bytes, text.length);
+  return bytes;
 }
 
 function sendFile(options: SendOptions, body: FileBody): (() => void) | undefined {

@@ -188,6 +188,42 @@ test('HEAD over TCP has the same headers as GET and no body', async () => {
   });
 });
 
+test('a cached file answers every connection form with its own framing, also when sent again', async () => {
+  const small = '<p>small</p>';
+  const large = 'x'.repeat(20_000);
+  await withServer({ 'small.html': small, 'large.txt': large }, async ({ port, request }) => {
+    for (const [path, body] of [['/small.html', small], ['/large.txt', large]] as const) {
+      // Each form needs a different head; the second round comes from the stored bytes.
+      for (let round = 0; round < 2; round++) {
+        const pipelined =
+          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n` +
+          `GET ${path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n` +
+          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`;
+        const responses = parseResponses(await exchange(port, pipelined));
+        assert.equal(responses.length, 3, path);
+        for (const r of responses) {
+          assert.equal(r.status, 200);
+          assert.equal(r.body.toString(), body);
+          assert.equal(r.headers.get('content-length'), String(body.length));
+        }
+        assert.deepEqual(responses.map((r) => r.headers.get('connection')), [undefined, 'keep-alive', 'close']);
+        const head = await request(path, '', 'HEAD');
+        assert.equal(head.headers.get('content-length'), String(body.length));
+        assert.equal(head.body.length, 0);
+      }
+    }
+  });
+});
+
+test('a cached file served in a new second carries the new Date', async () => {
+  await withServer({ 'page.html': '<p>one</p>' }, async ({ request }) => {
+    const first = await request('/page.html');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await request('/page.html');
+    assert.notEqual(second.headers.get('date'), first.headers.get('date'));
+  });
+});
+
 test('folders over TCP: index.htm fallback, redirect without slash, escaped listing', async () => {
   const files = {
     'old/index.htm': 'htm',
