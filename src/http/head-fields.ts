@@ -20,30 +20,20 @@ const SEEN_TRANSFER_ENCODING = 4;
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
 const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
 
-// Shared by every idle parser until its next request line: ten thousand idle keep-alive
-// connections is a case the server is measured on.
-const NO_FIELDS: HeaderMap = new Map();
-const NO_RAW_HEADERS: Array<readonly [string, string]> = [];
-
 /**
- * The header section of the message being parsed: collects field lines, checks the fields that
- * decide framing as they arrive, and turns the finished section into a `RequestHead`.
+ * The header section of one message: collects field lines, checks the fields that decide
+ * framing as they arrive, and turns the finished section into a `RequestHead`. The parser makes
+ * one per message, so an idle connection holds none.
  */
 export class HeadFields {
-  private headers: HeaderMap = NO_FIELDS;
-  private rawHeaders: Array<readonly [string, string]> = NO_RAW_HEADERS;
+  private readonly headers: HeaderMap = new Map();
+  private readonly rawHeaders: Array<readonly [string, string]> = [];
   private hostCount = 0;
   private contentLength: string | null = null;
   /** SEEN_ bits for the fields finish() reads, so it looks up only those that were sent. */
   private seen = 0;
   /** The bits of the common field names seen in this head (see field-names.ts). */
   private knownSeen = 0;
-
-  /** Starts the header section of a new message. */
-  begin(): void {
-    this.headers = new Map();
-    this.rawHeaders = [];
-  }
 
   /** Adds one field line, or says why the request is refused. */
   add(field: FieldLine): ParseError | null {
@@ -61,18 +51,10 @@ export class HeadFields {
     return null;
   }
 
-  /** The finished head, or why the request is refused; either way the fields are reset. */
+  /** The finished head, or why the request is refused. Called once; the head owns the fields. */
   finish(line: RequestLine, maxBodyBytes: number): RequestHead | ParseError {
     const framing = this.framing(line, maxBodyBytes);
-    const headers = this.headers;
-    const seen = this.seen;
-    const rawHeaders = this.rawHeaders;
-    this.headers = NO_FIELDS;
-    this.rawHeaders = NO_RAW_HEADERS;
-    this.hostCount = 0;
-    this.contentLength = null;
-    this.seen = 0;
-    this.knownSeen = 0;
+    const { headers, rawHeaders, seen } = this;
     if (!('kind' in framing)) return framing;
     const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
     const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');

@@ -3,7 +3,7 @@ import { HeadFields } from './head-fields';
 import { CR, LF, addField, emptyFieldLine, scanFieldLine, type FieldLine } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
 import { byteView, type ByteView } from './scan';
-import { emptyRequestLine, requestLineLimitError, scanRequestLine } from './request-line';
+import { emptyRequestLine, requestLineLimitError, scanRequestLine, type RequestLine } from './request-line';
 import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
 
 export interface ParserLimits {
@@ -50,6 +50,11 @@ const latin1: Latin1Slice =
 const NO_LINE = Buffer.alloc(0);
 const NO_LINE_VIEW = byteView(NO_LINE);
 const NO_TRAILERS: HeaderMap = new Map();
+const IDLE_REQUEST_LINE: RequestLine = emptyRequestLine();
+const IDLE_FIELDS = new HeadFields();
+// Scratch results, filled by a scan and read right after it, before any callback runs.
+const FIELD: FieldLine = emptyFieldLine();
+const CHUNK_LINE = emptyChunkSizeLine();
 
 /**
  * An incremental HTTP/1.1 request parser (RFC 9112): an explicit state machine with one method
@@ -73,10 +78,9 @@ export class RequestParser {
   private delta = 0;
   // The message being parsed.
   private headerBytes = 0;
-  private readonly requestLine = emptyRequestLine();
-  private readonly field: FieldLine = emptyFieldLine();
-  private readonly chunkLine = emptyChunkSizeLine();
-  private readonly fields = new HeadFields();
+  // Made per message; an idle parser holds the shared empty ones.
+  private requestLine: RequestLine = IDLE_REQUEST_LINE;
+  private fields: HeadFields = IDLE_FIELDS;
   // Replaced by a fresh map at the last chunk, before any trailer is added.
   private trailers: HeaderMap = NO_TRAILERS;
   private remaining = 0;
@@ -257,26 +261,29 @@ export class RequestParser {
     this.headerBytes += n;
     // RFC 9112 section 2.2: a server should ignore at least one empty line before the request line.
     if (start === end) return;
-    const error = scanRequestLine(s, this.view, this.delta, start, end, this.requestLine);
+    const line = emptyRequestLine();
+    const error = scanRequestLine(s, this.view, this.delta, start, end, line);
     if (error !== null) return this.fail(error);
-    this.fields.begin();
+    this.requestLine = line;
+    this.fields = new HeadFields();
     this.state = HEADER_LINE;
   }
 
   private onHeaderLine(s: string, start: number, end: number, n: number): void {
     this.headerBytes += n;
     if (start === end) return this.endHead();
-    const field = this.field;
-    const error = scanFieldLine(s, this.view, this.delta, start, end, field) ?? this.fields.add(field);
+    const error = scanFieldLine(s, this.view, this.delta, start, end, FIELD) ?? this.fields.add(FIELD);
     if (error !== null) return this.fail(error);
   }
 
   private endHead(): void {
     const head = this.fields.finish(this.requestLine, this.limits.maxBodyBytes);
+    this.fields = IDLE_FIELDS;
+    this.requestLine = IDLE_REQUEST_LINE;
     if (!('framing' in head)) return this.fail(head);
     this.startBody(head.framing);
     this.callbacks.onHead(head);
-    if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(new Map());
+    if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(NO_TRAILERS);
   }
 
   /** Sets the state that reads the body; a message without body bytes ends right away. */
@@ -302,12 +309,12 @@ export class RequestParser {
       this.headerBytes = 0;
     }
     this.callbacks.onBody(input.subarray(offset, end));
-    if (this.remaining === 0) this.callbacks.onMessageEnd(new Map());
+    if (this.remaining === 0) this.callbacks.onMessageEnd(NO_TRAILERS);
     return end;
   }
 
   private onChunkSizeLine(s: string, start: number, end: number, n: number): void {
-    const chunk = this.chunkLine;
+    const chunk = CHUNK_LINE;
     const error = scanChunkSizeLine(s, start, end, chunk);
     if (error !== null) return this.fail(error);
     // Chunk lines must end in CRLF: leniency here is what request smuggling feeds on.
@@ -352,10 +359,9 @@ export class RequestParser {
       this.callbacks.onMessageEnd(this.trailers);
       return;
     }
-    const field = this.field;
-    const error = scanFieldLine(s, this.view, this.delta, start, end, field);
+    const error = scanFieldLine(s, this.view, this.delta, start, end, FIELD);
     if (error !== null) return this.fail(error);
-    addField(this.trailers, field.lowerName, field.value);
+    addField(this.trailers, FIELD.lowerName, FIELD.value);
   }
 
   private fail(error: ParseError): void {

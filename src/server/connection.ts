@@ -44,12 +44,14 @@ export class Connection implements ParserCallbacks {
   private readonly remotePort: number;
   private head: RequestHead | undefined;
   private headStartedAt: number | undefined;
-  private bodyChunks: Buffer[] = [];
+  private bodyChunks: Buffer[] | undefined;
   private bodySize = 0;
   private busy = false;
   private ended = false;
   private closed = false;
   private lastActivity = Date.now();
+  /** The time of the data event being handled, 0 outside one: answers sent inside it reuse it. */
+  private dataNow = 0;
   private writePaused = false;
   /** A request asked to close, or could not be parsed: later bytes are ignored. */
   private closeAfterQueue = false;
@@ -62,15 +64,16 @@ export class Connection implements ParserCallbacks {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     this.client = `${this.remoteAddress || '-'}:${this.remotePort}`;
-    // The connection is its own parser callback object: no closures per connection, which
-    // matters with ten thousand idle keep-alive connections.
+    // The connection is its own parser callback object, and the socket listeners are shared
+    // functions that find it on the socket: no closures per connection, which matters with ten
+    // thousand idle keep-alive connections. (Nagle is off through the server's noDelay option.)
     this.parser = new RequestParser(this, ctx.limits);
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onSocketClose());
-    socket.on('error', () => socket.destroy());
-    socket.on('drain', () => this.onDrain());
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', destroySocket);
+    socket.on('drain', onSocketDrain);
   }
 
   /** Closes the socket now, abandoning any response in progress. */
@@ -111,11 +114,17 @@ export class Connection implements ParserCallbacks {
     this.pump();
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal socket listener */
+  onData(chunk: Buffer): void {
     const now = Date.now();
     this.lastActivity = now;
     if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
-    this.parser.execute(chunk);
+    this.dataNow = now;
+    try {
+      this.parser.execute(chunk);
+    } finally {
+      this.dataNow = 0;
+    }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
     if (this.queue.length >= this.ctx.limits.maxPipelined) this.socket.pause();
   }
@@ -136,7 +145,7 @@ export class Connection implements ParserCallbacks {
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
     if (this.head === undefined) return;
-    this.bodyChunks.push(chunk);
+    (this.bodyChunks ??= []).push(chunk);
     this.bodySize += chunk.length;
   }
 
@@ -145,8 +154,8 @@ export class Connection implements ParserCallbacks {
     const head = this.head;
     this.head = undefined;
     if (head === undefined) return;
-    const body = this.bodySize === 0 ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
-    this.bodyChunks = [];
+    const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
+    this.bodyChunks = undefined;
     this.bodySize = 0;
     this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
     if (!head.keepAlive) {
@@ -172,12 +181,14 @@ export class Connection implements ParserCallbacks {
     this.socket.pause();
   }
 
-  private onEnd(): void {
+  /** @internal socket listener */
+  onEnd(): void {
     this.ended = true;
     if (!this.busy && this.queue.length === 0) lingeringClose(this.socket);
   }
 
-  private onDrain(): void {
+  /** @internal socket listener */
+  onDrain(): void {
     this.lastActivity = Date.now();
     if (this.writePaused) {
       this.writePaused = false;
@@ -186,7 +197,8 @@ export class Connection implements ParserCallbacks {
     }
   }
 
-  private onSocketClose(): void {
+  /** @internal socket listener */
+  onSocketClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.abortBody?.();
@@ -268,7 +280,7 @@ export class Connection implements ParserCallbacks {
         response,
         isHead,
         keepAlive: persistent,
-        date: this.ctx.dates.get(),
+        date: this.ctx.dates.get(this.now()),
         wire: this.ctx.wire,
         onBlocked: () => this.blockReading(),
         done: (result) => {
@@ -288,6 +300,10 @@ export class Connection implements ParserCallbacks {
     if (!settled) this.abortBody = abort;
   }
 
+  private now(): number {
+    return this.dataNow === 0 ? Date.now() : this.dataNow;
+  }
+
   private blockReading(): void {
     if (!this.writePaused) this.lastActivity = Date.now();
     this.writePaused = true;
@@ -298,7 +314,7 @@ export class Connection implements ParserCallbacks {
     this.abortBody = undefined;
     this.finish(pending, head, result.status === undefined ? response : { ...response, status: result.status }, result.bytes, result.error ?? response.reason);
     this.busy = false;
-    this.lastActivity = Date.now();
+    this.lastActivity = this.now();
     if (!persistent || result.error !== undefined) {
       this.ended = true;
       this.queue.length = 0;
@@ -325,6 +341,33 @@ export class Connection implements ParserCallbacks {
     };
     this.ctx.log(record);
   }
+}
+
+const CONNECTION = Symbol('connection');
+
+/** A socket with its Connection, so that one set of listener functions serves every socket. */
+interface OwnedSocket extends Socket {
+  [CONNECTION]: Connection;
+}
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+
+function onSocketEnd(this: OwnedSocket): void {
+  this[CONNECTION].onEnd();
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[CONNECTION].onSocketClose();
+}
+
+function onSocketDrain(this: OwnedSocket): void {
+  this[CONNECTION].onDrain();
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 /** How long a response may wait for the client to read before the connection is dropped. */
