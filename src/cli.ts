@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `tiny-server [root] --port N`: the same server as the extension, from a terminal.
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { USAGE, parseArgs, type CliOptions } from './cli-args';
 import { BatchedRecords, type RequestLogger } from './server/log';
 import { isLoopbackHost } from './server/host-check';
@@ -31,7 +32,19 @@ function stdoutLogger(): { logger: RequestLogger; lines: BatchedRecords } {
   return { logger: { log: (record) => lines.push(record) }, lines };
 }
 
+/**
+ * Keeps V8's young generation at its starting size (two 1 MiB semi-spaces) instead of letting a
+ * burst of long-lived objects grow it to 16 MiB each: ten thousand idle keep-alive connections
+ * then take about 20 MB less memory, and answering requests is no slower because a request's
+ * garbage dies young anyway (README, "Benchmark"). V8 reads this flag each time it considers
+ * growing the space, so setting it at startup takes effect; `--max-semi-space-size` does not.
+ */
+function keepYoungGenerationSmall(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 async function run(options: CliOptions): Promise<number> {
+  keepYoungGenerationSmall();
   const root = resolve(options.root);
   const log = options.quiet ? undefined : stdoutLogger();
   const result = await startServer({
