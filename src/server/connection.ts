@@ -38,7 +38,11 @@ const UNPARSED_HEADERS: ReadonlyArray<readonly [string, string]> = [];
  */
 export class Connection implements ParserCallbacks {
   private readonly parser: RequestParser;
-  private readonly queue: Pending[] = [];
+  // The queue of requests waiting for their turn: the first in a field, pipelined ones behind
+  // it in an array made only when needed (no array work for one request at a time).
+  private first: Pending | undefined;
+  private rest: Pending[] | undefined;
+  private queued = 0;
   private readonly client: string;
   private readonly remoteAddress: string;
   private readonly remotePort: number;
@@ -85,12 +89,12 @@ export class Connection implements ParserCallbacks {
   /** Closes the connection after the response in progress, or now when it is idle. */
   closeWhenIdle(): void {
     this.ended = true;
-    if (!this.busy && this.queue.length === 0) this.socket.destroy();
+    if (!this.busy && this.queued === 0) this.socket.destroy();
   }
 
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
-    if (this.busy || this.queue.length > 0 || this.writePaused || this.socket.writableLength > 0) {
+    if (this.busy || this.queued > 0 || this.writePaused || this.socket.writableLength > 0) {
       // Output still pending is not idleness; but a client that stops reading a response must
       // not hold its file and socket forever.
       if (this.writePaused && now - this.lastActivity > SEND_TIMEOUT_MS) this.destroy();
@@ -108,7 +112,7 @@ export class Connection implements ParserCallbacks {
 
   private timeOut(now: number): void {
     const error = { status: 408, message: 'Client took too long to send the request' };
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
+    this.enqueue({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
     this.head = undefined;
     this.headStartedAt = undefined;
     this.pump();
@@ -126,7 +130,7 @@ export class Connection implements ParserCallbacks {
       this.dataNow = 0;
     }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
-    if (this.queue.length >= this.ctx.limits.maxPipelined) this.socket.pause();
+    if (this.queued >= this.ctx.limits.maxPipelined) this.socket.pause();
   }
 
   /** @internal parser callback */
@@ -137,7 +141,7 @@ export class Connection implements ParserCallbacks {
     this.headStartedAt = undefined;
     // RFC 9110 section 10.1.1: invite the body only when this request is next in line; a
     // pipelined one behind others gets no interim response and the client sends the body anyway.
-    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queue.length === 0) {
+    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queued === 0) {
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
   }
@@ -157,7 +161,7 @@ export class Connection implements ParserCallbacks {
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
     this.bodyChunks = undefined;
     this.bodySize = 0;
-    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
+    this.enqueue({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
     if (!head.keepAlive) {
       this.closeAfterQueue = true;
       this.stopReading();
@@ -169,7 +173,7 @@ export class Connection implements ParserCallbacks {
   onError(error: ParseError): void {
     if (this.closeAfterQueue) return;
     this.closeAfterQueue = true;
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
+    this.enqueue({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
     this.head = undefined;
     this.stopReading();
     this.pump();
@@ -184,7 +188,7 @@ export class Connection implements ParserCallbacks {
   /** @internal socket listener */
   onEnd(): void {
     this.ended = true;
-    if (!this.busy && this.queue.length === 0) lingeringClose(this.socket);
+    if (!this.busy && this.queued === 0) lingeringClose(this.socket);
   }
 
   /** @internal socket listener */
@@ -193,7 +197,7 @@ export class Connection implements ParserCallbacks {
     if (this.writePaused) {
       this.writePaused = false;
       if (!this.ended) this.socket.resume();
-      if (!this.busy && this.queue.length > 0) this.pump();
+      if (!this.busy && this.queued > 0) this.pump();
     }
   }
 
@@ -205,13 +209,33 @@ export class Connection implements ParserCallbacks {
     this.ctx.onClose(this);
   }
 
+  private enqueue(pending: Pending): void {
+    if (this.queued === 0) this.first = pending;
+    else (this.rest ??= []).push(pending);
+    this.queued++;
+  }
+
+  private dequeue(): Pending | undefined {
+    const pending = this.first;
+    if (pending === undefined) return undefined;
+    this.queued--;
+    this.first = this.queued > 0 ? this.rest?.shift() : undefined;
+    return pending;
+  }
+
+  private clearQueue(): void {
+    this.first = undefined;
+    this.rest = undefined;
+    this.queued = 0;
+  }
+
   /** Answers queued requests one at a time, in order. */
   private pump(): void {
     // While the socket cannot take more, queued answers wait for 'drain' (no unbounded buffering).
     while (!this.busy && !this.closed && !this.writePaused) {
-      const pending = this.queue.shift();
+      const pending = this.dequeue();
       if (pending === undefined) break;
-      if (this.socket.isPaused() && this.queue.length < this.ctx.limits.maxPipelined && !this.ended) {
+      if (this.socket.isPaused() && this.queued < this.ctx.limits.maxPipelined && !this.ended) {
         this.socket.resume();
       }
       if (pending.error !== undefined) {
@@ -220,7 +244,7 @@ export class Connection implements ParserCallbacks {
       }
       this.answer(pending);
     }
-    if (!this.busy && this.queue.length === 0 && this.ended && !this.closed) lingeringClose(this.socket);
+    if (!this.busy && this.queued === 0 && this.ended && !this.closed) lingeringClose(this.socket);
   }
 
   private answer(pending: Pending): void {
@@ -317,7 +341,7 @@ export class Connection implements ParserCallbacks {
     this.lastActivity = this.now();
     if (!persistent || result.error !== undefined) {
       this.ended = true;
-      this.queue.length = 0;
+      this.clearQueue();
       if (result.error !== undefined) this.socket.destroy();
       else lingeringClose(this.socket);
       return;

@@ -31,7 +31,10 @@ export function formatRecord(record: RequestLogRecord): string {
   return scratch.toString();
 }
 
-const HTTP_SLASH = 'HTTP/';
+const HTTP_11 = 'HTTP/1.1';
+const HTTP_10 = 'HTTP/1.0';
+const B_SPACE = 'B ';
+const MS = 'ms';
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 
@@ -55,34 +58,48 @@ export class LogBytes {
 
   /** The line format of `formatRecord`. */
   record(record: RequestLogRecord): void {
-    this.text(record.client);
-    this.byte(0x20);
-    this.text(record.method);
-    this.byte(0x20);
-    this.text(record.target);
-    this.byte(0x20);
-    if (record.version === '-') this.byte(0x2d);
-    else {
-      this.text(HTTP_SLASH);
-      this.text(record.version);
-    }
-    this.byte(0x20);
-    this.integer(record.status);
-    this.byte(0x20);
-    this.integer(record.bytes);
-    this.byte(0x42); // B
-    this.byte(0x20);
-    this.tenths(record.durationMs);
-    this.byte(0x6d); // m
-    this.byte(0x73); // s
-    if (record.reason !== undefined) {
-      this.text(' - ');
-      this.text(record.reason);
+    const { client, method, target, reason } = record;
+    // One reservation for the whole line: 4 bytes per char at most, 128 for the rest.
+    this.reserve(4 * (client.length + method.length + target.length + (reason?.length ?? 0)) + 128);
+    this.put(client);
+    this.bytes[this.length++] = 0x20;
+    this.put(method);
+    this.bytes[this.length++] = 0x20;
+    this.put(target);
+    this.bytes[this.length++] = 0x20;
+    if (record.version === '-') this.bytes[this.length++] = 0x2d;
+    else this.put(record.version === '1.1' ? HTTP_11 : HTTP_10);
+    this.bytes[this.length++] = 0x20;
+    this.putInteger(record.status);
+    this.bytes[this.length++] = 0x20;
+    this.putInteger(record.bytes);
+    this.put(B_SPACE);
+    this.putTenths(record.durationMs);
+    this.put(MS);
+    if (reason !== undefined) {
+      this.put(' - ');
+      this.put(reason);
     }
   }
 
   text(value: string): void {
     this.reserve(value.length * 4);
+    this.put(value);
+  }
+
+  byte(value: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value;
+  }
+
+  /** A non-negative integer in decimal. */
+  integer(value: number): void {
+    this.reserve(24);
+    this.putInteger(value);
+  }
+
+  /** Writes `value`; the caller reserved 4 bytes per char. */
+  private put(value: string): void {
     const bytes = this.bytes;
     let at = this.length;
     for (let i = 0; i < value.length; i++) {
@@ -105,18 +122,12 @@ export class LogBytes {
     this.length = at;
   }
 
-  byte(value: number): void {
-    this.reserve(1);
-    this.bytes[this.length++] = value;
-  }
-
-  /** A non-negative integer in decimal. */
-  integer(value: number): void {
+  /** The caller reserved 24 bytes. */
+  private putInteger(value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) {
-      this.text(String(value));
+      this.put(String(value));
       return;
     }
-    this.reserve(16);
     const bytes = this.bytes;
     let digits = 1;
     for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
@@ -129,16 +140,16 @@ export class LogBytes {
     } while (rest > 0);
   }
 
-  /** A duration with one decimal, like `toFixed(1)`. */
-  tenths(value: number): void {
+  /** A duration with one decimal, like `toFixed(1)`; the caller reserved 24 bytes. */
+  private putTenths(value: number): void {
     const tenths = Math.round(value * 10);
     if (!Number.isSafeInteger(tenths) || tenths < 0) {
-      this.text(value.toFixed(1));
+      this.put(value.toFixed(1));
       return;
     }
-    this.integer(Math.floor(tenths / 10));
-    this.byte(0x2e);
-    this.byte(0x30 + (tenths % 10));
+    this.putInteger(Math.floor(tenths / 10));
+    this.bytes[this.length++] = 0x2e;
+    this.bytes[this.length++] = 0x30 + (tenths % 10);
   }
 
   /** Everything written so far, and a fresh buffer for what follows. */
