@@ -33,8 +33,6 @@ export function formatRecord(record: RequestLogRecord): string {
 
 const HTTP_11 = 'HTTP/1.1';
 const HTTP_10 = 'HTTP/1.0';
-const B_SPACE = 'B ';
-const MS = 'ms';
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 
@@ -61,30 +59,34 @@ export class LogBytes {
     const { client, method, target, reason } = record;
     // One reservation for the whole line: 4 bytes per char at most, 128 for the rest.
     this.reserve(4 * (client.length + method.length + target.length + (reason?.length ?? 0)) + 128);
-    this.put(client);
-    this.bytes[this.length++] = 0x20;
-    this.put(method);
-    this.bytes[this.length++] = 0x20;
-    this.put(target);
-    this.bytes[this.length++] = 0x20;
-    if (record.version === '-') this.bytes[this.length++] = 0x2d;
-    else this.put(record.version === '1.1' ? HTTP_11 : HTTP_10);
-    this.bytes[this.length++] = 0x20;
-    this.putInteger(record.status);
-    this.bytes[this.length++] = 0x20;
-    this.putInteger(record.bytes);
-    this.put(B_SPACE);
-    this.putTenths(record.durationMs);
-    this.put(MS);
+    const bytes = this.bytes;
+    let at = putText(bytes, this.length, client);
+    bytes[at++] = 0x20;
+    at = putText(bytes, at, method);
+    bytes[at++] = 0x20;
+    at = putText(bytes, at, target);
+    bytes[at++] = 0x20;
+    if (record.version === '-') bytes[at++] = 0x2d;
+    else at = putText(bytes, at, record.version === '1.1' ? HTTP_11 : HTTP_10);
+    bytes[at++] = 0x20;
+    at = putInteger(bytes, at, record.status);
+    bytes[at++] = 0x20;
+    at = putInteger(bytes, at, record.bytes);
+    bytes[at++] = 0x42; // B
+    bytes[at++] = 0x20;
+    at = putTenths(bytes, at, record.durationMs);
+    bytes[at++] = 0x6d; // m
+    bytes[at++] = 0x73; // s
     if (reason !== undefined) {
-      this.put(' - ');
-      this.put(reason);
+      at = putText(bytes, at, ' - ');
+      at = putText(bytes, at, reason);
     }
+    this.length = at;
   }
 
   text(value: string): void {
     this.reserve(value.length * 4);
-    this.put(value);
+    this.length = putText(this.bytes, this.length, value);
   }
 
   byte(value: number): void {
@@ -95,61 +97,7 @@ export class LogBytes {
   /** A non-negative integer in decimal. */
   integer(value: number): void {
     this.reserve(24);
-    this.putInteger(value);
-  }
-
-  /** Writes `value`; the caller reserved 4 bytes per char. */
-  private put(value: string): void {
-    const bytes = this.bytes;
-    let at = this.length;
-    for (let i = 0; i < value.length; i++) {
-      const c = value.charCodeAt(i);
-      if (c >= 0x20 && c < 0x7f) {
-        bytes[at++] = c;
-      } else if (c < 0x20 || c === 0x7f) {
-        bytes[at++] = BACKSLASH;
-        bytes[at++] = 0x78; // x
-        bytes[at++] = HEX.charCodeAt(c >> 4);
-        bytes[at++] = HEX.charCodeAt(c & 15);
-      } else {
-        at = this.utf8(value, i, c, at);
-        if (c >= 0xd800 && c < 0xdc00 && i + 1 < value.length) {
-          const next = value.charCodeAt(i + 1);
-          if (next >= 0xdc00 && next < 0xe000) i++;
-        }
-      }
-    }
-    this.length = at;
-  }
-
-  /** The caller reserved 24 bytes. */
-  private putInteger(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      this.put(String(value));
-      return;
-    }
-    const bytes = this.bytes;
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    let at = this.length + digits;
-    this.length = at;
-    let rest = value;
-    do {
-      bytes[--at] = 0x30 + (rest % 10);
-      rest = Math.floor(rest / 10);
-    } while (rest > 0);
-  }
-
-  /** A duration with one decimal, like `toFixed(1)`; the caller reserved 24 bytes. */
-  private putTenths(value: number): void {
-    const tenths = Math.round(value * 10);
-    if (!Number.isSafeInteger(tenths) || tenths < 0) {
-      this.put(value.toFixed(1));
-      return;
-    }
-    this.putInteger(Math.floor(tenths / 10));
-    this.bytes[this.length++] = 0x2e;
-    this.bytes[this.length++] = 0x30 + (tenths % 10);
+    this.length = putInteger(this.bytes, this.length, value);
   }
 
   /** Everything written so far, and a fresh buffer for what follows. */
@@ -175,33 +123,80 @@ export class LogBytes {
     this.bytes = grown;
   }
 
-  /** Writes the non-ASCII character at `i` (a surrogate pair counts as one) as UTF-8. */
-  private utf8(value: string, i: number, c: number, at: number): number {
-    const bytes = this.bytes;
-    if (c < 0x800) {
-      bytes[at++] = 0xc0 | (c >> 6);
-      bytes[at++] = 0x80 | (c & 63);
-      return at;
+}
+
+/** Writes `value` at `at` and returns the end; the caller reserved 4 bytes per char. */
+function putText(bytes: Buffer, at: number, value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) {
+      bytes[at++] = c;
+    } else if (c < 0x20 || c === 0x7f) {
+      bytes[at++] = BACKSLASH;
+      bytes[at++] = 0x78; // x
+      bytes[at++] = HEX.charCodeAt(c >> 4);
+      bytes[at++] = HEX.charCodeAt(c & 15);
+    } else {
+      at = putUtf8(bytes, at, value, i, c);
+      if (c >= 0xd800 && c < 0xdc00 && i + 1 < value.length) {
+        const next = value.charCodeAt(i + 1);
+        if (next >= 0xdc00 && next < 0xe000) i++;
+      }
     }
-    let code = c;
-    if (c >= 0xd800 && c < 0xe000) {
-      const next = i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
-      // A lone surrogate cannot be encoded: U+FFFD, as Buffer.from(string) does.
-      if (c >= 0xdc00 || next < 0xdc00 || next >= 0xe000) code = 0xfffd;
-      else code = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
-    }
-    if (code < 0x10000) {
-      bytes[at++] = 0xe0 | (code >> 12);
-      bytes[at++] = 0x80 | ((code >> 6) & 63);
-      bytes[at++] = 0x80 | (code & 63);
-      return at;
-    }
-    bytes[at++] = 0xf0 | (code >> 18);
-    bytes[at++] = 0x80 | ((code >> 12) & 63);
+  }
+  return at;
+}
+
+/** A non-negative integer in decimal; the caller reserved 24 bytes. */
+function putInteger(bytes: Buffer, at: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) return putText(bytes, at, String(value));
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  const end = at + digits;
+  let rest = value;
+  let k = end;
+  do {
+    bytes[--k] = 0x30 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  } while (rest > 0);
+  return end;
+}
+
+/** A duration with one decimal, like `toFixed(1)`; the caller reserved 24 bytes. */
+function putTenths(bytes: Buffer, at: number, value: number): number {
+  const tenths = Math.round(value * 10);
+  if (!Number.isSafeInteger(tenths) || tenths < 0) return putText(bytes, at, value.toFixed(1));
+  let end = putInteger(bytes, at, Math.floor(tenths / 10));
+  bytes[end++] = 0x2e;
+  bytes[end++] = 0x30 + (tenths % 10);
+  return end;
+}
+
+/** Writes the non-ASCII character `c` at `value[i]` (a surrogate pair counts as one) as UTF-8. */
+function putUtf8(bytes: Buffer, at: number, value: string, i: number, c: number): number {
+  if (c < 0x800) {
+    bytes[at++] = 0xc0 | (c >> 6);
+    bytes[at++] = 0x80 | (c & 63);
+    return at;
+  }
+  let code = c;
+  if (c >= 0xd800 && c < 0xe000) {
+    const next = i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
+    // A lone surrogate cannot be encoded: U+FFFD, as Buffer.from(string) does.
+    if (c >= 0xdc00 || next < 0xdc00 || next >= 0xe000) code = 0xfffd;
+    else code = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+  }
+  if (code < 0x10000) {
+    bytes[at++] = 0xe0 | (code >> 12);
     bytes[at++] = 0x80 | ((code >> 6) & 63);
     bytes[at++] = 0x80 | (code & 63);
     return at;
   }
+  bytes[at++] = 0xf0 | (code >> 18);
+  bytes[at++] = 0x80 | ((code >> 12) & 63);
+  bytes[at++] = 0x80 | ((code >> 6) & 63);
+  bytes[at++] = 0x80 | (code & 63);
+  return at;
 }
 
 const scratch = new LogBytes(1024);
