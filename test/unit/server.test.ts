@@ -67,6 +67,18 @@ test('a request for another host name is refused (DNS rebinding) unless allowed'
   }, ['dev.test']);
 });
 
+test('an absolute-form target names the host and its Host field is ignored (RFC 9112 section 3.2.2)', async () => {
+  await withServer(async (server) => {
+    const get = (target: string, host: string): Promise<number> =>
+      statusOf(server.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    assert.equal(await get(`http://127.0.0.1:${server.port}/`, 'evil.example'), 200);
+    assert.equal(await get('http://localhost/?q=1', 'evil.example'), 200);
+    assert.equal(await get('http://evil.example/', '127.0.0.1'), 403);
+    assert.equal(await get('http://127.0.0.1@evil.example:80/', '127.0.0.1'), 403);
+    assert.equal(await get('https://[::1]:8443/', 'evil.example'), 200);
+  });
+});
+
 test('one bad client does not affect another on the same server', async () => {
   await withServer(async (server) => {
     const good = await open(server.port);
