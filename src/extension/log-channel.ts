@@ -52,7 +52,10 @@ export class LogChannel extends DisposableOwner {
     this.batch.push(`${TAGS[level]}[${label}] ${formatRecord(record)}`);
     // Formatting headers costs time per request; do it only when someone reads them.
     if (this.channel.logLevel === vscode.LogLevel.Trace && record.headers.length > 0) {
-      const headers = record.headers.map(([name, value]) => `    ${name}: ${value}`).join('\n');
+      const fields = record.headers;
+      const lines: string[] = [];
+      for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`    ${fields[i]}: ${fields[i + 1]}`);
+      const headers = lines.join('\n');
       this.batch.push(`${TAGS.trace}[${label}] request headers\n${headers}`);
     }
   }

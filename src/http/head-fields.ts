@@ -27,7 +27,7 @@ const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
  */
 export class HeadFields {
   private readonly headers: HeaderMap = new Map();
-  private readonly rawHeaders: Array<readonly [string, string]> = [];
+  private readonly rawHeaders: string[] = [];
   private hostCount = 0;
   private contentLength: string | null = null;
   /** SEEN_ bits for the fields finish() reads, so it looks up only those that were sent. */
@@ -39,7 +39,7 @@ export class HeadFields {
   add(field: FieldLine): ParseError | null {
     const error = this.noteFramingField(field);
     if (error !== null) return error;
-    this.rawHeaders.push([field.name, field.value]);
+    this.rawHeaders.push(field.name, field.value);
     // A common name seen for the first time needs no lookup for an earlier value.
     const bit = field.knownBit;
     if (bit !== 0 && (this.knownSeen & bit) === 0) {

@@ -18,8 +18,11 @@ export interface RequestHead {
   readonly query: string;
   readonly version: HttpVersion;
   readonly headers: HeaderMap;
-  /** Field names and values in the order received, names as sent. */
-  readonly rawHeaders: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Field names and values in the order received, alternating name and value, names as sent
+   * (the shape of Node's `IncomingMessage.rawHeaders`: no array per field).
+   */
+  readonly rawHeaders: readonly string[];
   /** True when the connection may carry another request after this one. */
   readonly keepAlive: boolean;
   /** True when the client sent `Expect: 100-continue`. */

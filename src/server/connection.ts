@@ -30,7 +30,7 @@ interface Pending {
 }
 
 const EMPTY = Buffer.alloc(0);
-const UNPARSED_HEADERS: ReadonlyArray<readonly [string, string]> = [];
+const UNPARSED_HEADERS: readonly string[] = [];
 
 /**
  * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies

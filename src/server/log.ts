@@ -15,8 +15,8 @@ export interface RequestLogRecord {
   readonly durationMs: number;
   /** For errors: why, e.g. "no file at /site/missing.html". */
   readonly reason?: string | undefined;
-  /** Request header fields as received, for trace-level logs. */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Request header fields as received, alternating name and value, for trace-level logs. */
+  readonly headers: readonly string[];
 }
 
 /** Receives request records; implementations must be cheap and never throw. */
