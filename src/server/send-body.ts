@@ -1,6 +1,6 @@
 import { createReadStream, open, close } from 'node:fs';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix, serializeHead, type Framing } from '../http/response';
 import type { HttpVersion } from '../http/types';
 import type { FileBody, Response, StreamBody } from './handler';
@@ -47,11 +47,20 @@ function hasNoContent(status: number): boolean {
 export function sendBody(options: SendOptions): (() => void) | undefined {
   const body = options.response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
+    // A large buffer goes out in slices with backpressure, like a file: each slice that drains
+    // counts as progress for the send timeout, so a slow reader is not cut off mid-page.
+    if (body !== undefined && body.length > FILE_CHUNK && !options.isHead && !hasNoContent(options.response.status)) {
+      return sendStream(options, { kind: 'stream', stream: Readable.from(slices(body, FILE_CHUNK)), length: body.length });
+    }
     sendBuffer(options, body);
     return undefined;
   }
   if (body.kind === 'file') return sendFile(options, body);
   return sendStream(options, body);
+}
+
+function* slices(buffer: Buffer, size: number): Generator<Buffer> {
+  for (let start = 0; start < buffer.length; start += size) yield buffer.subarray(start, start + size);
 }
 
 function head(options: SendOptions, framing: Framing, keepAlive = options.keepAlive, status = options.response.status): string {

@@ -275,6 +275,26 @@ test('a large buffered response outlives the keep-alive timeout while the client
   );
 });
 
+test('a large buffer body is sent in slices, whole, and the connection stays usable', async () => {
+  const big = Buffer.alloc(9 * 1024 * 1024 + 5);
+  for (let i = 0; i < big.length; i++) big[i] = i % 251;
+  const handler: Handler = () => ({ status: 200, headers: { 'Content-Type': 'application/octet-stream' }, body: big });
+  await withListener([handler], async (port, records) => {
+    // Two pipelined GETs: the sliced body must not swallow or delay the answer that follows.
+    const responses = parseResponses(await exchange(port, get('/a') + get('/b', 'Connection: close\r\n'), 10000));
+    assert.equal(responses.length, 2);
+    for (const response of responses) {
+      assert.equal(response.headers.get('content-length'), String(big.length));
+      assert.ok(response.body.equals(big), 'body byte for byte');
+    }
+    const [head] = parseResponses(await exchange(port, 'HEAD /c HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), 1);
+    assert.equal(head?.headers.get('content-length'), String(big.length));
+    assert.equal(head?.body.length, 0);
+    assert.deepEqual(records.map((r) => r.status), [200, 200, 200]);
+    assert.ok((records[0]?.bytes ?? 0) > big.length, 'bytes logged with the head');
+  });
+});
+
 test('a file that is shorter than its promised length ends the connection instead of hanging', async () => {
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { join } = await import('node:path');
