@@ -1,8 +1,9 @@
 // `npm run bench`: Tiny Server against node:http + sirv, nginx and python's http.server, with wrk.
 // See bench/README.md for what is measured and why. Progress goes to stderr, the report to stdout.
 //
-// Options: --quick (smoke run: short loads, 1,000 idle connections), --only=tiny,nginx,
-// BENCH_DURATION=<seconds per load>, BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
+// Options: --quick (smoke run: one short round, 1,000 idle connections), --only=tiny,nginx,
+// BENCH_DURATION=<seconds per round>, BENCH_ROUNDS=<rounds per load>,
+// BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
 import { cleanup, installCleanupHandlers, stop } from './procs.mjs';
@@ -26,12 +27,17 @@ function parseOptions(argv) {
       process.exit(2);
     }
   }
-  const duration = Number(process.env.BENCH_DURATION ?? (quick ? 2 : 8));
+  const duration = Number(process.env.BENCH_DURATION ?? (quick ? 2 : 5));
   if (!(duration > 0)) {
     console.error(`BENCH_DURATION must be a positive number of seconds, got "${process.env.BENCH_DURATION}"`);
     process.exit(2);
   }
-  return { quick, only, durationS: duration, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
+  const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    console.error(`BENCH_ROUNDS must be a whole number of rounds, at least 1, got "${process.env.BENCH_ROUNDS}"`);
+    process.exit(2);
+  }
+  return { quick, only, durationS: duration, rounds, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
 }
 
 const progress = (text) => process.stderr.write(`${text}\n`);
@@ -65,19 +71,89 @@ function summary(label, r) {
     + `p99 ${r.p99Ms.toFixed(2)} ms, server CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req, errors ${describeErrors(r)}, peak RSS ${(r.peakRssBytes / 1e6).toFixed(1)} MB`;
 }
 
-/** The three wrk loads against one running server; each result is kept even if a later one fails. */
-async function measureLoads({ port, pids }, options, result) {
-  const html = `http://${HOST}:${port}${HTML_PATH}`;
-  const base = { pids, timeoutS: 5 };
-  await runWrk({ ...base, url: html, connections: 50, durationS: options.warmupS });
-  result.html50 = await runWrk({ ...base, url: html, connections: 50, durationS: options.durationS });
-  progress(summary('1 KiB, 50 connections', result.html50));
-  result.html500 = await runWrk({ ...base, url: html, connections: 500, durationS: options.durationS });
-  progress(summary('1 KiB, 500 connections', result.html500));
-  const bigUrl = `http://${HOST}:${port}${BIG_PATH}`;
+/** The three loads, each run in rounds with the servers taking turns. */
+const LOADS = [
+  { key: 'html50', label: '1 KiB, 50 connections', path: HTML_PATH, connections: 50, timeoutS: 5 },
+  { key: 'html500', label: '1 KiB, 500 connections', path: HTML_PATH, connections: 500, timeoutS: 5 },
   // A 100 MiB response can take seconds on a slow server: wrk must not count it as a timeout.
-  result.big = await runWrk({ pids, url: bigUrl, connections: 4, durationS: options.durationS, timeoutS: 30 });
-  progress(summary('100 MiB, 4 connections', result.big));
+  { key: 'big', label: '100 MiB, 4 connections', path: BIG_PATH, connections: 4, timeoutS: 30 },
+];
+
+const measureOf = (load, run) => (load.key === 'big' ? run.bytesPerSec : run.reqPerSec);
+
+/**
+ * One result from a load's rounds: the median round by throughput (its latency and CPU per
+ * request too), errors summed over every round, the peak RSS of all rounds.
+ */
+function combineRounds(load, runs) {
+  const sorted = [...runs].sort((a, b) => measureOf(load, a) - measureOf(load, b));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  const sum = (pick) => runs.reduce((total, run) => total + pick(run), 0);
+  return {
+    ...median,
+    rounds: runs.map((run) => measureOf(load, run)),
+    peakRssBytes: Math.max(...runs.map((run) => run.peakRssBytes)),
+    non2xx3xx: sum((run) => run.non2xx3xx),
+    socketErrors: {
+      connect: sum((run) => run.socketErrors.connect),
+      read: sum((run) => run.socketErrors.read),
+      write: sum((run) => run.socketErrors.write),
+      timeout: sum((run) => run.socketErrors.timeout),
+    },
+  };
+}
+
+/**
+ * Runs `load` in rounds; in each round every running server gets one turn, so a machine that
+ * speeds up or slows down during the bench affects every server alike.
+ */
+async function measureLoad(load, running, options) {
+  const runs = new Map([...running.keys()].map((result) => [result, []]));
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const [result, server] of running) {
+      if (result.error) continue;
+      try {
+        const url = `http://${HOST}:${server.port}${load.path}`;
+        const run = await runWrk({ pids: server.pids, url, connections: load.connections, durationS: options.durationS, timeoutS: load.timeoutS });
+        runs.get(result).push(run);
+        progress(summary(`${load.label}, round ${round}/${options.rounds}, ${result.peer.name}`, run));
+      } catch (error) {
+        result.error = error.message;
+        progress(`  ${result.peer.name} failed: ${error.message}`);
+      }
+    }
+  }
+  for (const [result, list] of runs) {
+    if (list.length > 0) result[load.key] = combineRounds(load, list);
+  }
+}
+
+/** Starts every available server, checks that it serves the files, and warms it up. */
+async function startAll(results, root, options) {
+  const running = new Map();
+  const files = [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]];
+  for (const result of results) {
+    const { peer } = result;
+    const missing = peer.missing();
+    if (missing) {
+      progress(`${peer.name}: ${missing}`);
+      result[peer.mandatory ? 'error' : 'skipped'] = missing;
+      continue;
+    }
+    let server;
+    try {
+      server = await peer.start(root);
+      running.set(result, server);
+      progress(`${peer.name}: listening on ${HOST}:${server.port}, pids ${server.pids.join(' ')}`);
+      await checkServes(server.port, peer.name, files);
+      const url = `http://${HOST}:${server.port}${HTML_PATH}`;
+      await runWrk({ pids: server.pids, url, connections: 50, durationS: options.warmupS, timeoutS: 5 });
+    } catch (error) {
+      result.error = error.message;
+      progress(`  ${peer.name} failed: ${error.message}`);
+    }
+  }
+  return running;
 }
 
 async function measureIdle({ port, pids }, options, result) {
@@ -88,47 +164,31 @@ async function measureIdle({ port, pids }, options, result) {
     + `${i.note ? ` (${i.note})` : ''}`);
 }
 
-/** Starts `peer`, checks that it serves `files`, runs `fn` against it, and always stops it. */
-async function withServer(peer, root, files, fn) {
-  let running;
-  try {
-    running = await peer.start(root);
-    progress(`  listening on ${HOST}:${running.port}, pids ${running.pids.join(' ')}`);
-    await checkServes(running.port, peer.name, files);
-    await fn(running);
-  } finally {
-    if (running) await stop(running.child);
-  }
-}
-
 /**
- * Measures one server; failures end up in the result, not as exceptions. The idle test gets a
- * fresh instance: garbage left by the 100 MiB load would otherwise count as connection memory.
+ * The idle test on a fresh instance of each server: garbage left by the 100 MiB load would
+ * otherwise count as connection memory. Only the page is fetched before it.
  */
-async function benchPeer(peer, root, options) {
-  const result = { peer };
-  const missing = peer.missing();
-  if (missing) {
-    progress(`${peer.name}: ${missing}`);
-    result[peer.mandatory ? 'error' : 'skipped'] = missing;
-    return result;
-  }
-  progress(`${peer.name}: starting (load average ${loadavg()[0].toFixed(2)})`);
-  try {
-    const allFiles = [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]];
-    await withServer(peer, root, allFiles, (running) => measureLoads(running, options, result));
-    if (peer.idle) {
-      progress(`${peer.name}: restarting for the idle test`);
-      // Only the page: buffers from a 100 MiB response would inflate the baseline.
-      await withServer(peer, root, [[HTML_PATH, HTML_SIZE]], (running) => measureIdle(running, options, result));
-    } else {
-      progress('  idle connections: skipped (HTTP/1.0 server with a tiny listen backlog)');
+async function idleTests(results, root, options) {
+  for (const result of results) {
+    const { peer } = result;
+    if (result.error || result.skipped) continue;
+    if (!peer.idle) {
+      progress(`${peer.name}: idle connections skipped (HTTP/1.0 server with a tiny listen backlog)`);
+      continue;
     }
-  } catch (error) {
-    result.error = error.message;
-    progress(`  ${peer.name} failed: ${error.message}`);
+    let server;
+    try {
+      server = await peer.start(root);
+      progress(`${peer.name}: fresh instance for the idle test on ${HOST}:${server.port}`);
+      await checkServes(server.port, peer.name, [[HTML_PATH, HTML_SIZE]]);
+      await measureIdle(server, options, result);
+    } catch (error) {
+      result.error = error.message;
+      progress(`  ${peer.name} failed: ${error.message}`);
+    } finally {
+      if (server) await stop(server.child);
+    }
   }
-  return result;
 }
 
 async function main() {
@@ -141,11 +201,19 @@ async function main() {
   const peers = PEERS.filter((p) => !options.only || options.only.includes(p.id));
   console.log(`# Tiny Server benchmark${options.quick ? ' (quick)' : ''}\n`);
   console.log(machineInfo({ nginxBin, pythonBin, wrkBin }));
-  console.log(`- loads: ${options.durationS} s each after a ${options.warmupS} s warm-up, wrk -t1; idle test: ${options.idleCount} connections\n`);
+  console.log(`- loads: ${options.rounds} round${options.rounds === 1 ? '' : 's'} of ${options.durationS} s per server, the servers taking turns, `
+    + `after a ${options.warmupS} s warm-up; wrk -t1; the median round is reported; idle test: ${options.idleCount} connections\n`);
   progress('Creating the temp site (100 MiB file)');
   const root = await createSite();
-  const results = [];
-  for (const peer of peers) results.push(await benchPeer(peer, root, options));
+  const results = peers.map((peer) => ({ peer }));
+  progress(`Starting the servers (load average ${loadavg()[0].toFixed(2)})`);
+  const running = await startAll(results, root, options);
+  try {
+    for (const load of LOADS) await measureLoad(load, running, options);
+  } finally {
+    for (const server of running.values()) await stop(server.child);
+  }
+  await idleTests(results, root, options);
   console.log(`## Results\n\n${resultsTable(results, options.idleCount)}\n`);
   console.log('MB = 10^6 bytes. RSS is VmRSS summed over the server\'s processes (nginx: master + worker), '
     + 'peak of 100 ms samples during the three loads. The idle test runs on a fresh instance; '
