@@ -56,6 +56,9 @@ export class HeadFields {
     const framing = this.framing(line, maxBodyBytes);
     const { headers, rawHeaders, seen } = this;
     if (!('kind' in framing)) return framing;
+    // RFC 9112 section 3.2.2: for an absolute-form target the received Host field is ignored
+    // and the target names the host; `host` says so for every reader of the head.
+    if (line.authority !== '') headers.set('host', line.authority);
     const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
     const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');
     return {

@@ -10,12 +10,14 @@ export interface RequestLine {
   path: string;
   query: string;
   version: HttpVersion;
+  /** The host of an absolute-form target (userinfo removed), empty for the other forms. */
+  authority: string;
 }
 
 const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
 
 export function emptyRequestLine(): RequestLine {
-  return { method: '', target: '', path: '', query: '', version: '1.1' };
+  return { method: '', target: '', path: '', query: '', version: '1.1', authority: '' };
 }
 
 /**
@@ -89,6 +91,9 @@ function splitTarget(out: RequestLine): ParseError | null {
   let pathStart = authorityStart;
   while (pathStart < target.length && target[pathStart] !== '/' && target[pathStart] !== '?') pathStart++;
   if (pathStart === authorityStart) return PARSE_ERROR.targetInvalid;
+  const authority = target.slice(authorityStart, pathStart);
+  // userinfo (`user@host`) does not name the host (RFC 9110 section 4.2.4 forbids sending it).
+  out.authority = authority.slice(authority.lastIndexOf('@') + 1);
   return setPathAndQuery(out, target, pathStart);
 }
 

@@ -3,7 +3,8 @@ export type HttpVersion = '1.0' | '1.1';
 
 /**
  * Request header fields: lower-case name to value. Repeated fields are joined with ", "
- * (RFC 9110 section 5.3), except `cookie` which is joined with "; ".
+ * (RFC 9110 section 5.3), except `cookie` which is joined with "; ". For an absolute-form
+ * target, `host` is the target's host (RFC 9112 section 3.2.2); `rawHeaders` keeps what was sent.
  */
 export type HeaderMap = Map<string, string>;
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Handler, Request, Response } from './handler';
+import type { Handler, Response } from './handler';
 
 /** True for `localhost`, `*.localhost` (RFC 6761 section 6.3), 127.0.0.0/8 and ::1. */
 export function isLoopbackHost(name: string): boolean {
@@ -34,22 +34,6 @@ function forbidden(host: string): Response {
 }
 
 /**
- * The host a request names: the authority of an absolute-form target, whose Host field must be
- * ignored (RFC 9112 section 3.2.2), else the Host field. The parser has checked that an
- * absolute-form target is `http://` or `https://` with an authority.
- */
-function requestHost(request: Request): string | undefined {
-  const target = request.target;
-  if (target.charCodeAt(0) === 0x2f || target === '*') return request.headers.get('host');
-  const start = target.indexOf('://') + 3;
-  let end = start;
-  while (end < target.length && target[end] !== '/' && target[end] !== '?' && target[end] !== '#') end++;
-  const authority = target.slice(start, end);
-  // userinfo (`user@host`) is not part of the host (RFC 9110 section 4.2.4 forbids sending it).
-  return authority.slice(authority.lastIndexOf('@') + 1);
-}
-
-/**
  * DNS-rebinding protection: a server bound to loopback refuses requests whose `Host` names
  * something else, since a hostile page can point its own name at 127.0.0.1. Answers
  * `undefined` (pass on) for allowed hosts; does nothing when bound to another address.
@@ -59,7 +43,7 @@ export function createHostCheck(boundHost: string, allowedHosts: readonly string
   const allowed = new Set(allowedHosts.map((h) => h.toLowerCase()));
   const known = new Map<string, boolean>();
   return (request) => {
-    const field = requestHost(request);
+    const field = request.headers.get('host');
     // Only HTTP/1.0 may omit Host (the parser requires it for 1.1); browsers always send it.
     if (field === undefined) return undefined;
     let ok = known.get(field);
