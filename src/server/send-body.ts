@@ -74,42 +74,22 @@ function head(options: SendOptions, framing: Framing, keepAlive = options.keepAl
   });
 }
 
+/**
+ * Writes a buffered response: the head, with the body in the same buffer when it is small. A
+ * frozen response is shared by many requests, so its bytes for this second come from the wire
+ * cache instead of being built again.
+ */
 function sendBuffer(options: SendOptions, body: Buffer | undefined): void {
   const { socket, response } = options;
-  const noContent = hasNoContent(response.status);
   const length = body?.length ?? 0;
-  const withBody = !(options.isHead || noContent || length === 0);
+  const withBody = length > 0 && !options.isHead && !hasNoContent(response.status);
+  const combined = withBody && length <= COMBINED_MAX_BYTES;
+  let bytes: Buffer;
   if (Object.isFrozen(response)) {
-    sendShared(options, body as Buffer, noContent, withBody);
-    return;
-  }
-  const text = head(options, noContent ? { kind: 'none' } : { kind: 'length', length });
-  let flushed: boolean;
-  if (withBody) {
-    socket.cork();
-    socket.write(text, 'latin1');
-    flushed = socket.write(body as Buffer);
-    socket.uncork();
+    const variant = wireVariant(options.isHead, options.keepAlive, options.version);
+    bytes = options.wire.get(response, options.date, variant) ?? options.wire.set(response, variant, firstBytes(options, body, combined));
   } else {
-    flushed = socket.write(text, 'latin1');
-  }
-  if (!flushed) options.onBlocked();
-  options.done({ bytes: text.length + (withBody ? length : 0) });
-}
-
-/**
- * A frozen response is shared by many requests: its bytes for this second come from the wire
- * cache, as head and body in one buffer when the body is small, else as a head buffer.
- */
-function sendShared(options: SendOptions, body: Buffer | undefined, noContent: boolean, withBody: boolean): void {
-  const { socket, response, wire } = options;
-  const variant = wireVariant(options.isHead, options.keepAlive, options.version);
-  const combined = withBody && (body as Buffer).length <= COMBINED_MAX_BYTES;
-  let bytes = wire.get(response, options.date, variant);
-  if (bytes === undefined) {
-    const text = head(options, noContent ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 });
-    bytes = combined ? concatHead(text, body as Buffer) : Buffer.from(text, 'latin1');
-    wire.set(response, variant, bytes);
+    bytes = firstBytes(options, body, combined);
   }
   let flushed: boolean;
   if (withBody && !combined) {
@@ -121,7 +101,14 @@ function sendShared(options: SendOptions, body: Buffer | undefined, noContent: b
     flushed = socket.write(bytes);
   }
   if (!flushed) options.onBlocked();
-  options.done({ bytes: bytes.length + (withBody && !combined ? (body as Buffer).length : 0) });
+  options.done({ bytes: bytes.length + (withBody && !combined ? length : 0) });
+}
+
+/** The head, followed by the body when `combined`: what the first write sends. */
+function firstBytes(options: SendOptions, body: Buffer | undefined, combined: boolean): Buffer {
+  const framing: Framing = hasNoContent(options.response.status) ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 };
+  const text = head(options, framing);
+  return combined ? concatHead(text, body as Buffer) : Buffer.from(text, 'latin1');
 }
 
 function concatHead(text: string, body: Buffer): Buffer {

@@ -32,18 +32,15 @@ export class WireCache {
     return this.entries.get(response)?.[variant];
   }
 
-  /** Stores `bytes` for `response`; only valid for the date last passed to `get`. */
-  set(response: Response, variant: WireVariant, bytes: Buffer): void {
+  /** Stores `bytes` for `response` and returns them; only valid for the date last passed to `get`. */
+  set(response: Response, variant: WireVariant, bytes: Buffer): Buffer {
     let slots = this.entries.get(response);
     if (slots === undefined) {
       slots = new Array<Buffer | undefined>(VARIANTS).fill(undefined);
       this.entries.set(response, slots);
     }
     slots[variant] = bytes;
-  }
-
-  get size(): number {
-    return this.entries.size;
+    return bytes;
   }
 }
 
