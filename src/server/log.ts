@@ -94,12 +94,6 @@ export class LogBytes {
     this.bytes[this.length++] = value;
   }
 
-  /** A non-negative integer in decimal. */
-  integer(value: number): void {
-    this.reserve(24);
-    this.length = putInteger(this.bytes, this.length, value);
-  }
-
   /** Everything written so far, and a fresh buffer for what follows. */
   take(): Buffer {
     const written = this.bytes.subarray(0, this.length);

@@ -49,7 +49,7 @@ test('LogBytes grows past its capacity without losing bytes', () => {
   const long = 'x'.repeat(1000);
   out.text(long);
   out.byte(0x0a);
-  out.integer(42);
+  out.text('42');
   assert.equal(out.toString(), `${long}\n42`);
   assert.equal(out.take().toString(), `${long}\n42`);
   assert.equal(out.size, 0);
