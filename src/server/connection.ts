@@ -2,10 +2,11 @@ import type { Socket } from 'node:net';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
 import type { HeaderMap, ParseError, RequestHead } from '../http/types';
-import type { Request, Response } from './handler';
+import { internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { sendBody, type BodyOutcome } from './send-body';
+import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
 
 /** What every connection of one server shares, resolved once per server. */
@@ -36,7 +37,7 @@ const UNPARSED_HEADERS: readonly string[] = [];
  * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies
  * backpressure both ways and enforces the header and keep-alive timeouts through `sweep()`.
  */
-export class Connection implements ParserCallbacks {
+export class Connection implements ParserCallbacks, SocketOwner {
   private readonly parser: RequestParser;
   // The queue of requests waiting for their turn: the first in a field, pipelined ones behind
   // it in an array made only when needed (no array work for one request at a time).
@@ -68,16 +69,10 @@ export class Connection implements ParserCallbacks {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     this.client = `${this.remoteAddress || '-'}:${this.remotePort}`;
-    // The connection is its own parser callback object, and the socket listeners are shared
-    // functions that find it on the socket: no closures per connection, which matters with ten
-    // thousand idle keep-alive connections. (Nagle is off through the server's noDelay option.)
+    // The connection is its own parser callback object and socket owner (see listenTo): no
+    // closures per connection. Nagle is off through the server's noDelay option.
     this.parser = new RequestParser(this, ctx.limits);
-    (socket as OwnedSocket)[CONNECTION] = this;
-    socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
-    socket.on('close', onSocketClose);
-    socket.on('error', destroySocket);
-    socket.on('drain', onSocketDrain);
+    listenTo(socket, this);
   }
 
   /** Closes the socket now, abandoning any response in progress. */
@@ -367,63 +362,5 @@ export class Connection implements ParserCallbacks {
   }
 }
 
-const CONNECTION = Symbol('connection');
-
-/** A socket with its Connection, so that one set of listener functions serves every socket. */
-interface OwnedSocket extends Socket {
-  [CONNECTION]: Connection;
-}
-
-function onSocketData(this: OwnedSocket, chunk: Buffer): void {
-  this[CONNECTION].onData(chunk);
-}
-
-function onSocketEnd(this: OwnedSocket): void {
-  this[CONNECTION].onEnd();
-}
-
-function onSocketClose(this: OwnedSocket): void {
-  this[CONNECTION].onSocketClose();
-}
-
-function onSocketDrain(this: OwnedSocket): void {
-  this[CONNECTION].onDrain();
-}
-
-function destroySocket(this: Socket): void {
-  this.destroy();
-}
-
 /** How long a response may wait for the client to read before the connection is dropped. */
 const SEND_TIMEOUT_MS = 60_000;
-
-/** How long a closing connection keeps draining what the client still sends. */
-const LINGER_MS = 2000;
-
-/**
- * Ends our side and discards what the client still sends until it closes, so that unread
- * input does not make the kernel reset the connection and destroy the response in flight
- * (RFC 9112 section 9.6 "tear-down"; nginx calls this lingering close).
- */
-export function lingeringClose(socket: Socket): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.on('data', () => undefined);
-  socket.resume();
-  // The linger starts once everything written has left; a client that never reads is dropped
-  // by the send timeout instead.
-  socket.end(() => setTimeout(() => socket.destroy(), LINGER_MS).unref());
-}
-
-/** The 500 for an unexpected exception; the message goes to the log, not to the client. */
-export function internalError(error: unknown): Response {
-  const message = error instanceof Error ? error.message : String(error);
-  return {
-    status: 500,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-    body: Buffer.from('500 Internal Server Error\n'),
-    reason: `internal error: ${message}`,
-    close: true,
-  };
-}
-

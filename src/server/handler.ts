@@ -76,3 +76,15 @@ export type Handler = (request: Request) => Response | undefined | Promise<Respo
 export interface Disposable {
   dispose(): void;
 }
+
+/** The 500 for an unexpected exception; the message goes to the log, not to the client. */
+export function internalError(error: unknown): Response {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    status: 500,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: Buffer.from('500 Internal Server Error\n'),
+    reason: `internal error: ${message}`,
+    close: true,
+  };
+}

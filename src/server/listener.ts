@@ -1,9 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DateCache } from '../http/response';
-import { Connection, internalError, lingeringClose } from './connection';
-import type { Handler, Request, Response } from './handler';
+import { Connection } from './connection';
+import { internalError, type Handler, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
+import { lingeringClose } from './socket';
 import { WireCache } from './wire';
 
 /** Why listening failed. */
