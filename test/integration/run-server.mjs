@@ -11,7 +11,7 @@
 //
 // The helpers below are also used by the UI test in test/e2e/.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -42,15 +42,8 @@ export const USER_SETTINGS = {
   'git.enabled': false,
 };
 
-/** Chromium flags that keep it from reaching hosts these machines cannot reach. */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+/** Chromium flags shared with the unit tests' browser (test/chromium.json). */
+export const CHROMIUM_ARGS = JSON.parse(readFileSync(new URL('../chromium.json', import.meta.url), 'utf8')).args;
 
 /**
  * Starts code-server on a free loopback port with a throwaway user-data dir.

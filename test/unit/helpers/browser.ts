@@ -1,17 +1,12 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import chromiumFlags from '../../chromium.json';
 
 /** Debian's chromium package; tests use the system browser instead of downloading one. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+/** Flags shared with the integration runner. */
+const ARGS: readonly string[] = chromiumFlags.args;
 
 /**
  * Launches headless Chromium. A missing browser is a failure with the fix in its message, never
@@ -21,5 +16,5 @@ export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium is missing at ${CHROMIUM_PATH}; install Debian's chromium: apt-get install chromium`);
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true, timeout: 30_000 });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...ARGS], headless: true, timeout: 30_000 });
 }
