@@ -2,7 +2,7 @@ import { chunkLineLimitError, chunkLineThreshold, emptyChunkSizeLine, scanChunkS
 import { HeadFields } from './head-fields';
 import { CR, LF, addField, emptyFieldLine, scanFieldLine, type FieldLine } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
-import { byteView, type ByteView } from './scan';
+import { ByteView } from './scan';
 import { emptyRequestLine, requestLineLimitError, scanRequestLine, type RequestLine } from './request-line';
 import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
 
@@ -48,7 +48,7 @@ const latin1: Latin1Slice =
 // Shared by every parser until it needs its own: an idle keep-alive connection holds no line
 // buffer of its own (ten thousand idle connections is a case the server is measured on).
 const NO_LINE = Buffer.alloc(0);
-const NO_LINE_VIEW = byteView(NO_LINE);
+const NO_LINE_VIEW = new ByteView(NO_LINE);
 const NO_TRAILERS: HeaderMap = new Map();
 const IDLE_REQUEST_LINE: RequestLine = emptyRequestLine();
 const IDLE_FIELDS = new HeadFields();
@@ -138,7 +138,7 @@ export class RequestParser {
       return this.readLines(input, offset);
     }
     const window = this.window;
-    if (this.view.bytes !== input) this.view = byteView(input);
+    if (this.view.bytes !== input) this.view = new ByteView(input);
     this.delta = base;
     let i = offset - base;
     for (;;) {
@@ -205,7 +205,7 @@ export class RequestParser {
       const grown = Buffer.allocUnsafe(Math.min(this.lineCap, Math.max(256, needed * 2)));
       this.lineBuffer.copy(grown, 0, 0, this.lineLength);
       this.lineBuffer = grown;
-      this.lineView = byteView(grown);
+      this.lineView = new ByteView(grown);
     }
     input.copy(this.lineBuffer, this.lineLength, start, end);
     this.lineLength = needed;

@@ -5,22 +5,35 @@
  * SWAR arithmetic costs about a third of that. Field values are most of a request head.
  */
 
-/** The bytes of one input and an Int32Array over the same memory, from its first 4-byte boundary. */
-export interface ByteView {
-  readonly bytes: Uint8Array;
-  readonly words: Int32Array;
-  /** The index in `bytes` where `words[0]` starts (0 to 3). */
+/**
+ * The bytes of one input, and an Int32Array over the same memory from its first 4-byte
+ * boundary, made on first use: creating a typed array on a fresh ArrayBuffer costs about as
+ * much as scanning a few hundred bytes one at a time, so short fields (all of a `curl` or
+ * `wrk` request) are scanned byte by byte and never pay for it.
+ */
+export class ByteView {
+  private wordArray: Int32Array | undefined;
+  /** The index in `bytes` where `words()[0]` starts (0 to 3). */
   readonly wordsStart: number;
+
+  constructor(readonly bytes: Uint8Array) {
+    this.wordsStart = (4 - (bytes.byteOffset & 3)) & 3;
+  }
+
+  words(): Int32Array {
+    if (this.wordArray === undefined) {
+      const bytes = this.bytes;
+      const count = (bytes.length - this.wordsStart) >> 2;
+      this.wordArray = count > 0 ? new Int32Array(bytes.buffer, bytes.byteOffset + this.wordsStart, count) : NO_WORDS;
+    }
+    return this.wordArray;
+  }
 }
 
 const NO_WORDS = new Int32Array(0);
 
-export function byteView(bytes: Uint8Array): ByteView {
-  const wordsStart = (4 - (bytes.byteOffset & 3)) & 3;
-  const count = (bytes.length - wordsStart) >> 2;
-  const words = count > 0 ? new Int32Array(bytes.buffer, bytes.byteOffset + wordsStart, count) : NO_WORDS;
-  return { bytes, words, wordsStart };
-}
+/** Spans shorter than this are scanned one byte at a time. */
+const WORD_SCAN_MIN = 48;
 
 /** True for the control characters that field values must not contain: all but HT (RFC 9110 section 5.5). */
 export function isForbiddenControl(c: number): boolean {
@@ -42,9 +55,15 @@ function isStop(c: number, space: boolean): boolean {
 }
 
 function findStop(view: ByteView, from: number, to: number, space: boolean): number {
-  const { bytes, words, wordsStart } = view;
-  const below = space ? 0x21212121 : 0x20202020;
+  const bytes = view.bytes;
   let k = from;
+  if (to - k < WORD_SCAN_MIN) {
+    for (; k < to; k++) if (isStop(bytes[k] ?? 0, space)) return k;
+    return -1;
+  }
+  const words = view.words();
+  const wordsStart = view.wordsStart;
+  const below = space ? 0x21212121 : 0x20202020;
   // Single bytes up to the first word boundary.
   while (k < to && ((k - wordsStart) & 3) !== 0) {
     if (isStop(bytes[k] ?? 0, space)) return k;
