@@ -42,16 +42,21 @@ export function createHostCheck(boundHost: string, allowedHosts: readonly string
   if (!isLoopbackHost(boundHost)) return undefined;
   const allowed = new Set(allowedHosts.map((h) => h.toLowerCase()));
   const known = new Map<string, boolean>();
+  // Nearly every request names the host the one before it did: comparing with that costs less
+  // than hashing the field's fresh string for a map lookup.
+  let lastAllowed = '';
   return (request) => {
     const field = request.headers.get('host');
     // Only HTTP/1.0 may omit Host (the parser requires it for 1.1); browsers always send it.
-    if (field === undefined) return undefined;
+    if (field === undefined || field === lastAllowed) return undefined;
     let ok = known.get(field);
     if (ok === undefined) {
       const name = hostName(field).toLowerCase();
       ok = isLoopbackHost(name) || allowed.has(name);
       if (known.size < 64) known.set(field, ok);
     }
-    return ok ? undefined : forbidden(field);
+    if (!ok) return forbidden(field);
+    lastAllowed = field;
+    return undefined;
   };
 }

@@ -31,6 +31,9 @@ export interface LiveReloadOptions {
 const QUIET_MS = 60;
 /** ...or this long after its first change, whichever comes first. */
 const MAX_WAIT_MS = 200;
+/** The endpoint's paths, joined once: every request is compared with them. */
+const CLIENT_PATH = ENDPOINT_PATH + CLIENT_FILE;
+const EVENTS_PATH = ENDPOINT_PATH + EVENTS_FILE;
 
 /**
  * Live reload for one server. The client script is read once, here; each process gets a random
@@ -44,8 +47,8 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
     if (urlPaths.length > 0) channel.broadcast({ type: 'change', paths: urlPaths });
   });
   const handler: Handler = (request) => {
-    if (request.path === ENDPOINT_PATH + CLIENT_FILE) return client(request);
-    if (request.path === ENDPOINT_PATH + EVENTS_FILE) return openEvents(channel, request);
+    if (request.path === CLIENT_PATH) return client(request);
+    if (request.path === EVENTS_PATH) return openEvents(channel, request);
     return undefined;
   };
   let disposed = false;
