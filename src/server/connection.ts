@@ -1,11 +1,14 @@
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+// Imported, not the globals: in Node the global Buffer and performance are getters, called on each use.
+import { performance } from 'node:perf_hooks';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
-import type { HeaderMap, ParseError, RequestHead } from '../http/types';
+import type { HeaderMap, HttpVersion, ParseError, RequestHead } from '../http/types';
 import { internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
-import { sendBody, type BodyOutcome } from './send-body';
+import { isSmallBuffered, sendBody, writeBuffered } from './send-body';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
 
@@ -282,41 +285,72 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   private respond(pending: Pending, head: RequestHead | undefined, response: Response): void {
     if (this.closed) {
-      if (response.body !== undefined && !Buffer.isBuffer(response.body) && response.body.kind === 'stream') {
-        response.body.stream.destroy();
-      }
+      destroyStreamBody(response);
       this.finish(pending, head, response, 0, 'client closed the connection');
       return;
     }
     const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
     const isHead = head?.method === 'HEAD';
+    const version = head?.version ?? '1.1';
+    const date = this.ctx.dates.get(this.now());
+    let bytes: number;
+    try {
+      if (!isSmallBuffered(response, isHead)) {
+        this.sendStreamed(pending, head, response, version, isHead, persistent, date);
+        return;
+      }
+      // The common case, written at once: no options object and no callbacks per request.
+      bytes = writeBuffered(this.socket, response, version, isHead, persistent, date, this.ctx.wire);
+    } catch (error) {
+      this.failSerializing(pending, head, response, error);
+      return;
+    }
+    if (this.socket.writableNeedDrain) this.blockReading();
+    this.onBodyDone(pending, head, response, bytes, persistent, undefined, undefined);
+  }
+
+  /** A body from a file or a stream, sent with backpressure; onBodyDone runs when it ends. */
+  private sendStreamed(
+    pending: Pending,
+    head: RequestHead | undefined,
+    response: Response,
+    version: HttpVersion,
+    isHead: boolean,
+    persistent: boolean,
+    date: string,
+  ): void {
     let settled = false;
     let abort: (() => void) | undefined;
     try {
       abort = sendBody({
         socket: this.socket,
-        version: head?.version ?? '1.1',
+        version,
         response,
         isHead,
         keepAlive: persistent,
-        date: this.ctx.dates.get(this.now()),
+        date,
         wire: this.ctx.wire,
         onBlocked: () => this.blockReading(),
         done: (result) => {
           settled = true;
-          this.onBodyDone(pending, head, response, result, persistent && result.close !== true);
+          this.onBodyDone(pending, head, response, result.bytes, persistent && result.close !== true, result.status, result.error);
         },
       });
     } catch (error) {
-      // A handler's header that cannot be serialized: a bug, answered by dropping the connection.
-      if (response.body !== undefined && !Buffer.isBuffer(response.body) && response.body.kind === 'stream') {
-        response.body.stream.destroy();
-      }
-      settled = true;
-      this.onBodyDone(pending, head, internalError(error), { bytes: 0, error: `internal error: ${(error as Error).message}` }, false);
+      // Thrown after the body ended belongs to what ran next, not to this response.
+      if (settled) throw error;
+      this.failSerializing(pending, head, response, error);
+      return;
     }
-    // A synchronous answer may already have started the next response, which owns abortBody now.
+    // A body that ended at once may already have started the next response, which owns abortBody now.
     if (!settled) this.abortBody = abort;
+  }
+
+  /** A handler's header that cannot be serialized: a bug, answered by dropping the connection. */
+  private failSerializing(pending: Pending, head: RequestHead | undefined, response: Response, error: unknown): void {
+    destroyStreamBody(response);
+    const message = error instanceof Error ? error.message : String(error);
+    this.onBodyDone(pending, head, internalError(error), 0, false, undefined, `internal error: ${message}`);
   }
 
   private now(): number {
@@ -329,15 +363,23 @@ export class Connection implements ParserCallbacks, SocketOwner {
     this.socket.pause();
   }
 
-  private onBodyDone(pending: Pending, head: RequestHead | undefined, response: Response, result: BodyOutcome, persistent: boolean): void {
+  private onBodyDone(
+    pending: Pending,
+    head: RequestHead | undefined,
+    response: Response,
+    bytes: number,
+    persistent: boolean,
+    status: number | undefined,
+    error: string | undefined,
+  ): void {
     this.abortBody = undefined;
-    this.finish(pending, head, result.status === undefined ? response : { ...response, status: result.status }, result.bytes, result.error ?? response.reason);
+    this.finish(pending, head, status === undefined ? response : { ...response, status }, bytes, error ?? response.reason);
     this.busy = false;
     this.lastActivity = this.now();
-    if (!persistent || result.error !== undefined) {
+    if (!persistent || error !== undefined) {
       this.ended = true;
       this.clearQueue();
-      if (result.error !== undefined) this.socket.destroy();
+      if (error !== undefined) this.socket.destroy();
       else lingeringClose(this.socket);
       return;
     }
@@ -360,6 +402,12 @@ export class Connection implements ParserCallbacks, SocketOwner {
     };
     this.ctx.log(record);
   }
+}
+
+/** A stream body that will not be sent is destroyed, so its file or producer is released. */
+function destroyStreamBody(response: Response): void {
+  const body = response.body;
+  if (body !== undefined && !Buffer.isBuffer(body) && body.kind === 'stream') body.stream.destroy();
 }
 
 /** How long a response may wait for the client to read before the connection is dropped. */

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createReadStream, open, close } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -41,23 +42,73 @@ function hasNoContent(status: number): boolean {
 }
 
 /**
- * Writes the head and body of one response with the right framing. Returns a function that
- * abandons the body (the client went away), or undefined when everything is already written.
+ * True when the whole response can be written at once with `writeBuffered`: no body, or a body
+ * in memory of at most FILE_CHUNK bytes, or one of which nothing is sent (HEAD, 304). That is
+ * every cached file and every generated page; `sendBody` takes the rest.
  */
-export function sendBody(options: SendOptions): (() => void) | undefined {
+export function isSmallBuffered(response: Response, isHead: boolean): boolean {
+  const body = response.body;
+  if (body === undefined) return true;
+  if (!Buffer.isBuffer(body)) return false;
+  return body.length <= FILE_CHUNK || isHead || hasNoContent(response.status);
+}
+
+/**
+ * Writes a response that `isSmallBuffered` accepted and returns the bytes written; when the
+ * socket's buffer is full afterwards, `socket.writableNeedDrain` says so. The head goes out
+ * with the body in one buffer when the body is small. A frozen response is shared by many
+ * requests, so its bytes for this second come from the wire cache instead of being built again.
+ * Throws when a handler's header cannot be serialized (see HeaderValueError).
+ */
+export function writeBuffered(
+  socket: Socket,
+  response: Response,
+  version: HttpVersion,
+  isHead: boolean,
+  keepAlive: boolean,
+  date: string,
+  wire: WireCache,
+): number {
+  const body = response.body as Buffer | undefined;
+  const length = body?.length ?? 0;
+  const withBody = length > 0 && !isHead && !hasNoContent(response.status);
+  const combined = withBody && length <= COMBINED_MAX_BYTES;
+  let bytes: Buffer;
+  if (Object.isFrozen(response)) {
+    const variant = wireVariant(isHead, keepAlive, version);
+    bytes = wire.get(response, date, variant) ?? wire.set(response, variant, firstBytes(version, response, keepAlive, date, combined));
+  } else {
+    bytes = firstBytes(version, response, keepAlive, date, combined);
+  }
+  if (withBody && !combined) {
+    socket.cork();
+    socket.write(bytes);
+    socket.write(body as Buffer);
+    socket.uncork();
+    return bytes.length + length;
+  }
+  socket.write(bytes);
+  return bytes.length;
+}
+
+/**
+ * Writes a response that `isSmallBuffered` refused: a file streamed from disk, a stream, or a
+ * large buffer sent in slices, each with backpressure. Returns a function that abandons the body
+ * (the client went away); `options.done` is called once, when the body ends or fails.
+ */
+export function sendBody(options: SendOptions): () => void {
   const body = options.response.body;
   if (body === undefined || Buffer.isBuffer(body)) {
-    // A large buffer goes out in slices with backpressure, like a file: each slice that drains
-    // counts as progress for the send timeout, so a slow reader is not cut off mid-page.
-    if (body !== undefined && body.length > FILE_CHUNK && !options.isHead && !hasNoContent(options.response.status)) {
-      return sendStream(options, { kind: 'stream', stream: Readable.from(slices(body, FILE_CHUNK)), length: body.length });
-    }
-    sendBuffer(options, body);
-    return undefined;
+    // Each slice that drains counts as progress for the send timeout, so a slow reader is not
+    // cut off mid-page.
+    const length = body?.length ?? 0;
+    return sendStream(options, { kind: 'stream', stream: Readable.from(slices(body ?? EMPTY, FILE_CHUNK)), length });
   }
   if (body.kind === 'file') return sendFile(options, body);
   return sendStream(options, body);
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function* slices(buffer: Buffer, size: number): Generator<Buffer> {
   for (let start = 0; start < buffer.length; start += size) yield buffer.subarray(start, start + size);
@@ -74,40 +125,11 @@ function head(options: SendOptions, framing: Framing, keepAlive = options.keepAl
   });
 }
 
-/**
- * Writes a buffered response: the head, with the body in the same buffer when it is small. A
- * frozen response is shared by many requests, so its bytes for this second come from the wire
- * cache instead of being built again.
- */
-function sendBuffer(options: SendOptions, body: Buffer | undefined): void {
-  const { socket, response } = options;
-  const length = body?.length ?? 0;
-  const withBody = length > 0 && !options.isHead && !hasNoContent(response.status);
-  const combined = withBody && length <= COMBINED_MAX_BYTES;
-  let bytes: Buffer;
-  if (Object.isFrozen(response)) {
-    const variant = wireVariant(options.isHead, options.keepAlive, options.version);
-    bytes = options.wire.get(response, options.date, variant) ?? options.wire.set(response, variant, firstBytes(options, body, combined));
-  } else {
-    bytes = firstBytes(options, body, combined);
-  }
-  let flushed: boolean;
-  if (withBody && !combined) {
-    socket.cork();
-    socket.write(bytes);
-    flushed = socket.write(body as Buffer);
-    socket.uncork();
-  } else {
-    flushed = socket.write(bytes);
-  }
-  if (!flushed) options.onBlocked();
-  options.done({ bytes: bytes.length + (withBody && !combined ? length : 0) });
-}
-
 /** The head, followed by the body when `combined`: what the first write sends. */
-function firstBytes(options: SendOptions, body: Buffer | undefined, combined: boolean): Buffer {
-  const framing: Framing = hasNoContent(options.response.status) ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 };
-  const text = head(options, framing);
+function firstBytes(version: HttpVersion, response: Response, keepAlive: boolean, date: string, combined: boolean): Buffer {
+  const body = response.body as Buffer | undefined;
+  const framing: Framing = hasNoContent(response.status) ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 };
+  const text = serializeHead({ version, status: response.status, headers: response.headers, framing, keepAlive, date });
   return combined ? concatHead(text, body as Buffer) : Buffer.from(text, 'latin1');
 }
 
@@ -118,13 +140,13 @@ function concatHead(text: string, body: Buffer): Buffer {
   return bytes;
 }
 
-function sendFile(options: SendOptions, body: FileBody): (() => void) | undefined {
+function sendFile(options: SendOptions, body: FileBody): () => void {
   const length = body.end - body.start + 1;
   if (options.isHead) {
     const text = head(options, { kind: 'length', length });
     if (!options.socket.write(text, 'latin1')) options.onBlocked();
     options.done({ bytes: text.length });
-    return undefined;
+    return () => undefined;
   }
   let aborted = false;
   let stream: Readable | undefined;

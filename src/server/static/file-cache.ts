@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { declaredCharset } from '../html/charset';
 import type { MediaType } from './content-type';
 import { Document, fileMeta, type FileMeta } from './representation';
