@@ -11,7 +11,7 @@ import {
 } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
 import type { RequestLine } from './request-line';
-import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
+import type { BodyFraming, HeaderMap, HttpVersion, ParseError, RequestHead } from './types';
 
 const SEEN_CONNECTION = 1;
 const SEEN_EXPECT = 2;
@@ -21,13 +21,23 @@ const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
 const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
 
 /**
- * The header section of one message: collects field lines, checks the fields that decide
- * framing as they arrive, and turns the finished section into a `RequestHead`. The parser makes
- * one per message, so an idle connection holds none.
+ * The head of one message as it is parsed: the request line (filled by scanRequestLine), the
+ * field lines (checking the fields that decide framing as they arrive), and, once finished, the
+ * `RequestHead` itself, so a request costs one object here. The parser makes one per message, so
+ * an idle connection holds none.
  */
-export class HeadFields {
-  private readonly headers: HeaderMap = new Map();
-  private readonly rawHeaders: string[] = [];
+export class HeadFields implements RequestLine, RequestHead {
+  method = '';
+  target = '';
+  path = '';
+  query = '';
+  version: HttpVersion = '1.1';
+  authority = '';
+  readonly headers: HeaderMap = new Map();
+  readonly rawHeaders: string[] = [];
+  keepAlive = false;
+  expectContinue = false;
+  framing: BodyFraming = NO_BODY;
   private hostCount = 0;
   private contentLength: string | null = null;
   /** SEEN_ bits for the fields finish() reads, so it looks up only those that were sent. */
@@ -51,31 +61,22 @@ export class HeadFields {
     return null;
   }
 
-  /** The finished head, or why the request is refused. Called once; the head owns the fields. */
-  finish(line: RequestLine, maxBodyBytes: number): RequestHead | ParseError {
-    const framing = this.framing(line, maxBodyBytes);
-    const { headers, rawHeaders, seen } = this;
+  /** Completes the head after its last field line, or says why the request is refused. Called once. */
+  finish(maxBodyBytes: number): RequestHead | ParseError {
+    const framing = this.framingOf(maxBodyBytes);
     if (!('kind' in framing)) return framing;
+    const { headers, seen, version } = this;
     // RFC 9112 section 3.2.2: for an absolute-form target the received Host field is ignored
     // and the target names the host; `host` says so for every reader of the head.
-    if (line.authority !== '') headers.set('host', line.authority);
+    if (this.authority !== '') headers.set('host', this.authority);
     const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
     const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');
-    return {
-      method: line.method,
-      target: line.target,
-      path: line.path,
-      query: line.query,
-      version: line.version,
-      headers,
-      rawHeaders,
-      // RFC 9112 section 9.3: persistent unless close; HTTP/1.0 only with keep-alive.
-      keepAlive:
-        (options & CONNECTION_CLOSE) === 0 && (line.version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0),
-      // RFC 9110 section 10.1.1: a server must ignore 100-continue from an HTTP/1.0 client.
-      expectContinue: line.version === '1.1' && expect !== undefined && isContinueExpectation(expect),
-      framing,
-    };
+    // RFC 9112 section 9.3: persistent unless close; HTTP/1.0 only with keep-alive.
+    this.keepAlive = (options & CONNECTION_CLOSE) === 0 && (version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0);
+    // RFC 9110 section 10.1.1: a server must ignore 100-continue from an HTTP/1.0 client.
+    this.expectContinue = version === '1.1' && expect !== undefined && isContinueExpectation(expect);
+    this.framing = framing;
+    return this;
   }
 
   /** Checks the fields that decide where the message ends as soon as they arrive. */
@@ -106,8 +107,8 @@ export class HeadFields {
   }
 
   /** The body framing of the finished head (RFC 9112 section 6.3), or why the request is refused. */
-  private framing(line: RequestLine, maxBodyBytes: number): BodyFraming | ParseError {
-    const version = line.version;
+  private framingOf(maxBodyBytes: number): BodyFraming | ParseError {
+    const version = this.version;
     if (version === '1.1' && this.hostCount === 0) return PARSE_ERROR.hostMissing;
     const transferEncoding = (this.seen & SEEN_TRANSFER_ENCODING) === 0 ? undefined : this.headers.get('transfer-encoding');
     if (transferEncoding !== undefined) {

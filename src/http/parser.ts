@@ -3,7 +3,7 @@ import { HeadFields } from './head-fields';
 import { CR, LF, addField, emptyFieldLine, scanFieldLine, type FieldLine } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
 import { ByteView } from './scan';
-import { emptyRequestLine, requestLineLimitError, scanRequestLine, type RequestLine } from './request-line';
+import { requestLineLimitError, scanRequestLine } from './request-line';
 import type { BodyFraming, HeaderMap, ParseError, RequestHead } from './types';
 
 export interface ParserLimits {
@@ -50,7 +50,6 @@ const latin1: Latin1Slice =
 const NO_LINE = Buffer.alloc(0);
 const NO_LINE_VIEW = new ByteView(NO_LINE);
 const NO_TRAILERS: HeaderMap = new Map();
-const IDLE_REQUEST_LINE: RequestLine = emptyRequestLine();
 const IDLE_FIELDS = new HeadFields();
 // Scratch results, filled by a scan and read right after it, before any callback runs.
 const FIELD: FieldLine = emptyFieldLine();
@@ -78,8 +77,7 @@ export class RequestParser {
   private delta = 0;
   // The message being parsed.
   private headerBytes = 0;
-  // Made per message; an idle parser holds the shared empty ones.
-  private requestLine: RequestLine = IDLE_REQUEST_LINE;
+  // Made per message; an idle parser holds the shared empty one.
   private fields: HeadFields = IDLE_FIELDS;
   // Replaced by a fresh map at the last chunk, before any trailer is added.
   private trailers: HeaderMap = NO_TRAILERS;
@@ -150,7 +148,8 @@ export class RequestParser {
     }
     const rest = base + i;
     if (base + window.length === input.length) {
-      this.appendPartialLine(input, rest, input.length);
+      // Usually the input ended with a line: nothing to carry over.
+      if (rest < input.length) this.appendPartialLine(input, rest, input.length);
       return input.length;
     }
     // The window ends inside a line: decode a fresh window there, or read an overlong line as bytes.
@@ -261,11 +260,10 @@ export class RequestParser {
     this.headerBytes += n;
     // RFC 9112 section 2.2: a server should ignore at least one empty line before the request line.
     if (start === end) return;
-    const line = emptyRequestLine();
-    const error = scanRequestLine(s, this.view, this.delta, start, end, line);
+    const head = new HeadFields();
+    const error = scanRequestLine(s, this.view, this.delta, start, end, head);
     if (error !== null) return this.fail(error);
-    this.requestLine = line;
-    this.fields = new HeadFields();
+    this.fields = head;
     this.state = HEADER_LINE;
   }
 
@@ -277,9 +275,8 @@ export class RequestParser {
   }
 
   private endHead(): void {
-    const head = this.fields.finish(this.requestLine, this.limits.maxBodyBytes);
+    const head = this.fields.finish(this.limits.maxBodyBytes);
     this.fields = IDLE_FIELDS;
-    this.requestLine = IDLE_REQUEST_LINE;
     if (!('framing' in head)) return this.fail(head);
     this.startBody(head.framing);
     this.callbacks.onHead(head);

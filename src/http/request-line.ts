@@ -3,7 +3,7 @@ import { PARSE_ERROR } from './parse-errors';
 import { findSpaceOrControl, type ByteView } from './scan';
 import type { HttpVersion, ParseError } from './types';
 
-/** The parts of a request line; the parser reuses a single instance. */
+/** The parts of a request line, filled in place by scanRequestLine (the head being parsed). */
 export interface RequestLine {
   method: string;
   target: string;
@@ -15,10 +15,6 @@ export interface RequestLine {
 }
 
 const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
-
-export function emptyRequestLine(): RequestLine {
-  return { method: '', target: '', path: '', query: '', version: '1.1', authority: '' };
-}
 
 /**
  * Splits the request line `s[start, end)` (line ending removed, not empty) into `out`, or

@@ -18,6 +18,8 @@ const ETAG_SUFFIX = '-lr1';
 /** Fetch destinations that show a document: a tab, the Simple Browser's iframe, a frameset. */
 const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame']);
 
+const ACCEPTS_HTML = /(^|[\s,])text\/html\s*(;|,|$)/i;
+
 /**
  * True when the browser is loading this response as a page. Browsers say so with
  * `Sec-Fetch-Dest` (Fetch Metadata); `fetch()` and XHR send `empty`, so scripts get the file
@@ -29,7 +31,8 @@ export function isPageLoad(request: Request): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
   const dest = request.headers.get('sec-fetch-dest');
   if (dest !== undefined) return PAGE_DESTINATIONS.has(dest.trim().toLowerCase());
-  return /(^|[\s,])text\/html\s*(;|,|$)/i.test(request.headers.get('accept') ?? '');
+  const accept = request.headers.get('accept');
+  return accept !== undefined && ACCEPTS_HTML.test(accept);
 }
 
 /**
