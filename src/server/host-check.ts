@@ -44,7 +44,7 @@ export function createHostCheck(boundHost: string, allowedHosts: readonly string
   const known = new Map<string, boolean>();
   // Nearly every request names the host the one before it did: comparing with that costs less
   // than hashing the field's fresh string for a map lookup.
-  let lastAllowed = '';
+  let lastAllowed: string | undefined;
   return (request) => {
     const field = request.headers.get('host');
     // Only HTTP/1.0 may omit Host (the parser requires it for 1.1); browsers always send it.

@@ -64,7 +64,18 @@ test('a request for another host name is refused (DNS rebinding) unless allowed'
     assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n'), 200);
     assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: app.localhost\r\nConnection: close\r\n\r\n'), 200);
     assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: dev.test:8000\r\nConnection: close\r\n\r\n'), 200);
+    // The check remembers the last allowed Host; a different one right after is still checked.
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n'), 403);
   }, ['dev.test']);
+});
+
+test('an empty Host field is refused, also as the first request a server sees', async () => {
+  await withServer(async (server) => {
+    const empty = 'GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n';
+    assert.equal(await statusOf(server.port, empty), 403);
+    assert.equal(await statusOf(server.port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), 200);
+    assert.equal(await statusOf(server.port, empty), 403);
+  });
 });
 
 test('an absolute-form target names the host and its Host field is ignored (RFC 9112 section 3.2.2)', async () => {
