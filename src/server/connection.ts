@@ -293,19 +293,20 @@ export class Connection implements ParserCallbacks, SocketOwner {
     const isHead = head?.method === 'HEAD';
     const version = head?.version ?? '1.1';
     const date = this.ctx.dates.get(this.now());
+    if (!isSmallBuffered(response, isHead)) {
+      this.sendStreamed(pending, head, response, version, isHead, persistent, date);
+      return;
+    }
+    // The common case, written at once: no options object and no callbacks per request.
     let bytes: number;
     try {
-      if (!isSmallBuffered(response, isHead)) {
-        this.sendStreamed(pending, head, response, version, isHead, persistent, date);
-        return;
-      }
-      // The common case, written at once: no options object and no callbacks per request.
       bytes = writeBuffered(this.socket, response, version, isHead, persistent, date, this.ctx.wire);
     } catch (error) {
       this.failSerializing(pending, head, response, error);
       return;
     }
-    if (this.socket.writableNeedDrain) this.blockReading();
+    // A destroyed socket takes no more either (its write returned false): wait for 'close'.
+    if (this.socket.writableNeedDrain || this.socket.destroyed) this.blockReading();
     this.onBodyDone(pending, head, response, bytes, persistent, undefined, undefined);
   }
 
