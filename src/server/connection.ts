@@ -5,10 +5,11 @@ import { performance } from 'node:perf_hooks';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
 import type { HeaderMap, HttpVersion, ParseError, RequestHead } from '../http/types';
-import { internalError, type Request, type Response } from './handler';
+import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { isSmallBuffered, sendBody, writeBuffered } from './send-body';
+import { RequestQueue } from './request-queue';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
 
@@ -42,11 +43,8 @@ const UNPARSED_HEADERS: readonly string[] = [];
  */
 export class Connection implements ParserCallbacks, SocketOwner {
   private readonly parser: RequestParser;
-  // The queue of requests waiting for their turn: the first in a field, pipelined ones behind
-  // it in an array made only when needed (no array work for one request at a time).
-  private first: Pending | undefined;
-  private rest: Pending[] | undefined;
-  private queued = 0;
+  /** Requests waiting for their turn, pipelined ones behind the one being answered. */
+  private readonly queue = new RequestQueue<Pending>();
   private readonly client: string;
   private readonly remoteAddress: string;
   private readonly remotePort: number;
@@ -87,12 +85,12 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** Closes the connection after the response in progress, or now when it is idle. */
   closeWhenIdle(): void {
     this.ended = true;
-    if (!this.busy && this.queued === 0) this.socket.destroy();
+    if (!this.busy && this.queue.size === 0) this.socket.destroy();
   }
 
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
-    if (this.busy || this.queued > 0 || this.writePaused || this.socket.writableLength > 0) {
+    if (this.busy || this.queue.size > 0 || this.writePaused || this.socket.writableLength > 0) {
       // Output still pending is not idleness; but a client that stops reading a response must
       // not hold its file and socket forever.
       if (this.writePaused && now - this.lastActivity > SEND_TIMEOUT_MS) this.destroy();
@@ -110,7 +108,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   private timeOut(now: number): void {
     const error = { status: 408, message: 'Client took too long to send the request' };
-    this.enqueue({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
+    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
     this.head = undefined;
     this.headStartedAt = undefined;
     this.pump();
@@ -128,7 +126,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.dataNow = 0;
     }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
-    if (this.queued >= this.ctx.limits.maxPipelined) this.socket.pause();
+    if (this.queue.size >= this.ctx.limits.maxPipelined) this.socket.pause();
   }
 
   /** @internal parser callback */
@@ -139,7 +137,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     this.headStartedAt = undefined;
     // RFC 9110 section 10.1.1: invite the body only when this request is next in line; a
     // pipelined one behind others gets no interim response and the client sends the body anyway.
-    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queued === 0) {
+    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queue.size === 0) {
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
   }
@@ -159,7 +157,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
     this.bodyChunks = undefined;
     this.bodySize = 0;
-    this.enqueue({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
+    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
     if (!head.keepAlive) {
       this.closeAfterQueue = true;
       this.stopReading();
@@ -171,7 +169,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
   onError(error: ParseError): void {
     if (this.closeAfterQueue) return;
     this.closeAfterQueue = true;
-    this.enqueue({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
+    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
     this.head = undefined;
     this.stopReading();
     this.pump();
@@ -186,7 +184,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** @internal socket listener */
   onEnd(): void {
     this.ended = true;
-    if (!this.busy && this.queued === 0) lingeringClose(this.socket);
+    if (!this.busy && this.queue.size === 0) lingeringClose(this.socket);
   }
 
   /** @internal socket listener */
@@ -195,7 +193,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.writePaused) {
       this.writePaused = false;
       if (!this.ended) this.socket.resume();
-      if (!this.busy && this.queued > 0) this.pump();
+      if (!this.busy && this.queue.size > 0) this.pump();
     }
   }
 
@@ -207,42 +205,23 @@ export class Connection implements ParserCallbacks, SocketOwner {
     this.ctx.onClose(this);
   }
 
-  private enqueue(pending: Pending): void {
-    if (this.queued === 0) this.first = pending;
-    else (this.rest ??= []).push(pending);
-    this.queued++;
-  }
-
-  private dequeue(): Pending | undefined {
-    const pending = this.first;
-    if (pending === undefined) return undefined;
-    this.queued--;
-    this.first = this.queued > 0 ? this.rest?.shift() : undefined;
-    return pending;
-  }
-
-  private clearQueue(): void {
-    this.first = undefined;
-    this.rest = undefined;
-    this.queued = 0;
-  }
-
   /** Answers queued requests one at a time, in order. */
   private pump(): void {
     // While the socket cannot take more, queued answers wait for 'drain' (no unbounded buffering).
     while (!this.busy && !this.closed && !this.writePaused) {
-      const pending = this.dequeue();
+      const pending = this.queue.shift();
       if (pending === undefined) break;
-      if (this.socket.isPaused() && this.queued < this.ctx.limits.maxPipelined && !this.ended) {
+      if (this.socket.isPaused() && this.queue.size < this.ctx.limits.maxPipelined && !this.ended) {
         this.socket.resume();
       }
       if (pending.error !== undefined) {
-        this.answerError(pending, pending.error);
+        this.busy = true;
+        this.respond(pending, errorResponse(pending.error.status, pending.error.message));
         return;
       }
       this.answer(pending);
     }
-    if (!this.busy && this.queued === 0 && this.ended && !this.closed) lingeringClose(this.socket);
+    if (!this.busy && this.queue.size === 0 && this.ended && !this.closed) lingeringClose(this.socket);
   }
 
   private answer(pending: Pending): void {
@@ -262,31 +241,19 @@ export class Connection implements ParserCallbacks, SocketOwner {
     const result = this.ctx.dispatch(request);
     if (result instanceof Promise) {
       result.then(
-        (response) => this.respond(pending, head, response),
-        (error: unknown) => this.respond(pending, head, internalError(error)),
+        (response) => this.respond(pending, response),
+        (error: unknown) => this.respond(pending, internalError(error)),
       );
     } else {
-      this.respond(pending, head, result);
+      this.respond(pending, result);
     }
   }
 
-  private answerError(pending: Pending, error: { readonly status: number; readonly message: string }): void {
-    const body = Buffer.from(`${error.status} ${error.message}\n`, 'utf8');
-    const response: Response = {
-      status: error.status,
-      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-      body,
-      reason: error.message,
-      close: true,
-    };
-    this.busy = true;
-    this.respond(pending, pending.head, response);
-  }
-
-  private respond(pending: Pending, head: RequestHead | undefined, response: Response): void {
+  private respond(pending: Pending, response: Response): void {
+    const head = pending.head;
     if (this.closed) {
       destroyStreamBody(response);
-      this.finish(pending, head, response, 0, 'client closed the connection');
+      this.finish(pending, response.status, 0, 'client closed the connection');
       return;
     }
     const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
@@ -294,7 +261,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     const version = head?.version ?? '1.1';
     const date = this.ctx.dates.get(this.now());
     if (!isSmallBuffered(response, isHead)) {
-      this.sendStreamed(pending, head, response, version, isHead, persistent, date);
+      this.sendStreamed(pending, response, version, isHead, persistent, date);
       return;
     }
     // The common case, written at once: no options object and no callbacks per request.
@@ -302,18 +269,17 @@ export class Connection implements ParserCallbacks, SocketOwner {
     try {
       bytes = writeBuffered(this.socket, response, version, isHead, persistent, date, this.ctx.wire);
     } catch (error) {
-      this.failSerializing(pending, head, response, error);
+      this.failSerializing(pending, response, error);
       return;
     }
     // A destroyed socket takes no more either (its write returned false): wait for 'close'.
     if (this.socket.writableNeedDrain || this.socket.destroyed) this.blockReading();
-    this.onBodyDone(pending, head, response, bytes, persistent, undefined, undefined);
+    this.onBodyDone(pending, response, bytes, persistent, undefined, undefined);
   }
 
   /** A body from a file or a stream, sent with backpressure; onBodyDone runs when it ends. */
   private sendStreamed(
     pending: Pending,
-    head: RequestHead | undefined,
     response: Response,
     version: HttpVersion,
     isHead: boolean,
@@ -330,17 +296,16 @@ export class Connection implements ParserCallbacks, SocketOwner {
         isHead,
         keepAlive: persistent,
         date,
-        wire: this.ctx.wire,
         onBlocked: () => this.blockReading(),
         done: (result) => {
           settled = true;
-          this.onBodyDone(pending, head, response, result.bytes, persistent && result.close !== true, result.status, result.error);
+          this.onBodyDone(pending, response, result.bytes, persistent && result.close !== true, result.status, result.error);
         },
       });
     } catch (error) {
       // Thrown after the body ended belongs to what ran next, not to this response.
       if (settled) throw error;
-      this.failSerializing(pending, head, response, error);
+      this.failSerializing(pending, response, error);
       return;
     }
     // A body that ended at once may already have started the next response, which owns abortBody now.
@@ -348,10 +313,10 @@ export class Connection implements ParserCallbacks, SocketOwner {
   }
 
   /** A handler's header that cannot be serialized: a bug, answered by dropping the connection. */
-  private failSerializing(pending: Pending, head: RequestHead | undefined, response: Response, error: unknown): void {
+  private failSerializing(pending: Pending, response: Response, error: unknown): void {
     destroyStreamBody(response);
     const message = error instanceof Error ? error.message : String(error);
-    this.onBodyDone(pending, head, internalError(error), 0, false, undefined, `internal error: ${message}`);
+    this.onBodyDone(pending, internalError(error), 0, false, undefined, `internal error: ${message}`);
   }
 
   private now(): number {
@@ -366,7 +331,6 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   private onBodyDone(
     pending: Pending,
-    head: RequestHead | undefined,
     response: Response,
     bytes: number,
     persistent: boolean,
@@ -374,12 +338,12 @@ export class Connection implements ParserCallbacks, SocketOwner {
     error: string | undefined,
   ): void {
     this.abortBody = undefined;
-    this.finish(pending, head, status === undefined ? response : { ...response, status }, bytes, error ?? response.reason);
+    this.finish(pending, status ?? response.status, bytes, error ?? response.reason);
     this.busy = false;
     this.lastActivity = this.now();
     if (!persistent || error !== undefined) {
       this.ended = true;
-      this.clearQueue();
+      this.queue.clear();
       if (error !== undefined) this.socket.destroy();
       else lingeringClose(this.socket);
       return;
@@ -387,7 +351,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
     this.pump();
   }
 
-  private finish(pending: Pending, head: RequestHead | undefined, response: Response, bytes: number, reason: string | undefined): void {
+  private finish(pending: Pending, status: number, bytes: number, reason: string | undefined): void {
+    const head = pending.head;
     const durationMs = performance.now() - pending.startedHr;
     const record: RequestLogRecord = {
       time: pending.startedAt,
@@ -395,7 +360,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
       method: head?.method ?? '-',
       target: head?.target ?? '-',
       version: head?.version ?? '-',
-      status: response.status,
+      status,
       bytes,
       durationMs,
       headers: head?.rawHeaders ?? UNPARSED_HEADERS,

@@ -88,3 +88,14 @@ export function internalError(error: unknown): Response {
     close: true,
   };
 }
+
+/** The answer to a request that could not be parsed or came too slowly; the connection closes after it. */
+export function errorResponse(status: number, message: string): Response {
+  return {
+    status,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: Buffer.from(`${status} ${message}\n`, 'utf8'),
+    reason: message,
+    close: true,
+  };
+}

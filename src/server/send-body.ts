@@ -26,8 +26,6 @@ export interface SendOptions {
   readonly isHead: boolean;
   readonly keepAlive: boolean;
   readonly date: string;
-  /** Serialized frozen responses of this server, for `date`. */
-  readonly wire: WireCache;
   /** The socket buffer is full: stop reading requests until it drains. */
   readonly onBlocked: () => void;
   readonly done: (outcome: BodyOutcome) => void;
