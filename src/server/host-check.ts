@@ -41,20 +41,15 @@ function forbidden(host: string): Response {
 export function createHostCheck(boundHost: string, allowedHosts: readonly string[]): Handler | undefined {
   if (!isLoopbackHost(boundHost)) return undefined;
   const allowed = new Set(allowedHosts.map((h) => h.toLowerCase()));
-  const known = new Map<string, boolean>();
-  // Nearly every request names the host the one before it did: comparing with that costs less
-  // than hashing the field's fresh string for a map lookup.
+  // Nearly every request names the host the one before it did: an allowed value is remembered,
+  // and only a different one is parsed and checked.
   let lastAllowed: string | undefined;
   return (request) => {
     const field = request.headers.get('host');
     // Only HTTP/1.0 may omit Host (the parser requires it for 1.1); browsers always send it.
     if (field === undefined || field === lastAllowed) return undefined;
-    let ok = known.get(field);
-    if (ok === undefined) {
-      const name = hostName(field).toLowerCase();
-      ok = isLoopbackHost(name) || allowed.has(name);
-      if (known.size < 64) known.set(field, ok);
-    }
+    const name = hostName(field).toLowerCase();
+    const ok = isLoopbackHost(name) || allowed.has(name);
     if (!ok) return forbidden(field);
     lastAllowed = field;
     return undefined;
