@@ -1,17 +1,15 @@
-/** Command-line options of `tiny-server`. */
-export interface CliOptions {
-  readonly root: string;
-  readonly host: string;
-  readonly port: number;
-  readonly liveReload: boolean;
-  readonly showDotfiles: boolean;
-  readonly directoryListing: boolean;
-  readonly allowedHosts: readonly string[];
+import { resolve } from 'node:path';
+import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
+
+/** What a `tiny-server` command line asks for: the server's settings, and the CLI's own flag. */
+export interface CliRun {
+  readonly settings: ServerSettings;
+  /** Do not print a line per request. */
   readonly quiet: boolean;
 }
 
 export type ParsedArgs =
-  | { readonly kind: 'run'; readonly options: CliOptions }
+  | ({ readonly kind: 'run' } & CliRun)
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
   | { readonly kind: 'error'; readonly message: string };
@@ -21,9 +19,9 @@ export const USAGE = `Usage: tiny-server [root] [options]
 Serves the folder <root> (default: the current folder) over HTTP with live reload.
 
 Options:
-  -p, --port N          port to listen on (default 8000; a taken port moves to the next
+  -p, --port N          port to listen on (default ${DEFAULT_SETTINGS.port}; a taken port moves to the next
                         free one; 0 takes any free port)
-  -H, --host ADDR       address to bind (default 127.0.0.1; 0.0.0.0 exposes the folder
+  -H, --host ADDR       address to bind (default ${DEFAULT_SETTINGS.host}; 0.0.0.0 exposes the folder
                         to the network)
       --no-reload       do not inject the live-reload client into HTML pages
       --dotfiles        serve files and folders whose name starts with a dot
@@ -39,14 +37,13 @@ function parsePort(value: string | undefined): number | undefined {
   return port <= 65535 ? port : undefined;
 }
 
-/** Parses argv (without node and the script); errors are values with a message for the user. */
-export function parseArgs(argv: readonly string[]): ParsedArgs {
+/**
+ * Parses argv (without node and the script) into the server's settings, relative paths resolved
+ * against `cwd`; errors are values with a message for the user.
+ */
+export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedArgs {
   let root: string | undefined;
-  let host = '127.0.0.1';
-  let port = 8000;
-  let liveReload = true;
-  let showDotfiles = false;
-  let directoryListing = true;
+  let { host, port, liveReload, showDotfiles, directoryListing } = DEFAULT_SETTINGS;
   let quiet = false;
   const allowedHosts: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -102,6 +99,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   }
   return {
     kind: 'run',
-    options: { root: root ?? '.', host, port, liveReload, showDotfiles, directoryListing, allowedHosts, quiet },
+    settings: { root: resolve(cwd, root ?? '.'), host, port, liveReload, showDotfiles, directoryListing, allowedHosts },
+    quiet,
   };
 }

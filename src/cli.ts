@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `tiny-server [root] --port N`: the same server as the extension, from a terminal.
-import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { USAGE, parseArgs, type CliOptions } from './cli-args';
+import { USAGE, parseArgs, type CliRun } from './cli-args';
 import { BatchedRecords, type RequestLogger } from './server/log';
 import { isLoopbackHost } from './server/host-check';
 import { watchTree } from './server/reload';
+import type { ChangeSource } from './server/options';
 import { startServer } from './server/server';
 
 declare const TINY_SERVER_VERSION: string | undefined;
@@ -43,18 +43,16 @@ function keepYoungGenerationSmall(): void {
   setFlagsFromString('--semi-space-growth-factor=1');
 }
 
-async function run(options: CliOptions): Promise<number> {
+/** The CLI's change source: a tree watcher whose errors go to stderr. */
+const watchFiles: ChangeSource = (root, notify) =>
+  watchTree(root, notify, (message) => process.stderr.write(`tiny-server: live reload: ${message}\n`));
+
+async function run({ settings, quiet }: CliRun): Promise<number> {
   keepYoungGenerationSmall();
-  const root = resolve(options.root);
-  const log = options.quiet ? undefined : stdoutLogger();
+  const log = quiet ? undefined : stdoutLogger();
   const result = await startServer({
-    root,
-    host: options.host,
-    port: options.port,
-    liveReload: options.liveReload,
-    showDotfiles: options.showDotfiles,
-    directoryListing: options.directoryListing,
-    allowedHosts: options.allowedHosts,
+    ...settings,
+    changes: watchFiles,
     ...(log === undefined ? {} : { logger: log.logger }),
   });
   if (!result.ok) {
@@ -66,20 +64,14 @@ async function run(options: CliOptions): Promise<number> {
   if (server.port !== server.requestedPort && server.requestedPort !== 0) {
     process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
   }
-  if (!isLoopbackHost(options.host)) {
-    process.stderr.write(`tiny-server: listening on ${options.host}: other machines on the network can read ${server.root}\n`);
+  if (!isLoopbackHost(server.host)) {
+    process.stderr.write(`tiny-server: listening on ${server.host}: other machines on the network can read ${server.root}\n`);
   }
-  const watcher = options.liveReload ? watchTree(
-        server.root,
-        (paths) => server.notifyChanged(paths),
-        (message) => process.stderr.write(`tiny-server: live reload: ${message}\n`),
-      ) : undefined;
   return new Promise<number>((done) => {
     let stopping = false;
     const stop = (): void => {
       if (stopping) return;
       stopping = true;
-      watcher?.dispose();
       void server.close().then(() => {
         log?.lines.flush();
         done(0);
@@ -104,7 +96,7 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     case 'run':
-      process.exitCode = await run(parsed.options);
+      process.exitCode = await run(parsed);
       // Everything is closed; do not let a stray handle keep a stopped server's process alive.
       setTimeout(() => process.exit(), 1000).unref();
   }

@@ -1,10 +1,9 @@
-import { relative, sep } from 'node:path';
 import * as vscode from 'vscode';
 import type { ServerInfo } from './api';
 import { openUrl } from './browser';
 import type { LogChannel } from './log-channel';
 import { toInfo, type RunningServer, type ServerManager } from './manager';
-import { isInside, readSettings } from './settings';
+import { readSettings } from './settings';
 
 /** Command identifiers, as contributed in package.json. */
 export const COMMAND = {
@@ -99,13 +98,14 @@ class Commands {
     const folder = vscode.workspace.getWorkspaceFolder(file);
     if (folder === undefined) return this.refuse(`${file.fsPath} is not inside an open workspace folder`);
     const outcome = await this.manager.start(folder);
-    if (!outcome.ok) return undefined;
-    const root = outcome.server.root.fsPath;
-    if (!isInside(root, file.fsPath)) {
-      return this.refuse(`${file.fsPath} is outside the served folder ${root} (setting tinyServer.root)`);
+    const running = this.manager.get(folder.uri);
+    if (!outcome.ok || running === undefined) return undefined;
+    // The editor names the file through the workspace path, which may be a symlink: urlOf knows
+    // the root both as given and as resolved.
+    const url = running.server.urlOf(file.fsPath);
+    if (url === undefined) {
+      return this.refuse(`${file.fsPath} is outside the served folder ${running.server.root} (setting tinyServer.root)`);
     }
-    const path = relative(root, file.fsPath).split(sep).map(encodeURIComponent).join('/');
-    const url = new URL(path, outcome.server.url).toString();
     const read = readSettings(folder);
     await openUrl(url, read.ok && read.settings.openOnStart === 'externalBrowser' ? 'externalBrowser' : 'simpleBrowser');
     return url;

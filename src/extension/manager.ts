@@ -1,17 +1,16 @@
 import * as vscode from 'vscode';
+import type { ChangeSource } from '../server/options';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
 import type { LogChannel } from './log-channel';
-import { bindsAllInterfaces, readSettings, SECTION, serverShape, toServerOptions, type FolderSettings } from './settings';
+import { bindsAllInterfaces, needsRestart, readSettings, SECTION, type FolderSettings } from './settings';
 
 /** One running server and what belongs to it. */
 export interface RunningServer {
   readonly folder: vscode.WorkspaceFolder;
   readonly server: TinyServer;
   readonly settings: FolderSettings;
-  /** Forwards file changes to live reload; absent when live reload is off. */
-  readonly watcher: vscode.Disposable | undefined;
 }
 
 /**
@@ -72,10 +71,7 @@ export class ServerManager extends DisposableOwner {
 
   /** Closes every server without waiting; `deactivate` has already awaited `stopAll()`. */
   override dispose(): void {
-    for (const entry of this.running.values()) {
-      entry.watcher?.dispose();
-      entry.server.dispose();
-    }
+    for (const entry of this.running.values()) entry.server.dispose();
     this.running.clear();
     super.dispose();
   }
@@ -89,16 +85,20 @@ export class ServerManager extends DisposableOwner {
     const read = readSettings(folder);
     if (!read.ok) return this.failed(folder, read.message);
     const settings = read.settings;
-    this.warnIfPublic(settings.host);
+    this.warnIfPublic(settings.server.host);
 
-    const result = await startSafely(toServerOptions(settings, this.log.requestLogger(folder.name)));
+    const result = await startSafely({
+      ...settings.server,
+      logger: this.log.requestLogger(folder.name),
+      changes: watchFiles,
+    });
     if (!result.ok) return this.failed(folder, result.error.message);
     const server = result.server;
     if (this.isDisposed) {
       await server.close();
       return { ok: false, message: 'Tiny Server was shut down while the server was starting' };
     }
-    const entry: RunningServer = { folder, server, settings, watcher: settings.liveReload ? watch(server) : undefined };
+    const entry: RunningServer = { folder, server, settings };
     this.running.set(folder.uri.toString(), entry);
     this.announce(entry);
     this.changed();
@@ -109,7 +109,6 @@ export class ServerManager extends DisposableOwner {
     const entry = this.get(folder);
     if (entry === undefined) return;
     this.running.delete(folder.toString());
-    entry.watcher?.dispose();
     await entry.server.close();
     this.log.info(`[${entry.folder.name}] Stopped the server on port ${entry.server.port}`);
     this.changed();
@@ -149,7 +148,7 @@ export class ServerManager extends DisposableOwner {
       if (!event.affectsConfiguration(SECTION, entry.folder.uri)) continue;
       const read = readSettings(entry.folder);
       // openOnStart only matters at the next start; everything else shapes the running server.
-      if (read.ok && serverShape(read.settings) === serverShape(entry.settings)) continue;
+      if (read.ok && !needsRestart(entry.settings, read.settings)) continue;
       void this.restart(entry.folder, 'its settings changed');
     }
   }
@@ -193,17 +192,17 @@ async function startSafely(options: Parameters<typeof startServer>[0]): Promise<
   }
 }
 
-/** Forwards changes below the served root to live reload. */
-function watch(server: TinyServer): vscode.Disposable {
-  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(server.root), '**/*'));
-  const notify = (uri: vscode.Uri): void => server.notifyChanged([uri.fsPath]);
+/** The extension's change source: a VS Code file watcher on the served folder. */
+const watchFiles: ChangeSource = (root, changed) => {
+  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), '**/*'));
+  const notify = (uri: vscode.Uri): void => changed([uri.fsPath]);
   return vscode.Disposable.from(
     watcher,
     watcher.onDidChange(notify),
     watcher.onDidCreate(notify),
     watcher.onDidDelete(notify),
   );
-}
+};
 
 export function toInfo(entry: RunningServer): ServerInfo {
   const { folder, server } = entry;

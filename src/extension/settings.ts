@@ -1,8 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import * as vscode from 'vscode';
-import type { RequestLogger } from '../server/log';
-import type { ServerOptions } from '../server/options';
+import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
 
 export const SECTION = 'tinyServer';
 
@@ -10,14 +9,9 @@ export type OpenOnStart = 'simpleBrowser' | 'externalBrowser' | 'none';
 
 /** The `tinyServer.*` settings of one workspace folder, validated. */
 export interface FolderSettings {
-  /** Absolute path of the folder to serve. */
-  readonly root: string;
-  readonly host: string;
-  readonly port: number;
-  readonly showDotfiles: boolean;
-  readonly directoryListing: boolean;
-  readonly allowedHosts: readonly string[];
-  readonly liveReload: boolean;
+  /** What shapes the server, handed to startServer as it is; a change here means a restart. */
+  readonly server: ServerSettings;
+  /** What Start opens; only read at the next start. */
   readonly openOnStart: OpenOnStart;
 }
 
@@ -30,29 +24,35 @@ const OPEN_ON_START: readonly OpenOnStart[] = ['simpleBrowser', 'externalBrowser
 /** Reads the settings that apply to `folder`; invalid values are reported, never guessed at. */
 export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
   const config = vscode.workspace.getConfiguration(SECTION, folder.uri);
-  const port = config.get<unknown>('port', 8000);
+  const port = config.get<unknown>('port', DEFAULT_SETTINGS.port);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     return { ok: false, message: `Setting tinyServer.port must be a whole number from 0 to 65535, not ${String(port)}` };
   }
-  const host = config.get<unknown>('host', '127.0.0.1');
+  const host = config.get<unknown>('host', DEFAULT_SETTINGS.host);
   if (typeof host !== 'string' || host.trim() === '') {
     return { ok: false, message: 'Setting tinyServer.host must be an address such as 127.0.0.1' };
   }
-  const root = resolveRoot(folder.uri.fsPath, config.get<unknown>('root', ''));
+  const root = rootFromSetting(folder.uri.fsPath, config.get<unknown>('root', ''));
   if (!root.ok) return root;
   const openOnStart = config.get<unknown>('openOnStart', 'simpleBrowser');
-  const allowedHosts = config.get<unknown>('allowedHosts', []);
+  const allowedHosts = config.get<unknown>('allowedHosts', DEFAULT_SETTINGS.allowedHosts);
+  const flag = (name: 'showDotfiles' | 'directoryListing' | 'liveReload'): boolean => {
+    const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
+    return typeof value === 'boolean' ? value : DEFAULT_SETTINGS[name];
+  };
   return {
     ok: true,
     settings: {
-      root: root.path,
-      // `[::1]` is how a URL writes it; a socket wants `::1`.
-      host: host.trim().replace(/^\[(.*)\]$/, '$1'),
-      port,
-      showDotfiles: config.get<unknown>('showDotfiles', false) === true,
-      directoryListing: config.get<unknown>('directoryListing', true) !== false,
-      allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
-      liveReload: config.get<unknown>('liveReload', true) !== false,
+      server: {
+        root: root.path,
+        // `[::1]` is how a URL writes it; a socket wants `::1`.
+        host: host.trim().replace(/^\[(.*)\]$/, '$1'),
+        port,
+        showDotfiles: flag('showDotfiles'),
+        directoryListing: flag('directoryListing'),
+        allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
+        liveReload: flag('liveReload'),
+      },
       openOnStart: OPEN_ON_START.includes(openOnStart as OpenOnStart) ? (openOnStart as OpenOnStart) : 'simpleBrowser',
     },
   };
@@ -63,7 +63,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
  * inside it, both as written and after following symlinks, so that a workspace setting cannot
  * publish files from elsewhere on the machine.
  */
-function resolveRoot(
+function rootFromSetting(
   folder: string,
   setting: unknown,
 ): { readonly ok: true; readonly path: string } | { readonly ok: false; readonly message: string } {
@@ -87,23 +87,9 @@ export function isInside(parent: string, path: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
-/** The part of the settings that shapes a running server; a change here means a restart. */
-export function serverShape(settings: FolderSettings): string {
-  const { openOnStart: _ignored, ...shape } = settings;
-  return JSON.stringify(shape);
-}
-
-export function toServerOptions(settings: FolderSettings, logger: RequestLogger): ServerOptions {
-  return {
-    root: settings.root,
-    host: settings.host,
-    port: settings.port,
-    showDotfiles: settings.showDotfiles,
-    directoryListing: settings.directoryListing,
-    allowedHosts: settings.allowedHosts,
-    liveReload: settings.liveReload,
-    logger,
-  };
+/** True when a running server with `running` settings must restart to apply `read`. */
+export function needsRestart(running: FolderSettings, read: FolderSettings): boolean {
+  return JSON.stringify(running.server) !== JSON.stringify(read.server);
 }
 
 /** Addresses that bind every interface, which makes the folder reachable from the network. */

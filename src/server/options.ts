@@ -1,4 +1,4 @@
-import type { Handler } from './handler';
+import type { Disposable, Handler } from './handler';
 import type { RequestLogger } from './log';
 
 /** Protocol and resource limits; defaults in `DEFAULT_LIMITS`. */
@@ -29,27 +29,60 @@ export const DEFAULT_LIMITS: Limits = {
   maxPipelined: 64,
 };
 
-/** Everything a server needs, resolved once at start. */
-export interface ServerOptions {
-  /** Absolute path of the folder to serve. */
+/**
+ * What a user chooses, from VS Code settings or command-line arguments; both front ends parse
+ * into this shape and hand it to `startServer` as it is. Defaults live in `DEFAULT_SETTINGS`.
+ */
+export interface ServerSettings {
+  /** Absolute path of the folder to serve, as the user named it (symlinks not resolved). */
   readonly root: string;
-  /** Address to bind; default `127.0.0.1`. */
-  readonly host?: string;
-  /** Port to try first; 0 takes any free port. Default 8000. */
-  readonly port?: number;
+  /** Address to bind. */
+  readonly host: string;
+  /** Port to try first; 0 takes any free port. */
+  readonly port: number;
+  /** Serve files and folders whose name starts with a dot. */
+  readonly showDotfiles: boolean;
+  /** List directories that have no index file. */
+  readonly directoryListing: boolean;
+  /** Host names accepted in addition to loopback names. */
+  readonly allowedHosts: readonly string[];
+  /** Inject the live-reload client into HTML pages, serve its endpoint and watch the root. */
+  readonly liveReload: boolean;
+}
+
+/**
+ * The one table of defaults. The settings' `default` values in package.json must agree (a unit
+ * test compares them), and the CLI's help text is written from it.
+ */
+export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
+  host: '127.0.0.1',
+  port: 8000,
+  showDotfiles: false,
+  directoryListing: true,
+  allowedHosts: Object.freeze([]) as readonly string[],
+  liveReload: true,
+});
+
+/**
+ * Tells the server about changes below `root` (the resolved root) by calling `notify` with
+ * absolute paths; what it returns stops it. The CLI passes a tree watcher, the extension a VS
+ * Code file watcher, so the server owns watching without knowing which kind it got.
+ */
+export type ChangeSource = (root: string, notify: (paths: readonly string[]) => void) => Disposable;
+
+/** Everything a server needs: the user's settings plus what the program embedding it provides. */
+export interface ServerOptions extends Partial<Omit<ServerSettings, 'root'>> {
+  readonly root: string;
   /** When the port is taken, try the next ones (up to this many). Default 20; 0 disables. */
   readonly portAttempts?: number;
-  /** Serve files and folders whose name starts with a dot. Default false. */
-  readonly showDotfiles?: boolean;
-  /** List directories that have no index file. Default true. */
-  readonly directoryListing?: boolean;
-  /** Host names accepted in addition to loopback names when bound to loopback. */
-  readonly allowedHosts?: readonly string[];
-  /** Inject the live-reload client into HTML pages and serve its endpoint. Default true. */
-  readonly liveReload?: boolean;
+  /** Where file changes come from while live reload is on; without one, pages never reload. */
+  readonly changes?: ChangeSource;
   /** Handlers consulted before the static file handler. */
   readonly handlers?: readonly Handler[];
   /** Receives one record per request. */
   readonly logger?: RequestLogger;
   readonly limits?: Partial<Limits>;
 }
+
+/** How many ports after a taken one are tried. */
+export const DEFAULT_PORT_ATTEMPTS = 20;

@@ -1,13 +1,14 @@
 import { constants, existsSync } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Disposable, Handler } from './handler';
 import { createHostCheck } from './host-check';
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
-import { DEFAULT_LIMITS, type ServerOptions } from './options';
+import { DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
 import { createLiveReload, type LiveReload } from './reload';
 import { createStaticHandler, type StaticHandler } from './static';
+import { urlPathOf } from './url-path';
 
 /** Why a server could not start. */
 export interface StartError {
@@ -22,7 +23,10 @@ export type StartResult =
 
 /** A running server. */
 export interface TinyServer extends Disposable {
+  /** The folder served, as it was given (made absolute, symlinks kept). */
   readonly root: string;
+  /** The same folder with symlinks resolved: every file served is below it. */
+  readonly realRoot: string;
   readonly host: string;
   /** The port it really listens on. */
   readonly port: number;
@@ -34,8 +38,11 @@ export interface TinyServer extends Disposable {
   readonly requestCount: number;
   /** Connections open now. */
   readonly connectionCount: number;
-  /** Tells live reload that these absolute file paths changed on disk. */
-  notifyChanged(paths: readonly string[]): void;
+  /**
+   * The address of an absolute file path below the root, reached through the root as given or
+   * as resolved (an editor may name a file either way); undefined for a path outside both.
+   */
+  urlOf(path: string): string | undefined;
   /** Stops listening and closes every connection at once; resolves when the port is free. */
   close(): Promise<void>;
 }
@@ -57,7 +64,7 @@ function findUp(start: string, relative: string): string {
 }
 
 /** Checks the root and resolves symlinks once, so path checks compare real paths. */
-async function resolveRoot(root: string): Promise<{ ok: true; path: string } | { ok: false; error: StartError }> {
+async function openRoot(root: string): Promise<{ ok: true; path: string } | { ok: false; error: StartError }> {
   try {
     const path = await realpath(root);
     if (!(await stat(path)).isDirectory()) {
@@ -82,23 +89,24 @@ function urlFor(host: string, port: number): string {
 
 /** Starts a server; failures are values, never exceptions. */
 export async function startServer(options: ServerOptions): Promise<StartResult> {
-  const rootResult = await resolveRoot(options.root);
+  const settings = { ...DEFAULT_SETTINGS, ...options, root: resolve(options.root) };
+  const rootResult = await openRoot(settings.root);
   if (!rootResult.ok) return rootResult;
-  const root = rootResult.path;
-  const host = options.host ?? '127.0.0.1';
-  const requestedPort = options.port ?? 8000;
+  const realRoot = rootResult.path;
+  const { host, port: requestedPort } = settings;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
 
-  const reload: LiveReload | undefined =
-    options.liveReload === false ? undefined : createLiveReload({ root, clientScriptPath: RELOAD_CLIENT_PATH });
+  const reload: LiveReload | undefined = settings.liveReload
+    ? createLiveReload({ roots: [realRoot, settings.root], clientScriptPath: RELOAD_CLIENT_PATH })
+    : undefined;
   const files: StaticHandler = createStaticHandler({
-    root,
-    showDotfiles: options.showDotfiles ?? false,
-    directoryListing: options.directoryListing ?? true,
+    root: realRoot,
+    showDotfiles: settings.showDotfiles,
+    directoryListing: settings.directoryListing,
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
   });
   const handlers: Handler[] = [];
-  const hostCheck = createHostCheck(host, options.allowedHosts ?? []);
+  const hostCheck = createHostCheck(host, settings.allowedHosts);
   if (hostCheck !== undefined) handlers.push(hostCheck);
   if (reload !== undefined) handlers.push(reload.handler);
   handlers.push(...(options.handlers ?? []), files.handle);
@@ -109,7 +117,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const listened = await Listener.listen({
     host,
     port: requestedPort,
-    portAttempts: options.portAttempts ?? 20,
+    portAttempts: options.portAttempts ?? DEFAULT_PORT_ATTEMPTS,
     limits,
     handlers,
     log,
@@ -120,28 +128,39 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     return { ok: false, error: listened.error };
   }
   const listener = listened.listener;
+  const changes =
+    reload === undefined || options.changes === undefined
+      ? undefined
+      : options.changes(realRoot, (paths) => reload.notifyChanged(paths));
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      changes?.dispose();
       reload?.dispose();
       await listener.close();
       files.dispose();
     })();
     return closing;
   };
+  const url = urlFor(host, listener.port);
   const server: TinyServer = {
-    root,
+    root: settings.root,
+    realRoot,
     host,
     port: listener.port,
     requestedPort,
-    url: urlFor(host, listener.port),
+    url,
     get requestCount() {
       return listener.requestCount;
     },
     get connectionCount() {
       return listener.connectionCount;
     },
-    notifyChanged: (paths) => reload?.notifyChanged(paths),
+    urlOf: (path) => {
+      const urlPath = urlPathOf([settings.root, realRoot], path);
+      // `url` ends with `/`; concatenated, not resolved, so a name like `c:d.html` stays a path.
+      return urlPath === undefined ? undefined : url + urlPath.slice(1);
+    },
     close,
     dispose: () => void close(),
   };

@@ -3,7 +3,6 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { Disposable } from '../../src/server/handler';
 import { watchTree } from '../../src/server/reload';
 import { startServer, type TinyServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
@@ -44,7 +43,7 @@ interface Harness {
 }
 
 async function start(root: string, port = 0, liveReload = true): Promise<TinyServer> {
-  const result = await startServer({ root, port, portAttempts: 0, liveReload });
+  const result = await startServer({ root, port, portAttempts: 0, liveReload, changes: watchTree });
   assert.ok(result.ok, result.ok ? '' : result.error.message);
   return result.server;
 }
@@ -54,10 +53,8 @@ async function withHarness(files: Record<string, string>, run: (h: Harness) => P
   assert.ok(browser, 'Chromium is running');
   const site = createFixtureSite({ 'index.html': page('version 0'), 'css/site.css': 'p { color: rgb(0, 0, 255); }', ...files });
   let server = await start(site.root);
-  let watcher: Disposable | undefined;
   const context = await browser.newContext();
   try {
-    watcher = watchTree(server.root, (paths) => server.notifyChanged(paths));
     const tab = await context.newPage();
     const harness: Harness = {
       site,
@@ -80,7 +77,6 @@ async function withHarness(files: Record<string, string>, run: (h: Harness) => P
     await run(harness);
   } finally {
     await context.close();
-    watcher?.dispose();
     await server.close();
     site.remove();
   }

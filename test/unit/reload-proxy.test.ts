@@ -39,10 +39,9 @@ test('a page behind a path-prefix proxy gets its client, stylesheet swaps and re
     'sub/page.html': '<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head><body><p id="text">one</p></body></html>',
     'sub/style.css': 'p { color: rgb(0, 0, 255); }',
   });
-  const started = await startServer({ root: site.root, port: 0, portAttempts: 0 });
+  const started = await startServer({ root: site.root, port: 0, portAttempts: 0, changes: watchTree });
   assert.ok(started.ok, 'server started');
   const server = started.server;
-  const watcher = watchTree(server.root, (paths) => server.notifyChanged(paths));
   const proxy = await startPrefixProxy(server.port);
   const browser = await launchChromium();
   try {
@@ -66,7 +65,6 @@ test('a page behind a path-prefix proxy gets its client, stylesheet swaps and re
     await browser.close();
     proxy.server.closeAllConnections();
     proxy.server.close();
-    watcher.dispose();
     await server.close();
     site.remove();
   }

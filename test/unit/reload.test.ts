@@ -19,7 +19,7 @@ async function withReload(
   limits: Partial<typeof DEFAULT_LIMITS> = {},
 ): Promise<void> {
   const root = join('/srv', 'site');
-  const reload = createLiveReload({ root, clientScriptPath: CLIENT });
+  const reload = createLiveReload({ roots: [root], clientScriptPath: CLIENT });
   const notFound: Handler = () => ({ status: 404, headers: {}, body: Buffer.from('no\n') });
   const result = await Listener.listen({
     host: '127.0.0.1',
@@ -270,7 +270,7 @@ test('the client script is served from memory with an entity tag', async () => {
 });
 
 test('the handler leaves other paths to the next handler', async () => {
-  const reload = createLiveReload({ root: '/srv/site', clientScriptPath: CLIENT });
+  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: CLIENT });
   try {
     assert.equal(await reload.handler(fakeRequest('/.tiny-server/reload/other')), undefined);
     assert.equal(await reload.handler(fakeRequest('/index.html')), undefined);
@@ -281,7 +281,7 @@ test('the handler leaves other paths to the next handler', async () => {
 });
 
 test('a missing client script is answered with 500 and a reason', async () => {
-  const reload = createLiveReload({ root: '/srv/site', clientScriptPath: '/nonexistent/reload-client.js' });
+  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: '/nonexistent/reload-client.js' });
   try {
     const response = await reload.handler(fakeRequest('/.tiny-server/reload/client.js'));
     assert.equal(response?.status, 500);
@@ -294,7 +294,7 @@ test('a missing client script is answered with 500 and a reason', async () => {
 test('toUrlPaths() encodes names as a browser requests them and drops paths outside the root', () => {
   const root = join('/srv', 'site');
   assert.deepEqual(
-    toUrlPaths(root, [
+    toUrlPaths([root], [
       root,
       join(root, 'index.html'),
       join(root, 'index.html'),

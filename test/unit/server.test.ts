@@ -6,17 +6,14 @@ import { test } from 'node:test';
 import type { RequestLogRecord } from '../../src/server/log';
 import { startServer, type TinyServer } from '../../src/server/server';
 import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
+import { waitFor, withLogged } from './helpers/server';
 
 async function withServer(run: (server: TinyServer, root: string, records: RequestLogRecord[]) => Promise<void>, allowedHosts: string[] = []): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'tiny-server-'));
   writeFileSync(join(root, 'index.html'), '<!doctype html><title>t</title><p>home</p>');
-  const records: RequestLogRecord[] = [];
-  const result = await startServer({ root, port: 0, liveReload: false, allowedHosts, logger: { log: (r) => records.push(r) } });
-  assert.ok(result.ok, 'server started');
   try {
-    await run(result.server, root, records);
+    await withLogged({ root, allowedHosts }, ({ server, records }) => run(server, root, records));
   } finally {
-    await result.server.close();
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -174,10 +171,3 @@ test('startServer() reports a missing root as a value', async () => {
   assert.match(result.error.message, /does not exist/);
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('Condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

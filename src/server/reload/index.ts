@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isAbsolute, relative, sep } from 'node:path';
 import type { Disposable, Handler, Request, Response } from '../handler';
+import { urlPathOf } from '../url-path';
 import type { HtmlRewriter } from '../static';
 import { etagListMatchesWeakly } from '../static/conditional';
 import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
@@ -22,7 +22,8 @@ export interface LiveReload {
 }
 
 export interface LiveReloadOptions {
-  readonly root: string;
+  /** The served folder as resolved and as given: a change source may name files either way. */
+  readonly roots: readonly string[];
   /** Absolute path of media/reload-client.js. */
   readonly clientScriptPath: string;
 }
@@ -43,7 +44,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const channel = new EventChannel(randomBytes(9).toString('base64url'));
   const client = loadClient(options.clientScriptPath);
   const batcher = new ChangeBatcher((paths) => {
-    const urlPaths = toUrlPaths(options.root, paths);
+    const urlPaths = toUrlPaths(options.roots, paths);
     if (urlPaths.length > 0) channel.broadcast({ type: 'change', paths: urlPaths });
   });
   const handler: Handler = (request) => {
@@ -152,36 +153,14 @@ export class ChangeBatcher implements Disposable {
 }
 
 /**
- * Characters a browser percent-encodes in a URL path besides controls, space and non-ASCII
- * (WHATWG URL "path percent-encode set"), plus `%` and `\` so such file names round-trip.
+ * URL paths of the absolute paths that lie under one of `roots` (see urlPathOf); the root
+ * itself is `/`, which pages read as "anything may have changed".
  */
-const PATH_ESCAPES = new Set('"#<>?`{}%\\');
-
-/** Encodes a file name as a browser would request it; throws on a lone surrogate. */
-function encodeSegment(segment: string): string {
-  let out = '';
-  for (const char of segment) {
-    const code = char.codePointAt(0) ?? 0;
-    const plain = code > 0x20 && code < 0x7f && !PATH_ESCAPES.has(char);
-    out += plain ? char : encodeURIComponent(char);
-  }
-  return out;
-}
-
-/**
- * URL paths (from `/`, percent-encoded like a browser's requests) of the absolute paths that lie
- * under `root`; the root itself is `/`, which pages read as "anything may have changed".
- */
-export function toUrlPaths(root: string, paths: readonly string[]): string[] {
+export function toUrlPaths(roots: readonly string[], paths: readonly string[]): string[] {
   const out = new Set<string>();
   for (const path of paths) {
-    const rel = relative(root, path);
-    if (rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) continue;
-    try {
-      out.add('/' + (rel === '' ? '' : rel.split(sep).map(encodeSegment).join('/')));
-    } catch {
-      // A name with a lone UTF-16 surrogate has no URL; no page can have loaded it.
-    }
+    const urlPath = urlPathOf(roots, path);
+    if (urlPath !== undefined) out.add(urlPath);
   }
   return [...out];
 }

@@ -1,0 +1,36 @@
+import { isAbsolute, relative, sep } from 'node:path';
+
+/**
+ * Characters a browser percent-encodes in a URL path besides controls, space and non-ASCII
+ * (WHATWG URL "path percent-encode set"), plus `%` and `\` so such file names round-trip.
+ */
+const PATH_ESCAPES = new Set('"#<>?`{}%\\');
+
+/** Encodes a file name as a browser would request it; throws on a lone surrogate. */
+function encodeSegment(segment: string): string {
+  let out = '';
+  for (const char of segment) {
+    const code = char.codePointAt(0) ?? 0;
+    const plain = code > 0x20 && code < 0x7f && !PATH_ESCAPES.has(char);
+    out += plain ? char : encodeURIComponent(char);
+  }
+  return out;
+}
+
+/**
+ * The URL path (from `/`, percent-encoded like a browser's requests) of an absolute file path,
+ * relative to the first of `roots` that contains it; undefined when none does, or when a name
+ * has no URL (a lone UTF-16 surrogate). The root itself is `/`.
+ */
+export function urlPathOf(roots: readonly string[], path: string): string | undefined {
+  for (const root of roots) {
+    const rel = relative(root, path);
+    if (rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) continue;
+    try {
+      return '/' + (rel === '' ? '' : rel.split(sep).map(encodeSegment).join('/'));
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
