@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { realpathSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { api, cleanUp, folder, freePort, get, serverOf, setSetting, waitFor } from './helpers';
 
@@ -27,5 +28,21 @@ suite('Preview in the Simple Browser', () => {
     assert.equal(serverOf(await api(), site.uri)?.port, port);
     assert.match((await get(url)).text, /Tiny Server fixture: about page/);
     await waitFor('a Simple Browser tab', () => simpleBrowserTabs().length > tabsBefore, 10_000);
+  });
+
+  test('Preview File works in a folder opened through a symlink', async () => {
+    // The fixture workspace opens `second` as linked/second, a symlink to the real folder.
+    const second = folder('second');
+    assert.notEqual(realpathSync(second.uri.fsPath), second.uri.fsPath, 'the fixture folder is opened through a symlink');
+    const port = await freePort();
+    await setSetting(second, 'port', port);
+
+    const url = await vscode.commands.executeCommand<string | undefined>(
+      'tinyServer.previewFile',
+      vscode.Uri.joinPath(second.uri, 'index.html'),
+    );
+
+    assert.equal(url, `http://127.0.0.1:${port}/index.html`);
+    assert.match((await get(url)).text, /Tiny Server fixture: second/);
   });
 });

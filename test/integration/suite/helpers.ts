@@ -14,7 +14,7 @@ export async function api(): Promise<TinyServerApi> {
   return extension.activate();
 }
 
-/** The fixture workspace folder called `name` (`site` or `second`). */
+/** The fixture workspace folder called `name` (`site`, or `second`, which the workspace opens through the symlink `linked/second`). */
 export function folder(name: string): vscode.WorkspaceFolder {
   const found = vscode.workspace.workspaceFolders?.find((f) => f.name === name);
   if (found === undefined) {
