@@ -36,17 +36,33 @@ async function launch(name, cmd, args, port) {
 
 const tinyCli = process.env.BENCH_TINY_CLI ?? join(repoRoot, 'dist', 'cli.js');
 
+/** Starts a build of Tiny Server's CLI on a free port. */
+async function startTiny(id, cli, root) {
+  const port = await freePort(HOST);
+  const args = [cli, root, '--port', String(port), '--host', HOST, '--no-reload'];
+  return launch(id, process.execPath, args, port);
+}
+
 const tiny = {
   id: 'tiny',
   name: 'Tiny Server',
   mandatory: true,
   idle: true,
   missing: () => (existsSync(tinyCli) ? undefined : `${tinyCli} not found: run npm run compile`),
-  async start(root) {
-    const port = await freePort(HOST);
-    const args = [tinyCli, root, '--port', String(port), '--host', HOST, '--no-reload'];
-    return launch('tiny', process.execPath, args, port);
-  },
+  start: (root) => startTiny('tiny', tinyCli, root),
+};
+
+// An earlier build of Tiny Server (e.g. `git worktree add /tmp/before <commit>`, built there),
+// measured in the same run, so a change is compared before and after under the same conditions.
+const baselineCli = process.env.BENCH_BASELINE_CLI;
+
+const baseline = {
+  id: 'baseline',
+  name: 'Tiny Server (baseline build)',
+  mandatory: false,
+  idle: true,
+  missing: () => (existsSync(baselineCli) ? undefined : `${baselineCli} not found`),
+  start: (root) => startTiny('baseline', baselineCli, root),
 };
 
 const sirv = {
@@ -133,5 +149,6 @@ const python = {
   },
 };
 
-export const PEERS = [tiny, sirv, nginx, python];
+// The baseline takes part only when BENCH_BASELINE_CLI names a build.
+export const PEERS = [tiny, ...(baselineCli === undefined ? [] : [baseline]), sirv, nginx, python];
 export { HOST, nginxBin, pythonBin };
