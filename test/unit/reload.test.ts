@@ -200,13 +200,16 @@ test('every open stream receives each change', async () => {
 });
 
 test('a change to nothing under the root sends no event', async () => {
-  await withReload(async (port, reload) => {
+  await withReload(async (port, reload, root) => {
     const reader = await EventReader.open(port);
     try {
       await reader.nthEvent(0);
       reload.notifyChanged(['/srv/site-evil/a.html', '/srv/x.css']);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(reader.events().length, 1);
+      // Positive control: the same stream does carry a change under the root, and only that one.
+      reload.notifyChanged(['/srv/site-evil/b.html', join(root, 'a.css')]);
+      assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/a.css'] });
     } finally {
       reader.socket.destroy();
     }

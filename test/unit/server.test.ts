@@ -144,6 +144,11 @@ test('a client that stops reading a large file pauses the stream instead of buff
     await new Promise((r) => setTimeout(r, 500));
     const growth = (process.memoryUsage().rss - before) / 1024 / 1024;
     assert.ok(growth < 32, `memory grew by ${growth.toFixed(1)} MiB for a client that does not read`);
+    // Positive control: the paused stream resumes and delivers the whole file once the client reads.
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.resume();
+    await waitFor(() => received >= 64 * 1024 * 1024, 10_000, 'the whole file after the client resumed');
     socket.destroy();
   });
 });
