@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { USAGE, parseArgs, type CliOptions } from './cli-args';
 import { BatchedRecords, type RequestLogger } from './server/log';
-import { isLoopbackHost } from './server/host-check';
+import { exposureWarning, isLoopbackHost } from './server/host-check';
 import { watchTree } from './server/reload';
 import { startServer } from './server/server';
 
@@ -67,7 +67,7 @@ async function run(options: CliOptions): Promise<number> {
     process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
   }
   if (!isLoopbackHost(options.host)) {
-    process.stderr.write(`tiny-server: listening on ${options.host}: other machines on the network can read ${server.root}\n`);
+    process.stderr.write(`tiny-server: ${exposureWarning(options.host, '--allow-host NAME')}\n`);
   }
   const watcher = options.liveReload ? watchTree(
         server.root,

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { exposureWarning } from '../server/host-check';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
@@ -139,7 +140,7 @@ export class ServerManager extends DisposableOwner {
   private warnIfPublic(host: string): void {
     if (!bindsAllInterfaces(host) || this.warnedAboutNetwork) return;
     this.warnedAboutNetwork = true;
-    const message = `Tiny Server binds ${host}, so the served folder is reachable from other machines on the network`;
+    const message = exposureWarning(host, 'the tinyServer.allowedHosts setting');
     this.log.warn(message);
     void vscode.window.showWarningMessage(`${message}.`);
   }

@@ -43,7 +43,7 @@ export interface ServerOptions {
   readonly showDotfiles?: boolean;
   /** List directories that have no index file. Default true. */
   readonly directoryListing?: boolean;
-  /** Host names accepted in addition to loopback names when bound to loopback. */
+  /** Host names accepted besides loopback names, this machine's addresses and the bound one. */
   readonly allowedHosts?: readonly string[];
   /** Inject the live-reload client into HTML pages and serve its endpoint. Default true. */
   readonly liveReload?: boolean;

@@ -98,8 +98,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
   });
   const handlers: Handler[] = [];
-  const hostCheck = createHostCheck(host, options.allowedHosts ?? []);
-  if (hostCheck !== undefined) handlers.push(hostCheck);
+  handlers.push(createHostCheck(host, options.allowedHosts ?? []));
   if (reload !== undefined) handlers.push(reload.handler);
   handlers.push(...(options.handlers ?? []), files.handle);
 
