@@ -3,9 +3,9 @@ import { connect, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import { LocalAddresses, createHostCheck } from '../../src/server/host-check';
-import type { Handler, Request, Response } from '../../src/server/handler';
+import type { Handler, Response } from '../../src/server/handler';
 import { startServer, type TinyServer } from '../../src/server/server';
-import { createFixtureSite } from './helpers/fixture-site';
+import { createFixtureSite, fakeRequest } from './helpers/fixture-site';
 import { exchange, parseResponses, readAll } from './helpers/raw';
 
 async function withServer(host: string, run: (server: TinyServer) => Promise<void>, allowedHosts: string[] = []): Promise<void> {
@@ -85,7 +85,7 @@ test('a server bound to a specific non-loopback address refuses other host names
 
 /** What a host check answers for this Host field: 'pass' or the refusal's status. */
 function checked(check: Handler, host: string): 'pass' | number | undefined {
-  const answer = check({ headers: new Map([['host', host]]) } as unknown as Request);
+  const answer = check(fakeRequest('/', { headers: { Host: host } }));
   return answer === undefined ? 'pass' : (answer as Response).status;
 }
 
