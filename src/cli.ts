@@ -3,7 +3,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { USAGE, parseArgs, type CliRun } from './cli-args';
 import { BatchedRecords, type RequestLogger } from './server/log';
-import { isLoopbackHost } from './server/host-check';
+import { exposureWarning, isLoopbackHost } from './server/host-check';
 import { watchTree } from './server/reload';
 import type { ChangeSource } from './server/options';
 import { startServer } from './server/server';
@@ -65,7 +65,7 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
     process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
   }
   if (!isLoopbackHost(server.host)) {
-    process.stderr.write(`tiny-server: listening on ${server.host}: other machines on the network can read ${server.root}\n`);
+    process.stderr.write(`tiny-server: ${exposureWarning(server.host, '--allow-host NAME')}\n`);
   }
   return new Promise<number>((done) => {
     let stopping = false;

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { BatchedLines, formatRecord, type RequestLogRecord, type RequestLogger } from '../server/log';
+import { BatchedLines, formatReceived, formatRecord, type RequestLogRecord, type RequestLogger } from '../server/log';
 import { DisposableOwner } from './dispose';
 
 type Level = 'info' | 'warn' | 'error' | 'trace';
@@ -54,7 +54,8 @@ export class LogChannel extends DisposableOwner {
     if (this.channel.logLevel === vscode.LogLevel.Trace && record.headers.length > 0) {
       const fields = record.headers;
       const lines: string[] = [];
-      for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`    ${fields[i]}: ${fields[i + 1]}`);
+      // Fields as received, escaped like the request line: a value may carry any byte 0x80-0xFF.
+      for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`    ${formatReceived(fields[i] ?? '')}: ${formatReceived(fields[i + 1] ?? '')}`);
       const headers = lines.join('\n');
       this.batch.push(`${TAGS.trace}[${label}] request headers\n${headers}`);
     }

@@ -1,10 +1,11 @@
 import * as vscode from 'vscode';
+import { exposureWarning, isLoopbackHost } from '../server/host-check';
 import type { ChangeSource } from '../server/options';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
 import type { LogChannel } from './log-channel';
-import { bindsAllInterfaces, needsRestart, readSettings, SECTION, type FolderSettings } from './settings';
+import { needsRestart, readSettings, SECTION, type FolderSettings } from './settings';
 
 /** One running server and what belongs to it. */
 export interface RunningServer {
@@ -134,11 +135,14 @@ export class ServerManager extends DisposableOwner {
     return { ok: false, message };
   }
 
-  /** Binding every interface is allowed, but the user hears once per session what it means. */
+  /**
+   * Binding beyond loopback is allowed, but the user hears once per session what it means (the
+   * CLI warns for the same addresses).
+   */
   private warnIfPublic(host: string): void {
-    if (!bindsAllInterfaces(host) || this.warnedAboutNetwork) return;
+    if (isLoopbackHost(host) || this.warnedAboutNetwork) return;
     this.warnedAboutNetwork = true;
-    const message = `Tiny Server binds ${host}, so the served folder is reachable from other machines on the network`;
+    const message = exposureWarning(host, 'the tinyServer.allowedHosts setting');
     this.log.warn(message);
     void vscode.window.showWarningMessage(`${message}.`);
   }

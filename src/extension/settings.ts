@@ -91,8 +91,3 @@ export function isInside(parent: string, path: string): boolean {
 export function needsRestart(running: FolderSettings, read: FolderSettings): boolean {
   return JSON.stringify(running.server) !== JSON.stringify(read.server);
 }
-
-/** Addresses that bind every interface, which makes the folder reachable from the network. */
-export function bindsAllInterfaces(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '0:0:0:0:0:0:0:0';
-}

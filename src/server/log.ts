@@ -35,12 +35,14 @@ const HTTP_11 = 'HTTP/1.1';
 const HTTP_10 = 'HTTP/1.0';
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
+/** The most a char of a string takes in the log: `\u202e` for one UTF-16 unit. */
+const MAX_BYTES_PER_CHAR = 6;
 
 /**
  * Log text built as UTF-8 bytes in one growing buffer. Writing a request line this way builds
  * no string per request, which at tens of thousands of requests a second is most of what
- * logging costs. Control characters (a newline in a decoded file name) are written as `\xHH`,
- * so one record is always one line.
+ * logging costs. Text a client chose is escaped so that one record is always one line and a
+ * terminal or editor shows it as it is (see putText and putReceived).
  */
 export class LogBytes {
   private bytes: Buffer;
@@ -57,14 +59,14 @@ export class LogBytes {
   /** The line format of `formatRecord`. */
   record(record: RequestLogRecord): void {
     const { client, method, target, reason } = record;
-    // One reservation for the whole line: 4 bytes per char at most, 128 for the rest.
-    this.reserve(4 * (client.length + method.length + target.length + (reason?.length ?? 0)) + 128);
+    // One reservation for the whole line: MAX_BYTES_PER_CHAR per char at most, 128 for the rest.
+    this.reserve(MAX_BYTES_PER_CHAR * (client.length + method.length + target.length + (reason?.length ?? 0)) + 128);
     const bytes = this.bytes;
     let at = putText(bytes, this.length, client);
     bytes[at++] = 0x20;
     at = putText(bytes, at, method);
     bytes[at++] = 0x20;
-    at = putText(bytes, at, target);
+    at = putReceived(bytes, at, target);
     bytes[at++] = 0x20;
     if (record.version === '-') bytes[at++] = 0x2d;
     else at = putText(bytes, at, record.version === '1.1' ? HTTP_11 : HTTP_10);
@@ -85,8 +87,14 @@ export class LogBytes {
   }
 
   text(value: string): void {
-    this.reserve(value.length * 4);
+    this.reserve(value.length * MAX_BYTES_PER_CHAR);
     this.length = putText(this.bytes, this.length, value);
+  }
+
+  /** `value` as received on the wire, see putReceived. */
+  received(value: string): void {
+    this.reserve(value.length * MAX_BYTES_PER_CHAR);
+    this.length = putReceived(this.bytes, this.length, value);
   }
 
   byte(value: number): void {
@@ -119,17 +127,30 @@ export class LogBytes {
 
 }
 
-/** Writes `value` at `at` and returns the end; the caller reserved 4 bytes per char. */
+/**
+ * Characters that change how a line around them reads, beyond the C0 and C1 controls: bidi
+ * marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F, U+202A-U+202E,
+ * U+2066-U+2069; Unicode UAX #9, the "Trojan Source" trick, CVE-2021-42574) reorder the rest of
+ * the line, and U+2028/U+2029 break it in editors, VS Code's output among them.
+ */
+function isLineChanging(c: number): boolean {
+  return c === 0x061c || c === 0x200e || c === 0x200f || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/**
+ * Writes text (a decoded file name, a reason) at `at` and returns the end; the caller reserved
+ * MAX_BYTES_PER_CHAR per char. Printable characters are written as UTF-8. C0 controls, DEL and
+ * the C1 controls U+0080-U+009F become `\xHH`: a terminal acts on C1 controls as on their ESC
+ * forms (U+009B is CSI, U+009D OSC), also UTF-8 encoded. Line-changing characters (see
+ * isLineChanging) become `\uHHHH`. Lone surrogates become U+FFFD, as Buffer.from(string) does.
+ */
 function putText(bytes: Buffer, at: number, value: string): number {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c >= 0x20 && c < 0x7f) {
       bytes[at++] = c;
-    } else if (c < 0x20 || c === 0x7f) {
-      bytes[at++] = BACKSLASH;
-      bytes[at++] = 0x78; // x
-      bytes[at++] = HEX.charCodeAt(c >> 4);
-      bytes[at++] = HEX.charCodeAt(c & 15);
+    } else if (c < 0xa0 || isLineChanging(c)) {
+      at = putEscape(bytes, at, c);
     } else {
       at = putUtf8(bytes, at, value, i, c);
       if (c >= 0xd800 && c < 0xdc00 && i + 1 < value.length) {
@@ -138,6 +159,37 @@ function putText(bytes: Buffer, at: number, value: string): number {
       }
     }
   }
+  return at;
+}
+
+/**
+ * Writes text received on the wire (the request target, a header field) at `at`: the parser
+ * decodes it as latin1, so each char is one byte as sent. Every byte outside printable ASCII
+ * becomes `\xHH`, so the log shows the bytes that came, never a byte 0x80-0x9F that a terminal
+ * not decoding UTF-8 would take for a C1 control, and never mojibake. A char above U+00FF (not
+ * from the parser) becomes `\uHHHH`. The caller reserved MAX_BYTES_PER_CHAR per char.
+ */
+function putReceived(bytes: Buffer, at: number, value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) bytes[at++] = c;
+    else at = putEscape(bytes, at, c);
+  }
+  return at;
+}
+
+/** `\xHH` for a char up to U+00FF, else `\uHHHH` (one UTF-16 unit). */
+function putEscape(bytes: Buffer, at: number, c: number): number {
+  bytes[at++] = BACKSLASH;
+  if (c > 0xff) {
+    bytes[at++] = 0x75; // u
+    bytes[at++] = HEX.charCodeAt(c >> 12);
+    bytes[at++] = HEX.charCodeAt((c >> 8) & 15);
+  } else {
+    bytes[at++] = 0x78; // x
+  }
+  bytes[at++] = HEX.charCodeAt((c >> 4) & 15);
+  bytes[at++] = HEX.charCodeAt(c & 15);
   return at;
 }
 
@@ -194,6 +246,13 @@ function putUtf8(bytes: Buffer, at: number, value: string, i: number, c: number)
 }
 
 const scratch = new LogBytes(1024);
+
+/** `value` as received on the wire (a header field), escaped as in the request line. */
+export function formatReceived(value: string): string {
+  scratch.clear();
+  scratch.received(value);
+  return scratch.toString();
+}
 
 /**
  * Calls `flush` at most once per `intervalMs` after something was queued, or at once when the

@@ -44,7 +44,7 @@ export interface ServerSettings {
   readonly showDotfiles: boolean;
   /** List directories that have no index file. */
   readonly directoryListing: boolean;
-  /** Host names accepted in addition to loopback names. */
+  /** Host names accepted besides loopback names, this machine's addresses and the bound one. */
   readonly allowedHosts: readonly string[];
   /** Inject the live-reload client into HTML pages, serve its endpoint and watch the root. */
   readonly liveReload: boolean;

@@ -1,8 +1,9 @@
 import { constants, existsSync } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Disposable, Handler } from './handler';
-import { createHostCheck } from './host-check';
+import { createHostCheck, isWildcardAddress } from './host-check';
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
 import { DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
@@ -83,7 +84,7 @@ async function openRoot(root: string): Promise<{ ok: true; path: string } | { ok
 
 /** An address a local browser can open: a wildcard bind is reached through loopback. */
 function urlFor(host: string, port: number): string {
-  const name = host === '0.0.0.0' ? '127.0.0.1' : host === '::' || host === '0:0:0:0:0:0:0:0' ? '::1' : host;
+  const name = !isWildcardAddress(host) ? host : isIP(host) === 4 ? '127.0.0.1' : '::1';
   return `http://${name.includes(':') ? `[${name}]` : name}:${port}/`;
 }
 
@@ -106,8 +107,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
   });
   const handlers: Handler[] = [];
-  const hostCheck = createHostCheck(host, settings.allowedHosts);
-  if (hostCheck !== undefined) handlers.push(hostCheck);
+  handlers.push(createHostCheck(host, settings.allowedHosts));
   if (reload !== undefined) handlers.push(reload.handler);
   handlers.push(...(options.handlers ?? []), files.handle);
 

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BatchedRecords, LogBytes, formatRecord, type RequestLogRecord } from '../../src/server/log';
+import { BatchedRecords, LogBytes, formatReceived, formatRecord, type RequestLogRecord } from '../../src/server/log';
+import { startServer } from '../../src/server/server';
+import { createFixtureSite } from './helpers/fixture-site';
+import { exchange, parseResponses } from './helpers/raw';
 
 function record(overrides: Partial<RequestLogRecord> = {}): RequestLogRecord {
   return {
@@ -42,6 +45,81 @@ test('formatRecord() writes non-ASCII text as UTF-8, lone surrogates as U+FFFD',
   const text = 'é中😀/caf\u00e9';
   assert.ok(formatRecord(record({ reason: text })).endsWith(` - ${text}`));
   assert.ok(formatRecord(record({ reason: 'a\ud800b\udc00' })).endsWith(' - a\ufffdb\ufffd'));
+});
+
+/** Bidi marks, embeddings, overrides and isolates, and the line and paragraph separators. */
+const LINE_CHANGING = ['\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u2028', '\u2029'];
+/** C1 controls, bidi and separator characters: none may reach a log line unescaped. */
+const UNSAFE = /[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
+
+test('formatRecord() escapes C1 controls in text as \\xHH (CSI and OSC act like ESC [ and ESC ])', () => {
+  const line = formatRecord(record({ status: 404, reason: 'no file at /a\u009b31mb\u009d0;title\u0007c\u0080\u0085\u009f\u00a0é' }));
+  assert.ok(line.endsWith('no file at /a\\x9b31mb\\x9d0;title\\x07c\\x80\\x85\\x9f\u00a0é'), line);
+  assert.doesNotMatch(line, UNSAFE);
+});
+
+test('formatRecord() escapes bidi controls and line separators in text as \\uHHHH', () => {
+  const line = formatRecord(record({ status: 404, reason: `x${LINE_CHANGING.join('y')}z` }));
+  const escaped = LINE_CHANGING.map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  assert.ok(line.endsWith(` - x${escaped.join('y')}z`), line);
+  assert.doesNotMatch(line, UNSAFE);
+  // Neighbours that do not reorder or break a line stay as they are.
+  assert.ok(formatRecord(record({ reason: '\u200d\u2030\u2065\u206a\u061b' })).endsWith(' - \u200d\u2030\u2065\u206a\u061b'));
+});
+
+test('formatRecord() writes the target as the bytes received: anything outside printable ASCII is \\xHH', () => {
+  // The parser decodes the target as latin1: raw 0x9b is U+009B, UTF-8 bytes of U+202E are three chars.
+  const target = Buffer.from([...Buffer.from('/a'), 0x9b, ...Buffer.from('[2J'), 0xc2, 0x9b, 0xe2, 0x80, 0xae, 0xc3, 0xa9]).toString('latin1');
+  const line = formatRecord(record({ target }));
+  assert.equal(line, '127.0.0.1:50312 GET /a\\x9b[2J\\xc2\\x9b\\xe2\\x80\\xae\\xc3\\xa9 HTTP/1.1 200 1234B 0.4ms');
+  assert.equal(formatReceived('text/html\u0085\u00ff'), 'text/html\\x85\\xff');
+  assert.equal(formatReceived('\u202e'), '\\u202e', 'a char above U+00FF (never from the parser) is escaped too');
+});
+
+test('LogBytes reserves room for a line made only of escaped characters', () => {
+  const out = new LogBytes(16);
+  const reason = '\u202e'.repeat(100);
+  out.record(record({ target: '\u0085'.repeat(100), reason }));
+  assert.ok(out.toString().endsWith(` - ${'\\u202e'.repeat(100)}`));
+});
+
+test('a request whose target holds C1 controls and bidi overrides is logged escaped, as bytes and as text', async () => {
+  const site = createFixtureSite({ 'index.html': '<p>home' });
+  const batches: Buffer[] = [];
+  const bytes = new BatchedRecords((chunk) => batches.push(chunk), () => '', 1);
+  const lines: string[] = [];
+  const result = await startServer({
+    root: site.root,
+    port: 0,
+    liveReload: false,
+    logger: { log: (r) => (bytes.push(r), lines.push(formatRecord(r))) },
+  });
+  assert.ok(result.ok);
+  try {
+    // Raw 0x9b and UTF-8 C1 in the target, and percent-encoded CSI, OSC, RLO and LS decoded into the reason.
+    const head = Buffer.concat([
+      Buffer.from('GET /x'),
+      Buffer.from([0x9b, 0xc2, 0x9d]),
+      Buffer.from('%C2%9B2J%C2%9D0;t%07%E2%80%AEgpj.exe%E2%80%A8 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'),
+    ]);
+    assert.equal(parseResponses(await exchange(result.server.port, head))[0]?.status, 404);
+    // The record is written as the response ends, which may be just after the client saw it.
+    for (let i = 0; i < 200 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(lines.length, 1);
+    bytes.flush();
+    const written = Buffer.concat(batches);
+    const line = lines[0] ?? '';
+    assert.equal(written.toString('utf8'), `${line}\n`, 'the terminal and the output channel get the same line');
+    assert.ok(line.includes(' GET /x\\x9b\\xc2\\x9d%C2%9B2J%C2%9D0;t%07%E2%80%AEgpj.exe%E2%80%A8 HTTP/1.1 404 '), line);
+    // The reason is text: the path decoded (raw bytes stay latin1 chars, so 0xc2 is Â), escaped.
+    assert.ok(line.includes('x\\x9b\u00c2\\x9d\\x9b2J\\x9d0;t\\x07\\u202egpj.exe\\u2028'), line);
+    assert.doesNotMatch(line, UNSAFE);
+    // Valid UTF-8, so a byte 0x80-0x9f only ever continues a sequence and no terminal takes it for C1.
+    assert.ok(Buffer.from(written.toString('utf8')).equals(written), written.toString('latin1'));
+  } finally {
+    await result.server.close();
+    site.remove();
+  }
 });
 
 test('LogBytes grows past its capacity without losing bytes', () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { test } from 'node:test';
 import { watchTree } from '../../src/server/reload';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
@@ -13,11 +15,15 @@ function recorder() {
       seen.push(...paths);
       for (const wake of waiters.splice(0)) wake();
     },
-    async waitFor(path: string, timeoutMs = 2000): Promise<void> {
+    waitFor(path: string, timeoutMs = 2000): Promise<void> {
+      return this.until(() => seen.includes(path), `${path} was reported`, timeoutMs);
+    },
+    /** Resolves once `condition` holds; checked after each report and every 50 ms. */
+    async until(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
       const deadline = Date.now() + timeoutMs;
-      while (!seen.includes(path)) {
+      while (!condition()) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`${path} was not reported; saw ${JSON.stringify(seen)}`);
+        if (left <= 0) throw new Error(`Not met in time: ${what}; saw ${JSON.stringify(seen)}`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, 50));
           waiters.push(() => {
@@ -97,4 +103,63 @@ test('watchTree() reports an error for a missing folder and keeps the process us
   watcher.dispose();
   assert.equal(errors.length, 1);
   assert.match(errors[0] ?? '', /^Cannot watch \/nonexistent\/tiny-server-root: /);
+});
+
+/** A site, and beside it (outside the root) a tree of 61 folders standing for `/usr`. */
+function siteWithOutsideTree(): { site: FixtureSite; outside: string } {
+  const site = createFixtureSite({ 'index.html': '<p>x', 'css/site.css': 'p{}' });
+  const outside = join(site.base, 'outside');
+  for (let i = 0; i < 30; i++) mkdirSync(join(outside, `d${i}`, 'sub'), { recursive: true });
+  writeFileSync(join(outside, 'secret.txt'), 'a');
+  return { site, outside };
+}
+
+/** Writes outside the root, then inside it (the positive control), and waits for the inside one. */
+async function touchOutsideThenInside(site: FixtureSite, outside: string, changes: ReturnType<typeof recorder>): Promise<void> {
+  writeFileSync(join(outside, 'secret.txt'), 'b');
+  writeFileSync(join(outside, 'd3', 'sub', 'new.txt'), 'c');
+  site.write('index.html', '<p>changed');
+  await changes.waitFor(site.path('index.html'));
+  // inotify delivers events in order, so the outside ones would have come first; a margin anyway.
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+test('watchTree() does not follow a link to a folder outside the root made while it runs', async () => {
+  if (process.platform !== 'linux') return; // per-folder watchers are the Linux implementation
+  const { site, outside } = siteWithOutsideTree();
+  const changes = recorder();
+  const watcher = watchTree(site.root, (paths) => changes.onChange(paths));
+  try {
+    await changes.until(() => watcher.folderCount === 2, 'the root and css/ are watched');
+    site.symlink('usr', outside, 'dir');
+    // The link itself is an entry of the root, so it is announced; what it points to is not.
+    await changes.waitFor(site.path('usr'));
+    await new Promise((r) => setTimeout(r, 100));
+    await touchOutsideThenInside(site, outside, changes);
+    assert.equal(watcher.folderCount, 2, 'no folder of the outside tree is watched');
+    assert.deepEqual(changes.seen.filter((path) => path.startsWith(site.path('usr') + sep)), []);
+  } finally {
+    watcher.dispose();
+    site.remove();
+  }
+});
+
+test('watchTree() stops watching a folder that is replaced by a link to outside the root', async () => {
+  if (process.platform !== 'linux') return;
+  const { site, outside } = siteWithOutsideTree();
+  const changes = recorder();
+  const watcher = watchTree(site.root, (paths) => changes.onChange(paths));
+  try {
+    await changes.until(() => watcher.folderCount === 2, 'the root and css/ are watched');
+    renameSync(site.path('css'), join(site.base, 'css-moved-out'));
+    site.symlink('css', outside, 'dir');
+    await changes.until(() => watcher.folderCount === 1, 'css/ is no longer watched');
+    writeFileSync(join(site.base, 'css-moved-out', 'site.css'), 'p{color:red}');
+    await touchOutsideThenInside(site, outside, changes);
+    assert.deepEqual(changes.seen.filter((path) => path.startsWith(site.path('css') + sep)), []);
+    assert.equal(watcher.folderCount, 1);
+  } finally {
+    watcher.dispose();
+    site.remove();
+  }
 });
