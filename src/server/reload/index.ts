@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
 import type { Disposable, Handler, Request, Response } from '../handler';
 import type { HtmlRewriter } from '../static';
-import { etagListMatchesWeakly } from '../static/conditional';
+import { etagListMatchesWeakly } from '../../http/conditional';
 import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
 import { EventChannel, refusalReason } from './sse';
 

@@ -1,7 +1,7 @@
+import { ifRangeMatches, isNotModified } from '../../http/conditional';
+import { parseRange } from '../../http/range';
 import type { Body, Request, Response, ResponseHeaders } from '../handler';
 import { compress, MIN_COMPRESS_BYTES, preferredCoding, type ContentCoding } from './compress';
-import { ifRangeMatches, isNotModified } from './conditional';
-import { parseRange } from './range';
 
 /** Largest body compressed (on the event loop, once per file version) and kept in memory. */
 export const MAX_COMPRESS_BYTES = 256 * 1024;
