@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Handler, Response } from './handler';
+import { PLAIN_TEXT_HEADERS, type Handler, type Response } from './handler';
 
 /** True for `localhost`, `*.localhost` (RFC 6761 section 6.3), 127.0.0.0/8 and ::1. */
 export function isLoopbackHost(name: string): boolean {
@@ -23,7 +23,7 @@ export function hostName(field: string): string {
 function forbidden(host: string): Response {
   return {
     status: 403,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    headers: PLAIN_TEXT_HEADERS,
     body: Buffer.from(
       `403 Forbidden: the host name ${JSON.stringify(host)} is not allowed.\n` +
         'Tiny Server listens on a loopback address and only answers loopback host names; ' +

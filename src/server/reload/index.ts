@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
-import type { Disposable, Handler, Request, Response } from '../handler';
+import { PLAIN_TEXT_HEADERS, type Disposable, type Handler, type Request, type Response } from '../handler';
 import type { HtmlRewriter } from '../static';
 import { etagListMatchesWeakly } from '../../http/conditional';
 import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
@@ -70,7 +70,7 @@ const ALLOW = 'GET, HEAD';
 
 function methodNotAllowed(request: Request): Response | undefined {
   if (request.method === 'GET' || request.method === 'HEAD') return undefined;
-  return { status: 405, headers: { Allow: ALLOW }, body: Buffer.from('Method not allowed\n'), reason: 'Reload endpoint accepts GET and HEAD only' };
+  return { status: 405, headers: { ...PLAIN_TEXT_HEADERS, Allow: ALLOW }, body: Buffer.from('Method not allowed\n'), reason: 'Reload endpoint accepts GET and HEAD only' };
 }
 
 function openEvents(channel: EventChannel, request: Request): Response {
@@ -78,7 +78,7 @@ function openEvents(channel: EventChannel, request: Request): Response {
   if (refused !== undefined) return refused;
   const reason = refusalReason(request);
   if (reason !== undefined) {
-    return { status: 403, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Forbidden\n'), reason };
+    return { status: 403, headers: PLAIN_TEXT_HEADERS, body: Buffer.from('Forbidden\n'), reason };
   }
   return channel.open();
 }
@@ -90,10 +90,10 @@ function loadClient(path: string): (request: Request) => Response {
     body = readFileSync(path);
   } catch (error) {
     const reason = `Cannot read the live reload client ${path}: ${(error as Error).message}`;
-    return () => ({ status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Live reload client missing\n'), reason });
+    return () => ({ status: 500, headers: PLAIN_TEXT_HEADERS, body: Buffer.from('Live reload client missing\n'), reason });
   }
   const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`;
-  const headers = { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', ETag: etag };
+  const headers = { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', ETag: etag, 'X-Content-Type-Options': 'nosniff' };
   return (request) => {
     const refused = methodNotAllowed(request);
     if (refused !== undefined) return refused;

@@ -55,7 +55,6 @@ export class Representation {
       ETag: etag,
       'Last-Modified': meta.lastModified,
       'Accept-Ranges': 'bytes',
-      'X-Content-Type-Options': 'nosniff',
     };
     if (vary) headers['Vary'] = 'Accept-Encoding';
     if (coding !== undefined) headers['Content-Encoding'] = coding;
@@ -71,7 +70,7 @@ export class Representation {
   notModified(): Response {
     if (this.notModifiedResponse === undefined) {
       const headers: Record<string, string> = {};
-      for (const name of ['Cache-Control', 'ETag', 'Last-Modified', 'Vary', 'X-Content-Type-Options']) {
+      for (const name of ['Cache-Control', 'ETag', 'Last-Modified', 'Vary']) {
         const value = this.headers[name];
         if (typeof value === 'string') headers[name] = value;
       }
@@ -92,7 +91,6 @@ export class Representation {
       headers: {
         'Content-Range': `bytes */${this.size}`,
         'Cache-Control': 'no-cache',
-        'X-Content-Type-Options': 'nosniff',
       },
       body: EMPTY,
       reason: `range outside the ${this.size} bytes of the file`,
