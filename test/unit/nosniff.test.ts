@@ -29,10 +29,9 @@ test('files are served without nosniff, as nginx and Apache serve them: 200, 206
 test("the server's own answers keep nosniff: error pages, listings, 405, host refusal, parse errors", async () => {
   await withServedSite({ 'folder/a.txt': 'a' }, async ({ port, request }) => {
     const answers: Array<[number, RawResponse]> = [
-      [404, await request('/missing.html', 'Accept: text/html\r\n')],
-      [404, await request('/missing.js', 'Sec-Fetch-Dest: script\r\n')],
+      [404, await request('/missing.html', 'Sec-Fetch-Dest: document\r\n')],
       [200, await request('/folder/')],
-      [405, await request('/', '', 'POST')],
+      [405, await request('/', 'Sec-Fetch-Dest: document\r\n', 'POST')],
     ];
     const [refused] = parseResponses(await exchange(port, 'GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n'));
     const [malformed] = parseResponses(await exchange(port, 'GET / HTTP/1.1\r\nHost : x\r\n\r\n'));

@@ -80,7 +80,7 @@ test('the handler redirects a folder without a trailing slash with a relative Lo
 
 test('the handler answers 404 with an escaped page that hides file-system paths', async () => {
   await withHandler({}, (get, site) => {
-    const response = get('/%3Cscript%3Ealert(1)%3C/script%3E.html');
+    const response = get('/%3Cscript%3Ealert(1)%3C/script%3E.html', { headers: { 'Sec-Fetch-Dest': 'document' } });
     assert.equal(response.status, 404);
     const page = text(response);
     assert.ok(page.includes('&lt;script&gt;alert(1)&lt;/script&gt;.html'), page);

@@ -81,7 +81,7 @@ test('a symlink that stays inside the root is served over TCP', async () => {
 
 test('the log gets the absolute path of a missing file while the page does not', async () => {
   await withServer(SITE, async ({ request, records, site }) => {
-    const response = await request('/missing.html');
+    const response = await request('/missing.html', 'Sec-Fetch-Dest: document\r\n');
     assert.equal(response.status, 404);
     assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.equal(response.headers.get('x-content-type-options'), 'nosniff');

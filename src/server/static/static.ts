@@ -2,7 +2,7 @@ import { statSync, type Stats } from 'node:fs';
 import { sep } from 'node:path';
 import type { Request, Response } from '../handler';
 import { mediaTypeFor, type MediaType } from './content-type';
-import { errorPage, folderRedirect, HTML_HEADERS, methodNotAllowed } from './errors-page';
+import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, showsErrorPage, TEXT_HEADERS } from './errors-page';
 import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES, readCachedFile } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing } from './listing';
@@ -54,7 +54,7 @@ class StaticFiles {
    */
   handle(request: Request): Response {
     const method = request.method;
-    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(method);
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(request);
     const entry = this.cache.get(request.path);
     if (entry !== undefined && entry.isFresh()) {
       entry.used = true;
@@ -162,8 +162,11 @@ class StaticFiles {
     return this.serveEntry(entry, request);
   }
 
+  /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
   private failure(request: Request, failure: PathFailure, shown: string): Response {
-    return this.html(request, failure.status, errorPage(failure.status, shown), failure.reason);
+    const { status, reason } = failure;
+    if (!showsErrorPage(request)) return { status, headers: TEXT_HEADERS, body: errorText(status), reason };
+    return this.html(request, status, errorPage(status, shown), reason);
   }
 
   /** A generated page (listing or error), rewritten like any HTML document when the rewriter applies. */
