@@ -8,11 +8,13 @@ import { bodyBytes, createFixtureSite, fakeRequest, type FixtureSite } from './h
 
 type Options = Partial<Omit<StaticOptions, 'root'>>;
 type Get = (target: string, init?: Parameters<typeof fakeRequest>[1]) => Response;
+/** For answers that may come later: listings are read asynchronously. */
+type Answer = (target: string, init?: Parameters<typeof fakeRequest>[1]) => Promise<Response>;
 
 /** Runs `check` against a handler serving a fresh fixture site, then cleans up. */
 async function withHandler(
   files: Record<string, string | Buffer>,
-  check: (get: Get, site: FixtureSite) => void | Promise<void>,
+  check: (get: Get, site: FixtureSite, answer: Answer) => void | Promise<void>,
   options: Options = {},
 ): Promise<void> {
   const site = createFixtureSite(files);
@@ -27,8 +29,13 @@ async function withHandler(
     assert.ok(response !== undefined && !(response instanceof Promise), 'the static handler answers synchronously');
     return response;
   };
+  const answer: Answer = async (target, init) => {
+    const response = await handle(fakeRequest(target, init));
+    assert.ok(response !== undefined, 'the static handler answers');
+    return response;
+  };
   try {
-    await check(get, site);
+    await check(get, site, answer);
   } finally {
     dispose();
     site.remove();
@@ -147,8 +154,8 @@ test('the handler lists a folder without index: escaped, sorted, folders first, 
     'list/Alpha/x.txt': 'x',
     'list/.secret': 'x',
   };
-  await withHandler(files, (get) => {
-    const response = get('/list/');
+  await withHandler(files, async (_get, _site, answer) => {
+    const response = await answer('/list/');
     assert.equal(response.status, 200);
     const page = text(response);
     assert.ok(!page.includes('<img'), 'the name is escaped');
@@ -171,8 +178,8 @@ test('the handler lists a folder without index: escaped, sorted, folders first, 
 test('the root listing has no parent link, and dotfiles appear with showDotfiles', async () => {
   await withHandler(
     { '.secret': 'x', 'a.txt': 'x' },
-    (get) => {
-      const page = text(get('/'));
+    async (_get, _site, answer) => {
+      const page = text(await answer('/'));
       assert.ok(!page.includes('href="../"'));
       assert.ok(page.includes('.secret'));
     },
@@ -242,10 +249,10 @@ test('the handler notices a deleted file and a file replaced by a folder', async
 });
 
 test('a cached index.html disappears from / when it is deleted', async () => {
-  await withHandler({ 'index.html': 'home', 'a.txt': 'x' }, (get, site) => {
+  await withHandler({ 'index.html': 'home', 'a.txt': 'x' }, async (get, site, answer) => {
     assert.equal(text(get('/')), 'home');
     rmSync(site.path('index.html'));
-    assert.ok(text(get('/')).includes('Index of /'));
+    assert.ok(text(await answer('/')).includes('Index of /'));
   });
 });
 
