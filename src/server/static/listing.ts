@@ -1,7 +1,8 @@
-import type { Stats } from 'node:fs';
-import { lstat, opendir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { escapeHtml } from './html';
+import { hasDotSegment, isInside } from './paths';
 
 /** One row of a folder listing. */
 export interface ListingEntry {
@@ -41,11 +42,12 @@ interface Candidate {
  * without blocking the event loop: names come in batches from an async directory read, at most
  * 2 × `limit` are held (see FirstInOrder), and only the rows kept are stat'ed, in batches.
  *
- * Dot names are left out unless `showDotfiles`; symlinks are described by their target, and
- * broken ones are left out.
+ * An entry is listed exactly when it would be served: dot names only with `showDotfiles`, only
+ * regular files and folders, and a symlink only when its target is one of those inside `root`
+ * (and not hidden); a link out of the root, to a hidden file or broken is left out.
  */
-export async function readListing(folder: string, showDotfiles: boolean, limit = MAX_LISTED): Promise<Listing> {
-  const describeIn = (name: string): Promise<Stats | undefined> => describe(join(folder, name));
+export async function readListing(folder: string, root: string, showDotfiles: boolean, limit = MAX_LISTED): Promise<Listing> {
+  const describeIn = (name: string): Promise<Stats | undefined> => describe(join(folder, name), root, showDotfiles);
   const selection = new FirstInOrder(limit);
   let links: string[] = [];
   const offerLinks = async (): Promise<void> => {
@@ -60,8 +62,9 @@ export async function readListing(folder: string, showDotfiles: boolean, limit =
     if (!showDotfiles && name.charCodeAt(0) === 46 /* . */) continue;
     if (dirent.isFile() || dirent.isDirectory()) {
       selection.offer({ name, folder: dirent.isDirectory(), stats: undefined });
-    } else {
-      // A link sorts as what it points to, so it is described before it is offered.
+    } else if (!isSpecial(dirent)) {
+      // A link sorts as what it points to, so it is described before it is offered (as is an
+      // entry of unknown type: some file systems do not report types).
       links.push(name);
       if (links.length >= STAT_BATCH) await offerLinks();
     }
@@ -113,11 +116,25 @@ class FirstInOrder {
   }
 }
 
-/** The stats shown for the entry at `path` (a link's target), or undefined when it is gone. */
-async function describe(path: string): Promise<Stats | undefined> {
+/** FIFOs, sockets and devices are never served, so never listed. */
+function isSpecial(dirent: Dirent): boolean {
+  return dirent.isFIFO() || dirent.isSocket() || dirent.isBlockDevice() || dirent.isCharacterDevice();
+}
+
+/**
+ * The stats shown for the entry at `path`, or undefined when it is not listed: not a regular
+ * file or folder, or a link whose real path is outside `root`, hidden, or missing (the same
+ * rules as resolveSafePath, so a listed link is one that is served).
+ */
+async function describe(path: string, root: string, showDotfiles: boolean): Promise<Stats | undefined> {
   try {
-    const stats = await lstat(path);
-    return stats.isSymbolicLink() ? await stat(path) : stats;
+    let stats = await lstat(path);
+    if (stats.isSymbolicLink()) {
+      const real = await realpath(path);
+      if (!isInside(root, real) || (!showDotfiles && hasDotSegment(relative(root, real)))) return undefined;
+      stats = await stat(real);
+    }
+    return stats.isFile() || stats.isDirectory() ? stats : undefined;
   } catch {
     return undefined;
   }

@@ -135,7 +135,7 @@ class StaticFiles {
   private async listing(request: Request, folder: string, shown: string): Promise<Response> {
     let listing: Listing;
     try {
-      listing = await readListing(folder, this.showDotfiles);
+      listing = await readListing(folder, this.root, this.showDotfiles);
     } catch (error) {
       return this.failure(request, fsFailure(error, folder), shown);
     }
