@@ -14,7 +14,6 @@ const CONNECTION_OWNED = new Set([
   'connection',
   'date',
   'keep-alive',
-  'x-content-type-options',
 ]);
 
 /** Thrown when a handler tries to put a line break or NUL into a header: a bug, never input. */
@@ -99,7 +98,6 @@ export function serializeHead(options: HeadOptions): string {
   const { status, framing } = options;
   let head = `HTTP/1.1 ${status} ${statusText(status)}\r\nDate: ${options.date}\r\n`;
   head += serializeFields(options.headers);
-  head += 'X-Content-Type-Options: nosniff\r\n';
   if (framing.kind === 'length') head += `Content-Length: ${framing.length}\r\n`;
   else if (framing.kind === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   if (!options.keepAlive) head += 'Connection: close\r\n';

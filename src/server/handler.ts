@@ -77,12 +77,23 @@ export interface Disposable {
   dispose(): void;
 }
 
+/**
+ * Fields of the short plain-text answers the server writes itself. `nosniff` is sent only on
+ * what the server generates (these, its HTML pages, the live-reload endpoint): files go out
+ * without it, as from nginx or Apache, because under nosniff Chromium refuses to run a page's
+ * `<script src="data.json">` (served as application/json) and real pages do that.
+ */
+export const PLAIN_TEXT_HEADERS = Object.freeze({
+  'Content-Type': 'text/plain; charset=utf-8',
+  'X-Content-Type-Options': 'nosniff',
+});
+
 /** The 500 for an unexpected exception; the message goes to the log, not to the client. */
 export function internalError(error: unknown): Response {
   const message = error instanceof Error ? error.message : String(error);
   return {
     status: 500,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    headers: PLAIN_TEXT_HEADERS,
     body: Buffer.from('500 Internal Server Error\n'),
     reason: `internal error: ${message}`,
     close: true,
@@ -93,7 +104,7 @@ export function internalError(error: unknown): Response {
 export function errorResponse(status: number, message: string): Response {
   return {
     status,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    headers: PLAIN_TEXT_HEADERS,
     body: Buffer.from(`${status} ${message}\n`, 'utf8'),
     reason: message,
     close: true,

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Handler, Response } from './handler';
+import { PLAIN_TEXT_HEADERS, type Handler, type Response } from './handler';
 
 /** True for `localhost`, `*.localhost` (RFC 6761 section 6.3), 127.0.0.0/8 and ::1. */
 export function isLoopbackHost(name: string): boolean {
@@ -87,7 +87,7 @@ export class LocalAddresses {
 function forbidden(host: string): Response {
   return {
     status: 403,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    headers: PLAIN_TEXT_HEADERS,
     body: Buffer.from(
       `403 Forbidden: the host name ${JSON.stringify(host)} is not allowed.\n` +
         'Tiny Server only answers requests addressed to localhost, one of this machine\'s IP addresses ' +

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DateCache } from '../http/response';
 import { Connection } from './connection';
-import { internalError, type Handler, type Request, type Response } from './handler';
+import { internalError, PLAIN_TEXT_HEADERS, type Handler, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { lingeringClose } from './socket';
@@ -25,13 +25,13 @@ export interface ListenOptions {
 
 const NOT_HANDLED: Response = {
   status: 404,
-  headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+  headers: PLAIN_TEXT_HEADERS,
   body: Buffer.from('404 Not Found\n'),
   reason: 'no handler answered',
 };
 
 const SERVICE_UNAVAILABLE = Buffer.from(
-  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n' +
     'Content-Length: 24\r\nConnection: close\r\n\r\n503 Too many connections',
   'latin1',
 );

@@ -139,6 +139,7 @@ test('the event stream opens with a retry interval and a hello event, chunked an
       assert.equal(head.headers.get('content-type'), 'text/event-stream');
       assert.equal(head.headers.get('cache-control'), 'no-cache, no-transform');
       assert.equal(head.headers.get('transfer-encoding'), 'chunked');
+      assert.equal(head.headers.get('x-content-type-options'), 'nosniff', 'the stream is ours: never sniffed');
       const hello = await reader.nthEvent(0);
       assert.equal(hello.type, 'hello');
       assert.match(String(hello.id), /^[\w-]{8,}$/);
@@ -265,6 +266,7 @@ test('the client script is served from memory with an entity tag', async () => {
     const first = parseResponses(await exchange(port, get('/.tiny-server/reload/client.js', 'Connection: close\r\n')))[0];
     assert.equal(first?.status, 200);
     assert.equal(first?.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(first?.headers.get('x-content-type-options'), 'nosniff');
     assert.match(first?.body.toString() ?? '', /EventSource/);
     const etag = first?.headers.get('etag') ?? '';
     const again = get('/.tiny-server/reload/client.js', `If-None-Match: ${etag}\r\nConnection: close\r\n`);

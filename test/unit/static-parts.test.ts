@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { statSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { preferredCoding } from '../../src/server/static/compress';
-import { etagListMatchesWeakly, ifRangeMatches, isNotModified } from '../../src/server/static/conditional';
+import { etagListMatchesWeakly, ifRangeMatches, isNotModified } from '../../src/http/conditional';
 import { mediaTypeFor } from '../../src/server/static/content-type';
 import { CachedFile, FileCache, RACY_MARGIN_MS, readCachedFile } from '../../src/server/static/file-cache';
 import { formatSize } from '../../src/server/static/listing';
-import { parseRange } from '../../src/server/static/range';
+import { parseRange } from '../../src/http/range';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 
 test('parseRange() reads the three forms of a single byte range', () => {

@@ -4,59 +4,31 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:f
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import type { RequestLogRecord } from '../../src/server/log';
 import type { ServerOptions } from '../../src/server/options';
-import { startServer } from '../../src/server/server';
-import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 import { exchange, parseResponses, type RawResponse } from './helpers/raw';
+import { withServedSite, type ServedSite } from './helpers/serve';
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT';
 
-interface Served {
-  readonly port: number;
-  readonly site: FixtureSite;
-  readonly records: RequestLogRecord[];
-  /** One request on its own connection; `extra` is more header lines, each ending in CRLF. */
-  request(target: string, extra?: string, method?: string): Promise<RawResponse>;
-}
-
 /**
- * Serves a fixture site on a real socket (port 0, live reload off), with a secret next to the
- * root and a `site-evil` sibling folder, and closes everything afterwards.
+ * Serves a fixture site on a real socket with a secret next to the root and a `site-evil`
+ * sibling folder, both outside the root.
  */
-async function withServer(
+function withServer(
   files: Record<string, string | Buffer>,
-  run: (served: Served) => Promise<void>,
+  run: (served: ServedSite) => Promise<void>,
   options: Partial<ServerOptions> = {},
 ): Promise<void> {
-  const site = createFixtureSite(files);
-  writeFileSync(join(site.base, 'secret.txt'), SECRET);
-  mkdirSync(`${site.root}-evil`);
-  writeFileSync(join(`${site.root}-evil`, 'x.txt'), SECRET);
-  const records: RequestLogRecord[] = [];
-  const started = await startServer({
-    root: site.root,
-    host: '127.0.0.1',
-    port: 0,
-    portAttempts: 0,
-    liveReload: false,
-    logger: { log: (record) => records.push(record) },
-    ...options,
-  });
-  assert.ok(started.ok, started.ok ? '' : started.error.message);
-  const { port } = started.server;
-  const request = async (target: string, extra = '', method = 'GET'): Promise<RawResponse> => {
-    const raw = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`;
-    const responses = parseResponses(await exchange(port, raw, 20_000), method === 'HEAD' ? 1 : 0);
-    assert.equal(responses.length, 1, `one response to ${target}`);
-    return responses[0] as RawResponse;
-  };
-  try {
-    await run({ port, site, records, request });
-  } finally {
-    await started.server.close();
-    site.remove();
-  }
+  return withServedSite(
+    files,
+    (served) => {
+      writeFileSync(join(served.site.base, 'secret.txt'), SECRET);
+      mkdirSync(`${served.site.root}-evil`);
+      writeFileSync(join(`${served.site.root}-evil`, 'x.txt'), SECRET);
+      return run(served);
+    },
+    options,
+  );
 }
 
 const SITE = {
@@ -109,7 +81,7 @@ test('a symlink that stays inside the root is served over TCP', async () => {
 
 test('the log gets the absolute path of a missing file while the page does not', async () => {
   await withServer(SITE, async ({ request, records, site }) => {
-    const response = await request('/missing.html');
+    const response = await request('/missing.html', 'Sec-Fetch-Dest: document\r\n');
     assert.equal(response.status, 404);
     assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.equal(response.headers.get('x-content-type-options'), 'nosniff');

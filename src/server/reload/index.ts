@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Disposable, Handler, Request, Response } from '../handler';
+import { PLAIN_TEXT_HEADERS, type Disposable, type Handler, type Request, type Response } from '../handler';
 import { urlPathOf } from '../url-path';
 import type { HtmlRewriter } from '../static';
-import { etagListMatchesWeakly } from '../static/conditional';
+import { etagListMatchesWeakly } from '../../http/conditional';
 import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
 import { EventChannel, refusalReason } from './sse';
 
@@ -71,7 +71,7 @@ const ALLOW = 'GET, HEAD';
 
 function methodNotAllowed(request: Request): Response | undefined {
   if (request.method === 'GET' || request.method === 'HEAD') return undefined;
-  return { status: 405, headers: { Allow: ALLOW }, body: Buffer.from('Method not allowed\n'), reason: 'Reload endpoint accepts GET and HEAD only' };
+  return { status: 405, headers: { ...PLAIN_TEXT_HEADERS, Allow: ALLOW }, body: Buffer.from('Method not allowed\n'), reason: 'Reload endpoint accepts GET and HEAD only' };
 }
 
 function openEvents(channel: EventChannel, request: Request): Response {
@@ -79,7 +79,7 @@ function openEvents(channel: EventChannel, request: Request): Response {
   if (refused !== undefined) return refused;
   const reason = refusalReason(request);
   if (reason !== undefined) {
-    return { status: 403, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Forbidden\n'), reason };
+    return { status: 403, headers: PLAIN_TEXT_HEADERS, body: Buffer.from('Forbidden\n'), reason };
   }
   return channel.open();
 }
@@ -91,10 +91,10 @@ function loadClient(path: string): (request: Request) => Response {
     body = readFileSync(path);
   } catch (error) {
     const reason = `Cannot read the live reload client ${path}: ${(error as Error).message}`;
-    return () => ({ status: 500, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: Buffer.from('Live reload client missing\n'), reason });
+    return () => ({ status: 500, headers: PLAIN_TEXT_HEADERS, body: Buffer.from('Live reload client missing\n'), reason });
   }
   const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`;
-  const headers = { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', ETag: etag };
+  const headers = { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', ETag: etag, 'X-Content-Type-Options': 'nosniff' };
   return (request) => {
     const refused = methodNotAllowed(request);
     if (refused !== undefined) return refused;

@@ -1,4 +1,5 @@
 import { endianness } from 'node:os';
+import { requestsDocument } from '../fetch-metadata';
 import type { Request } from '../handler';
 import type { HtmlRewriter } from '../static';
 import { findInsertionPoint } from './html-scan';
@@ -18,21 +19,13 @@ const ETAG_SUFFIX = '-lr1';
 /** Fetch destinations that show a document: a tab, the Simple Browser's iframe, a frameset. */
 const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame']);
 
-const ACCEPTS_HTML = /(^|[\s,])text\/html\s*(;|,|$)/i;
-
 /**
- * True when the browser is loading this response as a page. Browsers say so with
- * `Sec-Fetch-Dest` (Fetch Metadata); `fetch()` and XHR send `empty`, so scripts get the file
- * unmodified. Without that field (older browsers, and plain-HTTP origins other than localhost,
- * which are not "potentially trustworthy" and get no Fetch Metadata) a page load is recognised by
- * `text/html` in `Accept`: navigations ask for it, `fetch()` defaults to `*\/*`, curl sends none.
+ * True when the browser is loading this response as a page (see requestsDocument), so that
+ * `fetch()` and scripts get the file unmodified.
  */
 export function isPageLoad(request: Request): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-  const dest = request.headers.get('sec-fetch-dest');
-  if (dest !== undefined) return PAGE_DESTINATIONS.has(dest.trim().toLowerCase());
-  const accept = request.headers.get('accept');
-  return accept !== undefined && ACCEPTS_HTML.test(accept);
+  return requestsDocument(request, PAGE_DESTINATIONS);
 }
 
 /**

@@ -50,6 +50,7 @@ export class EventChannel implements Disposable {
       status: 200,
       headers: {
         'Content-Type': 'text/event-stream',
+        'X-Content-Type-Options': 'nosniff',
         // no-transform (RFC 9111 section 5.2.2.6): a compressing proxy such as code-server's
         // port proxy otherwise buffers the never-ending stream and no event reaches the page.
         'Cache-Control': 'no-cache, no-transform',

@@ -1,5 +1,6 @@
 import { statusText } from '../../http/status';
-import type { Response } from '../handler';
+import { requestsDocument } from '../fetch-metadata';
+import type { Request, Response } from '../handler';
 import { escapeHtml } from './html';
 
 /** Fields on every generated HTML page. */
@@ -8,6 +9,31 @@ export const HTML_HEADERS = Object.freeze({
   'Cache-Control': 'no-cache',
   'X-Content-Type-Options': 'nosniff',
 });
+
+/**
+ * Fields of the short text answered instead of an error page (see showsErrorPage). Without
+ * nosniff: under it Chromium logs "Refused to apply style ... MIME type ('text/plain')" (or
+ * "Refused to execute script") for a missing stylesheet or script, with text/plain as with
+ * text/html, instead of only "Failed to load resource: ... 404". The body is a fixed line.
+ */
+export const TEXT_HEADERS = Object.freeze({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache' });
+
+/** Fetch destinations that display an HTML error page: a tab, a frame, `<embed>`, `<object>`. */
+const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame', 'embed', 'object']);
+
+/**
+ * Whether an error is answered with the HTML page (see requestsDocument): a missing stylesheet
+ * or script gets a short text/plain body instead, so DevTools reports a plain 404 rather than
+ * "Refused to apply style ... MIME type ('text/html')".
+ */
+export function showsErrorPage(request: Request): boolean {
+  return requestsDocument(request, PAGE_DESTINATIONS);
+}
+
+/** The body answered instead of an error page, e.g. "404 Not Found". */
+export function errorText(status: number): Buffer {
+  return Buffer.from(`${status} ${statusText(status)}\n`);
+}
 
 const MESSAGES: Readonly<Record<number, string>> = {
   400: 'The path of this request is not valid.',
@@ -37,12 +63,13 @@ export function errorPage(status: number, urlPath: string | undefined): Buffer {
 }
 
 /** Only GET and HEAD are served (RFC 9110 section 15.5.6: 405 lists the allowed methods). */
-export function methodNotAllowed(method: string): Response {
+export function methodNotAllowed(request: Request): Response {
+  const page = showsErrorPage(request);
   return {
     status: 405,
-    headers: { ...HTML_HEADERS, Allow: 'GET, HEAD' },
-    body: errorPage(405, undefined),
-    reason: `method ${method} is not allowed`,
+    headers: { ...(page ? HTML_HEADERS : TEXT_HEADERS), Allow: 'GET, HEAD' },
+    body: page ? errorPage(405, undefined) : errorText(405),
+    reason: `method ${request.method} is not allowed`,
   };
 }
 

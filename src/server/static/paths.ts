@@ -89,7 +89,8 @@ export function isInside(root: string, path: string): boolean {
   return path.startsWith(prefix);
 }
 
-function hasDotSegment(relativePath: string): boolean {
+/** True when a segment of `relativePath` starts with a dot: a dotfile or dot-folder. */
+export function hasDotSegment(relativePath: string): boolean {
   for (const segment of relativePath.split(sep)) {
     if (segment.charCodeAt(0) === 46 /* . */) return true;
   }

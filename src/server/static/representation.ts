@@ -1,7 +1,7 @@
+import { ifRangeMatches, isNotModified } from '../../http/conditional';
+import { parseRange } from '../../http/range';
 import type { Body, Request, Response, ResponseHeaders } from '../handler';
 import { compress, MIN_COMPRESS_BYTES, preferredCoding, type ContentCoding } from './compress';
-import { ifRangeMatches, isNotModified } from './conditional';
-import { parseRange } from './range';
 
 /** Largest body compressed (on the event loop, once per file version) and kept in memory. */
 export const MAX_COMPRESS_BYTES = 256 * 1024;
@@ -55,7 +55,6 @@ export class Representation {
       ETag: etag,
       'Last-Modified': meta.lastModified,
       'Accept-Ranges': 'bytes',
-      'X-Content-Type-Options': 'nosniff',
     };
     if (vary) headers['Vary'] = 'Accept-Encoding';
     if (coding !== undefined) headers['Content-Encoding'] = coding;
@@ -71,7 +70,7 @@ export class Representation {
   notModified(): Response {
     if (this.notModifiedResponse === undefined) {
       const headers: Record<string, string> = {};
-      for (const name of ['Cache-Control', 'ETag', 'Last-Modified', 'Vary', 'X-Content-Type-Options']) {
+      for (const name of ['Cache-Control', 'ETag', 'Last-Modified', 'Vary']) {
         const value = this.headers[name];
         if (typeof value === 'string') headers[name] = value;
       }
@@ -92,7 +91,6 @@ export class Representation {
       headers: {
         'Content-Range': `bytes */${this.size}`,
         'Cache-Control': 'no-cache',
-        'X-Content-Type-Options': 'nosniff',
       },
       body: EMPTY,
       reason: `range outside the ${this.size} bytes of the file`,

@@ -2,10 +2,10 @@ import { statSync, type Stats } from 'node:fs';
 import { sep } from 'node:path';
 import type { Request, Response } from '../handler';
 import { mediaTypeFor, type MediaType } from './content-type';
-import { errorPage, folderRedirect, HTML_HEADERS, methodNotAllowed } from './errors-page';
+import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, showsErrorPage, TEXT_HEADERS } from './errors-page';
 import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES, readCachedFile } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
-import { readListing, renderListing } from './listing';
+import { readListing, renderListing, type Listing } from './listing';
 import { fsFailure, resolveSafePath, type PathFailure } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
 
@@ -52,9 +52,9 @@ class StaticFiles {
    * The hot path: a cached file validated by one stat answers without any asynchronous hop.
    * Everything else goes through `lookup`.
    */
-  handle(request: Request): Response {
+  handle(request: Request): Response | Promise<Response> {
     const method = request.method;
-    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(method);
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(request);
     const entry = this.cache.get(request.path);
     if (entry !== undefined && entry.isFresh()) {
       entry.used = true;
@@ -90,7 +90,7 @@ class StaticFiles {
   }
 
   /** The slow path: path checks, stat, then a file, a folder, or an error page. */
-  private lookup(request: Request): Response {
+  private lookup(request: Request): Response | Promise<Response> {
     // The decoded path, shown on pages; the rewriter gets the path as sent (see HtmlRewriter).
     const shown = decodeForDisplay(request.path);
     const safe = resolveSafePath(this.root, request.path, this.showDotfiles);
@@ -110,7 +110,7 @@ class StaticFiles {
   }
 
   /** A folder answers with its index file, else a listing, else 404. */
-  private folder(request: Request, realPath: string, lexicalPath: string, shown: string): Response {
+  private folder(request: Request, realPath: string, lexicalPath: string, shown: string): Response | Promise<Response> {
     for (const name of INDEX_NAMES) {
       const index = resolveSafePath(this.root, request.path + name, this.showDotfiles);
       if (!index.ok) {
@@ -128,13 +128,18 @@ class StaticFiles {
     if (!this.directoryListing) {
       return this.failure(request, notFound(`no index file in ${realPath} and listing is off`), shown);
     }
-    let body: Buffer;
+    return this.listing(request, realPath, shown);
+  }
+
+  /** A folder of any size is listed without blocking the event loop (see readListing). */
+  private async listing(request: Request, folder: string, shown: string): Promise<Response> {
+    let listing: Listing;
     try {
-      body = renderListing(shown, readListing(realPath, this.showDotfiles));
+      listing = await readListing(folder, this.root, this.showDotfiles);
     } catch (error) {
-      return this.failure(request, fsFailure(error, realPath), shown);
+      return this.failure(request, fsFailure(error, folder), shown);
     }
-    return this.html(request, 200, body);
+    return this.html(request, 200, renderListing(shown, listing));
   }
 
   private file(request: Request, target: FileTarget, shown: string): Response {
@@ -162,8 +167,11 @@ class StaticFiles {
     return this.serveEntry(entry, request);
   }
 
+  /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
   private failure(request: Request, failure: PathFailure, shown: string): Response {
-    return this.html(request, failure.status, errorPage(failure.status, shown), failure.reason);
+    const { status, reason } = failure;
+    if (!showsErrorPage(request)) return { status, headers: TEXT_HEADERS, body: errorText(status), reason };
+    return this.html(request, status, errorPage(status, shown), reason);
   }
 
   /** A generated page (listing or error), rewritten like any HTML document when the rewriter applies. */

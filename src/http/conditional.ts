@@ -1,4 +1,4 @@
-import type { HeaderMap } from '../../http/types';
+import type { HeaderMap } from './types';
 
 /**
  * RFC 9110 section 13.2.2 order for GET and HEAD: If-None-Match decides when present, and
