@@ -7,10 +7,7 @@ export type SafePath =
       readonly ok: true;
       /** The real path (symlinks resolved); always the root or below it. */
       readonly path: string;
-      /**
-       * The root joined with the decoded segments, before symlinks are resolved. Stat this path
-       * to notice that a symlink on the way was retargeted since `path` was computed.
-       */
+      /** The root joined with the decoded segments, before symlinks are resolved. */
       readonly lexicalPath: string;
     }
   | { readonly ok: false; readonly status: 400 | 403 | 404 | 414; readonly reason: string };
@@ -22,7 +19,8 @@ const isWindows = process.platform === 'win32';
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com\d|lpt\d|conin\$|conout\$)(\..*)?$/i;
 
 /**
- * The one path-safety function: every file lookup of the static handler goes through it.
+ * The path checks of the one path-safety function, `openSafePath` (open-file.ts), which every
+ * file lookup of the static handler goes through; this part never opens anything.
  *
  * `urlPath` is the request path still percent-encoded (no query). It is decoded exactly once;
  * invalid encoding, NUL bytes and backslashes are 400 (a backslash is a separator on Windows,
@@ -113,6 +111,8 @@ export function fsFailure(error: unknown, path: string): PathFailure {
     case 'EACCES':
     case 'EPERM':
       return fail(403, `permission denied for ${path}`);
+    case 'ELOOP':
+      return fail(404, `no file at ${path} (a loop of links)`);
     case 'ENAMETOOLONG':
       return fail(414, `file name too long: ${path}`);
     default:
