@@ -245,6 +245,24 @@ test('folders over TCP: index.htm fallback, redirect without slash, escaped list
   });
 });
 
+test('an encoded slash or backslash in a path is refused with 400, never decoded into a separator', async () => {
+  await withServer({ 'sub/file.txt': 'file' }, async ({ request, records }) => {
+    assert.equal((await request('/sub/file.txt')).body.toString(), 'file');
+    for (const target of ['/sub%2ffile.txt', '/sub%2Ffile.txt', '/sub%5cfile.txt', '/sub%5Cfile.txt']) {
+      const response = await request(target);
+      assert.equal(response.status, 400, target);
+      assert.ok(!response.body.toString().includes('file.txt'), `${target} shows no file`);
+    }
+    const reasons = records.filter((record) => record.status === 400).map((record) => record.reason);
+    assert.deepEqual(reasons, [
+      'path contains an encoded slash (%2F)',
+      'path contains an encoded slash (%2F)',
+      'path contains a backslash',
+      'path contains a backslash',
+    ]);
+  });
+});
+
 test('other methods over TCP get 405 with Allow', async () => {
   await withServer(SITE, async ({ request }) => {
     const response = await request('/index.html', 'Content-Length: 0\r\n', 'DELETE');

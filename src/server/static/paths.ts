@@ -10,9 +10,13 @@ export type SafePath =
       /** The root joined with the decoded segments, before symlinks are resolved. */
       readonly lexicalPath: string;
     }
-  | { readonly ok: false; readonly status: 400 | 403 | 404 | 414; readonly reason: string };
+  | PathFailure;
 
-export type PathFailure = Extract<SafePath, { ok: false }>;
+export interface PathFailure {
+  readonly ok: false;
+  readonly status: 400 | 403 | 404 | 414;
+  readonly reason: string;
+}
 
 const isWindows = process.platform === 'win32';
 // Names Windows maps to devices in every folder, with or without an extension.
@@ -22,18 +26,21 @@ const WINDOWS_DEVICE = /^(con|prn|aux|nul|com\d|lpt\d|conin\$|conout\$)(\..*)?$/
  * The path checks of the one path-safety function, `openSafePath` (open-file.ts), which every
  * file lookup of the static handler goes through; this part never opens anything.
  *
- * `urlPath` is the request path still percent-encoded (no query). It is decoded exactly once;
- * invalid encoding, NUL bytes and backslashes are 400 (a backslash is a separator on Windows,
- * so it is refused on every platform to behave the same everywhere). A `..` segment, sent
- * literally or encoded (`%2e%2e`, `..%2f`), is 400: browsers remove dot segments before sending
- * (RFC 3986 section 5.2.4), so only hand-made requests contain them. Dotfiles and dot-folders
- * anywhere in the path are 404 unless `showDotfiles`. The joined path must be the root or start
- * with `root + sep` (so `/root-evil` is outside), and so must its real path, which catches
- * symlinks that leave the root (404). Missing files are 404 with the absolute path in `reason`.
+ * `urlPath` is the request path still percent-encoded (no query). Each segment is decoded
+ * exactly once; invalid encoding, NUL bytes, backslashes and encoded slashes (`%2F`) are 400: a
+ * backslash is a separator on Windows, so it is refused on every platform to behave the same
+ * everywhere, and `a%2Fb` would otherwise name the same file as `a/b` while being one segment
+ * to the browser. A `..` segment, sent literally or encoded (`%2e%2e`), is 400: browsers remove
+ * dot segments before sending (RFC 3986 section 5.2.4), so only hand-made requests contain
+ * them. Dotfiles and dot-folders anywhere in the path are 404 unless `showDotfiles`. The
+ * joined path must be the root or start with `root + sep` (so `/root-evil` is outside), and so
+ * must its real path, which catches symlinks that leave the root (404). Missing files are 404
+ * with the absolute path in `reason`.
  */
 export function resolveSafePath(root: string, urlPath: string, showDotfiles: boolean): SafePath {
-  const segments = decodeSegments(urlPath, showDotfiles);
-  if (!Array.isArray(segments)) return segments;
+  const decoded = decodeSegments(urlPath, showDotfiles);
+  if (!('segments' in decoded)) return decoded;
+  const { segments } = decoded;
   const lexicalPath = segments.length === 0 ? root : joinRoot(root, segments.join(sep));
   if (!isInside(root, lexicalPath)) return fail(400, 'path escapes the root');
   let real: string;
@@ -49,30 +56,43 @@ export function resolveSafePath(root: string, urlPath: string, showDotfiles: boo
   return { ok: true, path: real, lexicalPath };
 }
 
-/** Decodes the path once and checks each segment; a failure is returned as is. */
-function decodeSegments(urlPath: string, showDotfiles: boolean): string[] | PathFailure {
+/** Decodes each segment once and checks it; a failure is returned as is. */
+function decodeSegments(urlPath: string, showDotfiles: boolean): { segments: string[] } | PathFailure {
   if (urlPath.charCodeAt(0) !== 47 /* / */) return fail(400, 'path does not start with a slash');
-  let decoded: string;
+  const segments: string[] = [];
+  for (const rawSegment of urlPath.slice(1).split('/')) {
+    const segment = decodeSegment(rawSegment);
+    if (typeof segment !== 'string') return segment;
+    if (segment === '' || segment === '.') continue;
+    const refused = refuseSegment(segment, showDotfiles);
+    if (refused !== undefined) return refused;
+    segments.push(segment);
+  }
+  return { segments };
+}
+
+function decodeSegment(rawSegment: string): string | PathFailure {
+  let segment: string;
   try {
-    decoded = decodeURIComponent(urlPath);
+    segment = decodeURIComponent(rawSegment);
   } catch {
     return fail(400, 'path has invalid percent-encoding');
   }
-  if (decoded.includes('\0')) return fail(400, 'path contains a NUL byte');
-  if (decoded.includes('\\')) return fail(400, 'path contains a backslash');
-  const segments: string[] = [];
-  for (const segment of decoded.split('/')) {
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') return fail(400, 'path escapes the root');
-    if (!showDotfiles && segment.charCodeAt(0) === 46 /* . */) {
-      return fail(404, `${segment} is a hidden dotfile or dot-folder`);
-    }
-    if (isWindows && (segment.includes(':') || WINDOWS_DEVICE.test(segment))) {
-      return fail(400, 'path names a Windows stream or device');
-    }
-    segments.push(segment);
+  if (segment.includes('/')) return fail(400, 'path contains an encoded slash (%2F)');
+  if (segment.includes('\\')) return fail(400, 'path contains a backslash');
+  if (segment.includes('\0')) return fail(400, 'path contains a NUL byte');
+  if (segment === '..') return fail(400, 'path escapes the root');
+  return segment;
+}
+
+function refuseSegment(segment: string, showDotfiles: boolean): PathFailure | undefined {
+  if (!showDotfiles && segment.charCodeAt(0) === 46 /* . */) {
+    return fail(404, `${segment} is a hidden dotfile or dot-folder`);
   }
-  return segments;
+  if (isWindows && (segment.includes(':') || WINDOWS_DEVICE.test(segment))) {
+    return fail(400, 'path names a Windows stream or device');
+  }
+  return undefined;
 }
 
 /** `root` plus a relative path, without doubling the separator when the root is `/` or `C:\`. */
