@@ -320,6 +320,25 @@ test('the handler compresses text over 1 KiB with brotli or gzip and caches the 
   });
 });
 
+test('every path to one file shares its cached bytes and compressed variants', async () => {
+  const js = 'export const answer = 42;\n'.repeat(200);
+  const html = `<p>${'hello '.repeat(300)}</p>`;
+  await withHandler({ 'app.js': js, 'docs/index.html': html }, (get, site) => {
+    site.symlink('alias.js', 'app.js', 'file');
+    const br = { headers: { 'accept-encoding': 'br' } };
+    const first = get('/app.js', br);
+    assert.equal(header(first, 'Content-Encoding'), 'br');
+    for (const spelling of ['/%61pp.js', '/app%2Ejs', '/alias.js']) {
+      const response = get(spelling, br);
+      assert.equal(response.status, 200, spelling);
+      assert.equal(response.body, first.body, `${spelling} is answered with the bytes compressed for /app.js`);
+    }
+    assert.equal(get('//app.js', br).status, 301, 'a spelling with an empty segment is redirected, not cached');
+    const gzip = { headers: { 'accept-encoding': 'gzip' } };
+    assert.equal(get('/docs/', gzip).body, get('/docs/index.html', gzip).body, 'a folder and its index file share one version');
+  });
+});
+
 test('a 304 for a compressed variant matches its own tag', async () => {
   await withHandler({ 'a.js': 'console.log(1);\n'.repeat(200) }, (get) => {
     const headers = { 'accept-encoding': 'gzip' };

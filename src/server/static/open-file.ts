@@ -1,5 +1,5 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { fsFailure, resolveSafePath, type PathFailure } from './paths';
+import { fsFailure, resolveSafePath, type PathFailure, type PathRedirect } from './paths';
 
 /** A regular file opened once and verified; whoever holds it closes `fd` (or hands it on). */
 export interface OpenedFile {
@@ -34,7 +34,7 @@ export type OpenedPath = (OpenedFile | OpenedFolder) & {
  * path once (`openVerified`); the caller reads and `fstat`s only that descriptor, so nothing
  * is resolved again between the check and the use. A file's descriptor is the caller's to close.
  */
-export function openSafePath(root: string, urlPath: string, showDotfiles: boolean): OpenedPath | PathFailure {
+export function openSafePath(root: string, urlPath: string, showDotfiles: boolean): OpenedPath | PathFailure | PathRedirect {
   const safe = resolveSafePath(root, urlPath, showDotfiles);
   if (!safe.ok) return safe;
   const opened = openVerified(safe.path);

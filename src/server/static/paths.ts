@@ -10,11 +10,21 @@ export type SafePath =
       /** The root joined with the decoded segments, before symlinks are resolved. */
       readonly lexicalPath: string;
     }
-  | PathFailure;
+  | PathFailure
+  | PathRedirect;
 
 export interface PathFailure {
   readonly ok: false;
   readonly status: 400 | 403 | 404 | 414;
+  readonly reason: string;
+}
+
+/** A path spelled with empty or `.` segments: answered with a redirect to its one spelling. */
+export interface PathRedirect {
+  readonly ok: false;
+  readonly status: 301;
+  /** A relative reference to the canonical spelling (no query), as the Location field. */
+  readonly location: string;
   readonly reason: string;
 }
 
@@ -32,10 +42,11 @@ const WINDOWS_DEVICE = /^(con|prn|aux|nul|com\d|lpt\d|conin\$|conout\$)(\..*)?$/
  * everywhere, and `a%2Fb` would otherwise name the same file as `a/b` while being one segment
  * to the browser. A `..` segment, sent literally or encoded (`%2e%2e`), is 400: browsers remove
  * dot segments before sending (RFC 3986 section 5.2.4), so only hand-made requests contain
- * them. Dotfiles and dot-folders anywhere in the path are 404 unless `showDotfiles`. The
- * joined path must be the root or start with `root + sep` (so `/root-evil` is outside), and so
- * must its real path, which catches symlinks that leave the root (404). Missing files are 404
- * with the absolute path in `reason`.
+ * them. Empty and `.` segments (`//app.js`, `/./app.js`) answer a redirect to the spelling
+ * without them, so that each file has one URL (and one cache entry). Dotfiles and dot-folders
+ * anywhere in the path are 404 unless `showDotfiles`. The joined path must be the root or start
+ * with `root + sep` (so `/root-evil` is outside), and so must its real path, which catches
+ * symlinks that leave the root (404). Missing files are 404 with the absolute path in `reason`.
  */
 export function resolveSafePath(root: string, urlPath: string, showDotfiles: boolean): SafePath {
   const decoded = decodeSegments(urlPath, showDotfiles);
@@ -56,19 +67,35 @@ export function resolveSafePath(root: string, urlPath: string, showDotfiles: boo
   return { ok: true, path: real, lexicalPath };
 }
 
-/** Decodes each segment once and checks it; a failure is returned as is. */
-function decodeSegments(urlPath: string, showDotfiles: boolean): { segments: string[] } | PathFailure {
+/**
+ * Decodes each segment once and checks it; a failure, or the redirect for a non-canonical
+ * spelling, is returned as is.
+ */
+function decodeSegments(urlPath: string, showDotfiles: boolean): { segments: string[] } | PathFailure | PathRedirect {
   if (urlPath.charCodeAt(0) !== 47 /* / */) return fail(400, 'path does not start with a slash');
+  const raw = urlPath.split('/');
+  const last = raw.length - 1;
   const segments: string[] = [];
-  for (const rawSegment of urlPath.slice(1).split('/')) {
+  // The raw segments of the canonical spelling, from the first segment that it drops on.
+  let kept: string[] | undefined;
+  for (let i = 1; i <= last; i++) {
+    const rawSegment = raw[i] as string;
     const segment = decodeSegment(rawSegment);
     if (typeof segment !== 'string') return segment;
-    if (segment === '' || segment === '.') continue;
+    if (segment === '.' || (segment === '' && i < last)) {
+      kept ??= raw.slice(1, i);
+      continue;
+    }
+    if (segment === '') continue; // the trailing slash of a folder path
     const refused = refuseSegment(segment, showDotfiles);
     if (refused !== undefined) return refused;
     segments.push(segment);
+    kept?.push(rawSegment);
   }
-  return { segments };
+  if (kept === undefined) return { segments };
+  const lastSegment = raw[last] as string;
+  const folder = kept.length > 0 && (lastSegment === '' || decodeSegment(lastSegment) === '.');
+  return canonicalRedirect(kept.join('/') + (folder ? '/' : ''), last - 1);
 }
 
 function decodeSegment(rawSegment: string): string | PathFailure {
@@ -93,6 +120,20 @@ function refuseSegment(segment: string, showDotfiles: boolean): PathFailure | un
     return fail(400, 'path names a Windows stream or device');
   }
   return undefined;
+}
+
+/**
+ * The redirect to `canonical` (the kept raw segments, without the leading slash) from a path
+ * `depth` folders deep. The reference is relative, `../` once per folder of the path as sent
+ * (RFC 3986 section 5.2.4 removes empty and `.` segments as it climbs, and stops at the root),
+ * so it stays right behind a proxy that mounts the server under a path prefix.
+ */
+function canonicalRedirect(canonical: string, depth: number): PathRedirect {
+  const up = '../'.repeat(depth);
+  // With nothing to climb, "./" keeps an empty reference or a first segment with ":" (a URI
+  // scheme, RFC 3986 section 4.2) from meaning something else.
+  const location = up === '' ? `./${canonical}` : up + canonical;
+  return { ok: false, status: 301, location, reason: `non-canonical path, redirected to /${canonical}` };
 }
 
 /** `root` plus a relative path, without doubling the separator when the root is `/` or `C:\`. */

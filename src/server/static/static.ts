@@ -2,12 +2,12 @@ import { closeSync } from 'node:fs';
 import { sep } from 'node:path';
 import type { Body, FileBody, Request, Response } from '../handler';
 import { mediaTypeFor, type MediaType } from './content-type';
-import { errorPage, folderRedirect, HTML_HEADERS, methodNotAllowed } from './errors-page';
+import { errorPage, folderRedirect, HTML_HEADERS, methodNotAllowed, redirect } from './errors-page';
 import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing } from './listing';
 import { openSafePath, type OpenedFile } from './open-file';
-import { fsFailure, type PathFailure } from './paths';
+import { fsFailure, type PathFailure, type PathRedirect } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
 
 /** Index files tried in a folder, in order. */
@@ -92,7 +92,7 @@ class StaticFiles {
     // The decoded path, shown on pages; the rewriter gets the path as sent (see HtmlRewriter).
     const shown = decodeForDisplay(request.path);
     const opened = openSafePath(this.root, request.path, this.showDotfiles);
-    if (!opened.ok) return this.failure(request, opened, shown);
+    if (!opened.ok) return this.refuse(request, opened, shown);
     if (opened.kind === 'folder') {
       if (!request.path.endsWith('/')) return folderRedirect(request.path, request.query);
       return this.folder(request, opened.realPath, opened.lexicalPath, shown);
@@ -126,7 +126,7 @@ class StaticFiles {
       const index = openSafePath(this.root, request.path + name, this.showDotfiles);
       if (!index.ok) {
         if (index.status === 404) continue;
-        return this.failure(request, index, shown);
+        return this.refuse(request, index, shown);
       }
       if (index.kind !== 'file') continue;
       // A cached index.htm is stale as soon as an index.html appears next to it.
@@ -158,6 +158,11 @@ class StaticFiles {
     // Large HTML read for rewriting is served once and not kept.
     if (cacheable) this.cache.set(entry);
     return this.serveEntry(entry, request);
+  }
+
+  private refuse(request: Request, refusal: PathFailure | PathRedirect, shown: string): Response {
+    if (refusal.status === 301) return redirect(refusal.location, request.query, refusal.reason);
+    return this.failure(request, refusal, shown);
   }
 
   private failure(request: Request, failure: PathFailure, shown: string): Response {
