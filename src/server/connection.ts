@@ -8,7 +8,7 @@ import type { HeaderMap, HttpVersion, ParseError, RequestHead } from '../http/ty
 import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
-import { isSmallBuffered, sendBody, writeBuffered } from './send-body';
+import { isSmallBuffered, releaseBody, sendBody, writeBuffered } from './send-body';
 import { RequestQueue } from './request-queue';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
@@ -252,7 +252,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
   private respond(pending: Pending, response: Response): void {
     const head = pending.head;
     if (this.closed) {
-      destroyStreamBody(response);
+      releaseBody(response.body);
       this.finish(pending, response.status, 0, 'client closed the connection');
       return;
     }
@@ -314,7 +314,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** A handler's header that cannot be serialized: a bug, answered by dropping the connection. */
   private failSerializing(pending: Pending, response: Response, error: unknown): void {
-    destroyStreamBody(response);
+    releaseBody(response.body);
     const message = error instanceof Error ? error.message : String(error);
     this.onBodyDone(pending, internalError(error), 0, false, undefined, `internal error: ${message}`);
   }
@@ -368,12 +368,6 @@ export class Connection implements ParserCallbacks, SocketOwner {
     };
     this.ctx.log(record);
   }
-}
-
-/** A stream body that will not be sent is destroyed, so its file or producer is released. */
-function destroyStreamBody(response: Response): void {
-  const body = response.body;
-  if (body !== undefined && !Buffer.isBuffer(body) && body.kind === 'stream') body.stream.destroy();
 }
 
 /** How long a response may wait for the client to read before the connection is dropped. */

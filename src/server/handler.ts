@@ -20,10 +20,14 @@ export interface Request {
   readonly remotePort: number;
 }
 
-/** A body the connection streams from a file, `start` to `end` inclusive, with backpressure. */
+/**
+ * A body the connection streams from an open file, `start` to `end` inclusive, with
+ * backpressure. The body owns `fd`: the connection closes it once the body is sent or dropped.
+ */
 export interface FileBody {
   readonly kind: 'file';
-  readonly path: string;
+  /** A descriptor of the regular file the handler checked: the path is never opened again. */
+  readonly fd: number;
   readonly start: number;
   readonly end: number;
 }

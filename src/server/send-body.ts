@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { createReadStream, open, close } from 'node:fs';
+import { close, createReadStream } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix, serializeHead, type Framing } from '../http/response';
@@ -138,38 +138,34 @@ function concatHead(text: string, body: Buffer): Buffer {
   return bytes;
 }
 
+/**
+ * Streams a file body from its descriptor, which the handler opened and checked: the path is
+ * never opened again, so what is sent is the file that was checked, at most `end - start + 1`
+ * bytes of it (a file that grows does not make the body longer; one that shrinks ends the
+ * connection, see pipeBody). The stream closes the descriptor when it ends or is destroyed.
+ */
 function sendFile(options: SendOptions, body: FileBody): () => void {
   const length = body.end - body.start + 1;
+  const text = head(options, { kind: 'length', length });
   if (options.isHead) {
-    const text = head(options, { kind: 'length', length });
+    releaseBody(body);
     if (!options.socket.write(text, 'latin1')) options.onBlocked();
     options.done({ bytes: text.length });
     return () => undefined;
   }
-  let aborted = false;
-  let stream: Readable | undefined;
-  open(body.path, 'r', (error, fd) => {
-    if (aborted) {
-      if (!error) close(fd, () => undefined);
-      return;
-    }
-    if (error) {
-      // The file vanished between the handler's stat and now: answer as the handler would have.
-      const missing = error.code === 'ENOENT' || error.code === 'ENOTDIR';
-      const status = missing ? 404 : 500;
-      const text = head({ ...options, response: { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } } }, { kind: 'length', length: 0 });
-      options.socket.write(text, 'latin1');
-      options.done({ bytes: text.length, status, error: `could not open ${body.path}: ${error.code ?? error.message}` });
-      return;
-    }
-    stream = createReadStream('', { fd, start: body.start, end: body.end, highWaterMark: FILE_CHUNK });
-    const text = head(options, { kind: 'length', length });
-    pipeBody(options, stream, text, 'raw', length);
-  });
-  return () => {
-    aborted = true;
-    stream?.destroy();
-  };
+  const stream = createReadStream('', { fd: body.fd, start: body.start, end: body.end, highWaterMark: FILE_CHUNK });
+  pipeBody(options, stream, text, 'raw', length);
+  return () => stream.destroy();
+}
+
+/**
+ * Releases a body that will not be sent (or no longer): a stream is destroyed, so its file or
+ * producer is released, and a file body's descriptor is closed.
+ */
+export function releaseBody(body: Response['body']): void {
+  if (body === undefined || Buffer.isBuffer(body)) return;
+  if (body.kind === 'stream') body.stream.destroy();
+  else close(body.fd, () => undefined);
 }
 
 function sendStream(options: SendOptions, body: StreamBody): () => void {

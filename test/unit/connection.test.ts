@@ -296,13 +296,13 @@ test('a large buffer body is sent in slices, whole, and the connection stays usa
 });
 
 test('a file that is shorter than its promised length ends the connection instead of hanging', async () => {
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { mkdtempSync, openSync, writeFileSync, rmSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'tiny-short-'));
   const path = join(dir, 'short.bin');
   writeFileSync(path, Buffer.alloc(1000, 1));
-  const shrunk: Handler = () => ({ status: 200, headers: {}, body: { kind: 'file', path, start: 0, end: 4999 } });
+  const shrunk: Handler = () => ({ status: 200, headers: {}, body: { kind: 'file', fd: openSync(path, 'r'), start: 0, end: 4999 } });
   try {
     await withListener([shrunk], async (port, records) => {
       const data = await exchange(port, get('/short') + get('/next'));

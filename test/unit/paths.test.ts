@@ -66,12 +66,18 @@ test('resolveSafePath() answers 400 for NUL bytes and backslashes', () => {
 test('resolveSafePath() refuses every spelling of a .. segment', () => {
   withSite((site) => {
     writeFileSync(join(site.base, 'x'), 'outside');
-    for (const path of ['/../x', '/%2e%2e/x', '/..%2fx', '/%2e%2e%2fx', '/a/../../x', '/a/%2E%2E/%2E%2E/x', '/..']) {
+    for (const path of ['/../x', '/%2e%2e/x', '/a/../../x', '/a/%2E%2E/%2E%2E/x', '/..', '//../x']) {
       for (const showDotfiles of [false, true]) {
         const result = failure(resolveSafePath(site.root, path, showDotfiles));
         assert.equal(result.status, 400, path);
         assert.equal(result.reason, 'path escapes the root');
       }
+    }
+    // An encoded slash is refused before its segment could become a `..`.
+    for (const path of ['/..%2fx', '/%2e%2e%2fx']) {
+      const result = failure(resolveSafePath(site.root, path, false));
+      assert.equal(result.status, 400, path);
+      assert.equal(result.reason, 'path contains an encoded slash (%2F)');
     }
   });
 });

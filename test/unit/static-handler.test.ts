@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { closeSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { Request, Response } from '../../src/server/handler';
@@ -24,9 +24,13 @@ async function withHandler(
     directoryListing: true,
     ...options,
   });
+  // A file body owns its descriptor; the connection would close it after sending.
+  const descriptors: number[] = [];
   const get: Get = (target, init) => {
     const response = handle(fakeRequest(target, init));
     assert.ok(response !== undefined && !(response instanceof Promise), 'the static handler answers synchronously');
+    const body = response.body;
+    if (body !== undefined && !Buffer.isBuffer(body) && body.kind === 'file') descriptors.push(body.fd);
     return response;
   };
   const answer: Answer = async (target, init) => {
@@ -37,6 +41,7 @@ async function withHandler(
   try {
     await check(get, site, answer);
   } finally {
+    for (const fd of descriptors) closeSync(fd);
     dispose();
     site.remove();
   }
@@ -322,6 +327,25 @@ test('the handler compresses text over 1 KiB with brotli or gzip and caches the 
   });
 });
 
+test('every path to one file shares its cached bytes and compressed variants', async () => {
+  const js = 'export const answer = 42;\n'.repeat(200);
+  const html = `<p>${'hello '.repeat(300)}</p>`;
+  await withHandler({ 'app.js': js, 'docs/index.html': html }, (get, site) => {
+    site.symlink('alias.js', 'app.js', 'file');
+    const br = { headers: { 'accept-encoding': 'br' } };
+    const first = get('/app.js', br);
+    assert.equal(header(first, 'Content-Encoding'), 'br');
+    for (const spelling of ['/%61pp.js', '/app%2Ejs', '/alias.js']) {
+      const response = get(spelling, br);
+      assert.equal(response.status, 200, spelling);
+      assert.equal(response.body, first.body, `${spelling} is answered with the bytes compressed for /app.js`);
+    }
+    assert.equal(get('//app.js', br).status, 301, 'a spelling with an empty segment is redirected, not cached');
+    const gzip = { headers: { 'accept-encoding': 'gzip' } };
+    assert.equal(get('/docs/', gzip).body, get('/docs/index.html', gzip).body, 'a folder and its index file share one version');
+  });
+});
+
 test('a 304 for a compressed variant matches its own tag', async () => {
   await withHandler({ 'a.js': 'console.log(1);\n'.repeat(200) }, (get) => {
     const headers = { 'accept-encoding': 'gzip' };
@@ -335,12 +359,14 @@ test('a 304 for a compressed variant matches its own tag', async () => {
 test('files over the cache limit are answered with a file body, ranges included', async () => {
   const big = Buffer.alloc(512 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = i % 251;
-  await withHandler({ 'big.bin': big, 'big.html': `<p>${'x'.repeat(400 * 1024)}</p>` }, (get, site) => {
+  await withHandler({ 'big.bin': big, 'big.html': `<p>${'x'.repeat(400 * 1024)}</p>` }, (get) => {
     const response = get('/big.bin');
-    assert.deepEqual(response.body, { kind: 'file', path: site.path('big.bin'), start: 0, end: big.length - 1 });
+    const fileBody = (body: Response['body']): object => ({ ...(body as object), fd: typeof (body as { fd?: unknown }).fd });
+    assert.deepEqual(fileBody(response.body), { kind: 'file', fd: 'number', start: 0, end: big.length - 1 });
+    assert.ok(bodyBytes(response.body).equals(big));
     assert.equal(header(response, 'Content-Type'), 'application/octet-stream');
     const ranged = get('/big.bin', { headers: { range: 'bytes=1000-1999' } });
-    assert.deepEqual(ranged.body, { kind: 'file', path: site.path('big.bin'), start: 1000, end: 1999 });
+    assert.deepEqual(fileBody(ranged.body), { kind: 'file', fd: 'number', start: 1000, end: 1999 });
     assert.ok(bodyBytes(ranged.body).equals(big.subarray(1000, 2000)));
     const etag = String(header(response, 'ETag'));
     assert.equal(get('/big.bin', { headers: { 'if-none-match': etag } }).status, 304);
@@ -378,6 +404,20 @@ test('a retargeted symlink is not served from the cache', async () => {
     writeFileSync(`${site.base}/secret.txt`, 'S');
     site.symlink('link.txt', `${site.base}/secret.txt`, 'file');
     assert.equal(get('/link.txt').status, 404);
+  });
+});
+
+test('a cached file whose folder moves out of the root and is linked back is not served from memory', async () => {
+  await withHandler({ 'dir/a.txt': 'A' }, async (get, site) => {
+    site.symlink('alias', 'dir', 'dir');
+    assert.equal(text(get('/dir/a.txt')), 'A');
+    assert.equal(text(get('/alias/a.txt')), 'A', 'a link inside the root is followed');
+    // The same file, unchanged, now reached through a link that leaves the root.
+    renameSync(site.path('dir'), `${site.base}/moved-out`);
+    site.symlink('dir', `${site.base}/moved-out`, 'dir');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(get('/dir/a.txt').status, 404, 'a path that had no link');
+    assert.equal(get('/alias/a.txt').status, 404, 'a path that had a link inside the root');
   });
 });
 

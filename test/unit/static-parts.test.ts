@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from 'node:fs';
+import { closeSync, statSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { preferredCoding } from '../../src/server/static/compress';
 import { etagListMatchesWeakly, ifRangeMatches, isNotModified } from '../../src/http/conditional';
 import { mediaTypeFor } from '../../src/server/static/content-type';
-import { CachedFile, FileCache, RACY_MARGIN_MS, readCachedFile } from '../../src/server/static/file-cache';
+import { CachedFile, FileCache, RACY_MARGIN_MS } from '../../src/server/static/file-cache';
 import { formatSize } from '../../src/server/static/listing';
 import { parseRange } from '../../src/http/range';
+import { openVerified } from '../../src/server/static/open-file';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 
 test('parseRange() reads the three forms of a single byte range', () => {
@@ -109,27 +110,24 @@ test('formatSize() uses binary units', () => {
   assert.equal(formatSize(5 * 1024 * 1024), '5.0 MiB');
 });
 
-function cachedFile(site: FixtureSite, relative: string, statAt: number, key = `/${relative}`): CachedFile {
+/** A cache entry for `relative`, read as the handler reads it: opened once, then from the descriptor. */
+function cachedFile(site: FixtureSite, relative: string, statAt: number, key = `/${relative}`, cache = new FileCache()): CachedFile {
   const path = site.path(relative);
-  return readCachedFile(
-    {
-      key,
-      lexicalPath: path,
-      realPath: path,
-      media: mediaTypeFor(path),
-      stats: statSync(path),
-      statAt,
-      shadowedBy: undefined,
-    },
-    () => undefined,
-  );
+  const opened = openVerified(path);
+  assert.ok('fd' in opened, `${relative} opens as a file`);
+  try {
+    const media = mediaTypeFor(path);
+    return cache.load({ ...opened, statAt, key, root: site.root, lexicalPath: path, realPath: path, media, shadowedBy: undefined });
+  } finally {
+    closeSync(opened.fd);
+  }
 }
 
 test('a cached file read within the racy margin of its change is not trusted by stat alone', () => {
   const site = createFixtureSite({ 'a.txt': 'aaaa' });
   try {
-    assert.equal(cachedFile(site, 'a.txt', Date.now()).trusted, false);
-    assert.equal(cachedFile(site, 'a.txt', Date.now() + RACY_MARGIN_MS + 1000).trusted, true);
+    assert.equal(cachedFile(site, 'a.txt', Date.now()).version.trusted, false);
+    assert.equal(cachedFile(site, 'a.txt', Date.now() + RACY_MARGIN_MS + 1000).version.trusted, true);
   } finally {
     site.remove();
   }

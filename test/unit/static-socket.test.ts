@@ -217,6 +217,50 @@ test('folders over TCP: index.htm fallback, redirect without slash, escaped list
   });
 });
 
+test('a path with empty or . segments is redirected to its one spelling, keeping the query', async () => {
+  await withServer({ 'app.js': 'app', 'sub/file.txt': 'file', 'sub/index.html': 'index' }, async ({ request }) => {
+    const cases: Array<[target: string, location: string, lands: string]> = [
+      ['//app.js', '../app.js', '/app.js'],
+      ['/./app.js?v=1', '../app.js?v=1', '/app.js?v=1'],
+      ['/%2e/app.js', '../app.js', '/app.js'],
+      ['/sub//file.txt', '../../sub/file.txt', '/sub/file.txt'],
+      ['/sub/./file.txt', '../../sub/file.txt', '/sub/file.txt'],
+      ['/sub/.', '../sub/', '/sub/'],
+      ['/sub/./', '../../sub/', '/sub/'],
+      ['//', '../', '/'],
+      ['/.', './', '/'],
+    ];
+    for (const [target, location, lands] of cases) {
+      const response = await request(target);
+      assert.equal(response.status, 301, target);
+      assert.equal(response.headers.get('location'), location, target);
+      // Resolved against the path as sent, by the rules of RFC 3986 section 5.2 (here WHATWG URL).
+      const landed = new URL(location, `http://127.0.0.1${target}`);
+      assert.equal(landed.pathname + landed.search, lands, target);
+      assert.equal((await request(lands)).status, 200, lands);
+    }
+    assert.equal((await request('/sub/../app.js')).status, 400, 'a .. segment stays refused');
+  });
+});
+
+test('an encoded slash or backslash in a path is refused with 400, never decoded into a separator', async () => {
+  await withServer({ 'sub/file.txt': 'file' }, async ({ request, records }) => {
+    assert.equal((await request('/sub/file.txt')).body.toString(), 'file');
+    for (const target of ['/sub%2ffile.txt', '/sub%2Ffile.txt', '/sub%5cfile.txt', '/sub%5Cfile.txt']) {
+      const response = await request(target);
+      assert.equal(response.status, 400, target);
+      assert.ok(!response.body.toString().includes('file.txt'), `${target} shows no file`);
+    }
+    const reasons = records.filter((record) => record.status === 400).map((record) => record.reason);
+    assert.deepEqual(reasons, [
+      'path contains an encoded slash (%2F)',
+      'path contains an encoded slash (%2F)',
+      'path contains a backslash',
+      'path contains a backslash',
+    ]);
+  });
+});
+
 test('other methods over TCP get 405 with Allow', async () => {
   await withServer(SITE, async ({ request }) => {
     const response = await request('/index.html', 'Content-Length: 0\r\n', 'DELETE');

@@ -81,14 +81,22 @@ export function methodNotAllowed(request: Request): Response {
 export function folderRedirect(encodedPath: string, query: string): Response {
   const segment = encodedPath.slice(encodedPath.lastIndexOf('/') + 1);
   // A first segment with ":" would read as a URI scheme (RFC 3986 section 4.2).
-  const relative = segment.includes(':') ? `./${segment}/` : `${segment}/`;
-  return {
+  return redirect(segment.includes(':') ? `./${segment}/` : `${segment}/`, query);
+}
+
+/**
+ * 301 to a relative `location`, keeping the query. Only GET and HEAD get here (other methods
+ * are 405 first), for which 301 and 308 mean the same; 301 is the one every client knows.
+ */
+export function redirect(location: string, query: string, reason?: string): Response {
+  const response: Response = {
     status: 301,
     headers: {
-      Location: query === '' ? relative : `${relative}?${query}`,
+      Location: query === '' ? location : `${location}?${query}`,
       'Cache-Control': 'no-cache',
       'X-Content-Type-Options': 'nosniff',
     },
     body: Buffer.alloc(0),
   };
+  return reason === undefined ? response : { ...response, reason };
 }

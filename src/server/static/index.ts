@@ -10,9 +10,9 @@ export interface HtmlRewriter {
   applies(request: Request): boolean;
   /**
    * Rewritten bytes; deterministic for the same input and urlPath. `urlPath` is the request
-   * path as sent, still percent-encoded (e.g. `/docs/` for a folder's index file, `/a%2Fb.html`
-   * stays one segment), which is what the browser resolves relative URLs against. The result
-   * is computed once per file version and request path, then cached.
+   * path as sent, still percent-encoded (e.g. `/docs/` for a folder's index file, `/a%20b.html`
+   * for `a b.html`), which is what the browser resolves relative URLs against. The result is
+   * computed once per file version and request path, then cached.
    */
   rewrite(html: Buffer, urlPath: string): Buffer;
   /** Appended inside the ETag of rewritten documents so variants never share a validator. */

@@ -7,35 +7,51 @@ export type SafePath =
       readonly ok: true;
       /** The real path (symlinks resolved); always the root or below it. */
       readonly path: string;
-      /**
-       * The root joined with the decoded segments, before symlinks are resolved. Stat this path
-       * to notice that a symlink on the way was retargeted since `path` was computed.
-       */
+      /** The root joined with the decoded segments, before symlinks are resolved. */
       readonly lexicalPath: string;
     }
-  | { readonly ok: false; readonly status: 400 | 403 | 404 | 414; readonly reason: string };
+  | PathFailure
+  | PathRedirect;
 
-export type PathFailure = Extract<SafePath, { ok: false }>;
+export interface PathFailure {
+  readonly ok: false;
+  readonly status: 400 | 403 | 404 | 414;
+  readonly reason: string;
+}
+
+/** A path spelled with empty or `.` segments: answered with a redirect to its one spelling. */
+export interface PathRedirect {
+  readonly ok: false;
+  readonly status: 301;
+  /** A relative reference to the canonical spelling (no query), as the Location field. */
+  readonly location: string;
+  readonly reason: string;
+}
 
 const isWindows = process.platform === 'win32';
 // Names Windows maps to devices in every folder, with or without an extension.
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com\d|lpt\d|conin\$|conout\$)(\..*)?$/i;
 
 /**
- * The one path-safety function: every file lookup of the static handler goes through it.
+ * The path checks of the one path-safety function, `openSafePath` (open-file.ts), which every
+ * file lookup of the static handler goes through; this part never opens anything.
  *
- * `urlPath` is the request path still percent-encoded (no query). It is decoded exactly once;
- * invalid encoding, NUL bytes and backslashes are 400 (a backslash is a separator on Windows,
- * so it is refused on every platform to behave the same everywhere). A `..` segment, sent
- * literally or encoded (`%2e%2e`, `..%2f`), is 400: browsers remove dot segments before sending
- * (RFC 3986 section 5.2.4), so only hand-made requests contain them. Dotfiles and dot-folders
+ * `urlPath` is the request path still percent-encoded (no query). Each segment is decoded
+ * exactly once; invalid encoding, NUL bytes, backslashes and encoded slashes (`%2F`) are 400: a
+ * backslash is a separator on Windows, so it is refused on every platform to behave the same
+ * everywhere, and `a%2Fb` would otherwise name the same file as `a/b` while being one segment
+ * to the browser. A `..` segment, sent literally or encoded (`%2e%2e`), is 400: browsers remove
+ * dot segments before sending (RFC 3986 section 5.2.4), so only hand-made requests contain
+ * them. Empty and `.` segments (`//app.js`, `/./app.js`) answer a redirect to the spelling
+ * without them, so that each file has one URL (and one cache entry). Dotfiles and dot-folders
  * anywhere in the path are 404 unless `showDotfiles`. The joined path must be the root or start
  * with `root + sep` (so `/root-evil` is outside), and so must its real path, which catches
  * symlinks that leave the root (404). Missing files are 404 with the absolute path in `reason`.
  */
 export function resolveSafePath(root: string, urlPath: string, showDotfiles: boolean): SafePath {
-  const segments = decodeSegments(urlPath, showDotfiles);
-  if (!Array.isArray(segments)) return segments;
+  const decoded = decodeSegments(urlPath, showDotfiles);
+  if (!('segments' in decoded)) return decoded;
+  const { segments } = decoded;
   const lexicalPath = segments.length === 0 ? root : joinRoot(root, segments.join(sep));
   if (!isInside(root, lexicalPath)) return fail(400, 'path escapes the root');
   let real: string;
@@ -51,30 +67,73 @@ export function resolveSafePath(root: string, urlPath: string, showDotfiles: boo
   return { ok: true, path: real, lexicalPath };
 }
 
-/** Decodes the path once and checks each segment; a failure is returned as is. */
-function decodeSegments(urlPath: string, showDotfiles: boolean): string[] | PathFailure {
+/**
+ * Decodes each segment once and checks it; a failure, or the redirect for a non-canonical
+ * spelling, is returned as is.
+ */
+function decodeSegments(urlPath: string, showDotfiles: boolean): { segments: string[] } | PathFailure | PathRedirect {
   if (urlPath.charCodeAt(0) !== 47 /* / */) return fail(400, 'path does not start with a slash');
-  let decoded: string;
+  const raw = urlPath.split('/');
+  const last = raw.length - 1;
+  const segments: string[] = [];
+  // The raw segments of the canonical spelling, from the first segment that it drops on.
+  let kept: string[] | undefined;
+  for (let i = 1; i <= last; i++) {
+    const rawSegment = raw[i] as string;
+    const segment = decodeSegment(rawSegment);
+    if (typeof segment !== 'string') return segment;
+    if (segment === '.' || (segment === '' && i < last)) {
+      kept ??= raw.slice(1, i);
+      continue;
+    }
+    if (segment === '') continue; // the trailing slash of a folder path
+    const refused = refuseSegment(segment, showDotfiles);
+    if (refused !== undefined) return refused;
+    segments.push(segment);
+    kept?.push(rawSegment);
+  }
+  if (kept === undefined) return { segments };
+  const lastSegment = raw[last] as string;
+  const folder = kept.length > 0 && (lastSegment === '' || decodeSegment(lastSegment) === '.');
+  return canonicalRedirect(kept.join('/') + (folder ? '/' : ''), last - 1);
+}
+
+function decodeSegment(rawSegment: string): string | PathFailure {
+  let segment: string;
   try {
-    decoded = decodeURIComponent(urlPath);
+    segment = decodeURIComponent(rawSegment);
   } catch {
     return fail(400, 'path has invalid percent-encoding');
   }
-  if (decoded.includes('\0')) return fail(400, 'path contains a NUL byte');
-  if (decoded.includes('\\')) return fail(400, 'path contains a backslash');
-  const segments: string[] = [];
-  for (const segment of decoded.split('/')) {
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') return fail(400, 'path escapes the root');
-    if (!showDotfiles && segment.charCodeAt(0) === 46 /* . */) {
-      return fail(404, `${segment} is a hidden dotfile or dot-folder`);
-    }
-    if (isWindows && (segment.includes(':') || WINDOWS_DEVICE.test(segment))) {
-      return fail(400, 'path names a Windows stream or device');
-    }
-    segments.push(segment);
+  if (segment.includes('/')) return fail(400, 'path contains an encoded slash (%2F)');
+  if (segment.includes('\\')) return fail(400, 'path contains a backslash');
+  if (segment.includes('\0')) return fail(400, 'path contains a NUL byte');
+  if (segment === '..') return fail(400, 'path escapes the root');
+  return segment;
+}
+
+function refuseSegment(segment: string, showDotfiles: boolean): PathFailure | undefined {
+  if (!showDotfiles && segment.charCodeAt(0) === 46 /* . */) {
+    return fail(404, `${segment} is a hidden dotfile or dot-folder`);
   }
-  return segments;
+  if (isWindows && (segment.includes(':') || WINDOWS_DEVICE.test(segment))) {
+    return fail(400, 'path names a Windows stream or device');
+  }
+  return undefined;
+}
+
+/**
+ * The redirect to `canonical` (the kept raw segments, without the leading slash) from a path
+ * `depth` folders deep. The reference is relative, `../` once per folder of the path as sent
+ * (RFC 3986 section 5.2.4 removes empty and `.` segments as it climbs, and stops at the root),
+ * so it stays right behind a proxy that mounts the server under a path prefix.
+ */
+function canonicalRedirect(canonical: string, depth: number): PathRedirect {
+  const up = '../'.repeat(depth);
+  // With nothing to climb, "./" keeps an empty reference or a first segment with ":" (a URI
+  // scheme, RFC 3986 section 4.2) from meaning something else.
+  const location = up === '' ? `./${canonical}` : up + canonical;
+  return { ok: false, status: 301, location, reason: `non-canonical path, redirected to /${canonical}` };
 }
 
 /** `root` plus a relative path, without doubling the separator when the root is `/` or `C:\`. */
@@ -114,6 +173,8 @@ export function fsFailure(error: unknown, path: string): PathFailure {
     case 'EACCES':
     case 'EPERM':
       return fail(403, `permission denied for ${path}`);
+    case 'ELOOP':
+      return fail(404, `no file at ${path} (a loop of links)`);
     case 'ENAMETOOLONG':
       return fail(414, `file name too long: ${path}`);
     default:

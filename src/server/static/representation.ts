@@ -44,8 +44,8 @@ export class Representation {
     private readonly meta: FileMeta,
     /** Body length in bytes. */
     readonly size: number,
-    /** The bytes, or the path of a file too large to hold in memory. */
-    private readonly source: Buffer | string,
+    /** The bytes, or the open descriptor of a file too large to hold in memory (see FileBody). */
+    private readonly source: Buffer | number,
     vary: boolean,
     coding?: ContentCoding,
   ) {
@@ -99,7 +99,7 @@ export class Representation {
 
   private body(start: number, end: number): Body {
     if (end < start) return EMPTY;
-    if (typeof this.source === 'string') return { kind: 'file', path: this.source, start, end };
+    if (typeof this.source === 'number') return { kind: 'file', fd: this.source, start, end };
     return start === 0 && end === this.source.length - 1 ? this.source : this.source.subarray(start, end + 1);
   }
 }

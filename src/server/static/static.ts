@@ -1,12 +1,13 @@
-import { statSync, type Stats } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { sep } from 'node:path';
-import type { Request, Response } from '../handler';
+import type { Body, FileBody, Request, Response } from '../handler';
 import { mediaTypeFor, type MediaType } from './content-type';
-import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, showsErrorPage, TEXT_HEADERS } from './errors-page';
-import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES, readCachedFile } from './file-cache';
+import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, redirect, showsErrorPage, TEXT_HEADERS } from './errors-page';
+import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing, type Listing } from './listing';
-import { fsFailure, resolveSafePath, type PathFailure } from './paths';
+import { openSafePath, type OpenedFile } from './open-file';
+import { fsFailure, type PathFailure, type PathRedirect } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
 
 /** Index files tried in a folder, in order. */
@@ -23,13 +24,10 @@ export function createStaticHandler(options: StaticOptions): StaticHandler {
   };
 }
 
-/** What a folder path resolves to when it is answered with a file. */
-interface FileTarget {
+/** A file opened to answer a request; `fd` is closed, or handed to the response body. */
+interface FileTarget extends OpenedFile {
   readonly realPath: string;
   readonly lexicalPath: string;
-  readonly stats: Stats;
-  /** Date.now() taken just before `stats`. */
-  readonly statAt: number;
   readonly shadowedBy: string | undefined;
 }
 
@@ -89,42 +87,27 @@ class StaticFiles {
     return entry.rewritten;
   }
 
-  /** The slow path: path checks, stat, then a file, a folder, or an error page. */
+  /** The slow path: path checks and one open, then a file, a folder, or an error page. */
   private lookup(request: Request): Response | Promise<Response> {
     // The decoded path, shown on pages; the rewriter gets the path as sent (see HtmlRewriter).
     const shown = decodeForDisplay(request.path);
-    const safe = resolveSafePath(this.root, request.path, this.showDotfiles);
-    if (!safe.ok) return this.failure(request, safe, shown);
-    const statAt = Date.now();
-    const stats = statOrFailure(safe.lexicalPath);
-    if (isFailure(stats)) return this.failure(request, stats, shown);
-    if (stats.isDirectory()) {
+    const opened = openSafePath(this.root, request.path, this.showDotfiles);
+    if (!opened.ok) return this.refuse(request, opened, shown);
+    if (opened.kind === 'folder') {
       if (!request.path.endsWith('/')) return folderRedirect(request.path, request.query);
-      return this.folder(request, safe.path, safe.lexicalPath, shown);
+      return this.folder(request, opened.realPath, opened.lexicalPath, shown);
     }
     if (request.path.endsWith('/')) {
-      return this.failure(request, notFound(`${safe.path} is a file, not a folder`), shown);
+      closeSync(opened.fd);
+      return this.failure(request, notFound(`${opened.realPath} is a file, not a folder`), shown);
     }
-    const target = { realPath: safe.path, lexicalPath: safe.lexicalPath, stats, statAt, shadowedBy: undefined };
-    return this.file(request, target, shown);
+    return this.file(request, { ...opened, shadowedBy: undefined }, shown);
   }
 
   /** A folder answers with its index file, else a listing, else 404. */
   private folder(request: Request, realPath: string, lexicalPath: string, shown: string): Response | Promise<Response> {
-    for (const name of INDEX_NAMES) {
-      const index = resolveSafePath(this.root, request.path + name, this.showDotfiles);
-      if (!index.ok) {
-        if (index.status === 404) continue;
-        return this.failure(request, index, shown);
-      }
-      const statAt = Date.now();
-      const stats = statOrFailure(index.lexicalPath);
-      if (isFailure(stats) || !stats.isFile()) continue;
-      // A cached index.htm is stale as soon as an index.html appears next to it.
-      const shadowedBy = name === 'index.htm' ? `${lexicalPath}${sep}index.html` : undefined;
-      const target = { realPath: index.path, lexicalPath: index.lexicalPath, stats, statAt, shadowedBy };
-      return this.file(request, target, shown);
-    }
+    const index = this.indexFile(request, lexicalPath, shown);
+    if (index !== undefined) return index;
     if (!this.directoryListing) {
       return this.failure(request, notFound(`no index file in ${realPath} and listing is off`), shown);
     }
@@ -142,10 +125,23 @@ class StaticFiles {
     return this.html(request, 200, renderListing(shown, listing));
   }
 
-  private file(request: Request, target: FileTarget, shown: string): Response {
-    if (!target.stats.isFile()) {
-      return this.failure(request, notFound(`${target.realPath} is not a regular file`), shown);
+  /** The folder's index file answered through the same checks and open as any file; undefined without one. */
+  private indexFile(request: Request, lexicalPath: string, shown: string): Response | undefined {
+    for (const name of INDEX_NAMES) {
+      const index = openSafePath(this.root, request.path + name, this.showDotfiles);
+      if (!index.ok) {
+        if (index.status === 404) continue;
+        return this.refuse(request, index, shown);
+      }
+      if (index.kind !== 'file') continue;
+      // A cached index.htm is stale as soon as an index.html appears next to it.
+      const shadowedBy = name === 'index.htm' ? `${lexicalPath}${sep}index.html` : undefined;
+      return this.file(request, { ...index, shadowedBy }, shown);
     }
+    return undefined;
+  }
+
+  private file(request: Request, target: FileTarget, shown: string): Response {
     const media = mediaTypeFor(target.lexicalPath);
     const size = target.stats.size;
     const cacheable = size <= MAX_CACHED_FILE_BYTES;
@@ -158,13 +154,21 @@ class StaticFiles {
     if (!cacheable && !rewrite) return serveLarge(request, target, media);
     let entry: CachedFile;
     try {
-      entry = readCachedFile({ key: request.path, media, ...target }, this.grow);
+      entry = this.cache.load({ key: request.path, root: this.root, media, ...target });
     } catch (error) {
       return this.failure(request, fsFailure(error, target.realPath), shown);
+    } finally {
+      closeSync(target.fd);
     }
     // Large HTML read for rewriting is served once and not kept.
     if (cacheable) this.cache.set(entry);
     return this.serveEntry(entry, request);
+  }
+
+  /** A redirect to the path's one spelling, or a failure (see failure). */
+  private refuse(request: Request, refusal: PathFailure | PathRedirect, shown: string): Response {
+    if (refusal.status === 301) return redirect(refusal.location, request.query, refusal.reason);
+    return this.failure(request, refusal, shown);
   }
 
   /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
@@ -184,26 +188,30 @@ class StaticFiles {
   }
 }
 
-/** A file over the cache limit: streamed by the connection, validated by its stat. */
+/**
+ * A file over the cache limit, streamed by the connection from the descriptor that was checked
+ * and `fstat`ed (so the bytes sent are that file's, whatever its path leads to by then). The
+ * body takes the descriptor; an answer without the file's bytes (304, 416) closes it here.
+ */
 function serveLarge(request: Request, target: FileTarget, media: MediaType): Response {
-  const { stats } = target;
-  const meta = fileMeta(stats.mtimeMs, media.contentType, false);
-  const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
-  const representation = new Representation(etag, meta, stats.size, target.realPath, false);
-  const range = request.method === 'GET' ? request.headers.get('range') : undefined;
-  return respond(request, representation, range);
-}
-
-function statOrFailure(path: string): Stats | PathFailure {
+  const { stats, fd } = target;
+  let response: Response;
   try {
-    return statSync(path);
+    const meta = fileMeta(stats.mtimeMs, media.contentType, false);
+    const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
+    const representation = new Representation(etag, meta, stats.size, fd, false);
+    const range = request.method === 'GET' ? request.headers.get('range') : undefined;
+    response = respond(request, representation, range);
   } catch (error) {
-    return fsFailure(error, path);
+    closeSync(fd);
+    throw error;
   }
+  if (!isFileBody(response.body)) closeSync(fd);
+  return response;
 }
 
-function isFailure(value: Stats | PathFailure): value is PathFailure {
-  return (value as Partial<PathFailure>).ok === false;
+function isFileBody(body: Body | undefined): body is FileBody {
+  return body !== undefined && !Buffer.isBuffer(body) && body.kind === 'file';
 }
 
 function notFound(reason: string): PathFailure {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Body, Request } from '../../../src/server/handler';
@@ -75,10 +75,13 @@ export function fakeRequest(
   };
 }
 
-/** The bytes a response body stands for (a file body is read from disk); empty when absent. */
+/** The bytes a response body stands for (a file body is read from its descriptor); empty when absent. */
 export function bodyBytes(body: Body | undefined): Buffer {
   if (body === undefined) return Buffer.alloc(0);
   if (Buffer.isBuffer(body)) return body;
-  if (body.kind === 'file') return readFileSync(body.path).subarray(body.start, body.end + 1);
+  if (body.kind === 'file') {
+    const bytes = Buffer.alloc(body.end - body.start + 1);
+    return bytes.subarray(0, readSync(body.fd, bytes, 0, bytes.length, body.start));
+  }
   throw new Error('Stream bodies are not read by this helper');
 }
