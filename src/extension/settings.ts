@@ -1,7 +1,8 @@
 import { realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
+import { isInside } from '../server/static/paths';
 
 export const SECTION = 'tinyServer';
 
@@ -79,12 +80,6 @@ function rootFromSetting(
     // A missing root is reported by the server with its own message ("root-missing").
   }
   return { ok: true, path };
-}
-
-/** True when `path` is `parent` itself or below it (a bare prefix test would admit `/root-evil`). */
-export function isInside(parent: string, path: string): boolean {
-  const rel = relative(parent, path);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** True when a running server with `running` settings must restart to apply `read`. */
