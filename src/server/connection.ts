@@ -4,12 +4,13 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
-import type { HeaderMap, HttpVersion, ParseError, RequestHead } from '../http/types';
+import type { HeaderMap, ParseError, RequestHead } from '../http/types';
+import { destroyStreamBody, newExchange, type Exchange } from './exchange';
 import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
-import { isSmallBuffered, sendBody, writeBuffered } from './send-body';
 import { RequestQueue } from './request-queue';
+import { isSmallBuffered, sendBody, writeBuffered, type BodyOutcome } from './send-body';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
 
@@ -25,43 +26,45 @@ export interface ConnectionContext {
   readonly onClose: (connection: Connection) => void;
 }
 
-/** A parsed request waiting for its turn, or a parse error waiting to be answered. */
-interface Pending {
-  readonly head: RequestHead | undefined;
-  readonly error: { readonly status: number; readonly message: string } | undefined;
-  readonly body: Buffer;
-  readonly startedAt: number;
-  readonly startedHr: number;
-}
+/**
+ * Where a connection is in its life, which says what becomes of the bytes the client sends:
+ * - reading: requests are parsed, queued and answered in order.
+ * - finishing: no more requests are parsed (one asked to close or could not be parsed, or the
+ *   client ended its side); the socket is paused, what is queued is answered, then the
+ *   connection closes.
+ * - closing: our side has ended (lingering close) or the socket is being destroyed.
+ * - closed: the socket is gone.
+ * Whether a response is in progress is `current`; whether the client takes our bytes is the
+ * socket's `writableNeedDrain`.
+ */
+type State = 'reading' | 'finishing' | 'closing' | 'closed';
 
 const EMPTY = Buffer.alloc(0);
 const UNPARSED_HEADERS: readonly string[] = [];
 
 /**
  * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies
- * backpressure both ways and enforces the header and keep-alive timeouts through `sweep()`.
+ * backpressure both ways and enforces the header, keep-alive and send timeouts through `sweep()`.
  */
 export class Connection implements ParserCallbacks, SocketOwner {
+  private state: State = 'reading';
   private readonly parser: RequestParser;
-  /** Requests waiting for their turn, pipelined ones behind the one being answered. */
-  private readonly queue = new RequestQueue<Pending>();
-  private readonly client: string;
-  private readonly remoteAddress: string;
-  private readonly remotePort: number;
+  /** Requests waiting for their turn behind `current`. */
+  private readonly queue = new RequestQueue<Exchange>();
+  /** The request being answered. */
+  private current: Exchange | undefined;
+  private abortBody: (() => void) | undefined;
+  // The request being received.
   private head: RequestHead | undefined;
   private headStartedAt: number | undefined;
   private bodyChunks: Buffer[] | undefined;
   private bodySize = 0;
-  private busy = false;
-  private ended = false;
-  private closed = false;
+  private readonly client: string;
+  private readonly remoteAddress: string;
+  private readonly remotePort: number;
   private lastActivity = Date.now();
   /** The time of the data event being handled, 0 outside one: answers sent inside it reuse it. */
   private dataNow = 0;
-  private writePaused = false;
-  /** A request asked to close, or could not be parsed: later bytes are ignored. */
-  private closeAfterQueue = false;
-  private abortBody: (() => void) | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -78,44 +81,40 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** Closes the socket now, abandoning any response in progress. */
   destroy(): void {
+    if (this.state !== 'closed') this.state = 'closing';
     this.abortBody?.();
     this.socket.destroy();
   }
 
-  /** Closes the connection after the response in progress, or now when it is idle. */
-  closeWhenIdle(): void {
-    this.ended = true;
-    if (!this.busy && this.queue.size === 0) this.socket.destroy();
-  }
-
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
-    if (this.busy || this.queue.size > 0 || this.writePaused || this.socket.writableLength > 0) {
-      // Output still pending is not idleness; but a client that stops reading a response must
-      // not hold its file and socket forever.
-      if (this.writePaused && now - this.lastActivity > SEND_TIMEOUT_MS) this.destroy();
+    const limits = this.ctx.limits;
+    if (this.socket.writableNeedDrain || (this.state === 'closing' && this.socket.writableLength > 0)) {
+      // A client that stops reading must not hold its file and socket forever.
+      if (now - this.lastActivity > limits.sendTimeoutMs) this.destroy();
       return;
     }
-    const limits = this.ctx.limits;
+    // Output still pending is not idleness.
+    if (this.state !== 'reading' || this.current !== undefined || this.queue.size > 0 || this.socket.writableLength > 0) return;
     if (this.headStartedAt !== undefined) {
       if (now - this.headStartedAt > limits.headersTimeoutMs) this.timeOut(now);
     } else if (this.head !== undefined) {
       if (now - this.lastActivity > limits.headersTimeoutMs) this.timeOut(now);
     } else if (now - this.lastActivity > limits.keepAliveTimeoutMs) {
-      this.socket.destroy();
+      this.destroy();
     }
   }
 
   private timeOut(now: number): void {
-    const error = { status: 408, message: 'Client took too long to send the request' };
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
-    this.head = undefined;
-    this.headStartedAt = undefined;
+    this.queue.push(newExchange(this.head, errorResponse(408, 'Client took too long to send the request'), EMPTY, now));
+    this.dropArriving();
     this.pump();
   }
 
   /** @internal socket listener */
   onData(chunk: Buffer): void {
+    // In other states the socket is paused or no longer ours.
+    if (this.state !== 'reading') return;
     const now = Date.now();
     this.lastActivity = now;
     if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
@@ -126,18 +125,18 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.dataNow = 0;
     }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
-    if (this.queue.size >= this.ctx.limits.maxPipelined) this.socket.pause();
+    this.updateReading();
   }
 
   /** @internal parser callback */
   onHead(head: RequestHead): void {
     // RFC 9112 section 9.6: nothing after a request that closes the connection is processed.
-    if (this.closeAfterQueue) return;
+    if (this.state !== 'reading') return;
     this.head = head;
     this.headStartedAt = undefined;
     // RFC 9110 section 10.1.1: invite the body only when this request is next in line; a
     // pipelined one behind others gets no interim response and the client sends the body anyway.
-    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queue.size === 0) {
+    if (head.expectContinue && head.framing.kind !== 'none' && this.current === undefined && this.queue.size === 0) {
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
   }
@@ -152,80 +151,98 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** @internal parser callback */
   onMessageEnd(_trailers: HeaderMap): void {
     const head = this.head;
-    this.head = undefined;
     if (head === undefined) return;
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
-    this.bodyChunks = undefined;
-    this.bodySize = 0;
-    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
-    if (!head.keepAlive) {
-      this.closeAfterQueue = true;
-      this.stopReading();
-    }
+    this.dropArriving();
+    this.queue.push(newExchange(head, undefined, body, this.lastActivity));
+    if (!head.keepAlive) this.stopReading();
     this.pump();
   }
 
   /** @internal parser callback */
   onError(error: ParseError): void {
-    if (this.closeAfterQueue) return;
-    this.closeAfterQueue = true;
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
-    this.head = undefined;
+    if (this.state !== 'reading') return;
+    this.queue.push(newExchange(this.head, errorResponse(error.status, error.message), EMPTY, Date.now()));
+    this.dropArriving();
     this.stopReading();
     this.pump();
   }
 
   /** No more requests will be read; what is queued is still answered. */
   private stopReading(): void {
-    this.ended = true;
+    this.state = 'finishing';
     this.socket.pause();
+  }
+
+  /** Forgets the request being received. */
+  private dropArriving(): void {
+    this.head = undefined;
+    this.headStartedAt = undefined;
+    this.bodyChunks = undefined;
+    this.bodySize = 0;
   }
 
   /** @internal socket listener */
   onEnd(): void {
-    this.ended = true;
-    if (!this.busy && this.queue.size === 0) lingeringClose(this.socket);
+    if (this.state !== 'reading') return;
+    if (this.current === undefined && this.queue.size === 0) this.close();
+    else this.state = 'finishing';
   }
 
   /** @internal socket listener */
   onDrain(): void {
     this.lastActivity = Date.now();
-    if (this.writePaused) {
-      this.writePaused = false;
-      if (!this.ended) this.socket.resume();
-      if (!this.busy && this.queue.size > 0) this.pump();
-    }
+    if (this.current === undefined && this.queue.size > 0) this.pump();
+    else this.updateReading();
   }
 
   /** @internal socket listener */
   onSocketClose(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.state === 'closed') return;
+    this.state = 'closed';
     this.abortBody?.();
     this.ctx.onClose(this);
   }
 
-  /** Answers queued requests one at a time, in order. */
-  private pump(): void {
-    // While the socket cannot take more, queued answers wait for 'drain' (no unbounded buffering).
-    while (!this.busy && !this.closed && !this.writePaused) {
-      const pending = this.queue.shift();
-      if (pending === undefined) break;
-      if (this.socket.isPaused() && this.queue.size < this.ctx.limits.maxPipelined && !this.ended) {
-        this.socket.resume();
-      }
-      if (pending.error !== undefined) {
-        this.busy = true;
-        this.respond(pending, errorResponse(pending.error.status, pending.error.message));
-        return;
-      }
-      this.answer(pending);
-    }
-    if (!this.busy && this.queue.size === 0 && this.ended && !this.closed) lingeringClose(this.socket);
+  /**
+   * Reads while the client takes our answers and the queue has room, and pauses the socket
+   * otherwise, so that what a client sends ahead waits in its own socket, not in our memory.
+   */
+  private updateReading(): void {
+    let read: boolean;
+    if (this.state === 'reading') read = !this.socket.writableNeedDrain && this.queue.size < this.ctx.limits.maxPipelined;
+    else if (this.state === 'finishing') read = false;
+    else return;
+    const paused = this.socket.isPaused();
+    if (read && paused) this.socket.resume();
+    else if (!read && !paused) this.socket.pause();
   }
 
-  private answer(pending: Pending): void {
-    const head = pending.head as RequestHead;
+  /** Answers queued requests one at a time, in order, while the client takes our bytes. */
+  private pump(): void {
+    while (this.current === undefined && this.canWrite()) {
+      const next = this.queue.shift();
+      if (next === undefined) break;
+      this.answer(next);
+    }
+    if (this.state === 'finishing' && this.current === undefined && this.queue.size === 0) this.close();
+    // Answering only makes room, so a socket that flows stays so.
+    else if (this.socket.isPaused()) this.updateReading();
+  }
+
+  /** Queued answers wait for 'drain' while the socket cannot take more (no unbounded buffering). */
+  private canWrite(): boolean {
+    const state = this.state;
+    return (state === 'reading' || state === 'finishing') && !this.socket.writableNeedDrain && !this.socket.destroyed;
+  }
+
+  private answer(exchange: Exchange): void {
+    this.current = exchange;
+    if (exchange.preset !== undefined) {
+      this.respond(exchange, exchange.preset);
+      return;
+    }
+    const head = exchange.head as RequestHead;
     const request: Request = {
       method: head.method,
       target: head.target,
@@ -233,148 +250,138 @@ export class Connection implements ParserCallbacks, SocketOwner {
       query: head.query,
       version: head.version,
       headers: head.headers,
-      body: pending.body,
+      body: exchange.body,
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
     };
-    this.busy = true;
     const result = this.ctx.dispatch(request);
     if (result instanceof Promise) {
       result.then(
-        (response) => this.respond(pending, response),
-        (error: unknown) => this.respond(pending, internalError(error)),
+        (response) => this.respond(exchange, response),
+        (error: unknown) => this.respond(exchange, internalError(error)),
       );
     } else {
-      this.respond(pending, result);
+      this.respond(exchange, result);
     }
   }
 
-  private respond(pending: Pending, response: Response): void {
-    const head = pending.head;
-    if (this.closed) {
+  private respond(exchange: Exchange, response: Response): void {
+    if (this.state === 'closing' || this.state === 'closed') {
       destroyStreamBody(response);
-      this.finish(pending, response.status, 0, 'client closed the connection');
+      this.current = undefined;
+      this.finish(exchange, response.status, 0, 'client closed the connection');
       return;
     }
-    const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
-    const isHead = head?.method === 'HEAD';
-    const version = head?.version ?? '1.1';
-    const date = this.ctx.dates.get(this.now());
-    if (!isSmallBuffered(response, isHead)) {
-      this.sendStreamed(pending, response, version, isHead, persistent, date);
+    const head = exchange.head;
+    exchange.keepAlive = head !== undefined && head.keepAlive && response.close !== true;
+    exchange.date = this.ctx.dates.get(this.now());
+    if (!isSmallBuffered(response, exchange.isHead)) {
+      this.sendStreamed(exchange, response);
       return;
     }
     // The common case, written at once: no options object and no callbacks per request.
     let bytes: number;
     try {
-      bytes = writeBuffered(this.socket, response, version, isHead, persistent, date, this.ctx.wire);
+      bytes = writeBuffered(this.socket, response, exchange, this.ctx.wire);
     } catch (error) {
-      this.failSerializing(pending, response, error);
+      this.failSerializing(exchange, response, error);
       return;
     }
     // A destroyed socket takes no more either (its write returned false): wait for 'close'.
     if (this.socket.writableNeedDrain || this.socket.destroyed) this.blockReading();
-    this.onBodyDone(pending, response, bytes, persistent, undefined, undefined);
+    this.finish(exchange, response.status, bytes, response.reason);
+    this.next(exchange.keepAlive);
   }
 
-  /** A body from a file or a stream, sent with backpressure; onBodyDone runs when it ends. */
-  private sendStreamed(
-    pending: Pending,
-    response: Response,
-    version: HttpVersion,
-    isHead: boolean,
-    persistent: boolean,
-    date: string,
-  ): void {
+  /** A body from a file or a stream, sent with backpressure; `onStreamed` runs when it ends. */
+  private sendStreamed(exchange: Exchange, response: Response): void {
     let settled = false;
     let abort: (() => void) | undefined;
     try {
       abort = sendBody({
         socket: this.socket,
-        version,
+        version: exchange.version,
         response,
-        isHead,
-        keepAlive: persistent,
-        date,
+        isHead: exchange.isHead,
+        keepAlive: exchange.keepAlive,
+        date: exchange.date,
         onBlocked: () => this.blockReading(),
-        done: (result) => {
+        done: (outcome) => {
           settled = true;
-          this.onBodyDone(pending, response, result.bytes, persistent && result.close !== true, result.status, result.error);
+          this.onStreamed(exchange, response, outcome);
         },
       });
     } catch (error) {
       // Thrown after the body ended belongs to what ran next, not to this response.
       if (settled) throw error;
-      this.failSerializing(pending, response, error);
+      this.failSerializing(exchange, response, error);
       return;
     }
     // A body that ended at once may already have started the next response, which owns abortBody now.
     if (!settled) this.abortBody = abort;
   }
 
+  private onStreamed(exchange: Exchange, response: Response, outcome: BodyOutcome): void {
+    this.abortBody = undefined;
+    this.finish(exchange, outcome.status ?? response.status, outcome.bytes, outcome.error ?? response.reason);
+    if (outcome.error !== undefined) {
+      this.current = undefined;
+      this.destroy();
+      return;
+    }
+    // A close-delimited body (HTTP/1.0 without a length) ends the connection too.
+    this.next(exchange.keepAlive && outcome.close !== true);
+  }
+
   /** A handler's header that cannot be serialized: a bug, answered by dropping the connection. */
-  private failSerializing(pending: Pending, response: Response, error: unknown): void {
+  private failSerializing(exchange: Exchange, response: Response, error: unknown): void {
     destroyStreamBody(response);
     const message = error instanceof Error ? error.message : String(error);
-    this.onBodyDone(pending, internalError(error), 0, false, undefined, `internal error: ${message}`);
+    this.finish(exchange, 500, 0, `internal error: ${message}`);
+    this.current = undefined;
+    this.destroy();
+  }
+
+  /** The response in progress is complete: the next one starts, or the connection closes. */
+  private next(keepAlive: boolean): void {
+    this.current = undefined;
+    this.lastActivity = this.now();
+    if (keepAlive) this.pump();
+    else this.close();
+  }
+
+  /** Ends our side once what is written has left (lingering close). */
+  private close(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.queue.clear();
+    lingeringClose(this.socket, this.ctx.limits.lingerMs);
   }
 
   private now(): number {
     return this.dataNow === 0 ? Date.now() : this.dataNow;
   }
 
+  /** A write did not fit: the send timeout counts from now, and reading waits for 'drain'. */
   private blockReading(): void {
-    if (!this.writePaused) this.lastActivity = Date.now();
-    this.writePaused = true;
-    this.socket.pause();
+    this.lastActivity = Date.now();
+    this.updateReading();
   }
 
-  private onBodyDone(
-    pending: Pending,
-    response: Response,
-    bytes: number,
-    persistent: boolean,
-    status: number | undefined,
-    error: string | undefined,
-  ): void {
-    this.abortBody = undefined;
-    this.finish(pending, status ?? response.status, bytes, error ?? response.reason);
-    this.busy = false;
-    this.lastActivity = this.now();
-    if (!persistent || error !== undefined) {
-      this.ended = true;
-      this.queue.clear();
-      if (error !== undefined) this.socket.destroy();
-      else lingeringClose(this.socket);
-      return;
-    }
-    this.pump();
-  }
-
-  private finish(pending: Pending, status: number, bytes: number, reason: string | undefined): void {
-    const head = pending.head;
-    const durationMs = performance.now() - pending.startedHr;
+  private finish(exchange: Exchange, status: number, bytes: number, reason: string | undefined): void {
+    const head = exchange.head;
     const record: RequestLogRecord = {
-      time: pending.startedAt,
+      time: exchange.startedAt,
       client: this.client,
       method: head?.method ?? '-',
       target: head?.target ?? '-',
       version: head?.version ?? '-',
       status,
       bytes,
-      durationMs,
+      durationMs: performance.now() - exchange.startedHr,
       headers: head?.rawHeaders ?? UNPARSED_HEADERS,
       reason,
     };
     this.ctx.log(record);
   }
 }
-
-/** A stream body that will not be sent is destroyed, so its file or producer is released. */
-function destroyStreamBody(response: Response): void {
-  const body = response.body;
-  if (body !== undefined && !Buffer.isBuffer(body) && body.kind === 'stream') body.stream.destroy();
-}
-
-/** How long a response may wait for the client to read before the connection is dropped. */
-const SEND_TIMEOUT_MS = 60_000;

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DateCache } from '../http/response';
-import { Connection } from './connection';
+import { Connection, type ConnectionContext } from './connection';
 import { internalError, type Handler, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
@@ -115,12 +115,11 @@ export class Listener {
   }
 
   private accept(options: ListenOptions): void {
-    const dates = new DateCache();
-    const dispatch = chain(options.handlers);
-    const context = {
-      limits: options.limits,
-      dispatch,
-      dates,
+    const limits = options.limits;
+    const context: ConnectionContext = {
+      limits,
+      dispatch: chain(options.handlers),
+      dates: new DateCache(),
       wire: new WireCache(),
       log: (record: RequestLogRecord) => {
         this.requestCount++;
@@ -129,16 +128,21 @@ export class Listener {
       onClose: (connection: Connection) => this.connections.delete(connection),
     };
     this.server.on('connection', (socket: Socket) => {
-      if (this.closing !== undefined || this.connections.size >= options.limits.maxConnections) {
-        socket.on('error', () => socket.destroy());
-        this.refused.add(socket);
-        socket.once('close', () => this.refused.delete(socket));
-        socket.write(SERVICE_UNAVAILABLE);
-        lingeringClose(socket);
-        return;
+      if (this.closing === undefined && this.connections.size < limits.maxConnections) {
+        this.connections.add(new Connection(socket, context));
+      } else {
+        this.refuse(socket, limits);
       }
-      this.connections.add(new Connection(socket, context));
     });
+  }
+
+  /** Answers 503 and closes. */
+  private refuse(socket: Socket, limits: Limits): void {
+    socket.on('error', () => socket.destroy());
+    this.refused.add(socket);
+    socket.once('close', () => this.refused.delete(socket));
+    socket.write(SERVICE_UNAVAILABLE);
+    lingeringClose(socket, limits.lingerMs);
   }
 
   /** Stops listening and destroys every connection now; resolves when the port is free. */

@@ -13,6 +13,10 @@ export interface Limits {
   readonly headersTimeoutMs: number;
   /** An idle keep-alive connection is closed after this time. */
   readonly keepAliveTimeoutMs: number;
+  /** A response the client has stopped reading for this long is abandoned and the connection dropped. */
+  readonly sendTimeoutMs: number;
+  /** How long a closing connection keeps draining what the client still sends (lingering close). */
+  readonly lingerMs: number;
   /** Connections beyond this are refused with 503 and closed. */
   readonly maxConnections: number;
   /** Requests parsed ahead of the one being answered before reading pauses. */
@@ -25,6 +29,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxBodyBytes: 1024 * 1024,
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
+  sendTimeoutMs: 60_000,
+  lingerMs: 2_000,
   maxConnections: 20_000,
   maxPipelined: 64,
 };

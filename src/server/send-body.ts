@@ -51,6 +51,14 @@ export function isSmallBuffered(response: Response, isHead: boolean): boolean {
   return body.length <= FILE_CHUNK || isHead || hasNoContent(response.status);
 }
 
+/** How one response goes on the wire, decided by the connection for each request. */
+export interface ResponseFrame {
+  readonly version: HttpVersion;
+  readonly isHead: boolean;
+  readonly keepAlive: boolean;
+  readonly date: string;
+}
+
 /**
  * Writes a response that `isSmallBuffered` accepted and returns the bytes written; when the
  * socket's buffer is full afterwards, `socket.writableNeedDrain` says so. The head goes out
@@ -58,15 +66,8 @@ export function isSmallBuffered(response: Response, isHead: boolean): boolean {
  * requests, so its bytes for this second come from the wire cache instead of being built again.
  * Throws when a handler's header cannot be serialized (see HeaderValueError).
  */
-export function writeBuffered(
-  socket: Socket,
-  response: Response,
-  version: HttpVersion,
-  isHead: boolean,
-  keepAlive: boolean,
-  date: string,
-  wire: WireCache,
-): number {
+export function writeBuffered(socket: Socket, response: Response, frame: ResponseFrame, wire: WireCache): number {
+  const { version, isHead, keepAlive, date } = frame;
   const body = response.body as Buffer | undefined;
   const length = body?.length ?? 0;
   const withBody = length > 0 && !isHead && !hasNoContent(response.status);

@@ -33,10 +33,6 @@ export class EventChannel implements Disposable {
     private readonly heartbeatMs = HEARTBEAT_MS,
   ) {}
 
-  get clientCount(): number {
-    return this.streams.size;
-  }
-
   /** Opens a stream: the retry interval and a hello event go out at once. */
   open(): Response {
     const stream = new PassThrough();

@@ -1,0 +1,47 @@
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import type { HttpVersion, RequestHead } from '../http/types';
+import type { Response } from './handler';
+import type { ResponseFrame } from './send-body';
+
+/**
+ * One request from the moment it is parsed until its log line: what was asked, then how it is
+ * answered. It is the queue entry while the request waits for its turn, and the response frame
+ * (`ResponseFrame`) while it is answered, so answering allocates nothing more.
+ */
+export interface Exchange extends ResponseFrame {
+  /** Undefined when the request could not be parsed far enough to have one. */
+  readonly head: RequestHead | undefined;
+  /** The answer decided before any handler: the error for a request that failed to parse or came too slowly. */
+  readonly preset: Response | undefined;
+  readonly body: Buffer;
+  /** Epoch milliseconds, for the log. */
+  readonly startedAt: number;
+  /** `performance.now()`, for the logged duration. */
+  readonly startedHr: number;
+  // Set when its turn comes.
+  version: HttpVersion;
+  isHead: boolean;
+  keepAlive: boolean;
+  date: string;
+}
+
+export function newExchange(head: RequestHead | undefined, preset: Response | undefined, body: Buffer, startedAt: number): Exchange {
+  return {
+    head,
+    preset,
+    body,
+    startedAt,
+    startedHr: performance.now(),
+    version: head?.version ?? '1.1',
+    isHead: head?.method === 'HEAD',
+    keepAlive: false,
+    date: '',
+  };
+}
+
+/** A stream body that will not be sent is destroyed, so its file or producer is released. */
+export function destroyStreamBody(response: Response): void {
+  const body = response.body;
+  if (body !== undefined && !Buffer.isBuffer(body) && body.kind === 'stream') body.stream.destroy();
+}
