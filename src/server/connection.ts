@@ -51,6 +51,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
   private readonly parser: RequestParser;
   /** Requests waiting for their turn behind `current`. */
   private readonly queue = new RequestQueue<Exchange>();
+  /** Body bytes of the queued requests. */
+  private queuedBytes = 0;
   /** The request being answered. */
   private current: Exchange | undefined;
   private abortBody: (() => void) | undefined;
@@ -77,6 +79,11 @@ export class Connection implements ParserCallbacks, SocketOwner {
     // closures per connection. Nagle is off through the server's noDelay option.
     this.parser = new RequestParser(this, ctx.limits);
     listenTo(socket, this);
+  }
+
+  /** Body bytes held for requests not answered yet: the queued ones and the one arriving. */
+  get heldBytes(): number {
+    return this.queuedBytes + this.bodySize;
   }
 
   /** Closes the socket now, abandoning any response in progress. */
@@ -154,6 +161,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (head === undefined) return;
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
     this.dropArriving();
+    this.queuedBytes += body.length;
     this.queue.push(newExchange(head, undefined, body, this.lastActivity));
     if (!head.keepAlive) this.stopReading();
     this.pump();
@@ -210,7 +218,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
    */
   private updateReading(): void {
     let read: boolean;
-    if (this.state === 'reading') read = !this.socket.writableNeedDrain && this.queue.size < this.ctx.limits.maxPipelined;
+    if (this.state === 'reading') read = !this.socket.writableNeedDrain && this.hasRoom();
     else if (this.state === 'finishing') read = false;
     else return;
     const paused = this.socket.isPaused();
@@ -218,11 +226,24 @@ export class Connection implements ParserCallbacks, SocketOwner {
     else if (!read && !paused) this.socket.pause();
   }
 
+  /**
+   * Room for another pipelined request: fewer than maxPipelined queued, and their bodies (with
+   * the one arriving) under maxQueuedBytes. A request with nothing ahead of it is read whole: it
+   * is answered as soon as it is complete, and maxBodyBytes bounds it.
+   */
+  private hasRoom(): boolean {
+    const limits = this.ctx.limits;
+    const queued = this.queue.size;
+    if (queued >= limits.maxPipelined) return false;
+    return (queued === 0 && this.current === undefined) || this.queuedBytes + this.bodySize < limits.maxQueuedBytes;
+  }
+
   /** Answers queued requests one at a time, in order, while the client takes our bytes. */
   private pump(): void {
     while (this.current === undefined && this.canWrite()) {
       const next = this.queue.shift();
       if (next === undefined) break;
+      this.queuedBytes -= next.body.length;
       this.answer(next);
     }
     if (this.state === 'finishing' && this.current === undefined && this.queue.size === 0) this.close();
@@ -355,6 +376,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.queue.clear();
+    this.queuedBytes = 0;
     lingeringClose(this.socket, this.ctx.limits.lingerMs);
   }
 

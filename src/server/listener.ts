@@ -88,6 +88,13 @@ export class Listener {
     return this.connections.size;
   }
 
+  /** Body bytes all connections hold for requests not answered yet (see `Connection.heldBytes`). */
+  get heldBytes(): number {
+    let bytes = 0;
+    for (const connection of this.connections) bytes += connection.heldBytes;
+    return bytes;
+  }
+
   /** Binds `host:port` (or the next free port) and starts answering. */
   static async listen(options: ListenOptions): Promise<{ ok: true; listener: Listener } | { ok: false; error: ListenError }> {
     const attempts = options.port === 0 ? 0 : options.portAttempts;

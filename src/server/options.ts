@@ -21,6 +21,11 @@ export interface Limits {
   readonly maxConnections: number;
   /** Requests parsed ahead of the one being answered before reading pauses. */
   readonly maxPipelined: number;
+  /**
+   * Body bytes a connection holds for requests waiting behind the one being answered (the one
+   * arriving included) before reading pauses; the rest waits in the client's socket.
+   */
+  readonly maxQueuedBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -33,6 +38,7 @@ export const DEFAULT_LIMITS: Limits = {
   lingerMs: 2_000,
   maxConnections: 20_000,
   maxPipelined: 64,
+  maxQueuedBytes: 256 * 1024,
 };
 
 /** Everything a server needs, resolved once at start. */
