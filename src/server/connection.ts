@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
 import type { HeaderMap, ParseError, RequestHead } from '../http/types';
-import { destroyStreamBody, newExchange, type Exchange } from './exchange';
+import { destroyStreamBody, isEndless, newExchange, type Exchange } from './exchange';
 import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
@@ -13,6 +13,13 @@ import { RequestQueue } from './request-queue';
 import { isSmallBuffered, sendBody, writeBuffered, type BodyOutcome } from './send-body';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
+
+/** The event streams open on all connections of one server, counted against a cap. */
+export interface StreamSlots {
+  /** Takes a slot; false when all are taken. */
+  take(): boolean;
+  release(): void;
+}
 
 /** What every connection of one server shares, resolved once per server. */
 export interface ConnectionContext {
@@ -22,6 +29,7 @@ export interface ConnectionContext {
   readonly log: (record: RequestLogRecord) => void;
   readonly dates: DateCache;
   readonly wire: WireCache;
+  readonly streams: StreamSlots;
   /** Called once when the socket is gone. */
   readonly onClose: (connection: Connection) => void;
 }
@@ -29,15 +37,17 @@ export interface ConnectionContext {
 /**
  * Where a connection is in its life, which says what becomes of the bytes the client sends:
  * - reading: requests are parsed, queued and answered in order.
- * - finishing: no more requests are parsed (one asked to close or could not be parsed, or the
- *   client ended its side); the socket is paused, what is queued is answered, then the
- *   connection closes.
+ * - finishing: no more requests are parsed (one asked to close or could not be parsed, the client
+ *   ended its side, or the response in progress closes the connection); the socket is paused,
+ *   what is queued is answered, then the connection closes.
+ * - streaming: the response in progress never ends (an event stream) and is the last one: what
+ *   the client sends is read and discarded, and a client that ends its side is dropped at once.
  * - closing: our side has ended (lingering close) or the socket is being destroyed.
  * - closed: the socket is gone.
  * Whether a response is in progress is `current`; whether the client takes our bytes is the
  * socket's `writableNeedDrain`.
  */
-type State = 'reading' | 'finishing' | 'closing' | 'closed';
+type State = 'reading' | 'finishing' | 'streaming' | 'closing' | 'closed';
 
 const EMPTY = Buffer.alloc(0);
 const UNPARSED_HEADERS: readonly string[] = [];
@@ -120,7 +130,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** @internal socket listener */
   onData(chunk: Buffer): void {
-    // In other states the socket is paused or no longer ours.
+    // Streaming discards what arrives; in other states the socket is paused or no longer ours.
     if (this.state !== 'reading') return;
     const now = Date.now();
     this.lastActivity = now;
@@ -192,9 +202,14 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** @internal socket listener */
   onEnd(): void {
-    if (this.state !== 'reading') return;
-    if (this.current === undefined && this.queue.size === 0) this.close();
-    else this.state = 'finishing';
+    if (this.state === 'reading') {
+      if (this.current === undefined && this.queue.size === 0) this.close();
+      else this.state = 'finishing';
+    } else if (this.state === 'streaming') {
+      // The client will send nothing more, and a stream has nothing to wait for: without this it
+      // would stay open until a write failed, which for a half-closed client is never.
+      this.destroy();
+    }
   }
 
   /** @internal socket listener */
@@ -219,6 +234,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
   private updateReading(): void {
     let read: boolean;
     if (this.state === 'reading') read = !this.socket.writableNeedDrain && this.hasRoom();
+    else if (this.state === 'streaming') read = true;
     else if (this.state === 'finishing') read = false;
     else return;
     const paused = this.socket.isPaused();
@@ -293,10 +309,14 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.finish(exchange, response.status, 0, 'client closed the connection');
       return;
     }
+    const small = isSmallBuffered(response, exchange.isHead);
+    // Only a stream can be endless, so the common case never asks.
+    if (!small && !exchange.isHead && isEndless(response) && !this.openStream(exchange, response)) return;
     const head = exchange.head;
-    exchange.keepAlive = head !== undefined && head.keepAlive && response.close !== true;
+    exchange.keepAlive = head !== undefined && head.keepAlive && response.close !== true && !exchange.endless;
     exchange.date = this.ctx.dates.get(this.now());
-    if (!isSmallBuffered(response, exchange.isHead)) {
+    if (!exchange.keepAlive) this.lastResponse(exchange.endless);
+    if (!small) {
       this.sendStreamed(exchange, response);
       return;
     }
@@ -312,6 +332,34 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.socket.writableNeedDrain || this.socket.destroyed) this.blockReading();
     this.finish(exchange, response.status, bytes, response.reason);
     this.next(exchange.keepAlive);
+  }
+
+  /**
+   * A response that never ends takes one of the server's stream slots and returns true; past the
+   * cap it is answered with 503 instead (the live-reload client retries later) and returns false.
+   */
+  private openStream(exchange: Exchange, response: Response): boolean {
+    if (this.ctx.streams.take()) {
+      exchange.endless = true;
+      return true;
+    }
+    destroyStreamBody(response);
+    const refused = errorResponse(503, 'Too many event streams are open; try again later');
+    this.respond(exchange, { ...refused, reason: `event streams at their limit of ${this.ctx.limits.maxEventStreams}` });
+    return false;
+  }
+
+  /**
+   * The response starting now closes the connection: requests queued behind it are dropped and
+   * no more are parsed. After an endless one the client's bytes are read and discarded, so that
+   * its 'end' is seen.
+   */
+  private lastResponse(endless: boolean): void {
+    this.queue.clear();
+    this.queuedBytes = 0;
+    this.dropArriving();
+    this.state = endless ? 'streaming' : 'finishing';
+    this.updateReading();
   }
 
   /** A body from a file or a stream, sent with backpressure; `onStreamed` runs when it ends. */
@@ -340,6 +388,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
     }
     // A body that ended at once may already have started the next response, which owns abortBody now.
     if (!settled) this.abortBody = abort;
+    // A client that ended its side before its stream began is gone as well (see onEnd).
+    if (this.state === 'streaming' && this.socket.readableEnded) this.destroy();
   }
 
   private onStreamed(exchange: Exchange, response: Response, outcome: BodyOutcome): void {
@@ -390,7 +440,9 @@ export class Connection implements ParserCallbacks, SocketOwner {
     this.updateReading();
   }
 
+  /** Logs the request; its stream slot, if it held one, is free again. */
   private finish(exchange: Exchange, status: number, bytes: number, reason: string | undefined): void {
+    if (exchange.endless) this.ctx.streams.release();
     const head = exchange.head;
     const record: RequestLogRecord = {
       time: exchange.startedAt,

@@ -24,6 +24,8 @@ export interface Exchange extends ResponseFrame {
   isHead: boolean;
   keepAlive: boolean;
   date: string;
+  /** The response never ends by itself and holds one of the server's event-stream slots. */
+  endless: boolean;
 }
 
 export function newExchange(head: RequestHead | undefined, preset: Response | undefined, body: Buffer, startedAt: number): Exchange {
@@ -37,7 +39,14 @@ export function newExchange(head: RequestHead | undefined, preset: Response | un
     isHead: head?.method === 'HEAD',
     keepAlive: false,
     date: '',
+    endless: false,
   };
+}
+
+/** A stream body that never ends by itself (an event stream), see `StreamBody.endless`. */
+export function isEndless(response: Response): boolean {
+  const body = response.body;
+  return body !== undefined && !Buffer.isBuffer(body) && body.kind === 'stream' && body.endless === true;
 }
 
 /** A stream body that will not be sent is destroyed, so its file or producer is released. */

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DateCache } from '../http/response';
-import { Connection, type ConnectionContext } from './connection';
+import { Connection, type ConnectionContext, type StreamSlots } from './connection';
 import { internalError, type Handler, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
@@ -128,6 +128,7 @@ export class Listener {
       dispatch: chain(options.handlers),
       dates: new DateCache(),
       wire: new WireCache(),
+      streams: streamSlots(limits.maxEventStreams),
       log: (record: RequestLogRecord) => {
         this.requestCount++;
         options.log(record);
@@ -163,6 +164,20 @@ export class Listener {
     });
     return this.closing;
   }
+}
+
+function streamSlots(max: number): StreamSlots {
+  let used = 0;
+  return {
+    take: () => {
+      if (used >= max) return false;
+      used++;
+      return true;
+    },
+    release: () => {
+      used--;
+    },
+  };
 }
 
 type BindResult = { ok: true } | { ok: false; code: string; message: string };

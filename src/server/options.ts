@@ -19,6 +19,8 @@ export interface Limits {
   readonly lingerMs: number;
   /** Connections beyond this are refused with 503 and closed. */
   readonly maxConnections: number;
+  /** Responses that never end (live reload's event streams) open at once; beyond this they get 503. */
+  readonly maxEventStreams: number;
   /** Requests parsed ahead of the one being answered before reading pauses. */
   readonly maxPipelined: number;
   /**
@@ -37,6 +39,7 @@ export const DEFAULT_LIMITS: Limits = {
   sendTimeoutMs: 60_000,
   lingerMs: 2_000,
   maxConnections: 20_000,
+  maxEventStreams: 1_000,
   maxPipelined: 64,
   maxQueuedBytes: 256 * 1024,
 };
