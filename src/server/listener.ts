@@ -67,7 +67,7 @@ export function chain(handlers: readonly Handler[]): (request: Request) => Respo
 /** A bound socket server with its connections. */
 export class Listener {
   private readonly connections = new Set<Connection>();
-  /** Sockets refused with 503 that are still draining. */
+  /** Sockets refused with 503 that are still draining (at most `limits.maxRefusing`). */
   private readonly refused = new Set<Socket>();
   private readonly sweeper: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
@@ -144,9 +144,17 @@ export class Listener {
     });
   }
 
-  /** Answers 503 and closes. */
+  /**
+   * Answers 503 and closes. Each refused socket holds a descriptor until its 503 has drained;
+   * past `maxRefusing` of them (a flood) the socket is closed at once, so that refusing cannot
+   * use up the descriptors the open connections need.
+   */
   private refuse(socket: Socket, limits: Limits): void {
     socket.on('error', () => socket.destroy());
+    if (this.refused.size >= limits.maxRefusing) {
+      socket.destroy();
+      return;
+    }
     this.refused.add(socket);
     socket.once('close', () => this.refused.delete(socket));
     socket.write(SERVICE_UNAVAILABLE);

@@ -1,3 +1,4 @@
+import { connectionBudget, openFileLimit } from './fd-limit';
 import type { Handler } from './handler';
 import type { RequestLogger } from './log';
 
@@ -17,8 +18,10 @@ export interface Limits {
   readonly sendTimeoutMs: number;
   /** How long a closing connection keeps draining what the client still sends (lingering close). */
   readonly lingerMs: number;
-  /** Connections beyond this are refused with 503 and closed. */
+  /** Connections beyond this are refused with 503 and closed; the default follows the open-file limit. */
   readonly maxConnections: number;
+  /** Refused connections whose 503 may drain at once; beyond this a new connection is closed unanswered. */
+  readonly maxRefusing: number;
   /** Responses that never end (live reload's event streams) open at once; beyond this they get 503. */
   readonly maxEventStreams: number;
   /** Requests parsed ahead of the one being answered before reading pauses. */
@@ -38,8 +41,7 @@ export const DEFAULT_LIMITS: Limits = {
   keepAliveTimeoutMs: 5_000,
   sendTimeoutMs: 60_000,
   lingerMs: 2_000,
-  maxConnections: 20_000,
-  maxEventStreams: 1_000,
+  ...connectionBudget(openFileLimit()),
   maxPipelined: 64,
   maxQueuedBytes: 256 * 1024,
 };
