@@ -142,7 +142,9 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.dataNow = 0;
     }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
-    this.updateReading();
+    // What was parsed can only have filled the queue: a blocked write or a state change has
+    // paused reading already, so the socket is only asked when the queue is full.
+    if (!this.hasRoom()) this.updateReading();
   }
 
   /** @internal parser callback */
@@ -233,7 +235,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
    */
   private updateReading(): void {
     let read: boolean;
-    if (this.state === 'reading') read = !this.socket.writableNeedDrain && this.hasRoom();
+    if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain;
     else if (this.state === 'streaming') read = true;
     else if (this.state === 'finishing') read = false;
     else return;
@@ -256,9 +258,9 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** Answers queued requests one at a time, in order, while the client takes our bytes. */
   private pump(): void {
-    while (this.current === undefined && this.canWrite()) {
-      const next = this.queue.shift();
-      if (next === undefined) break;
+    // The socket is only asked when something waits: after each answer the queue is usually empty.
+    while (this.current === undefined && this.queue.size > 0 && this.canWrite()) {
+      const next = this.queue.shift() as Exchange;
       this.queuedBytes -= next.body.length;
       this.answer(next);
     }
