@@ -199,6 +199,28 @@ test('connections beyond the cap get 503 while the others keep working', async (
   );
 });
 
+test('refused connections still draining their 503 are bounded by maxRefusing; past it a socket is closed at once', async () => {
+  await withListener(
+    [echo],
+    async (port, _records, listener) => {
+      const held = await open(port);
+      await waitFor(() => listener.connectionCount === 1);
+      // A refused client that keeps its socket open holds it for the linger time.
+      const lingering = await open(port);
+      const first = await new Promise<string>((resolve) => lingering.once('data', (c: Buffer) => resolve(c.toString('latin1'))));
+      assert.match(first, /^HTTP\/1\.1 503 /);
+      const flooded = (await exchange(port, get('/'))).toString('latin1');
+      assert.equal(flooded, '', 'closed without an answer while maxRefusing are draining');
+      // Positive control: once the draining one is gone, the next is refused with a 503 again.
+      lingering.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      assert.match((await exchange(port, get('/'))).toString('latin1'), /^HTTP\/1\.1 503 /);
+      held.destroy();
+    },
+    { maxConnections: 1, maxRefusing: 1, lingerMs: 10_000 },
+  );
+});
+
 test('close() destroys open connections and frees the port at once', async () => {
   const result = await Listener.listen({ host: '127.0.0.1', port: 0, portAttempts: 0, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
   assert.ok(result.ok);
