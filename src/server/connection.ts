@@ -1,11 +1,10 @@
+// Imported, not the global: in Node the global Buffer is a getter, called on each use.
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-// Imported, not the globals: in Node the global Buffer and performance are getters, called on each use.
-import { performance } from 'node:perf_hooks';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
 import type { HeaderMap, ParseError, RequestHead } from '../http/types';
-import { destroyStreamBody, isEndless, newExchange, type Exchange } from './exchange';
+import { destroyStreamBody, isEndless, logRecord, newExchange, toRequest, type Exchange } from './exchange';
 import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
@@ -50,7 +49,6 @@ export interface ConnectionContext {
 type State = 'reading' | 'finishing' | 'streaming' | 'closing' | 'closed';
 
 const EMPTY = Buffer.alloc(0);
-const UNPARSED_HEADERS: readonly string[] = [];
 
 /**
  * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies
@@ -281,19 +279,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.respond(exchange, exchange.preset);
       return;
     }
-    const head = exchange.head as RequestHead;
-    const request: Request = {
-      method: head.method,
-      target: head.target,
-      path: head.path,
-      query: head.query,
-      version: head.version,
-      headers: head.headers,
-      body: exchange.body,
-      remoteAddress: this.remoteAddress,
-      remotePort: this.remotePort,
-    };
-    const result = this.ctx.dispatch(request);
+    const result = this.ctx.dispatch(toRequest(exchange, this.remoteAddress, this.remotePort));
     if (result instanceof Promise) {
       result.then(
         (response) => this.respond(exchange, response),
@@ -445,19 +431,6 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** Logs the request; its stream slot, if it held one, is free again. */
   private finish(exchange: Exchange, status: number, bytes: number, reason: string | undefined): void {
     if (exchange.endless) this.ctx.streams.release();
-    const head = exchange.head;
-    const record: RequestLogRecord = {
-      time: exchange.startedAt,
-      client: this.client,
-      method: head?.method ?? '-',
-      target: head?.target ?? '-',
-      version: head?.version ?? '-',
-      status,
-      bytes,
-      durationMs: performance.now() - exchange.startedHr,
-      headers: head?.rawHeaders ?? UNPARSED_HEADERS,
-      reason,
-    };
-    this.ctx.log(record);
+    this.ctx.log(logRecord(exchange, this.client, status, bytes, reason));
   }
 }

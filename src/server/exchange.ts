@@ -1,7 +1,9 @@
+// Imported, not the globals: in Node the global Buffer and performance are getters, called on each use.
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { HttpVersion, RequestHead } from '../http/types';
-import type { Response } from './handler';
+import type { Request, Response } from './handler';
+import type { RequestLogRecord } from './log';
 import type { ResponseFrame } from './send-body';
 
 /**
@@ -40,6 +42,41 @@ export function newExchange(head: RequestHead | undefined, preset: Response | un
     keepAlive: false,
     date: '',
     endless: false,
+  };
+}
+
+/** What a handler sees of a parsed request (one with a head). */
+export function toRequest(exchange: Exchange, remoteAddress: string, remotePort: number): Request {
+  const head = exchange.head as RequestHead;
+  return {
+    method: head.method,
+    target: head.target,
+    path: head.path,
+    query: head.query,
+    version: head.version,
+    headers: head.headers,
+    body: exchange.body,
+    remoteAddress,
+    remotePort,
+  };
+}
+
+const UNPARSED_HEADERS: readonly string[] = [];
+
+/** The log line of an answered request; `-` stands for what could not be parsed. */
+export function logRecord(exchange: Exchange, client: string, status: number, bytes: number, reason: string | undefined): RequestLogRecord {
+  const head = exchange.head;
+  return {
+    time: exchange.startedAt,
+    client,
+    method: head?.method ?? '-',
+    target: head?.target ?? '-',
+    version: head?.version ?? '-',
+    status,
+    bytes,
+    durationMs: performance.now() - exchange.startedHr,
+    headers: head?.rawHeaders ?? UNPARSED_HEADERS,
+    reason,
   };
 }
 
