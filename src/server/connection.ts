@@ -1,17 +1,24 @@
+// Imported, not the global: in Node the global Buffer is a getter, called on each use.
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-// Imported, not the globals: in Node the global Buffer and performance are getters, called on each use.
-import { performance } from 'node:perf_hooks';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, type DateCache } from '../http/response';
-import type { HeaderMap, HttpVersion, ParseError, RequestHead } from '../http/types';
+import type { HeaderMap, ParseError, RequestHead } from '../http/types';
+import { isEndless, logRecord, newExchange, toRequest, type Exchange } from './exchange';
 import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
-import { isSmallBuffered, releaseBody, sendBody, writeBuffered } from './send-body';
 import { RequestQueue } from './request-queue';
+import { isSmallBuffered, releaseBody, sendBody, writeBuffered, type BodyOutcome } from './send-body';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
+
+/** The event streams open on all connections of one server, counted against a cap. */
+export interface StreamSlots {
+  /** Takes a slot; false when all are taken. */
+  take(): boolean;
+  release(): void;
+}
 
 /** What every connection of one server shares, resolved once per server. */
 export interface ConnectionContext {
@@ -21,47 +28,53 @@ export interface ConnectionContext {
   readonly log: (record: RequestLogRecord) => void;
   readonly dates: DateCache;
   readonly wire: WireCache;
+  readonly streams: StreamSlots;
   /** Called once when the socket is gone. */
   readonly onClose: (connection: Connection) => void;
 }
 
-/** A parsed request waiting for its turn, or a parse error waiting to be answered. */
-interface Pending {
-  readonly head: RequestHead | undefined;
-  readonly error: { readonly status: number; readonly message: string } | undefined;
-  readonly body: Buffer;
-  readonly startedAt: number;
-  readonly startedHr: number;
-}
+/**
+ * Where a connection is in its life, which says what becomes of the bytes the client sends:
+ * - reading: requests are parsed, queued and answered in order.
+ * - finishing: no more requests are parsed (one asked to close or could not be parsed, the client
+ *   ended its side, or the response in progress closes the connection); the socket is paused,
+ *   what is queued is answered, then the connection closes.
+ * - streaming: the response in progress never ends (an event stream) and is the last one: what
+ *   the client sends is read and discarded, and a client that ends its side is dropped at once.
+ * - closing: our side has ended (lingering close) or the socket is being destroyed.
+ * - closed: the socket is gone.
+ * Whether a response is in progress is `current`; whether the client takes our bytes is the
+ * socket's `writableNeedDrain`.
+ */
+type State = 'reading' | 'finishing' | 'streaming' | 'closing' | 'closed';
 
 const EMPTY = Buffer.alloc(0);
-const UNPARSED_HEADERS: readonly string[] = [];
 
 /**
  * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies
- * backpressure both ways and enforces the header and keep-alive timeouts through `sweep()`.
+ * backpressure both ways and enforces the header, keep-alive and send timeouts through `sweep()`.
  */
 export class Connection implements ParserCallbacks, SocketOwner {
+  private state: State = 'reading';
   private readonly parser: RequestParser;
-  /** Requests waiting for their turn, pipelined ones behind the one being answered. */
-  private readonly queue = new RequestQueue<Pending>();
-  private readonly client: string;
-  private readonly remoteAddress: string;
-  private readonly remotePort: number;
+  /** Requests waiting for their turn behind `current`. */
+  private readonly queue = new RequestQueue<Exchange>();
+  /** Body bytes of the queued requests. */
+  private queuedBytes = 0;
+  /** The request being answered. */
+  private current: Exchange | undefined;
+  private abortBody: (() => void) | undefined;
+  // The request being received.
   private head: RequestHead | undefined;
   private headStartedAt: number | undefined;
   private bodyChunks: Buffer[] | undefined;
   private bodySize = 0;
-  private busy = false;
-  private ended = false;
-  private closed = false;
+  private readonly client: string;
+  private readonly remoteAddress: string;
+  private readonly remotePort: number;
   private lastActivity = Date.now();
   /** The time of the data event being handled, 0 outside one: answers sent inside it reuse it. */
   private dataNow = 0;
-  private writePaused = false;
-  /** A request asked to close, or could not be parsed: later bytes are ignored. */
-  private closeAfterQueue = false;
-  private abortBody: (() => void) | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -76,46 +89,47 @@ export class Connection implements ParserCallbacks, SocketOwner {
     listenTo(socket, this);
   }
 
+  /** Body bytes held for requests not answered yet: the queued ones and the one arriving. */
+  get heldBytes(): number {
+    return this.queuedBytes + this.bodySize;
+  }
+
   /** Closes the socket now, abandoning any response in progress. */
   destroy(): void {
+    if (this.state !== 'closed') this.state = 'closing';
     this.abortBody?.();
     this.socket.destroy();
   }
 
-  /** Closes the connection after the response in progress, or now when it is idle. */
-  closeWhenIdle(): void {
-    this.ended = true;
-    if (!this.busy && this.queue.size === 0) this.socket.destroy();
-  }
-
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
-    if (this.busy || this.queue.size > 0 || this.writePaused || this.socket.writableLength > 0) {
-      // Output still pending is not idleness; but a client that stops reading a response must
-      // not hold its file and socket forever.
-      if (this.writePaused && now - this.lastActivity > SEND_TIMEOUT_MS) this.destroy();
+    const limits = this.ctx.limits;
+    if (this.socket.writableNeedDrain || (this.state === 'closing' && this.socket.writableLength > 0)) {
+      // A client that stops reading must not hold its file and socket forever.
+      if (now - this.lastActivity > limits.sendTimeoutMs) this.destroy();
       return;
     }
-    const limits = this.ctx.limits;
+    // Output still pending is not idleness.
+    if (this.state !== 'reading' || this.current !== undefined || this.queue.size > 0 || this.socket.writableLength > 0) return;
     if (this.headStartedAt !== undefined) {
       if (now - this.headStartedAt > limits.headersTimeoutMs) this.timeOut(now);
     } else if (this.head !== undefined) {
       if (now - this.lastActivity > limits.headersTimeoutMs) this.timeOut(now);
     } else if (now - this.lastActivity > limits.keepAliveTimeoutMs) {
-      this.socket.destroy();
+      this.destroy();
     }
   }
 
   private timeOut(now: number): void {
-    const error = { status: 408, message: 'Client took too long to send the request' };
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: now, startedHr: performance.now() });
-    this.head = undefined;
-    this.headStartedAt = undefined;
+    this.queue.push(newExchange(this.head, errorResponse(408, 'Client took too long to send the request'), EMPTY, now));
+    this.dropArriving();
     this.pump();
   }
 
   /** @internal socket listener */
   onData(chunk: Buffer): void {
+    // Streaming discards what arrives; in other states the socket is paused or no longer ours.
+    if (this.state !== 'reading') return;
     const now = Date.now();
     this.lastActivity = now;
     if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
@@ -126,18 +140,20 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.dataNow = 0;
     }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
-    if (this.queue.size >= this.ctx.limits.maxPipelined) this.socket.pause();
+    // What was parsed can only have filled the queue: a blocked write or a state change has
+    // paused reading already, so the socket is only asked when the queue is full.
+    if (!this.hasRoom()) this.updateReading();
   }
 
   /** @internal parser callback */
   onHead(head: RequestHead): void {
     // RFC 9112 section 9.6: nothing after a request that closes the connection is processed.
-    if (this.closeAfterQueue) return;
+    if (this.state !== 'reading') return;
     this.head = head;
     this.headStartedAt = undefined;
     // RFC 9110 section 10.1.1: invite the body only when this request is next in line; a
     // pipelined one behind others gets no interim response and the client sends the body anyway.
-    if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queue.size === 0) {
+    if (head.expectContinue && head.framing.kind !== 'none' && this.current === undefined && this.queue.size === 0) {
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
   }
@@ -152,223 +168,269 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** @internal parser callback */
   onMessageEnd(_trailers: HeaderMap): void {
     const head = this.head;
-    this.head = undefined;
     if (head === undefined) return;
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
-    this.bodyChunks = undefined;
-    this.bodySize = 0;
-    this.queue.push({ head, error: undefined, body, startedAt: this.lastActivity, startedHr: performance.now() });
-    if (!head.keepAlive) {
-      this.closeAfterQueue = true;
-      this.stopReading();
-    }
+    this.dropArriving();
+    this.queuedBytes += body.length;
+    this.queue.push(newExchange(head, undefined, body, this.lastActivity));
+    if (!head.keepAlive) this.stopReading();
     this.pump();
   }
 
   /** @internal parser callback */
   onError(error: ParseError): void {
-    if (this.closeAfterQueue) return;
-    this.closeAfterQueue = true;
-    this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
-    this.head = undefined;
+    if (this.state !== 'reading') return;
+    this.queue.push(newExchange(this.head, errorResponse(error.status, error.message), EMPTY, Date.now()));
+    this.dropArriving();
     this.stopReading();
     this.pump();
   }
 
   /** No more requests will be read; what is queued is still answered. */
   private stopReading(): void {
-    this.ended = true;
+    this.state = 'finishing';
     this.socket.pause();
+  }
+
+  /** Forgets the request being received. */
+  private dropArriving(): void {
+    this.head = undefined;
+    this.headStartedAt = undefined;
+    this.bodyChunks = undefined;
+    this.bodySize = 0;
   }
 
   /** @internal socket listener */
   onEnd(): void {
-    this.ended = true;
-    if (!this.busy && this.queue.size === 0) lingeringClose(this.socket);
+    if (this.state === 'reading') {
+      if (this.current === undefined && this.queue.size === 0) this.close();
+      else this.state = 'finishing';
+    } else if (this.state === 'streaming') {
+      // The client will send nothing more, and a stream has nothing to wait for: without this it
+      // would stay open until a write failed, which for a half-closed client is never.
+      this.destroy();
+    }
   }
 
   /** @internal socket listener */
   onDrain(): void {
     this.lastActivity = Date.now();
-    if (this.writePaused) {
-      this.writePaused = false;
-      if (!this.ended) this.socket.resume();
-      if (!this.busy && this.queue.size > 0) this.pump();
-    }
+    if (this.current === undefined && this.queue.size > 0) this.pump();
+    else this.updateReading();
   }
 
   /** @internal socket listener */
   onSocketClose(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.state === 'closed') return;
+    this.state = 'closed';
     this.abortBody?.();
     this.ctx.onClose(this);
   }
 
-  /** Answers queued requests one at a time, in order. */
+  /**
+   * Reads while the client takes our answers and the queue has room, and pauses the socket
+   * otherwise, so that what a client sends ahead waits in its own socket, not in our memory.
+   */
+  private updateReading(): void {
+    let read: boolean;
+    if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain;
+    else if (this.state === 'streaming') read = true;
+    else if (this.state === 'finishing') read = false;
+    else return;
+    const paused = this.socket.isPaused();
+    if (read && paused) this.socket.resume();
+    else if (!read && !paused) this.socket.pause();
+  }
+
+  /**
+   * Room for another pipelined request: fewer than maxPipelined queued, and their bodies (with
+   * the one arriving) under maxQueuedBytes. A request with nothing ahead of it is read whole: it
+   * is answered as soon as it is complete, and maxBodyBytes bounds it.
+   */
+  private hasRoom(): boolean {
+    const limits = this.ctx.limits;
+    const queued = this.queue.size;
+    if (queued >= limits.maxPipelined) return false;
+    return (queued === 0 && this.current === undefined) || this.queuedBytes + this.bodySize < limits.maxQueuedBytes;
+  }
+
+  /** Answers queued requests one at a time, in order, while the client takes our bytes. */
   private pump(): void {
-    // While the socket cannot take more, queued answers wait for 'drain' (no unbounded buffering).
-    while (!this.busy && !this.closed && !this.writePaused) {
-      const pending = this.queue.shift();
-      if (pending === undefined) break;
-      if (this.socket.isPaused() && this.queue.size < this.ctx.limits.maxPipelined && !this.ended) {
-        this.socket.resume();
-      }
-      if (pending.error !== undefined) {
-        this.busy = true;
-        this.respond(pending, errorResponse(pending.error.status, pending.error.message));
-        return;
-      }
-      this.answer(pending);
+    // The socket is only asked when something waits: after each answer the queue is usually empty.
+    while (this.current === undefined && this.queue.size > 0 && this.canWrite()) {
+      const next = this.queue.shift() as Exchange;
+      this.queuedBytes -= next.body.length;
+      this.answer(next);
     }
-    if (!this.busy && this.queue.size === 0 && this.ended && !this.closed) lingeringClose(this.socket);
+    if (this.state === 'finishing' && this.current === undefined && this.queue.size === 0) this.close();
+    // Answering only makes room, so a socket that flows stays so.
+    else if (this.socket.isPaused()) this.updateReading();
   }
 
-  private answer(pending: Pending): void {
-    const head = pending.head as RequestHead;
-    const request: Request = {
-      method: head.method,
-      target: head.target,
-      path: head.path,
-      query: head.query,
-      version: head.version,
-      headers: head.headers,
-      body: pending.body,
-      remoteAddress: this.remoteAddress,
-      remotePort: this.remotePort,
-    };
-    this.busy = true;
-    const result = this.ctx.dispatch(request);
-    if (result instanceof Promise) {
-      result.then(
-        (response) => this.respond(pending, response),
-        (error: unknown) => this.respond(pending, internalError(error)),
-      );
-    } else {
-      this.respond(pending, result);
-    }
+  /** Queued answers wait for 'drain' while the socket cannot take more (no unbounded buffering). */
+  private canWrite(): boolean {
+    const state = this.state;
+    return (state === 'reading' || state === 'finishing') && !this.socket.writableNeedDrain && !this.socket.destroyed;
   }
 
-  private respond(pending: Pending, response: Response): void {
-    const head = pending.head;
-    if (this.closed) {
-      releaseBody(response.body);
-      this.finish(pending, response.status, 0, 'client closed the connection');
+  private answer(exchange: Exchange): void {
+    this.current = exchange;
+    if (exchange.preset !== undefined) {
+      this.respond(exchange, exchange.preset);
       return;
     }
-    const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
-    const isHead = head?.method === 'HEAD';
-    const version = head?.version ?? '1.1';
-    const date = this.ctx.dates.get(this.now());
-    if (!isSmallBuffered(response, isHead)) {
-      this.sendStreamed(pending, response, version, isHead, persistent, date);
+    const result = this.ctx.dispatch(toRequest(exchange, this.remoteAddress, this.remotePort));
+    if (result instanceof Promise) {
+      result.then(
+        (response) => this.respond(exchange, response),
+        (error: unknown) => this.respond(exchange, internalError(error)),
+      );
+    } else {
+      this.respond(exchange, result);
+    }
+  }
+
+  private respond(exchange: Exchange, response: Response): void {
+    if (this.state === 'closing' || this.state === 'closed') {
+      releaseBody(response.body);
+      this.current = undefined;
+      this.finish(exchange, response.status, 0, 'client closed the connection');
+      return;
+    }
+    const small = isSmallBuffered(response, exchange.isHead);
+    // Only a stream can be endless, so the common case never asks.
+    if (!small && !exchange.isHead && isEndless(response) && !this.openStream(exchange, response)) return;
+    const head = exchange.head;
+    exchange.keepAlive = head !== undefined && head.keepAlive && response.close !== true && !exchange.endless;
+    exchange.date = this.ctx.dates.get(this.now());
+    if (!exchange.keepAlive) this.lastResponse(exchange.endless);
+    if (!small) {
+      this.sendStreamed(exchange, response);
       return;
     }
     // The common case, written at once: no options object and no callbacks per request.
     let bytes: number;
     try {
-      bytes = writeBuffered(this.socket, response, version, isHead, persistent, date, this.ctx.wire);
+      bytes = writeBuffered(this.socket, response, exchange, this.ctx.wire);
     } catch (error) {
-      this.failSerializing(pending, response, error);
+      this.failSerializing(exchange, response, error);
       return;
     }
     // A destroyed socket takes no more either (its write returned false): wait for 'close'.
     if (this.socket.writableNeedDrain || this.socket.destroyed) this.blockReading();
-    this.onBodyDone(pending, response, bytes, persistent, undefined, undefined);
+    this.finish(exchange, response.status, bytes, response.reason);
+    this.next(exchange.keepAlive);
   }
 
-  /** A body from a file or a stream, sent with backpressure; onBodyDone runs when it ends. */
-  private sendStreamed(
-    pending: Pending,
-    response: Response,
-    version: HttpVersion,
-    isHead: boolean,
-    persistent: boolean,
-    date: string,
-  ): void {
+  /**
+   * A response that never ends takes one of the server's stream slots and returns true; past the
+   * cap it is answered with 503 instead (the live-reload client retries later) and returns false.
+   */
+  private openStream(exchange: Exchange, response: Response): boolean {
+    if (this.ctx.streams.take()) {
+      exchange.endless = true;
+      return true;
+    }
+    releaseBody(response.body);
+    const refused = errorResponse(503, 'Too many event streams are open; try again later');
+    this.respond(exchange, { ...refused, reason: `event streams at their limit of ${this.ctx.limits.maxEventStreams}` });
+    return false;
+  }
+
+  /**
+   * The response starting now closes the connection: requests queued behind it are dropped and
+   * no more are parsed. After an endless one the client's bytes are read and discarded, so that
+   * its 'end' is seen.
+   */
+  private lastResponse(endless: boolean): void {
+    this.queue.clear();
+    this.queuedBytes = 0;
+    this.dropArriving();
+    this.state = endless ? 'streaming' : 'finishing';
+    this.updateReading();
+  }
+
+  /** A body from a file or a stream, sent with backpressure; `onStreamed` runs when it ends. */
+  private sendStreamed(exchange: Exchange, response: Response): void {
     let settled = false;
     let abort: (() => void) | undefined;
     try {
       abort = sendBody({
         socket: this.socket,
-        version,
+        version: exchange.version,
         response,
-        isHead,
-        keepAlive: persistent,
-        date,
+        isHead: exchange.isHead,
+        keepAlive: exchange.keepAlive,
+        date: exchange.date,
         onBlocked: () => this.blockReading(),
-        done: (result) => {
+        done: (outcome) => {
           settled = true;
-          this.onBodyDone(pending, response, result.bytes, persistent && result.close !== true, result.status, result.error);
+          this.onStreamed(exchange, response, outcome);
         },
       });
     } catch (error) {
       // Thrown after the body ended belongs to what ran next, not to this response.
       if (settled) throw error;
-      this.failSerializing(pending, response, error);
+      this.failSerializing(exchange, response, error);
       return;
     }
     // A body that ended at once may already have started the next response, which owns abortBody now.
     if (!settled) this.abortBody = abort;
+    // A client that ended its side before its stream began is gone as well (see onEnd).
+    if (this.state === 'streaming' && this.socket.readableEnded) this.destroy();
+  }
+
+  private onStreamed(exchange: Exchange, response: Response, outcome: BodyOutcome): void {
+    this.abortBody = undefined;
+    this.finish(exchange, response.status, outcome.bytes, outcome.error ?? response.reason);
+    if (outcome.error !== undefined) {
+      this.current = undefined;
+      this.destroy();
+      return;
+    }
+    // A close-delimited body (HTTP/1.0 without a length) ends the connection too.
+    this.next(exchange.keepAlive && outcome.close !== true);
   }
 
   /** A handler's header that cannot be serialized: a bug, answered by dropping the connection. */
-  private failSerializing(pending: Pending, response: Response, error: unknown): void {
+  private failSerializing(exchange: Exchange, response: Response, error: unknown): void {
     releaseBody(response.body);
     const message = error instanceof Error ? error.message : String(error);
-    this.onBodyDone(pending, internalError(error), 0, false, undefined, `internal error: ${message}`);
+    this.finish(exchange, 500, 0, `internal error: ${message}`);
+    this.current = undefined;
+    this.destroy();
+  }
+
+  /** The response in progress is complete: the next one starts, or the connection closes. */
+  private next(keepAlive: boolean): void {
+    this.current = undefined;
+    this.lastActivity = this.now();
+    if (keepAlive) this.pump();
+    else this.close();
+  }
+
+  /** Ends our side once what is written has left (lingering close). */
+  private close(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.queue.clear();
+    this.queuedBytes = 0;
+    lingeringClose(this.socket, this.ctx.limits.lingerMs);
   }
 
   private now(): number {
     return this.dataNow === 0 ? Date.now() : this.dataNow;
   }
 
+  /** A write did not fit: the send timeout counts from now, and reading waits for 'drain'. */
   private blockReading(): void {
-    if (!this.writePaused) this.lastActivity = Date.now();
-    this.writePaused = true;
-    this.socket.pause();
+    this.lastActivity = Date.now();
+    this.updateReading();
   }
 
-  private onBodyDone(
-    pending: Pending,
-    response: Response,
-    bytes: number,
-    persistent: boolean,
-    status: number | undefined,
-    error: string | undefined,
-  ): void {
-    this.abortBody = undefined;
-    this.finish(pending, status ?? response.status, bytes, error ?? response.reason);
-    this.busy = false;
-    this.lastActivity = this.now();
-    if (!persistent || error !== undefined) {
-      this.ended = true;
-      this.queue.clear();
-      if (error !== undefined) this.socket.destroy();
-      else lingeringClose(this.socket);
-      return;
-    }
-    this.pump();
-  }
-
-  private finish(pending: Pending, status: number, bytes: number, reason: string | undefined): void {
-    const head = pending.head;
-    const durationMs = performance.now() - pending.startedHr;
-    const record: RequestLogRecord = {
-      time: pending.startedAt,
-      client: this.client,
-      method: head?.method ?? '-',
-      target: head?.target ?? '-',
-      version: head?.version ?? '-',
-      status,
-      bytes,
-      durationMs,
-      headers: head?.rawHeaders ?? UNPARSED_HEADERS,
-      reason,
-    };
-    this.ctx.log(record);
+  /** Logs the request; its stream slot, if it held one, is free again. */
+  private finish(exchange: Exchange, status: number, bytes: number, reason: string | undefined): void {
+    if (exchange.endless) this.ctx.streams.release();
+    this.ctx.log(logRecord(exchange, this.client, status, bytes, reason));
   }
 }
-
-/** How long a response may wait for the client to read before the connection is dropped. */
-const SEND_TIMEOUT_MS = 60_000;

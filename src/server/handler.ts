@@ -41,6 +41,12 @@ export interface StreamBody {
   readonly kind: 'stream';
   readonly stream: Readable;
   readonly length?: number;
+  /**
+   * The stream never ends by itself (an event stream): it is the connection's last response, no
+   * request behind it is read, a client that ends its side is dropped at once, and it counts
+   * against the server's `maxEventStreams`.
+   */
+  readonly endless?: boolean;
 }
 
 export type Body = Buffer | FileBody | StreamBody;

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DateCache } from '../http/response';
-import { Connection } from './connection';
+import { Connection, type ConnectionContext, type StreamSlots } from './connection';
 import { internalError, PLAIN_TEXT_HEADERS, type Handler, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
@@ -67,7 +67,7 @@ export function chain(handlers: readonly Handler[]): (request: Request) => Respo
 /** A bound socket server with its connections. */
 export class Listener {
   private readonly connections = new Set<Connection>();
-  /** Sockets refused with 503 that are still draining. */
+  /** Sockets refused with 503 that are still draining (at most `limits.maxRefusing`). */
   private readonly refused = new Set<Socket>();
   private readonly sweeper: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
@@ -86,6 +86,13 @@ export class Listener {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Body bytes all connections hold for requests not answered yet (see `Connection.heldBytes`). */
+  get heldBytes(): number {
+    let bytes = 0;
+    for (const connection of this.connections) bytes += connection.heldBytes;
+    return bytes;
   }
 
   /** Binds `host:port` (or the next free port) and starts answering. */
@@ -115,13 +122,13 @@ export class Listener {
   }
 
   private accept(options: ListenOptions): void {
-    const dates = new DateCache();
-    const dispatch = chain(options.handlers);
-    const context = {
-      limits: options.limits,
-      dispatch,
-      dates,
+    const limits = options.limits;
+    const context: ConnectionContext = {
+      limits,
+      dispatch: chain(options.handlers),
+      dates: new DateCache(),
       wire: new WireCache(),
+      streams: streamSlots(limits.maxEventStreams),
       log: (record: RequestLogRecord) => {
         this.requestCount++;
         options.log(record);
@@ -129,16 +136,29 @@ export class Listener {
       onClose: (connection: Connection) => this.connections.delete(connection),
     };
     this.server.on('connection', (socket: Socket) => {
-      if (this.closing !== undefined || this.connections.size >= options.limits.maxConnections) {
-        socket.on('error', () => socket.destroy());
-        this.refused.add(socket);
-        socket.once('close', () => this.refused.delete(socket));
-        socket.write(SERVICE_UNAVAILABLE);
-        lingeringClose(socket);
-        return;
+      if (this.closing === undefined && this.connections.size < limits.maxConnections) {
+        this.connections.add(new Connection(socket, context));
+      } else {
+        this.refuse(socket, limits);
       }
-      this.connections.add(new Connection(socket, context));
     });
+  }
+
+  /**
+   * Answers 503 and closes. Each refused socket holds a descriptor until its 503 has drained;
+   * past `maxRefusing` of them (a flood) the socket is closed at once, so that refusing cannot
+   * use up the descriptors the open connections need.
+   */
+  private refuse(socket: Socket, limits: Limits): void {
+    socket.on('error', () => socket.destroy());
+    if (this.refused.size >= limits.maxRefusing) {
+      socket.destroy();
+      return;
+    }
+    this.refused.add(socket);
+    socket.once('close', () => this.refused.delete(socket));
+    socket.write(SERVICE_UNAVAILABLE);
+    lingeringClose(socket, limits.lingerMs);
   }
 
   /** Stops listening and destroys every connection now; resolves when the port is free. */
@@ -152,6 +172,20 @@ export class Listener {
     });
     return this.closing;
   }
+}
+
+function streamSlots(max: number): StreamSlots {
+  let used = 0;
+  return {
+    take: () => {
+      if (used >= max) return false;
+      used++;
+      return true;
+    },
+    release: () => {
+      used--;
+    },
+  };
 }
 
 type BindResult = { ok: true } | { ok: false; code: string; message: string };

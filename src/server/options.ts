@@ -1,3 +1,4 @@
+import { connectionBudget, openFileLimit } from './fd-limit';
 import type { Disposable, Handler } from './handler';
 import type { RequestLogger } from './log';
 
@@ -13,10 +14,23 @@ export interface Limits {
   readonly headersTimeoutMs: number;
   /** An idle keep-alive connection is closed after this time. */
   readonly keepAliveTimeoutMs: number;
-  /** Connections beyond this are refused with 503 and closed. */
+  /** A response the client has stopped reading for this long is abandoned and the connection dropped. */
+  readonly sendTimeoutMs: number;
+  /** How long a closing connection keeps draining what the client still sends (lingering close). */
+  readonly lingerMs: number;
+  /** Connections beyond this are refused with 503 and closed; the default follows the open-file limit. */
   readonly maxConnections: number;
+  /** Refused connections whose 503 may drain at once; beyond this a new connection is closed unanswered. */
+  readonly maxRefusing: number;
+  /** Responses that never end (live reload's event streams) open at once; beyond this they get 503. */
+  readonly maxEventStreams: number;
   /** Requests parsed ahead of the one being answered before reading pauses. */
   readonly maxPipelined: number;
+  /**
+   * Body bytes a connection holds for requests waiting behind the one being answered (the one
+   * arriving included) before reading pauses; the rest waits in the client's socket.
+   */
+  readonly maxQueuedBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -25,8 +39,11 @@ export const DEFAULT_LIMITS: Limits = {
   maxBodyBytes: 1024 * 1024,
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
-  maxConnections: 20_000,
+  sendTimeoutMs: 60_000,
+  lingerMs: 2_000,
+  ...connectionBudget(openFileLimit()),
   maxPipelined: 64,
+  maxQueuedBytes: 256 * 1024,
 };
 
 /**

@@ -13,8 +13,6 @@ export interface BodyOutcome {
   readonly bytes: number;
   /** Why the response could not be completed; the connection is then destroyed. */
   readonly error?: string;
-  /** The status really sent when it differs from the handler's (a file vanished: 404). */
-  readonly status?: number;
   /** The body was close-delimited (HTTP/1.0 without a length): the connection must end. */
   readonly close?: boolean;
 }
@@ -51,6 +49,14 @@ export function isSmallBuffered(response: Response, isHead: boolean): boolean {
   return body.length <= FILE_CHUNK || isHead || hasNoContent(response.status);
 }
 
+/** How one response goes on the wire, decided by the connection for each request. */
+export interface ResponseFrame {
+  readonly version: HttpVersion;
+  readonly isHead: boolean;
+  readonly keepAlive: boolean;
+  readonly date: string;
+}
+
 /**
  * Writes a response that `isSmallBuffered` accepted and returns the bytes written; when the
  * socket's buffer is full afterwards, `socket.writableNeedDrain` says so. The head goes out
@@ -58,15 +64,8 @@ export function isSmallBuffered(response: Response, isHead: boolean): boolean {
  * requests, so its bytes for this second come from the wire cache instead of being built again.
  * Throws when a handler's header cannot be serialized (see HeaderValueError).
  */
-export function writeBuffered(
-  socket: Socket,
-  response: Response,
-  version: HttpVersion,
-  isHead: boolean,
-  keepAlive: boolean,
-  date: string,
-  wire: WireCache,
-): number {
+export function writeBuffered(socket: Socket, response: Response, frame: ResponseFrame, wire: WireCache): number {
+  const { version, isHead, keepAlive, date } = frame;
   const body = response.body as Buffer | undefined;
   const length = body?.length ?? 0;
   const withBody = length > 0 && !isHead && !hasNoContent(response.status);

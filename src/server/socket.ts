@@ -49,20 +49,18 @@ export function listenTo(socket: Socket, owner: SocketOwner): void {
   socket.on('drain', onSocketDrain);
 }
 
-/** How long a closing connection keeps draining what the client still sends. */
-const LINGER_MS = 2000;
-
 /**
  * Ends our side and discards what the client still sends until it closes, so that unread
  * input does not make the kernel reset the connection and destroy the response in flight
- * (RFC 9112 section 9.6 "tear-down"; nginx calls this lingering close).
+ * (RFC 9112 section 9.6 "tear-down"; nginx calls this lingering close), for at most `lingerMs`
+ * after the last byte has left.
  */
-export function lingeringClose(socket: Socket): void {
+export function lingeringClose(socket: Socket, lingerMs: number): void {
   if (socket.destroyed) return;
   socket.removeAllListeners('data');
   socket.on('data', () => undefined);
   socket.resume();
   // The linger starts once everything written has left; a client that never reads is dropped
   // by the send timeout instead.
-  socket.end(() => setTimeout(() => socket.destroy(), LINGER_MS).unref());
+  socket.end(() => setTimeout(() => socket.destroy(), lingerMs).unref());
 }

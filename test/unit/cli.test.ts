@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { exchange, get, parseResponses } from './helpers/raw';
+import { connectionBudget, parseOpenFileLimit } from '../../src/server/fd-limit';
+import { exchange, get, open, parseResponses } from './helpers/raw';
 
 const CLI = resolve(__dirname, '..', '..', '..', 'dist', 'cli.js');
 
@@ -15,9 +16,14 @@ interface Running {
   readonly exited: Promise<number | null>;
 }
 
-function runCli(args: string[]): Running {
+/** Runs the CLI; with `fileLimit`, under that open-file limit (`ulimit -n`, soft and hard). */
+function runCli(args: string[], fileLimit?: number): Running {
   assert.ok(existsSync(CLI), `${CLI} is missing: run "npm run compile" first`);
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [process.execPath, CLI, ...args];
+  const child =
+    fileLimit === undefined
+      ? spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('/bin/sh', ['-c', `ulimit -n ${fileLimit} && exec "$@"`, 'sh', ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -105,4 +111,63 @@ test('the CLI fails with a clear message when the root does not exist', async ()
   const running = runCli(['/nonexistent/tiny-server-root', '--port', '0']);
   assert.equal(await running.exited, 1);
   assert.ok(running.lines.some((l) => /does not exist/.test(l)), JSON.stringify(running.lines));
+});
+
+test('the connection caps follow the open-file limit and leave descriptors for files and refusals', () => {
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n';
+  assert.equal(parseOpenFileLimit(limits), 1024);
+  assert.equal(parseOpenFileLimit('Max processes 10 10 processes\n'), undefined);
+  for (const fileLimit of [128, 1024, 20_000, 65_536]) {
+    const budget = connectionBudget(fileLimit);
+    // Each connection may have a file open while the refused ones drain, with room to spare.
+    assert.ok(budget.maxConnections + budget.maxRefusing + fileLimit / 8 < fileLimit, `budget for ${fileLimit}: ${JSON.stringify(budget)}`);
+    assert.ok(budget.maxEventStreams < budget.maxConnections);
+  }
+  // The benchmark holds 10,000 idle connections at a limit of 20,000.
+  assert.ok(connectionBudget(20_000).maxConnections >= 10_000);
+  assert.equal(connectionBudget(undefined).maxConnections, 20_000);
+  assert.equal(connectionBudget(1_048_576).maxConnections, 20_000);
+});
+
+/** Sends a GET on `socket` and resolves with the status of the answer, or 0 when it closes unanswered. */
+function statusOf(socket: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      if (!text.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      resolve(Number(text.split(' ')[1]));
+    };
+    socket.on('data', onData);
+    socket.once('close', () => resolve(0));
+    socket.once('error', () => undefined);
+    socket.write(get('/'));
+  });
+}
+
+test('under a low open-file limit, clients past the connection cap get 503 instead of a reset', { skip: process.platform !== 'linux' }, async () => {
+  const root = site();
+  const running = runCli([root, '--port', '0', '-q', '--no-reload'], 128);
+  const held: Socket[] = [];
+  try {
+    const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
+    const statuses: number[] = [];
+    // One at a time, each kept open: the connections fill the cap, the ones past it are refused.
+    for (let i = 0; i < 128; i++) {
+      const socket = await open(port);
+      held.push(socket);
+      statuses.push(await statusOf(socket));
+    }
+    const served = statuses.indexOf(503);
+    assert.ok(served > 0, `statuses: ${statuses.join(' ')}`);
+    assert.deepEqual(new Set(statuses.slice(0, served)), new Set([200]), `statuses: ${statuses.join(' ')}`);
+    assert.deepEqual(new Set(statuses.slice(served)), new Set([503]), `statuses: ${statuses.join(' ')}`);
+    // The connections at the cap are still answered.
+    assert.equal(await statusOf(held[0] as Socket), 200);
+  } finally {
+    for (const socket of held) socket.destroy();
+    running.child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
 });

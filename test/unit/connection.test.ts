@@ -5,6 +5,7 @@ import type { Handler } from '../../src/server/handler';
 import { Listener } from '../../src/server/listener';
 import type { RequestLogRecord } from '../../src/server/log';
 import { DEFAULT_LIMITS, type Limits } from '../../src/server/options';
+import { bufferBytes } from './helpers/memory';
 import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
 
 const echo: Handler = (request) => ({
@@ -198,6 +199,28 @@ test('connections beyond the cap get 503 while the others keep working', async (
   );
 });
 
+test('refused connections still draining their 503 are bounded by maxRefusing; past it a socket is closed at once', async () => {
+  await withListener(
+    [echo],
+    async (port, _records, listener) => {
+      const held = await open(port);
+      await waitFor(() => listener.connectionCount === 1);
+      // A refused client that keeps its socket open holds it for the linger time.
+      const lingering = await open(port);
+      const first = await new Promise<string>((resolve) => lingering.once('data', (c: Buffer) => resolve(c.toString('latin1'))));
+      assert.match(first, /^HTTP\/1\.1 503 /);
+      const flooded = (await exchange(port, get('/'))).toString('latin1');
+      assert.equal(flooded, '', 'closed without an answer while maxRefusing are draining');
+      // Positive control: once the draining one is gone, the next is refused with a 503 again.
+      lingering.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      assert.match((await exchange(port, get('/'))).toString('latin1'), /^HTTP\/1\.1 503 /);
+      held.destroy();
+    },
+    { maxConnections: 1, maxRefusing: 1, lingerMs: 10_000 },
+  );
+});
+
 test('close() destroys open connections and frees the port at once', async () => {
   const result = await Listener.listen({ host: '127.0.0.1', port: 0, portAttempts: 0, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
   assert.ok(result.ok);
@@ -346,4 +369,48 @@ test('pipelined answers wait while the client does not read (no unbounded buffer
     assert.ok(answered <= 3, `answered ${answered} of 20 while the client read nothing`);
     socket.destroy();
   });
+});
+
+test('bodies pipelined behind a slow answer are held up to maxQueuedBytes, the rest waits in the socket', async () => {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const handler: Handler = async (request) => {
+    if (request.path === '/slow') await gate;
+    return { status: 200, headers: {}, body: Buffer.from(`${request.path} ${request.body.length}`) };
+  };
+  const body = Buffer.alloc(1024 * 1024, 120);
+  const count = 40;
+  await withListener(
+    [handler],
+    async (port, records, listener) => {
+      const socket = await open(port);
+      const done = readAll(socket, 20000);
+      const before = await bufferBytes();
+      socket.write(get('/slow'));
+      // The same body buffer each time: the client itself holds 1 MiB however much it queues.
+      for (let i = 0; i < count; i++) {
+        socket.write(`POST /p${i} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n${i === count - 1 ? 'Connection: close\r\n' : ''}\r\n`);
+        socket.write(body);
+      }
+      let held = 0;
+      let grown = 0;
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        held = Math.max(held, listener.heldBytes);
+        grown = Math.max(grown, (await bufferBytes()) - before);
+      }
+      assert.ok(grown < 8 * 1024 * 1024, `buffers grew by ${(grown / 1048576).toFixed(1)} MiB while ${count} MiB were sent`);
+      // One socket read (64 KiB) may land past the cap before reading pauses.
+      assert.ok(held <= 256 * 1024 + 64 * 1024, `held ${held} bytes of queued bodies`);
+      assert.equal(records.length, 0, 'nothing answered while /slow waits');
+      // Positive control: the bodies were sent and are read, whole and in order, as the queue drains.
+      release();
+      const responses = parseResponses(await done);
+      assert.deepEqual(
+        responses.map((r) => r.body.toString()),
+        ['/slow 0', ...Array.from({ length: count }, (_, i) => `/p${i} ${body.length}`)],
+      );
+    },
+    { maxQueuedBytes: 256 * 1024, maxBodyBytes: 2 * 1024 * 1024 },
+  );
 });

@@ -1,132 +1,47 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Handler } from '../../src/server/handler';
 import { Listener } from '../../src/server/listener';
+import type { RequestLogRecord } from '../../src/server/log';
 import { DEFAULT_LIMITS } from '../../src/server/options';
 import { ChangeBatcher, createLiveReload, toUrlPaths, type LiveReload } from '../../src/server/reload';
 import { refusalReason } from '../../src/server/reload/sse';
+import { EVENTS, EventReader } from './helpers/event-reader';
 import { fakeRequest } from './helpers/fixture-site';
-import { exchange, get, open, parseResponses } from './helpers/raw';
+import { bufferBytes } from './helpers/memory';
+import { exchange, get, parseResponses } from './helpers/raw';
 
 const CLIENT = join(__dirname, '..', '..', '..', 'media', 'reload-client.js');
-const EVENTS = '/.tiny-server/reload/events';
-const SAME_ORIGIN = 'Sec-Fetch-Site: same-origin\r\n';
+
+/** The listener under test and what it logged. */
+interface Served {
+  readonly listener: Listener;
+  readonly records: RequestLogRecord[];
+}
 
 async function withReload(
-  run: (port: number, reload: LiveReload, root: string) => Promise<void>,
+  run: (port: number, reload: LiveReload, root: string, served: Served) => Promise<void>,
   limits: Partial<typeof DEFAULT_LIMITS> = {},
 ): Promise<void> {
   const root = join('/srv', 'site');
   const reload = createLiveReload({ roots: [root], clientScriptPath: CLIENT });
   const notFound: Handler = () => ({ status: 404, headers: {}, body: Buffer.from('no\n') });
+  const records: RequestLogRecord[] = [];
   const result = await Listener.listen({
     host: '127.0.0.1',
     port: 0,
     portAttempts: 0,
     limits: { ...DEFAULT_LIMITS, ...limits },
     handlers: [reload.handler, notFound],
-    log: () => undefined,
+    log: (record) => records.push(record),
   });
   assert.ok(result.ok, 'listener started');
   try {
-    await run(result.listener.port, reload, root);
+    await run(result.listener.port, reload, root, { listener: result.listener, records });
   } finally {
     reload.dispose();
     await result.listener.close();
-  }
-}
-
-/** Reads an event stream off a raw socket: the response head, then `data:` events as they come. */
-class EventReader {
-  private raw = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  closed = false;
-
-  constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.raw = Buffer.concat([this.raw, chunk]);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static async open(port: number, extra = SAME_ORIGIN, method = 'GET'): Promise<EventReader> {
-    const socket = await open(port);
-    const reader = new EventReader(socket);
-    socket.write(`${method} ${EVENTS} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${extra}\r\n`);
-    return reader;
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** Resolves once `ready()` holds, rejecting after `timeoutMs`. */
-  async until<T>(ready: () => T | undefined, what: string, timeoutMs = 2000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = ready();
-      if (value !== undefined) return value;
-      if (this.closed) throw new Error(`Stream closed while waiting for ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`Timed out waiting for ${what}; got ${JSON.stringify(this.raw.toString('latin1'))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  head(): { status: number; headers: Map<string, string> } | undefined {
-    const end = this.raw.indexOf('\r\n\r\n');
-    if (end < 0) return undefined;
-    const lines = this.raw.subarray(0, end).toString('latin1').split('\r\n');
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
-    }
-    return { status: Number(lines[0]?.split(' ')[1]), headers };
-  }
-
-  /** The chunked body decoded so far, and whether its last chunk has arrived. */
-  body(): { text: string; ended: boolean } {
-    const headEnd = this.raw.indexOf('\r\n\r\n');
-    let offset = headEnd < 0 ? -1 : headEnd + 4;
-    let text = '';
-    while (offset >= 0) {
-      const lineEnd = this.raw.indexOf('\r\n', offset);
-      if (lineEnd < 0) break;
-      const size = parseInt(this.raw.subarray(offset, lineEnd).toString('latin1'), 16);
-      if (size === 0) return { text, ended: true };
-      if (this.raw.length < lineEnd + 2 + size + 2) break;
-      text += this.raw.subarray(lineEnd + 2, lineEnd + 2 + size).toString();
-      offset = lineEnd + 2 + size + 2;
-    }
-    return { text, ended: false };
-  }
-
-  /** Every complete `data:` event so far, parsed. */
-  events(): Array<Record<string, unknown>> {
-    const frames = this.body().text.split('\n\n').slice(0, -1);
-    return frames
-      .flatMap((frame) => frame.split('\n').filter((line) => line.startsWith('data: ')))
-      .map((line) => JSON.parse(line.slice(6)) as Record<string, unknown>);
-  }
-
-  nthEvent(n: number, timeoutMs = 2000): Promise<Record<string, unknown>> {
-    return this.until(() => this.events()[n], `event ${n}`, timeoutMs);
   }
 }
 
@@ -241,6 +156,101 @@ test('the event stream refuses cross-origin pages and other methods', async () =
     assert.equal(await ask('Origin: https://evil.example\r\n'), 403);
     assert.equal(await ask('Origin: null\r\n'), 403);
     assert.equal(await ask('', 'POST'), 405);
+  });
+});
+
+test('requests pipelined behind an event stream are neither read into memory nor answered', async () => {
+  await withReload(async (port, reload, _root, { listener, records }) => {
+    const reader = await EventReader.open(port);
+    const body = Buffer.alloc(1024 * 1024, 120);
+    const count = 80;
+    try {
+      await reader.nthEvent(0);
+      const head = (i: number) => `POST /p${i} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: ${body.length}\r\n\r\n`;
+      for (let i = 0; i < count; i++) {
+        reader.socket.write(head(i));
+        reader.socket.write(body);
+      }
+      // Measured once the client has queued all it sends (it holds one 1 MiB buffer).
+      const before = await bufferBytes();
+      let grown = 0;
+      let held = 0;
+      // Sampled until the client's bytes have all left, or for 10 s when they pile up.
+      for (let started = Date.now(); reader.socket.writableLength > 0 && Date.now() - started < 10_000; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        grown = Math.max(grown, (await bufferBytes()) - before);
+        held = Math.max(held, listener.heldBytes);
+      }
+      // Queued, 64 of them would stay (67 MiB); read and discarded, they are garbage, collected late under load.
+      assert.ok(grown < 16 * 1024 * 1024, `buffers grew by ${(grown / 1048576).toFixed(1)} MiB while ${count} MiB were sent`);
+      assert.equal(held, 0, 'no request behind the stream is held');
+      assert.equal(reader.socket.writableLength, 0, 'what the client sent was read (and discarded), not left to pile up');
+      // Positive control: the same request on a connection of its own is answered.
+      const alone = parseResponses(await exchange(port, Buffer.concat([Buffer.from(head(0).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')), body])));
+      assert.equal(alone[0]?.status, 404);
+      // The stream's end ends the connection; nothing behind it was answered.
+      reload.dispose();
+      await reader.until(() => (reader.closed ? true : undefined), 'the connection to close');
+      assert.ok(reader.body().ended, 'the stream ended with its last chunk');
+      assert.equal(reader.head()?.headers.get('connection'), 'close');
+      assert.equal(reader.rawText().match(/HTTP\/1\.1 \d{3} /g)?.length, 1, 'one response on the connection');
+      assert.deepEqual(records.map((r) => r.target), ['/p0', EVENTS]);
+    } finally {
+      reader.socket.destroy();
+    }
+  });
+});
+
+test('event streams beyond maxEventStreams get 503 until one closes', async () => {
+  await withReload(
+    async (port, _reload, _root, { records }) => {
+      const open = await Promise.all([1, 2].map(() => EventReader.open(port)));
+      const extra = await EventReader.open(port);
+      try {
+        await Promise.all(open.map((r) => r.nthEvent(0)));
+        await extra.until(() => (extra.closed ? true : undefined), 'the refused stream to close');
+        assert.equal(extra.head()?.status, 503);
+        assert.match(extra.rawText(), /Too many event streams/);
+        assert.match(records.find((r) => r.status === 503)?.reason ?? '', /event streams at their limit of 2/);
+        // The slot of a closed stream is free again: the client's retry gets through.
+        open[0]?.socket.destroy();
+        await new Promise((r) => setTimeout(r, 100));
+        const retry = await EventReader.open(port);
+        try {
+          assert.equal((await retry.nthEvent(0)).type, 'hello');
+        } finally {
+          retry.socket.destroy();
+        }
+      } finally {
+        for (const reader of [...open, extra]) reader.socket.destroy();
+      }
+    },
+    { maxEventStreams: 2 },
+  );
+});
+
+test('an event-stream client that half-closes is closed and logged at once; an open one stays', async () => {
+  await withReload(async (port, reload, root, { records }) => {
+    const leaving = await EventReader.open(port);
+    const staying = await EventReader.open(port);
+    try {
+      await Promise.all([leaving.nthEvent(0), staying.nthEvent(0)]);
+      const started = Date.now();
+      leaving.socket.end();
+      await leaving.until(() => (leaving.closed ? true : undefined), 'the server to close the half-closed stream', 1000);
+      assert.ok(Date.now() - started < 1000);
+      // Logged as it closed (the record is written before the client can see the close).
+      assert.equal(records[0]?.target, EVENTS);
+      // Positive control: after the same wait the other stream is open and still gets events.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(staying.closed, false);
+      reload.notifyChanged([join(root, 'a.css')]);
+      assert.deepEqual(await staying.nthEvent(1), { type: 'change', paths: ['/a.css'] });
+      assert.equal(records.length, 1);
+    } finally {
+      leaving.socket.destroy();
+      staying.socket.destroy();
+    }
   });
 });
 

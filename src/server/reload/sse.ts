@@ -33,10 +33,6 @@ export class EventChannel implements Disposable {
     private readonly heartbeatMs = HEARTBEAT_MS,
   ) {}
 
-  get clientCount(): number {
-    return this.streams.size;
-  }
-
   /** Opens a stream: the retry interval and a hello event go out at once. */
   open(): Response {
     const stream = new PassThrough();
@@ -57,7 +53,10 @@ export class EventChannel implements Disposable {
         // Asks buffering reverse proxies (nginx and others that honour it) to pass events at once.
         'X-Accel-Buffering': 'no',
       },
-      body: { kind: 'stream', stream },
+      // Endless: the connection reads no request behind it, drops a client that ends its side
+      // at once, and counts it against the server's maxEventStreams (503 beyond, and the client
+      // script retries with a growing delay).
+      body: { kind: 'stream', stream, endless: true },
     };
   }
 
