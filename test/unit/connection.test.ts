@@ -7,6 +7,7 @@ import type { RequestLogRecord } from '../../src/server/log';
 import { DEFAULT_LIMITS, type Limits } from '../../src/server/options';
 import { bufferBytes } from './helpers/memory';
 import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
+import { waitFor } from './helpers/server';
 
 const echo: Handler = (request) => ({
   status: 200,
@@ -258,14 +259,6 @@ test('many concurrent clients are all answered', async () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('Condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 test('requests pipelined after Connection: close are not processed', async () => {
   const seen: string[] = [];
   const recording: Handler = (request) => {
@@ -367,6 +360,11 @@ test('pipelined answers wait while the client does not read (no unbounded buffer
     socket.write(Array.from({ length: 20 }, () => get('/big')).join(''));
     await new Promise((r) => setTimeout(r, 500));
     assert.ok(answered <= 3, `answered ${answered} of 20 while the client read nothing`);
+    // Positive control: once the client reads, every answer comes.
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.resume();
+    await waitFor(() => answered === 20 && received >= 20 * big.length, 20_000, 'all 20 answers after the client read');
     socket.destroy();
   });
 });

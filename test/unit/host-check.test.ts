@@ -4,18 +4,16 @@ import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import { LocalAddresses, createHostCheck } from '../../src/server/host-check';
 import type { Handler, Response } from '../../src/server/handler';
-import { startServer, type TinyServer } from '../../src/server/server';
+import type { TinyServer } from '../../src/server/server';
+import { withLogged } from './helpers/server';
 import { createFixtureSite, fakeRequest } from './helpers/fixture-site';
 import { exchange, parseResponses, readAll } from './helpers/raw';
 
 async function withServer(host: string, run: (server: TinyServer) => Promise<void>, allowedHosts: string[] = []): Promise<void> {
   const site = createFixtureSite({ 'index.html': '<p>home' });
-  const result = await startServer({ root: site.root, host, port: 0, liveReload: false, allowedHosts });
-  assert.ok(result.ok, 'server started');
   try {
-    await run(result.server);
+    await withLogged({ root: site.root, host, allowedHosts }, ({ server }) => run(server));
   } finally {
-    await result.server.close();
     site.remove();
   }
 }

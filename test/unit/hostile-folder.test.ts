@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import type { RequestLogRecord } from '../../src/server/log';
-import { startServer } from '../../src/server/server';
+import { startLogged } from './helpers/server';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 import { exchange, parseResponses, type RawResponse } from './helpers/raw';
 import { startSwapper, type Swap, type SwapPlan } from './helpers/swapper';
@@ -48,17 +48,8 @@ function openDescriptors(): number | undefined {
 async function withHostileServer(files: Record<string, string | Buffer>, run: (hostile: Hostile) => Promise<void>): Promise<void> {
   const site = createFixtureSite(files);
   const before = openDescriptors();
-  const records: RequestLogRecord[] = [];
-  const started = await startServer({
-    root: site.root,
-    host: '127.0.0.1',
-    port: 0,
-    portAttempts: 0,
-    liveReload: false,
-    logger: { log: (record) => records.push(record) },
-  });
-  assert.ok(started.ok, started.ok ? '' : started.error.message);
-  const { port } = started.server;
+  const { server, records } = await startLogged({ root: site.root });
+  const { port } = server;
   const batch = async (requests: readonly Request[]): Promise<RawResponse[]> => {
     const raw = requests.map(({ target, method = 'GET', extra = '' }, i) => {
       const close = i === requests.length - 1 ? 'Connection: close\r\n' : '';
@@ -73,7 +64,7 @@ async function withHostileServer(files: Record<string, string | Buffer>, run: (h
   try {
     await run({ site, records, request, batch });
   } finally {
-    await started.server.close();
+    await server.close();
     site.remove();
   }
   if (before === undefined) return;

@@ -86,13 +86,18 @@ test('watchTree() reports nothing after dispose()', async () => {
   const site = createFixtureSite({ 'a.html': 'x' });
   const changes = recorder();
   const watcher = watchTree(site.root, (paths) => changes.onChange(paths));
+  // Positive control: a second watcher of the same folder, left running, sees the same write.
+  const control = recorder();
+  const running = watchTree(site.root, (paths) => control.onChange(paths));
   try {
     await new Promise((r) => setTimeout(r, 50));
     watcher.dispose();
     site.write('a.html', 'y');
+    await control.waitFor(site.path('a.html'));
     await new Promise((r) => setTimeout(r, 150));
     assert.deepEqual(changes.seen, []);
   } finally {
+    running.dispose();
     site.remove();
   }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { RequestLogRecord } from '../../../src/server/log';
 import type { ServerOptions } from '../../../src/server/options';
-import { startServer } from '../../../src/server/server';
+import { startLogged } from './server';
 import { createFixtureSite, type FixtureSite } from './fixture-site';
 import { exchange, parseResponses, type RawResponse } from './raw';
 
@@ -24,18 +24,8 @@ export async function withServedSite(
   options: Partial<ServerOptions> = {},
 ): Promise<void> {
   const site = createFixtureSite(files);
-  const records: RequestLogRecord[] = [];
-  const started = await startServer({
-    root: site.root,
-    host: '127.0.0.1',
-    port: 0,
-    portAttempts: 0,
-    liveReload: false,
-    logger: { log: (record) => records.push(record) },
-    ...options,
-  });
-  assert.ok(started.ok, started.ok ? '' : started.error.message);
-  const { port } = started.server;
+  const { server, records } = await startLogged({ host: '127.0.0.1', ...options, root: site.root });
+  const { port } = server;
   const request = async (target: string, extra = '', method = 'GET'): Promise<RawResponse> => {
     const raw = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`;
     const responses = parseResponses(await exchange(port, raw, 20_000), method === 'HEAD' ? 1 : 0);
@@ -45,7 +35,7 @@ export async function withServedSite(
   try {
     await run({ port, site, records, request });
   } finally {
-    await started.server.close();
+    await server.close();
     site.remove();
   }
 }
