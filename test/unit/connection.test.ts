@@ -3,39 +3,16 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { Handler } from '../../src/server/handler';
 import { Listener } from '../../src/server/listener';
-import type { RequestLogRecord } from '../../src/server/log';
-import { DEFAULT_LIMITS, type Limits } from '../../src/server/options';
+import { DEFAULT_LIMITS } from '../../src/server/options';
 import { bufferBytes } from './helpers/memory';
 import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
-import { waitFor } from './helpers/server';
+import { waitFor, withListener } from './helpers/server';
 
 const echo: Handler = (request) => ({
   status: 200,
   headers: { 'Content-Type': 'text/plain; charset=utf-8' },
   body: Buffer.from(`${request.method} ${request.target} ${request.body.toString()}`),
 });
-
-async function withListener(
-  handlers: Handler[],
-  run: (port: number, records: RequestLogRecord[], listener: Listener) => Promise<void>,
-  limits: Partial<Limits> = {},
-): Promise<void> {
-  const records: RequestLogRecord[] = [];
-  const result = await Listener.listen({
-    host: '127.0.0.1',
-    port: 0,
-    portAttempts: 0,
-    limits: { ...DEFAULT_LIMITS, ...limits },
-    handlers,
-    log: (record) => records.push(record),
-  });
-  assert.ok(result.ok, 'listener started');
-  try {
-    await run(result.listener.port, records, result.listener);
-  } finally {
-    await result.listener.close();
-  }
-}
 
 test('pipelined requests in one packet are answered in order', async () => {
   await withListener([echo], async (port) => {

@@ -11,6 +11,7 @@ import { EVENTS, EventReader } from './helpers/event-reader';
 import { fakeRequest } from './helpers/fixture-site';
 import { bufferBytes } from './helpers/memory';
 import { exchange, get, parseResponses } from './helpers/raw';
+import { withListener } from './helpers/server';
 
 const CLIENT = join(__dirname, '..', '..', '..', 'media', 'reload-client.js');
 
@@ -27,21 +28,10 @@ async function withReload(
   const root = join('/srv', 'site');
   const reload = createLiveReload({ roots: [root], clientScriptPath: CLIENT });
   const notFound: Handler = () => ({ status: 404, headers: {}, body: Buffer.from('no\n') });
-  const records: RequestLogRecord[] = [];
-  const result = await Listener.listen({
-    host: '127.0.0.1',
-    port: 0,
-    portAttempts: 0,
-    limits: { ...DEFAULT_LIMITS, ...limits },
-    handlers: [reload.handler, notFound],
-    log: (record) => records.push(record),
-  });
-  assert.ok(result.ok, 'listener started');
   try {
-    await run(result.listener.port, reload, root, { listener: result.listener, records });
+    await withListener([reload.handler, notFound], (port, records, listener) => run(port, reload, root, { listener, records }), limits);
   } finally {
     reload.dispose();
-    await result.listener.close();
   }
 }
 

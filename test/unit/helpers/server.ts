@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import type { RequestLogRecord } from '../../../src/server/log';
-import type { ServerOptions } from '../../../src/server/options';
+import { Listener } from '../../../src/server/listener';
+import type { Handler } from '../../../src/server/handler';
+import { DEFAULT_LIMITS, type Limits, type ServerOptions } from '../../../src/server/options';
 import { startServer, type TinyServer } from '../../../src/server/server';
 
 /** A started server and the log records it has written so far. */
@@ -42,5 +44,31 @@ export async function waitFor(condition: () => boolean, timeoutMs = 3000, what =
   while (!condition()) {
     if (Date.now() - started > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Runs `run` with a bare Listener (no static files, no host check) on a free loopback port that
+ * answers with `handlers`, collecting its log; closes it afterwards, also on failure.
+ */
+export async function withListener(
+  handlers: Handler[],
+  run: (port: number, records: RequestLogRecord[], listener: Listener) => Promise<void>,
+  limits: Partial<Limits> = {},
+): Promise<void> {
+  const records: RequestLogRecord[] = [];
+  const result = await Listener.listen({
+    host: '127.0.0.1',
+    port: 0,
+    portAttempts: 0,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    handlers,
+    log: (record) => records.push(record),
+  });
+  assert.ok(result.ok, 'listener started');
+  try {
+    await run(result.listener.port, records, result.listener);
+  } finally {
+    await result.listener.close();
   }
 }
