@@ -6,6 +6,7 @@ import { watchTree } from '../../src/server/reload';
 import { startServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
 import { createFixtureSite } from './helpers/fixture-site';
+import { waitFor } from './helpers/server';
 
 /**
  * A path-prefix proxy like code-server's: `/proxy/<port>/x` is forwarded to `127.0.0.1:<port>/x`,
@@ -58,6 +59,8 @@ test('a page behind a path-prefix proxy gets its client, stylesheet swaps and re
     assert.equal(loads, 1, 'the stylesheet was swapped without a reload');
     site.write('sub/page.html', '<!DOCTYPE html><html><head></head><body><p id="text">two</p></body></html>');
     await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'two', null, { timeout: 3000 });
+    // The new text can be read before the reloaded page's load event fires.
+    await waitFor(() => loads >= 2, 3000, "the reloaded page's load event");
     assert.equal(loads, 2);
     // The browser asks for /favicon.ico at the origin by itself; every request of ours kept the prefix.
     assert.deepEqual(proxy.outside.filter((url) => url !== '/favicon.ico'), [], 'every request stayed inside the prefix');
