@@ -7,6 +7,7 @@ import { watchTree } from '../../src/server/reload';
 import { startServer, type TinyServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
+import { waitFor } from './helpers/server';
 
 const REPO = join(__dirname, '..', '..', '..');
 const CHARSETS = join(REPO, 'test', 'unit', 'fixtures', 'charsets');
@@ -104,6 +105,8 @@ test('editing the HTML file reloads the page', async () => {
     await h.open('/index.html');
     h.site.write('index.html', page('version 1'));
     await h.page.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
+    // The new text can be read before the reloaded page's load event fires.
+    await waitFor(() => h.loads >= 1, 3000, "the reloaded page's load event");
     assert.equal(h.loads, 1);
   });
 });
@@ -138,6 +141,9 @@ test('a change the page does not depend on leaves it alone', async () => {
     await delay(500);
     assert.equal(h.loads, 0);
     assert.equal(await textOf(h.page), 'version 0');
+    // Positive control: a change the page does depend on still reloads it.
+    h.site.write('index.html', page('version 1'));
+    await waitFor(() => h.loads === 1, 3000, 'a reload after the page itself changed');
   });
 });
 
