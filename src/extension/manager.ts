@@ -24,6 +24,7 @@ export class ServerManager extends DisposableOwner {
   private readonly changeEmitter = this._register(new vscode.EventEmitter<void>());
   /** Fires after a server started or stopped. */
   readonly onDidChangeServers = this.changeEmitter.event;
+  private warnedAboutTrust = false;
   private warnedAboutNetwork = false;
 
   constructor(private readonly log: LogChannel) {
@@ -89,8 +90,10 @@ export class ServerManager extends DisposableOwner {
 
     const result = await startSafely({
       ...settings.server,
+      app: this.trustedApp(folder, settings.server.app),
       logger: this.log.requestLogger(folder.name),
       changes: watchFiles,
+      appLog: (line) => this.log.info(`[${folder.name}] ${line}`),
     });
     if (!result.ok) return this.failed(folder, result.error.message);
     const server = result.server;
@@ -132,6 +135,19 @@ export class ServerManager extends DisposableOwner {
         if (choice === 'Show Log') this.log.show();
       });
     return { ok: false, message };
+  }
+
+  /**
+   * An app runs workspace code, so it runs only in a trusted workspace; in Restricted Mode the
+   * files are still served and the log says once why the app did not start.
+   */
+  private trustedApp(folder: vscode.WorkspaceFolder, app: string): string {
+    if (app === '' || vscode.workspace.isTrusted) return app;
+    if (!this.warnedAboutTrust) {
+      this.warnedAboutTrust = true;
+      this.log.warn(`[${folder.name}] The WSGI app ${app} did not start: apps run workspace code, so they run only in trusted workspaces (Restricted Mode serves the files only)`);
+    }
+    return '';
   }
 
   /** Binding every interface is allowed, but the user hears once per session what it means. */

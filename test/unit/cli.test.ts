@@ -1,44 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, parseResponses } from './helpers/raw';
-
-const CLI = resolve(__dirname, '..', '..', '..', 'dist', 'cli.js');
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  readonly exited: Promise<number | null>;
-}
-
-function runCli(args: string[]): Running {
-  assert.ok(existsSync(CLI), `${CLI} is missing: run "npm run compile" first`);
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString().trim()}`));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, lines, exited };
-}
-
-async function waitForLine(running: Running, pattern: RegExp, timeoutMs = 5000): Promise<string> {
-  const started = Date.now();
-  for (;;) {
-    const line = running.lines.find((l) => pattern.test(l));
-    if (line !== undefined) return line;
-    if (Date.now() - started > timeoutMs) throw new Error(`No line matching ${pattern} in ${JSON.stringify(running.lines)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function site(): string {
   const root = mkdtempSync(join(tmpdir(), 'tiny-cli-'));

@@ -1,0 +1,223 @@
+import { Buffer } from 'node:buffer';
+import { Readable } from 'node:stream';
+import type { Request, Response, ResponseHeaders } from '../handler';
+import type { BridgeProcess, ExchangeSink } from './bridge-process';
+import { appErrorPage } from './error-page';
+import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeFrame, encodeJsonFrame } from './frames';
+
+/** What every request forwarded to one app shares. */
+export interface ExchangeContext {
+  /** The mount prefix without a trailing slash (`` for the whole site): SCRIPT_NAME. */
+  readonly mount: string;
+  readonly serverName: string;
+  readonly serverPort: () => number;
+  readonly timeoutMs: number;
+  /** Show tracebacks on error pages (a loopback server, so only its own user sees them). */
+  readonly showTraceback: boolean;
+}
+
+/** Forwards `request` to the app in `bridge` and resolves with its response, or an error page. */
+export function forward(bridge: BridgeProcess, request: Request, context: ExchangeContext): Promise<Response> {
+  return new Promise((resolve) => new AppExchange(bridge, request, context, resolve));
+}
+
+/** RFC 9110 section 6.4.1: these never carry content; what the app sends anyway is dropped. */
+function hasNoContent(status: number, method: string): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200) || method === 'HEAD';
+}
+
+/**
+ * One request on its way through the bridge: the head and body go out under the bridge's
+ * credit; the response comes back as a buffer when it is complete by the time the event loop
+ * turns (most pages: one write, with Content-Length), else as a stream under our credit.
+ */
+class AppExchange implements ExchangeSink {
+  private readonly id: number;
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Request body bytes the bridge still accepts, and what is left to send. */
+  private credit = WINDOW;
+  private bodyAt = 0;
+  private status = 0;
+  private headers: ResponseHeaders = {};
+  private length: number | undefined;
+  private chunks: Buffer[] = [];
+  private stream: Readable | undefined;
+  /** Response bytes received since credit was last granted. */
+  private unacknowledged = 0;
+  private ended = false;
+
+  constructor(
+    private readonly bridge: BridgeProcess,
+    private readonly request: Request,
+    private readonly context: ExchangeContext,
+    private readonly resolve: (response: Response) => void,
+  ) {
+    this.id = bridge.open(this);
+    bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
+    this.sendBody();
+    this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
+  }
+
+  private head(): unknown {
+    const { request, context } = this;
+    const headers: Array<[string, string]> = [];
+    for (const [name, value] of request.headers) headers.push([name, value]);
+    return {
+      method: request.method,
+      scriptName: context.mount,
+      path: request.path.slice(context.mount.length),
+      query: request.query,
+      protocol: `HTTP/${request.version}`,
+      headers,
+      remoteAddress: request.remoteAddress,
+      remotePort: request.remotePort,
+      serverName: context.serverName,
+      serverPort: context.serverPort(),
+    };
+  }
+
+  /** Sends body slices while the bridge has credit; END once all is sent. */
+  private sendBody(): void {
+    const body = this.request.body;
+    while (this.bodyAt < body.length && this.credit > 0) {
+      const size = Math.min(BODY_CHUNK, this.credit, body.length - this.bodyAt);
+      this.bridge.send(encodeFrame(FRAME.body, this.id, body.subarray(this.bodyAt, this.bodyAt + size)));
+      this.bodyAt += size;
+      this.credit -= size;
+    }
+    if (this.bodyAt === body.length && this.bodyAt !== -1) {
+      this.bodyAt = -1;
+      this.bridge.sendEmpty(FRAME.end, this.id);
+    }
+  }
+
+  onGrant(bytes: number): void {
+    this.credit += bytes;
+    if (this.bodyAt !== -1) this.sendBody();
+  }
+
+  onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
+    this.clearTimer();
+    this.status = Number.parseInt(status.slice(0, 3), 10);
+    const headers: Record<string, string | string[]> = {};
+    const names = new Map<string, string>();
+    for (const [name, value] of fields) {
+      const lower = name.toLowerCase();
+      // The app's Content-Length decides the framing; the connection writes the field itself.
+      if (lower === 'content-length') {
+        if (/^\d{1,15}$/.test(value)) this.length = Number(value);
+        continue;
+      }
+      const key = names.get(lower);
+      if (key === undefined) {
+        names.set(lower, name);
+        headers[name] = value;
+      } else {
+        const existing = headers[key] as string | string[];
+        headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+      }
+    }
+    this.headers = headers;
+    // Frames that arrive in the same read (a whole small page) are collected first.
+    setImmediate(() => this.settleStarted());
+  }
+
+  onBody(chunk: Buffer): void {
+    this.unacknowledged += chunk.length;
+    if (this.stream !== undefined) {
+      if (this.stream.push(chunk)) this.grant();
+    } else {
+      this.chunks.push(chunk);
+    }
+  }
+
+  onEnd(): void {
+    this.ended = true;
+    this.bridge.close(this.id);
+    if (this.stream !== undefined) this.stream.push(null);
+    else if (this.status === 0) this.fail(502, 'The app ended the response without a status', 'the bridge ended a response it never started', '');
+  }
+
+  onError(message: string, traceback: string): void {
+    this.bridge.close(this.id);
+    if (this.stream !== undefined) {
+      this.stream.destroy(new Error(`app error: ${message}`));
+      return;
+    }
+    this.fail(500, 'The app raised an exception', `app error: ${message}`, traceback);
+  }
+
+  onGone(reason: string): void {
+    if (this.stream !== undefined) {
+      this.stream.destroy(new Error(reason));
+      return;
+    }
+    this.fail(502, 'The app process stopped before it answered', reason, '');
+  }
+
+  /** The response as a buffer when it already ended, else as a stream from here on. */
+  private settleStarted(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const { status, headers } = this;
+    if (hasNoContent(status, this.request.method)) {
+      if (!this.ended) this.abandon();
+      this.resolve({ status, headers });
+      return;
+    }
+    if (this.ended) {
+      this.resolve({ status, headers, body: Buffer.concat(this.chunks) });
+      return;
+    }
+    this.stream = new Readable({
+      highWaterMark: WINDOW / 4,
+      read: () => this.grant(),
+      destroy: (error, callback) => {
+        // The client went away, or the connection would not send a body: stop the app.
+        if (!this.ended) this.abandon();
+        callback(error);
+      },
+    });
+    for (const chunk of this.chunks) this.stream.push(chunk);
+    this.chunks = [];
+    if (this.length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: this.stream } });
+    else this.resolve({ status, headers, body: { kind: 'stream', stream: this.stream, length: this.length } });
+  }
+
+  /** Lets the bridge send as much again as has reached the client's side. */
+  private grant(): void {
+    if (this.unacknowledged === 0 || this.ended) return;
+    this.bridge.send(encodeCredit(FRAME.credit, this.id, this.unacknowledged));
+    this.unacknowledged = 0;
+  }
+
+  private timeOut(): void {
+    this.timer = undefined;
+    const seconds = this.context.timeoutMs / 1000;
+    this.abandon();
+    this.fail(504, `The app did not answer within ${seconds} s`, `app did not answer within ${seconds} s`, '');
+  }
+
+  /** Tells the bridge to stop this request (its iterable is closed) and forgets it. */
+  private abandon(): void {
+    this.ended = true;
+    this.bridge.sendEmpty(FRAME.abort, this.id);
+    this.bridge.close(this.id);
+  }
+
+  private fail(status: number, title: string, reason: string, traceback: string): void {
+    this.clearTimer();
+    if (this.settled) return;
+    this.settled = true;
+    const shown = this.context.showTraceback ? traceback : '';
+    this.resolve({ status, headers: HTML_HEADERS, body: appErrorPage(status, title, shown), reason });
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+const HTML_HEADERS = Object.freeze({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
