@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { bridgeProcesses, folderWith, PYTHON, requirePython } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
-import { exchange, get, parseResponses, type RawResponse } from './helpers/raw';
+import { exchange, get, open, parseResponses, type RawResponse } from './helpers/raw';
 import { waitFor, withLogged, type LoggedServer } from './helpers/server';
 
 /** A tutorial's first app, and small apps for each way an app can go wrong, routed by path. */
@@ -186,4 +187,123 @@ test('a mounted app gets only its prefix, as SCRIPT_NAME, and a file still answe
     assert.equal((await request(server.port, get('/elsewhere', close))).status, 404, 'outside the mount: the static 404');
     assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
   });
+});
+
+/** The request's log record, once written. */
+async function recordFor(records: LoggedServer['records'], target: string): Promise<NonNullable<LoggedServer['records'][number]>> {
+  await waitFor(() => records.some((r) => r.target === target), 5000, `the log record of ${target}`);
+  return records.find((r) => r.target === target) as NonNullable<LoggedServer['records'][number]>;
+}
+
+/** Another client is still answered, by a file and by the app. */
+async function stillAnswers(port: number): Promise<void> {
+  assert.equal((await request(port, get('/static.txt', close))).body.toString(), 'a file');
+  assert.equal((await request(port, get('/tutorial', close))).body.toString(), 'Hello, WSGI!\n');
+}
+
+const ERRORS: ReadonlyArray<{ path: string; status: number; page: RegExp; reason: RegExp }> = [
+  { path: '/raise_before', status: 500, page: /ValueError: broken &lt;before&gt; start_response/, reason: /app error: ValueError: broken <before> start_response/ },
+  { path: '/returns_str', status: 500, page: /where WSGI needs bytes: encode it/, reason: /app error: TypeError: The app gave the str 'text, not bytes'/ },
+  { path: '/not_iterable', status: 500, page: /returned 42, which is not iterable/, reason: /not iterable/ },
+  { path: '/hop_by_hop', status: 500, page: /hop-by-hop header &#39;Connection&#39;/, reason: /hop-by-hop header 'Connection'/ },
+];
+
+test('an app that raises, returns str or a non-iterable, or sends a hop-by-hop header gets 500 with the escaped traceback, and a log line', async () => {
+  await withApp({}, async ({ server, records }) => {
+    for (const { path, status, page, reason } of ERRORS) {
+      const response = await request(server.port, get(path, close));
+      assert.equal(response.status, status, path);
+      const html = response.body.toString();
+      assert.match(html, page, path);
+      assert.match(html, /Traceback \(most recent call last\)/, `${path}: the traceback is shown on loopback`);
+      assert.doesNotMatch(html, /<before>/, `${path}: nothing unescaped`);
+      assert.match((await recordFor(records, path)).reason ?? '', reason, path);
+      await stillAnswers(server.port);
+    }
+  });
+});
+
+test('an exception after the first chunk cuts the response off (no last chunk) and logs why', async () => {
+  await withApp({}, async ({ server, records }) => {
+    const raw = (await exchange(server.port, get('/raise_after', close), 10_000)).toString('latin1');
+    assert.match(raw, /^HTTP\/1\.1 200 OK/);
+    assert.match(raw, /Transfer-Encoding: chunked/);
+    assert.match(raw, /partial/);
+    assert.doesNotMatch(raw, /\r\n0\r\n\r\n$/, 'no last chunk: the client sees the response is incomplete');
+    assert.match((await recordFor(records, '/raise_after')).reason ?? '', /app error: RuntimeError: broken after the first chunk/);
+    await stillAnswers(server.port);
+  });
+});
+
+test('an app that does not answer within the timeout gets 504; one whose process dies gets 502, and the next request starts a new process', async () => {
+  await withApp({ timeout: 1 }, async ({ server, records }, lines, dir) => {
+    const started = Date.now();
+    const slow = await request(server.port, get('/slow', close));
+    assert.equal(slow.status, 504);
+    assert.ok(Date.now() - started < 2500, 'answered after the 1 s timeout, not when the app wakes');
+    assert.match((await recordFor(records, '/slow')).reason ?? '', /app did not answer within 1 s/);
+    await stillAnswers(server.port);
+    const [before] = bridgeProcesses(dir);
+    const crash = await request(server.port, get('/crash', close));
+    assert.equal(crash.status, 502);
+    assert.match(crash.body.toString(), /The app process stopped before it answered/);
+    assert.match((await recordFor(records, '/crash')).reason ?? '', /exited with code 7/);
+    await stillAnswers(server.port);
+    assert.ok(lines.some((l) => /restarted after it stopped/.test(l)), JSON.stringify(lines));
+    const after = bridgeProcesses(dir);
+    assert.equal(after.length, 1);
+    assert.notEqual(after[0], before, 'a new process');
+  });
+});
+
+test('close() of the result is called when the client goes away mid-response, and HEAD gets no body', async () => {
+  await withApp({}, async ({ server, records }, _lines, dir) => {
+    const marker = `${dir}-closed`;
+    const socket = await open(server.port);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.write(get(`/endless?${marker}`));
+    await waitFor(() => received.includes('chunk 3'), 5000, 'a few chunks');
+    socket.destroy();
+    await waitFor(() => existsSync(marker), 5000, 'close() to be called');
+    assert.equal(readFileSync(marker, 'utf8'), 'closed');
+    rmSync(marker);
+    const head = await request(server.port, `HEAD /endless?${marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    await waitFor(() => existsSync(marker), 5000, 'close() to be called after HEAD');
+    rmSync(marker);
+    await recordFor(records, `/endless?${marker}`);
+    await stillAnswers(server.port);
+  });
+});
+
+test('an app that cannot be imported gets 500 with the traceback on each app request, files are still served, and the log says why', async () => {
+  requirePython();
+  const folder = folderWith({ 'broken.py': 'def app(environ, start_response)\n    return []\n', 'static.txt': 'a file' });
+  const lines: string[] = [];
+  try {
+    await withLogged({ root: folder.dir, app: 'broken:app', python: PYTHON, appLog: (line) => lines.push(line) }, async ({ server, records }) => {
+      const response = await request(server.port, get('/dynamic', close));
+      assert.equal(response.status, 500);
+      assert.match(response.body.toString(), /SyntaxError/);
+      assert.match(response.body.toString(), /broken\.py/);
+      assert.match((await recordFor(records, '/dynamic')).reason ?? '', /app not started: SyntaxError/);
+      assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
+      assert.ok(lines.some((l) => /broken:app could not start: SyntaxError/.test(l)), JSON.stringify(lines));
+      assert.deepEqual(bridgeProcesses(folder.dir), [], 'the failed process has exited');
+    });
+    const missing = await (async () => {
+      const seen: string[] = [];
+      await withLogged({ root: folder.dir, app: 'broken:app', python: '/nonexistent/python3', appLog: (l) => seen.push(l) }, async ({ server }) => {
+        const response = await request(server.port, get('/dynamic', close));
+        assert.equal(response.status, 500);
+        assert.match(response.body.toString(), /cannot run \/nonexistent\/python3: no such program/);
+      });
+      return seen;
+    })();
+    assert.ok(missing.some((l) => /no such program/.test(l)), JSON.stringify(missing));
+  } finally {
+    folder.remove();
+  }
 });
