@@ -9,6 +9,7 @@ import { errorResponse, internalError, type Request, type Response } from './han
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { isSmallBuffered, sendBody, writeBuffered } from './send-body';
+import { RequestBody } from './request-body';
 import { RequestQueue } from './request-queue';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
@@ -30,6 +31,7 @@ interface Pending {
   readonly head: RequestHead | undefined;
   readonly error: { readonly status: number; readonly message: string } | undefined;
   readonly body: Buffer;
+  readonly bodyStream?: RequestBody | undefined;
   readonly startedAt: number;
   readonly startedHr: number;
 }
@@ -62,6 +64,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** A request asked to close, or could not be parsed: later bytes are ignored. */
   private closeAfterQueue = false;
   private abortBody: (() => void) | undefined;
+  /** The body of the request being read, when bodies are streamed (Limits.streamBodies). */
+  private bodyStream: RequestBody | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -140,11 +144,25 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (head.expectContinue && head.framing.kind !== 'none' && !this.busy && this.queue.size === 0) {
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
+    if (this.ctx.limits.streamBodies && head.framing.kind !== 'none') this.streamBody(head);
+  }
+
+  /** Queues the request now, its body following as it arrives (see RequestBody). */
+  private streamBody(head: RequestHead): void {
+    this.bodyStream = new RequestBody(
+      () => this.socket.pause(),
+      () => {
+        if (!this.writePaused && !this.ended) this.socket.resume();
+      },
+    );
+    this.queue.push({ head, error: undefined, body: EMPTY, bodyStream: this.bodyStream, startedAt: this.lastActivity, startedHr: performance.now() });
+    this.pump();
   }
 
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
     if (this.head === undefined) return;
+    if (this.bodyStream !== undefined) return this.bodyStream.add(chunk);
     (this.bodyChunks ??= []).push(chunk);
     this.bodySize += chunk.length;
   }
@@ -154,6 +172,15 @@ export class Connection implements ParserCallbacks, SocketOwner {
     const head = this.head;
     this.head = undefined;
     if (head === undefined) return;
+    if (this.bodyStream !== undefined) {
+      this.bodyStream.finish();
+      this.bodyStream = undefined;
+      if (!head.keepAlive) {
+        this.closeAfterQueue = true;
+        this.stopReading();
+      }
+      return;
+    }
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
     this.bodyChunks = undefined;
     this.bodySize = 0;
@@ -169,6 +196,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
   onError(error: ParseError): void {
     if (this.closeAfterQueue) return;
     this.closeAfterQueue = true;
+    this.bodyStream?.destroy(new Error(error.message));
+    this.bodyStream = undefined;
     this.queue.push({ head: this.head, error, body: EMPTY, startedAt: Date.now(), startedHr: performance.now() });
     this.head = undefined;
     this.stopReading();
@@ -202,6 +231,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.closed) return;
     this.closed = true;
     this.abortBody?.();
+    this.bodyStream?.destroy(new Error('client closed the connection'));
     this.ctx.onClose(this);
   }
 
@@ -234,6 +264,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
       version: head.version,
       headers: head.headers,
       body: pending.body,
+      bodyStream: pending.bodyStream,
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
     };
@@ -256,7 +287,13 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.finish(pending, response.status, 0, 'client closed the connection');
       return;
     }
-    const persistent = head !== undefined && head.keepAlive && response.close !== true && pending.error === undefined;
+    // The rest of a streamed body nobody read would have to be read to find the next request: close instead.
+    const persistent =
+      head !== undefined &&
+      head.keepAlive &&
+      response.close !== true &&
+      pending.error === undefined &&
+      (pending.bodyStream === undefined || pending.bodyStream.complete);
     const isHead = head?.method === 'HEAD';
     const version = head?.version ?? '1.1';
     const date = this.ctx.dates.get(this.now());

@@ -17,6 +17,8 @@ export interface Limits {
   readonly maxConnections: number;
   /** Requests parsed ahead of the one being answered before reading pauses. */
   readonly maxPipelined: number;
+  /** Hand request bodies to handlers as they arrive (`Request.bodyStream`) instead of whole. */
+  readonly streamBodies: boolean;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -27,7 +29,14 @@ export const DEFAULT_LIMITS: Limits = {
   keepAliveTimeoutMs: 5_000,
   maxConnections: 20_000,
   maxPipelined: 64,
+  streamBodies: false,
 };
+
+/**
+ * What changes while a WSGI app runs: bodies are streamed to it with backpressure, so an upload
+ * may be large without taking memory (a 20 MB form upload is ordinary for an app).
+ */
+export const APP_LIMITS: Partial<Limits> = { streamBodies: true, maxBodyBytes: 1024 * 1024 * 1024 };
 
 /**
  * What a user chooses, from VS Code settings or command-line arguments; both front ends parse

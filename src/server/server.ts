@@ -6,7 +6,7 @@ import type { Disposable, Handler } from './handler';
 import { createHostCheck, isLoopbackHost } from './host-check';
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
-import { DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
+import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
 import { createLiveReload, type LiveReload } from './reload';
 import { createStaticHandler, type StaticHandler } from './static';
 import { urlPathOf } from './url-path';
@@ -95,7 +95,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (!rootResult.ok) return rootResult;
   const realRoot = rootResult.path;
   const { host, port: requestedPort } = settings;
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' ? {} : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
     ? createLiveReload({ roots: [realRoot, settings.root], clientScriptPath: RELOAD_CLIENT_PATH })

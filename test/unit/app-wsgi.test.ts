@@ -54,6 +54,10 @@ def slow(environ, start_response):
     start_response('200 OK', [])
     return [b'late']
 
+def ignore_body(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'did not read it']
+
 def crash(environ, start_response):
     os._exit(7)
 
@@ -237,10 +241,11 @@ test('an exception after the first chunk cuts the response off (no last chunk) a
 
 test('an app that does not answer within the timeout gets 504; one whose process dies gets 502, and the next request starts a new process', async () => {
   await withApp({ timeout: 1 }, async ({ server, records }, lines, dir) => {
+    await stillAnswers(server.port); // the app has started: the timeout counts from the request
     const started = Date.now();
     const slow = await request(server.port, get('/slow', close));
     assert.equal(slow.status, 504);
-    assert.ok(Date.now() - started < 2500, 'answered after the 1 s timeout, not when the app wakes');
+    assert.ok(Date.now() - started < 2900, 'answered after the 1 s timeout, not when the app wakes after 3 s');
     assert.match((await recordFor(records, '/slow')).reason ?? '', /app did not answer within 1 s/);
     await stillAnswers(server.port);
     const [before] = bridgeProcesses(dir);
@@ -291,7 +296,7 @@ test('an app that cannot be imported gets 500 with the traceback on each app req
       assert.match((await recordFor(records, '/dynamic')).reason ?? '', /app not started: SyntaxError/);
       assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
       assert.ok(lines.some((l) => /broken:app could not start: SyntaxError/.test(l)), JSON.stringify(lines));
-      assert.deepEqual(bridgeProcesses(folder.dir), [], 'the failed process has exited');
+      await waitFor(() => bridgeProcesses(folder.dir).length === 0, 3000, 'the failed process to exit');
     });
     const missing = await (async () => {
       const seen: string[] = [];
@@ -306,4 +311,16 @@ test('an app that cannot be imported gets 500 with the traceback on each app req
   } finally {
     folder.remove();
   }
+});
+
+test('a streamed body the app does not read ends the connection after the response (Connection: close), and the server goes on', async () => {
+  await withApp({}, async ({ server }) => {
+    const body = Buffer.alloc(2 * 1024 * 1024, 0x61);
+    const raw = await exchange(server.port, Buffer.concat([Buffer.from(`POST /ignore_body HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`), body]), 10_000);
+    const [response] = parseResponses(raw);
+    assert.equal(response?.status, 200);
+    assert.equal(response?.body.toString(), 'did not read it');
+    assert.equal(response?.headers.get('connection'), 'close');
+    await stillAnswers(server.port);
+  });
 });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
-import { FRAME, FrameDecoder, encodeFrame, type Frame } from './frames';
+import { FRAME, FrameDecoder, encodeFrame, encodeHeader, type Frame } from './frames';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
@@ -115,6 +115,15 @@ export class BridgeProcess {
   send(frame: Buffer): boolean {
     if (this.gone !== undefined) return false;
     return this.input.write(frame);
+  }
+
+  /** A BODY frame: header and payload written one after the other, the payload not copied. */
+  sendBody(id: number, payload: Buffer): void {
+    if (this.gone !== undefined) return;
+    this.input.cork();
+    this.input.write(encodeHeader(FRAME.body, id, payload.length));
+    this.input.write(payload);
+    this.input.uncork();
   }
 
   sendEmpty(type: (typeof FRAME)[keyof typeof FRAME], id: number): void {

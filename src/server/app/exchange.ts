@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Request, Response, ResponseHeaders } from '../handler';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
 import { appErrorPage } from './error-page';
-import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeFrame, encodeJsonFrame } from './frames';
+import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeJsonFrame } from './frames';
 
 /** What every request forwarded to one app shares. */
 export interface ExchangeContext {
@@ -35,9 +35,7 @@ class AppExchange implements ExchangeSink {
   private readonly id: number;
   private settled = false;
   private timer: NodeJS.Timeout | undefined;
-  /** Request body bytes the bridge still accepts, and what is left to send. */
-  private credit = WINDOW;
-  private bodyAt = 0;
+  private readonly upload: Upload;
   private status = 0;
   private headers: ResponseHeaders = {};
   private length: number | undefined;
@@ -55,7 +53,7 @@ class AppExchange implements ExchangeSink {
   ) {
     this.id = bridge.open(this);
     bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
-    this.sendBody();
+    this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
     this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
   }
 
@@ -77,24 +75,14 @@ class AppExchange implements ExchangeSink {
     };
   }
 
-  /** Sends body slices while the bridge has credit; END once all is sent. */
-  private sendBody(): void {
-    const body = this.request.body;
-    while (this.bodyAt < body.length && this.credit > 0) {
-      const size = Math.min(BODY_CHUNK, this.credit, body.length - this.bodyAt);
-      this.bridge.send(encodeFrame(FRAME.body, this.id, body.subarray(this.bodyAt, this.bodyAt + size)));
-      this.bodyAt += size;
-      this.credit -= size;
-    }
-    if (this.bodyAt === body.length && this.bodyAt !== -1) {
-      this.bodyAt = -1;
-      this.bridge.sendEmpty(FRAME.end, this.id);
-    }
+  onGrant(bytes: number): void {
+    this.upload.grant(bytes);
   }
 
-  onGrant(bytes: number): void {
-    this.credit += bytes;
-    if (this.bodyAt !== -1) this.sendBody();
+  /** The client's body broke off (bad chunk, connection gone): the app stops reading it. */
+  private bodyFailed(message: string): void {
+    this.abandon();
+    this.fail(400, 'The request body could not be read', `request body failed: ${message}`, '');
   }
 
   onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
@@ -202,6 +190,7 @@ class AppExchange implements ExchangeSink {
   /** Tells the bridge to stop this request (its iterable is closed) and forgets it. */
   private abandon(): void {
     this.ended = true;
+    this.upload.stop();
     this.bridge.sendEmpty(FRAME.abort, this.id);
     this.bridge.close(this.id);
   }
@@ -221,3 +210,70 @@ class AppExchange implements ExchangeSink {
 }
 
 const HTML_HEADERS = Object.freeze({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+
+/**
+ * Sends a request body to the bridge within the credit it grants: a buffered body in slices, a
+ * streamed one (Request.bodyStream) paused whenever the credit runs out, then END.
+ */
+class Upload {
+  private credit = WINDOW;
+  /** Bytes that wait for credit. */
+  private held: Buffer | undefined;
+  private sourceEnded: boolean;
+  private done = false;
+  private readonly source: Readable | undefined;
+
+  constructor(
+    private readonly bridge: BridgeProcess,
+    private readonly id: number,
+    request: Request,
+    onFailed: (message: string) => void,
+  ) {
+    const source = request.bodyStream;
+    this.source = source;
+    this.sourceEnded = source === undefined;
+    if (source === undefined) {
+      if (request.body.length > 0) this.held = request.body;
+    } else {
+      source.on('data', (chunk: Buffer) => {
+        this.held = chunk;
+        this.flush();
+        if (this.held !== undefined) source.pause();
+      });
+      source.once('end', () => {
+        this.sourceEnded = true;
+        this.flush();
+      });
+      source.once('error', (error) => {
+        if (!this.done) onFailed(error.message);
+      });
+    }
+    this.flush();
+  }
+
+  grant(bytes: number): void {
+    this.credit += bytes;
+    this.flush();
+    if (this.held === undefined && !this.done) this.source?.resume();
+  }
+
+  /** The request was abandoned: nothing more is sent. */
+  stop(): void {
+    this.done = true;
+    this.held = undefined;
+  }
+
+  private flush(): void {
+    while (this.held !== undefined && this.credit > 0 && !this.done) {
+      const held = this.held;
+      const size = Math.min(BODY_CHUNK, this.credit, held.length);
+      this.bridge.sendBody(this.id, size === held.length ? held : held.subarray(0, size));
+      this.held = size === held.length ? undefined : held.subarray(size);
+      this.credit -= size;
+    }
+    if (this.held === undefined && this.sourceEnded && !this.done) {
+      this.done = true;
+      this.bridge.sendEmpty(FRAME.end, this.id);
+    }
+  }
+}

@@ -83,11 +83,22 @@ export interface FrameError {
 /** One frame's bytes. */
 export function encodeFrame(type: FrameType, id: number, payload: Buffer = EMPTY): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  frame.writeUInt32BE(payload.length, 0);
-  frame.writeUInt8(type, 4);
-  frame.writeUInt32BE(id, 5);
+  writeHeader(frame, type, id, payload.length);
   payload.copy(frame, HEADER_BYTES);
   return frame;
+}
+
+/** The header alone, for a body payload written after it without being copied. */
+export function encodeHeader(type: FrameType, id: number, length: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  writeHeader(header, type, id, length);
+  return header;
+}
+
+function writeHeader(target: Buffer, type: FrameType, id: number, length: number): void {
+  target.writeUInt32BE(length, 0);
+  target.writeUInt8(type, 4);
+  target.writeUInt32BE(id, 5);
 }
 
 /** A frame whose payload is JSON. */

@@ -114,7 +114,7 @@ class Exchange:
                     raise ClientGone('The client went away while the app read the request body')
                 if not self.pending:
                     break
-                want = len(self.pending) if size < 0 else size - len(out)
+                want = len(self.pending) if size < 0 else min(size - len(out), len(self.pending))
                 if until_newline:
                     newline = self.pending.find(b'\n', 0, want)
                     if newline != -1:
