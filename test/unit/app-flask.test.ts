@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { test } from 'node:test';
@@ -56,18 +58,18 @@ async function request(port: number, raw: string | Buffer): Promise<RawResponse>
   return response;
 }
 
-async function withFlask(run: (port: number) => Promise<void>): Promise<void> {
+async function withFlask(run: (port: number, dir: string) => Promise<void>, reload = false): Promise<void> {
   requirePython(['flask']);
   const folder = folderWith({
     'app.py': FLASK_APP,
     'templates/home.html': '<!doctype html><title>home</title><h1>Hello, {{ name }}</h1>',
     'static/site.css': 'h1 { color: teal }',
   });
-  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--quiet', '--app', 'app:app', '--python', PYTHON]);
+  const running = runCli([folder.dir, '--port', '0', ...(reload ? [] : ['--no-reload']), '--quiet', '--app', 'app:app', '--python', PYTHON]);
   try {
     const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
     await waitForLine(running, /app: app:app started in \d+ ms/, 15_000);
-    await run(port);
+    await run(port, folder.dir);
     running.child.kill('SIGTERM');
     assert.equal(await running.exited, 0);
     assert.deepEqual(bridgeProcesses(folder.dir), [], 'no Python process is left behind');
@@ -114,6 +116,20 @@ test('a Flask streamed response reaches the client chunk by chunk, before the ap
     assert.ok(total >= 1000, `the app sleeps 1 s between its lines (took ${total} ms)`);
     assert.ok(firstAt - started < total - 500, `the first line came ${firstAt - started} ms in, the end ${total} ms in`);
   });
+});
+
+test('saving a Flask template restarts the app (Flask caches templates), and the page shows the change', async () => {
+  await withFlask(async (port, dir) => {
+    assert.match((await request(port, get('/', close))).body.toString(), /<h1>Hello, stranger<\/h1>/);
+    writeFileSync(join(dir, 'templates', 'home.html'), '<!doctype html><title>home</title><h1>Welcome, {{ name }}</h1>');
+    const started = Date.now();
+    let body = '';
+    while (!body.includes('Welcome') && Date.now() - started < 15_000) {
+      await new Promise((r) => setTimeout(r, 200));
+      body = (await request(port, get('/', close))).body.toString();
+    }
+    assert.match(body, /<h1>Welcome, stranger<\/h1>/);
+  }, true);
 });
 
 /** V8's gc(), reached at run time so that the test can measure retained, not garbage, memory. */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { watchTree } from '../../src/server/reload';
 import { bridgeProcesses, folderWith, PYTHON, requirePython } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, type RawResponse } from './helpers/raw';
@@ -323,4 +325,40 @@ test('a streamed body the app does not read ends the connection after the respon
     assert.equal(response?.headers.get('connection'), 'close');
     await stillAnswers(server.port);
   });
+});
+
+test('saving a .py file replaces the app process: a request in flight finishes on the old one, then open pages reload', async () => {
+  requirePython();
+  const version = (n: number): string =>
+    `import time\ndef app(environ, start_response):\n    if environ['PATH_INFO'] == '/slow':\n        time.sleep(1.5)\n` +
+    `    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'version ${n}']\n`;
+  const folder = folderWith({ 'main.py': version(1), 'index.html': '<!doctype html><p>home</p>' });
+  const lines: string[] = [];
+  try {
+    await withLogged(
+      { root: folder.dir, app: 'main:app', python: PYTHON, liveReload: true, changes: (root, notify) => watchTree(root, notify), appLog: (l) => lines.push(l) },
+      async ({ server }) => {
+        assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 1');
+        const [first] = bridgeProcesses(folder.dir);
+        const events = await open(server.port);
+        let received = '';
+        events.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        events.write(`GET /.tiny-server/reload/events HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nSec-Fetch-Site: same-origin\r\n\r\n`);
+        await waitFor(() => received.includes('"hello"'), 3000, 'the hello event');
+        const inFlight = request(server.port, get('/slow', close));
+        await new Promise((r) => setTimeout(r, 300));
+        writeFileSync(join(folder.dir, 'main.py'), version(2));
+        await waitFor(() => /"type":"change","paths":\["\/"\]/.test(received), 15_000, 'the page reload event');
+        assert.equal((await inFlight).body.toString(), 'version 1', 'the request in flight finished on the old process');
+        assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 2');
+        assert.ok(lines.some((l) => /main\.py changed/.test(l)) && lines.some((l) => /main:app restarted in \d+ ms/.test(l)), JSON.stringify(lines));
+        await waitFor(() => !bridgeProcesses(folder.dir).includes(first as number), 5000, 'the old process to exit');
+        assert.equal(bridgeProcesses(folder.dir).length, 1);
+        events.destroy();
+      },
+    );
+    assert.deepEqual(bridgeProcesses(folder.dir), []);
+  } finally {
+    folder.remove();
+  }
 });
