@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { watchTree } from '../../src/server/reload';
 import { bridgeProcesses, folderWith, PYTHON, requirePython } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
-import { exchange, get, open, parseResponses, type RawResponse } from './helpers/raw';
+import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { waitFor, withLogged, type LoggedServer } from './helpers/server';
 
 /** A tutorial's first app, and small apps for each way an app can go wrong, routed by path. */
@@ -59,6 +59,27 @@ def slow(environ, start_response):
 def ignore_body(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [b'did not read it']
+
+def exc_info(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    try:
+        raise KeyError('missing')
+    except KeyError:
+        start_response('503 Service Unavailable', [('Content-Type', 'text/plain')], sys.exc_info())
+    return [b'replaced by the error handler']
+
+def write_callable(environ, start_response):
+    write = start_response('200 OK', [('Content-Type', 'text/plain')])
+    write(b'written, ')
+    return [b'', b'then returned']
+
+def no_content(environ, start_response):
+    start_response('204 No Content', [('X-Kept', 'yes')])
+    return [b'dropped']
+
+def file_wrapper(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return environ['wsgi.file_wrapper'](open(__file__, 'rb'), 4096)
 
 def crash(environ, start_response):
     os._exit(7)
@@ -361,4 +382,26 @@ test('saving a .py file replaces the app process: a request in flight finishes o
   } finally {
     folder.remove();
   }
+});
+
+test('start_response follows PEP 3333: exc_info replaces unsent headers, write() comes first, 204 carries no body, file_wrapper streams a file, HTTP/1.0 gets a close-delimited body', async () => {
+  await withApp({}, async ({ server }, _lines, dir) => {
+    const replaced = await request(server.port, get('/exc_info', close));
+    assert.equal(replaced.status, 503);
+    assert.equal(replaced.body.toString(), 'replaced by the error handler');
+    assert.equal((await request(server.port, get('/write_callable', close))).body.toString(), 'written, then returned');
+    const socket = await open(server.port);
+    const both = readAll(socket, 10_000);
+    socket.write(get('/no_content') + get('/tutorial', close));
+    const [empty, next] = parseResponses(await both);
+    assert.equal(empty?.status, 204);
+    assert.equal(empty?.headers.get('x-kept'), 'yes');
+    assert.equal(empty?.body.length, 0);
+    assert.equal(next?.body.toString(), 'Hello, WSGI!\n', 'the connection went on after the 204');
+    const file = await request(server.port, get('/file_wrapper', close));
+    assert.equal(file.body.toString(), readFileSync(join(dir, 'apps.py'), 'utf8'));
+    const old = (await exchange(server.port, 'GET /file_wrapper HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n', 10_000)).toString('latin1');
+    assert.doesNotMatch(old, /Transfer-Encoding/i);
+    assert.ok(old.endsWith(readFileSync(join(dir, 'apps.py'), 'latin1')), 'the whole file, ended by the close');
+  });
 });

@@ -52,6 +52,8 @@ class AppExchange implements ExchangeSink {
     private readonly resolve: (response: Response) => void,
   ) {
     this.id = bridge.open(this);
+    const gone = bridge.goneReason;
+    if (gone !== undefined) queueMicrotask(() => this.onGone(gone));
     bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
     this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
     this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);

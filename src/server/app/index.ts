@@ -3,7 +3,7 @@ import { basename, join, relative, sep } from 'node:path';
 import type { Disposable, Handler, Request, Response } from '../handler';
 import { ChangeBatcher } from '../reload';
 import { isInside, resolveSafePath } from '../static/paths';
-import { BridgeProcess, type StartOutcome } from './bridge-process';
+import { BridgeProcess } from './bridge-process';
 import { appErrorPage } from './error-page';
 import { forward, type ExchangeContext } from './exchange';
 
@@ -147,24 +147,26 @@ class AppRunner implements App {
   }
 
   private async forward(request: Request): Promise<Response> {
-    let bridge = this.current;
-    // A process that crashed after starting is replaced on the next request; one whose import
-    // failed stays, answering with its traceback, until a file changes.
-    if (bridge.goneReason !== undefined && (await bridge.started).ok && !this.closed) {
-      bridge = this.current = this.spawn('restarted after it stopped');
+    for (let attempt = 0; ; attempt++) {
+      const bridge = this.current;
+      const outcome = await bridge.started;
+      // Replaced while starting (a file changed): the request goes to the new process.
+      if (bridge !== this.current) continue;
+      // One whose import failed stays, answering with its traceback, until a file changes.
+      if (!outcome.ok) return this.notStarted(outcome.message, outcome.traceback);
+      if (bridge.goneReason === undefined) return forward(bridge, request, this.context);
+      // One that stopped after starting (a crash) is replaced on the next request, once.
+      if (this.closed || attempt > 0) return this.notStarted(bridge.goneReason, '');
+      this.current = this.spawn('restarted after it stopped');
     }
-    const outcome = await bridge.started;
-    if (!outcome.ok) return this.notStarted(outcome);
-    return forward(bridge, request, this.context);
   }
 
-  private notStarted(outcome: Extract<StartOutcome, { ok: false }>): Response {
-    const traceback = this.options.showTraceback ? outcome.traceback : '';
+  private notStarted(message: string, traceback: string): Response {
     return {
       status: 500,
       headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' },
-      body: appErrorPage(500, `The app ${this.options.app} could not start: ${outcome.message}`, traceback),
-      reason: `app not started: ${outcome.message}`,
+      body: appErrorPage(500, `The app ${this.options.app} could not start: ${message}`, this.options.showTraceback ? traceback : ''),
+      reason: `app not started: ${message}`,
     };
   }
 
