@@ -36,6 +36,14 @@ export class ServerManager extends DisposableOwner {
         this.updateContextKeys();
       }),
     );
+    // A server started in Restricted Mode serves files only; trust brings its app.
+    this._register(
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        for (const entry of this.list()) {
+          if (entry.settings.server.app !== '') void this.restart(entry.folder, 'the workspace is trusted now, so its app can run');
+        }
+      }),
+    );
     this.updateContextKeys();
   }
 
