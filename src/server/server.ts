@@ -117,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
           showDotfiles: settings.showDotfiles,
           serverName: host,
           showTraceback: isLoopbackHost(host),
+          htmlRewriter: reload?.rewriter,
           log: options.appLog ?? (() => undefined),
           onRestarted: () => reload?.notifyChanged([realRoot]),
         });

@@ -348,18 +348,20 @@ test('a streamed body the app does not read ends the connection after the respon
   });
 });
 
-test('saving a .py file replaces the app process: a request in flight finishes on the old one, then open pages reload', async () => {
+test('saving a .py file replaces the app process: a request in flight finishes on the old one, then open pages (which got the live reload client) reload', async () => {
   requirePython();
   const version = (n: number): string =>
     `import time\ndef app(environ, start_response):\n    if environ['PATH_INFO'] == '/slow':\n        time.sleep(1.5)\n` +
-    `    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'version ${n}']\n`;
+    `    start_response('200 OK', [('Content-Type', 'text/html; charset=utf-8')])\n    return [b'version ${n}']\n`;
   const folder = folderWith({ 'main.py': version(1), 'index.html': '<!doctype html><p>home</p>' });
   const lines: string[] = [];
   try {
     await withLogged(
       { root: folder.dir, app: 'main:app', python: PYTHON, liveReload: true, changes: (root, notify) => watchTree(root, notify), appLog: (l) => lines.push(l) },
       async ({ server }) => {
-        assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 1');
+        assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 1', 'fetch() gets the page as the app sent it');
+        const page = (await request(server.port, get('/x', `Sec-Fetch-Dest: document\r\n${close}`))).body.toString();
+        assert.match(page, /^version 1<script src="[^"]*\.tiny-server\/reload\/client\.js"/, 'a page load gets the live reload client');
         const [first] = bridgeProcesses(folder.dir);
         const events = await open(server.port);
         let received = '';

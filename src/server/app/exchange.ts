@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import type { Request, Response, ResponseHeaders } from '../handler';
+import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
 import { appErrorPage } from './error-page';
 import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeJsonFrame } from './frames';
@@ -14,6 +15,8 @@ export interface ExchangeContext {
   readonly timeoutMs: number;
   /** Show tracebacks on error pages (a loopback server, so only its own user sees them). */
   readonly showTraceback: boolean;
+  /** Live reload's page rewriter: app pages get its client like files do. */
+  readonly htmlRewriter: HtmlRewriter | undefined;
 }
 
 /** Forwards `request` to the app in `bridge` and resolves with its response, or an error page. */
@@ -39,6 +42,8 @@ class AppExchange implements ExchangeSink {
   private status = 0;
   private headers: ResponseHeaders = {};
   private length: number | undefined;
+  /** An uncompressed HTML page, which live reload may rewrite when it arrives whole. */
+  private html = false;
   private chunks: Buffer[] = [];
   private stream: Readable | undefined;
   /** Response bytes received since credit was last granted. */
@@ -92,8 +97,11 @@ class AppExchange implements ExchangeSink {
     this.status = Number.parseInt(status.slice(0, 3), 10);
     const headers: Record<string, string | string[]> = {};
     const names = new Map<string, string>();
+    let encoded = false;
     for (const [name, value] of fields) {
       const lower = name.toLowerCase();
+      if (lower === 'content-type') this.html = /^\s*text\/html\b/i.test(value);
+      else if (lower === 'content-encoding') encoded = true;
       // The app's Content-Length decides the framing; the connection writes the field itself.
       if (lower === 'content-length') {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
@@ -109,6 +117,7 @@ class AppExchange implements ExchangeSink {
       }
     }
     this.headers = headers;
+    this.html &&= !encoded;
     // Frames that arrive in the same read (a whole small page) are collected first.
     setImmediate(() => this.settleStarted());
   }
@@ -157,7 +166,7 @@ class AppExchange implements ExchangeSink {
       return;
     }
     if (this.ended) {
-      this.resolve({ status, headers, body: Buffer.concat(this.chunks) });
+      this.resolve({ status, headers, body: this.rewritten(Buffer.concat(this.chunks)) });
       return;
     }
     this.stream = new Readable({
@@ -173,6 +182,16 @@ class AppExchange implements ExchangeSink {
     this.chunks = [];
     if (this.length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: this.stream } });
     else this.resolve({ status, headers, body: { kind: 'stream', stream: this.stream, length: this.length } });
+  }
+
+  /**
+   * The page with live reload's client when it applies (a browser navigation to HTML). A page
+   * that is still streaming when its head is sent is left as it is.
+   */
+  private rewritten(body: Buffer): Buffer {
+    const rewriter = this.context.htmlRewriter;
+    if (!this.html || rewriter === undefined || !rewriter.applies(this.request)) return body;
+    return rewriter.rewrite(body, this.request.path);
   }
 
   /** Lets the bridge send as much again as has reached the client's side. */

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import type { Disposable, Handler, Request, Response } from '../handler';
 import { ChangeBatcher } from '../reload';
+import type { HtmlRewriter } from '../static';
 import { isInside, resolveSafePath } from '../static/paths';
 import { BridgeProcess } from './bridge-process';
 import { appErrorPage } from './error-page';
@@ -36,6 +37,8 @@ export interface AppOptions {
   readonly showDotfiles: boolean;
   readonly serverName: string;
   readonly showTraceback: boolean;
+  /** Live reload's page rewriter, when live reload is on. */
+  readonly htmlRewriter: HtmlRewriter | undefined;
   readonly log: (line: string) => void;
   /** Called when a replaced app is ready: open pages reload. */
   readonly onRestarted: () => void;
@@ -93,6 +96,7 @@ class AppRunner implements App {
       serverPort: () => this.port,
       timeoutMs: options.timeoutMs,
       showTraceback: options.showTraceback,
+      htmlRewriter: options.htmlRewriter,
     };
     this.sourcesServable = isInside(options.realRoot, options.appDir);
     this.batcher = new ChangeBatcher((paths) => this.restart(paths));
