@@ -72,7 +72,7 @@ export class BridgeProcess {
     const decoder = new FrameDecoder((frame) => this.onFrame(frame));
     output.on('data', (chunk: Buffer) => {
       const error = decoder.push(chunk);
-      if (error !== undefined) this.fail(`the bridge broke the protocol: ${error.message}`);
+      if (error !== undefined) this.broken(`the bridge broke the protocol: ${error.message}`);
     });
     output.on('error', () => undefined);
     this.forwardLines(this.child.stdout, 'stdout');
@@ -130,10 +130,14 @@ export class BridgeProcess {
     this.send(encodeFrame(type, id));
   }
 
-  /** Stops taking requests; the process ends once the ones in flight have finished. */
-  retire(): void {
+  /**
+   * Stops taking requests; the process ends once the ones in flight have finished, or after
+   * `graceMs` (an endless stream, a request that never ends) whichever comes first.
+   */
+  retire(graceMs: number): void {
     this.retiring = true;
     if (this.sinks.size === 0) void this.stop();
+    else setTimeout(() => void this.stop(), graceMs).unref();
   }
 
   /** Ends the process: the closed pipe makes the bridge exit; SIGKILL if it does not. */
@@ -159,7 +163,7 @@ export class BridgeProcess {
       case FRAME.start: {
         const start = parseJson(frame.payload) as { status?: unknown; headers?: unknown };
         if (typeof start.status !== 'string' || !Array.isArray(start.headers)) {
-          this.fail('the bridge sent a malformed START frame');
+          this.broken('the bridge sent a malformed START frame');
           return;
         }
         sink.onStart(start.status, start.headers as Array<[string, string]>);
@@ -187,7 +191,7 @@ export class BridgeProcess {
         this.options.log(`wsgi.errors: ${frame.payload.toString('utf8').trimEnd()}`);
         return;
       default:
-        this.fail(`the bridge sent frame type 0x${frame.type.toString(16)}, which only the server sends`);
+        this.broken(`the bridge sent frame type 0x${frame.type.toString(16)}, which only the server sends`);
     }
   }
 
@@ -208,7 +212,12 @@ export class BridgeProcess {
     const sinks = [...this.sinks.values()];
     this.sinks.clear();
     for (const sink of sinks) sink.onGone(reason);
-    if (reason.startsWith('the bridge')) this.child.kill('SIGKILL');
+  }
+
+  /** A bridge that breaks the protocol cannot be trusted with another frame. */
+  private broken(reason: string): void {
+    this.fail(reason);
+    this.child.kill('SIGKILL');
   }
 
   private forwardLines(stream: Readable | null, name: string): void {

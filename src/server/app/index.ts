@@ -192,7 +192,7 @@ class AppRunner implements App {
     const old = this.current;
     this.options.log(`app: ${basename(paths[0] ?? '')}${paths.length > 1 ? ` and ${paths.length - 1} more` : ''} changed`);
     this.current = this.spawn('restarted');
-    old.retire();
+    old.retire(this.options.timeoutMs);
     void this.current.started.then(() => {
       if (!this.closed) this.options.onRestarted();
     });
