@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { test } from 'node:test';
-import { bridgeProcesses, folderWith, PYTHON, requirePython } from './helpers/app';
+import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, retained } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { withLogged } from './helpers/server';
@@ -131,24 +129,6 @@ test('saving a Flask template restarts the app (Flask caches templates), and the
     assert.match(body, /<h1>Welcome, stranger<\/h1>/);
   }, true);
 });
-
-/** V8's gc(), reached at run time so that the test can measure retained, not garbage, memory. */
-function collector(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-/**
- * Buffers and heap still referenced after full collections, in bytes. V8 frees the memory of
- * collected buffers on a background thread, so it collects twice with a pause between.
- */
-async function retained(gc: () => void): Promise<number> {
-  gc();
-  await new Promise((r) => setTimeout(r, 20));
-  gc();
-  const usage = process.memoryUsage();
-  return usage.arrayBuffers + usage.heapUsed;
-}
 
 test('a 20 MB multipart upload reaches Flask whole, with bounded memory in the server and in the app', async () => {
   requirePython(['flask']);

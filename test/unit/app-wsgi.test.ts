@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { watchTree } from '../../src/server/reload';
-import { bridgeProcesses, folderWith, PYTHON, requirePython } from './helpers/app';
+import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, retained } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { waitFor, withLogged, type LoggedServer } from './helpers/server';
@@ -80,6 +80,12 @@ def no_content(environ, start_response):
 def file_wrapper(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return environ['wsgi.file_wrapper'](open(__file__, 'rb'), 4096)
+
+def download(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    block = b'z' * 65536
+    for i in range(int(environ['QUERY_STRING'])):
+        yield block
 
 def crash(environ, start_response):
     os._exit(7)
@@ -405,5 +411,29 @@ test('start_response follows PEP 3333: exc_info replaces unsent headers, write()
     const old = (await exchange(server.port, 'GET /file_wrapper HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n', 10_000)).toString('latin1');
     assert.doesNotMatch(old, /Transfer-Encoding/i);
     assert.ok(old.endsWith(readFileSync(join(dir, 'apps.py'), 'latin1')), 'the whole file, ended by the close');
+  });
+});
+
+test('a 30 MB download to a client that stops reading waits in the app, not in the server\'s memory', async () => {
+  const gc = collector();
+  await withApp({}, async ({ server }) => {
+    await stillAnswers(server.port);
+    const baseline = await retained(gc);
+    const socket = await open(server.port);
+    socket.pause();
+    socket.write(get('/download?480', close));
+    let peak = 0;
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      peak = Math.max(peak, (await retained(gc)) - baseline);
+    }
+    let received = 0;
+    const done = new Promise((r) => socket.once('close', r));
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.resume();
+    await done;
+    assert.ok(received > 480 * 65536, `the whole body arrived (${received} bytes)`);
+    const mb = peak / 1024 / 1024;
+    assert.ok(mb < 5, `the server held ${mb.toFixed(1)} MB while the client did not read`);
   });
 });

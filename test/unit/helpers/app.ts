@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /** The interpreter the app tests use: python3 on the PATH, as the server's default. */
 export const PYTHON = 'python3';
@@ -43,4 +45,22 @@ export function bridgeProcesses(marker: string): number[] {
     if (cmdline.includes('wsgi_bridge.py') && cmdline.includes(marker)) pids.push(Number(name));
   }
   return pids;
+}
+
+/** V8's gc(), reached at run time so that the test can measure retained, not garbage, memory. */
+export function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/**
+ * Buffers and heap still referenced after full collections, in bytes. V8 frees the memory of
+ * collected buffers on a background thread, so it collects twice with a pause between.
+ */
+export async function retained(gc: () => void): Promise<number> {
+  gc();
+  await new Promise((r) => setTimeout(r, 20));
+  gc();
+  const usage = process.memoryUsage();
+  return usage.arrayBuffers + usage.heapUsed;
 }
