@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { isAppSpec } from './server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
 
 /** What a `tiny-server` command line asks for: the server's settings, and the CLI's own flag. */
@@ -36,9 +37,6 @@ Options:
   -q, --quiet           do not print a line per request
   -h, --help            show this help
   -v, --version         show the version`;
-
-/** `module:callable`: a dotted module path, a colon, a dotted attribute path. */
-const APP_SPEC = /^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
 
 function parsePort(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d{1,5}$/.test(value)) return undefined;
@@ -89,7 +87,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       }
       case '--app': {
         const raw = value();
-        if (raw === undefined || !APP_SPEC.test(raw)) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable, e.g. app:app` };
+        if (raw === undefined || !isAppSpec(raw)) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable, e.g. app:app` };
         app = raw;
         break;
       }

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import * as vscode from 'vscode';
+import { isAppSpec } from '../server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
 
 export const SECTION = 'tinyServer';
@@ -77,7 +78,7 @@ function appFromSettings(
     return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : DEFAULT_SETTINGS[name];
   };
   const app = text('app');
-  if (app !== '' && !/^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$/.test(app)) {
+  if (app !== '' && !isAppSpec(app)) {
     return { ok: false, message: `Setting tinyServer.app must name a WSGI app as module:callable, e.g. app:app, not ${app}` };
   }
   const dir = config.get<unknown>('appDir', '');

@@ -58,6 +58,11 @@ export interface App extends Disposable {
   close(): Promise<void>;
 }
 
+/** `module:callable`: a dotted module path, a colon, a dotted attribute path (e.g. `app:app`). */
+export function isAppSpec(spec: string): boolean {
+  return /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(spec);
+}
+
 /** `/api/` and `/api` mount at `/api`; `/` and `` mount at the root (``). */
 export function normalizeMount(mount: string): string {
   const trimmed = mount.replace(/\/+$/, '');
