@@ -49,6 +49,9 @@ class AppExchange implements ExchangeSink {
   /** Response bytes received since credit was last granted. */
   private unacknowledged = 0;
   private ended = false;
+  /** Body bytes received before the response was settled. */
+  private buffered = 0;
+  private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly bridge: BridgeProcess,
@@ -118,8 +121,8 @@ class AppExchange implements ExchangeSink {
     }
     this.headers = headers;
     this.html &&= !encoded;
-    // Frames that arrive in the same read (a whole small page) are collected first.
-    setImmediate(() => this.settleStarted());
+    if (hasNoContent(this.status, this.request.method)) this.settleStarted();
+    else this.settleTimer = setTimeout(() => this.settleStarted(), SETTLE_MS);
   }
 
   onBody(chunk: Buffer): void {
@@ -128,14 +131,22 @@ class AppExchange implements ExchangeSink {
       if (this.stream.push(chunk)) this.grant();
     } else {
       this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.complete() || this.buffered >= WINDOW / 2) this.settleStarted();
     }
+  }
+
+  /** The whole body is here: the bridge said END, or the app's Content-Length is reached. */
+  private complete(): boolean {
+    return this.ended || (this.length !== undefined && this.buffered >= this.length);
   }
 
   onEnd(): void {
     this.ended = true;
     this.bridge.close(this.id);
     if (this.stream !== undefined) this.stream.push(null);
-    else if (this.status === 0) this.fail(502, 'The app ended the response without a status', 'the bridge ended a response it never started', '');
+    else if (this.status !== 0) this.settleStarted();
+    else this.fail(502, 'The app ended the response without a status', 'the bridge ended a response it never started', '');
   }
 
   onError(message: string, traceback: string): void {
@@ -155,8 +166,12 @@ class AppExchange implements ExchangeSink {
     this.fail(502, 'The app process stopped before it answered', reason, '');
   }
 
-  /** The response as a buffer when it already ended, else as a stream from here on. */
+  /**
+   * The response as a buffer when it is complete by now (most pages: written at once, with a
+   * Content-Length, and live reload can rewrite them), else as a stream from here on.
+   */
   private settleStarted(): void {
+    if (this.settleTimer !== undefined) clearTimeout(this.settleTimer);
     if (this.settled) return;
     this.settled = true;
     const { status, headers } = this;
@@ -165,7 +180,7 @@ class AppExchange implements ExchangeSink {
       this.resolve({ status, headers });
       return;
     }
-    if (this.ended) {
+    if (this.complete()) {
       this.resolve({ status, headers, body: this.rewritten(Buffer.concat(this.chunks)) });
       return;
     }
@@ -229,6 +244,13 @@ class AppExchange implements ExchangeSink {
     this.timer = undefined;
   }
 }
+
+/**
+ * How long a started response may wait to arrive whole before its head goes out and the body
+ * streams: it bounds the delay PEP 3333 forbids ("must not delay the transmission of any
+ * block") while letting a page written in a few pieces be sent, and rewritten, as one.
+ */
+const SETTLE_MS = 10;
 
 const HTML_HEADERS = Object.freeze({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
 

@@ -52,15 +52,19 @@ class Channel:
         self.lock = threading.Lock()
 
     def send(self, kind, rid, payload=b''):
-        frame = HEADER.pack(len(payload), kind, rid) + payload
-        with self.lock:
-            view = memoryview(frame)
-            while view:
-                written = os.write(self.fd, view)
-                view = view[written:]
+        self.send_all(((kind, rid, payload),))
 
     def send_json(self, kind, rid, value):
         self.send(kind, rid, json.dumps(value).encode('utf-8'))
+
+    def send_all(self, frames):
+        """Several frames in one write, so that the server reads them together."""
+        data = b''.join(HEADER.pack(len(payload), kind, rid) + payload for kind, rid, payload in frames)
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
 
 
 class Exchange:
@@ -311,6 +315,24 @@ def iterate(result):
                         'e.g. return [b"Hello"]' % (result,)) from None
 
 
+def send_whole(exchange, result):
+    """A list or tuple result (every block is ready) goes out with its head and END in one write."""
+    if type(result) not in (list, tuple) or exchange.status_headers is None or exchange.headers_sent:
+        return False
+    blocks = [check_chunk(data) for data in result]
+    body = b''.join(blocks)
+    if len(body) > min(exchange.credit, BODY_CHUNK):
+        return False
+    status, headers = exchange.status_headers
+    exchange.headers_sent = True
+    frames = [(START, exchange.rid, json.dumps({'status': status, 'headers': headers}).encode('utf-8'))]
+    if body:
+        frames.append((RESPONSE_BODY, exchange.rid, body))
+    frames.append((RESPONSE_END, exchange.rid, b''))
+    exchange.channel.send_all(frames)
+    return True
+
+
 def run_app(app, exchange, multithread):
     """Calls the app for one request and streams its response; errors become ERROR frames."""
     channel = exchange.channel
@@ -340,6 +362,8 @@ def run_app(app, exchange, multithread):
 
     try:
         result = app(build_environ(exchange, multithread), start_response)
+        if send_whole(exchange, result):
+            return
         try:
             for data in iterate(result):
                 data = check_chunk(data)
