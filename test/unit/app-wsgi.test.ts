@@ -129,6 +129,8 @@ test('a tutorial app runs with --app module:callable from the CLI; files answer 
   const folder = folderWith({
     'tutorial.py': "def app(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'Hello, ', b'world!']\n",
     'page.html': '<p>a file</p>',
+    '__pycache__/tutorial.cpython-311.pyc': 'compiled',
+    'lib/helper.PYC': 'compiled',
   });
   const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'tutorial:app', '--python', PYTHON]);
   try {
@@ -142,6 +144,9 @@ test('a tutorial app runs with --app module:callable from the CLI; files answer 
     assert.equal(file.body.toString(), '<p>a file</p>');
     const source = await request(port, get('/tutorial.py', close));
     assert.equal(source.body.toString(), 'Hello, world!', 'the app answers for its own source file');
+    for (const path of ['/__pycache__/tutorial.cpython-311.pyc', '/lib/helper.PYC', '/tutorial%2Epy', '/__pycache__/']) {
+      assert.equal((await request(port, get(path, close))).body.toString(), 'Hello, world!', `${path} is not served as a file`);
+    }
     assert.equal(bridgeProcesses(folder.dir).length, 1, 'one bridge process runs');
     running.child.kill('SIGINT');
     assert.equal(await running.exited, 0);
