@@ -295,7 +295,7 @@ test('an app that does not answer within the timeout gets 504; one whose process
   });
 });
 
-test('close() of the result is called when the client goes away mid-response, and HEAD gets no body', async () => {
+test('close() of the result is called when the client goes away mid-response, and HEAD gets the app\'s Content-Length without a body', async () => {
   await withApp({}, async ({ server, records }, _lines, dir) => {
     const marker = `${dir}-closed`;
     const socket = await open(server.port);
@@ -313,6 +313,9 @@ test('close() of the result is called when the client goes away mid-response, an
     await waitFor(() => existsSync(marker), 5000, 'close() to be called after HEAD');
     rmSync(marker);
     await recordFor(records, `/endless?${marker}`);
+    const environ = await request(server.port, `HEAD /environ_json HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+    assert.ok(Number(environ.headers.get('content-length')) > 100, 'HEAD keeps the Content-Length the app gave');
+    assert.equal(environ.body.length, 0);
     await stillAnswers(server.port);
   });
 });

@@ -31,8 +31,8 @@ function hasNoContent(status: number, method: string): boolean {
 
 /**
  * One request on its way through the bridge: the head and body go out under the bridge's
- * credit; the response comes back as a buffer when it is complete by the time the event loop
- * turns (most pages: one write, with Content-Length), else as a stream under our credit.
+ * credit; the response comes back as a buffer when it is complete soon after its head (most
+ * pages), else as a stream under our credit.
  */
 class AppExchange implements ExchangeSink {
   private readonly id: number;
@@ -177,7 +177,10 @@ class AppExchange implements ExchangeSink {
     const { status, headers } = this;
     if (hasNoContent(status, this.request.method)) {
       if (!this.ended) this.abandon();
-      this.resolve({ status, headers });
+      // HEAD keeps the length a GET would have; the connection sends no body for it.
+      const length = this.length;
+      if (this.request.method !== 'HEAD' || length === undefined || status === 204 || status === 304) this.resolve({ status, headers });
+      else this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]), length } });
       return;
     }
     if (this.complete()) {
