@@ -320,7 +320,7 @@ test('close() of the result is called when the client goes away mid-response, an
   });
 });
 
-test('an app that cannot be imported gets 500 with the traceback on each app request, files are still served, and the log says why', async () => {
+test('an app that cannot be imported gets 500 with the traceback on each app request, files are still served, and the log says why; one whose import hangs gets 504', async () => {
   requirePython();
   const folder = folderWith({ 'broken.py': 'def app(environ, start_response)\n    return []\n', 'static.txt': 'a file' });
   const lines: string[] = [];
@@ -335,6 +335,14 @@ test('an app that cannot be imported gets 500 with the traceback on each app req
       assert.ok(lines.some((l) => /broken:app could not start: SyntaxError/.test(l)), JSON.stringify(lines));
       await waitFor(() => bridgeProcesses(folder.dir).length === 0, 3000, 'the failed process to exit');
     });
+    writeFileSync(join(folder.dir, 'hangs.py'), 'import time\ntime.sleep(30)\napp = None\n');
+    await withLogged({ root: folder.dir, app: 'hangs:app', python: PYTHON, appTimeout: 1 }, async ({ server, records }) => {
+      const response = await request(server.port, get('/dynamic', close));
+      assert.equal(response.status, 504);
+      assert.match(response.body.toString(), /did not start within 1 s/);
+      assert.match((await recordFor(records, '/dynamic')).reason ?? '', /app did not start within 1 s/);
+    });
+    await waitFor(() => bridgeProcesses(folder.dir).length === 0, 5000, 'the hanging process to be stopped with the server');
     const missing = await (async () => {
       const seen: string[] = [];
       await withLogged({ root: folder.dir, app: 'broken:app', python: '/nonexistent/python3', appLog: (l) => seen.push(l) }, async ({ server }) => {

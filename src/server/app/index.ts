@@ -4,7 +4,7 @@ import type { Disposable, Handler, Request, Response } from '../handler';
 import { ChangeBatcher } from '../reload';
 import type { HtmlRewriter } from '../static';
 import { isInside, resolveSafePath } from '../static/paths';
-import { BridgeProcess } from './bridge-process';
+import { BridgeProcess, type StartOutcome } from './bridge-process';
 import { appErrorPage } from './error-page';
 import { forward, type ExchangeContext } from './exchange';
 
@@ -158,7 +158,8 @@ class AppRunner implements App {
   private async forward(request: Request): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const bridge = this.current;
-      const outcome = await bridge.started;
+      const outcome = await this.startedWithin(bridge);
+      if (outcome === undefined) return this.startTimedOut();
       // Replaced while starting (a file changed): the request goes to the new process.
       if (bridge !== this.current) continue;
       // One whose import failed stays, answering with its traceback, until a file changes.
@@ -168,6 +169,25 @@ class AppRunner implements App {
       if (this.closed || attempt > 0) return this.notStarted(bridge.goneReason, '');
       this.current = this.spawn('restarted after it stopped');
     }
+  }
+
+  /** The start's outcome, or undefined when it takes longer than the app timeout (an import that hangs). */
+  private startedWithin(bridge: BridgeProcess): Promise<StartOutcome | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((done) => {
+      timer = setTimeout(() => done(undefined), this.options.timeoutMs);
+    });
+    return Promise.race([bridge.started, late]).finally(() => clearTimeout(timer));
+  }
+
+  private startTimedOut(): Response {
+    const seconds = this.options.timeoutMs / 1000;
+    return {
+      status: 504,
+      headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' },
+      body: appErrorPage(504, `The app ${this.options.app} did not start within ${seconds} s`, ''),
+      reason: `app did not start within ${seconds} s`,
+    };
   }
 
   private notStarted(message: string, traceback: string): Response {
