@@ -1,7 +1,7 @@
 // Builds the extension, the CLI and (with --tests) the test suites.
 // One esbuild context per target; `--production` minifies, `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const production = process.argv.includes('--production');
@@ -73,6 +73,10 @@ if (tests) {
     external: ['vscode', 'mocha', 'playwright-core', '@vscode/test-electron', 'sirv'],
   });
 }
+
+// The WSGI bridge runs under Python, not Node: it ships as it is, next to the bundles.
+mkdirSync('dist', { recursive: true });
+copyFileSync('src/server/app/wsgi_bridge.py', 'dist/wsgi_bridge.py');
 
 const contexts = await Promise.all(targets.map((t) => esbuild.context(t)));
 if (watch) {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { isAppSpec } from './server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
 
 /** What a `tiny-server` command line asks for: the server's settings, and the CLI's own flag. */
@@ -27,6 +28,12 @@ Options:
       --dotfiles        serve files and folders whose name starts with a dot
       --no-listing      answer 404 instead of listing folders without index.html
       --allow-host NAME accept requests for this Host name too (repeatable)
+      --app MOD:CALL    run this WSGI app (e.g. app:app) for requests no file answers
+      --app-dir DIR     folder the app is imported from (default: the root)
+      --app-mount PATH  send only paths below this prefix to the app (e.g. /api)
+      --python PATH     Python interpreter for the app (default ${DEFAULT_SETTINGS.python})
+      --app-threads N   requests the app runs at once (default ${DEFAULT_SETTINGS.appThreads})
+      --app-timeout S   seconds the app may take to answer before 504 (default ${DEFAULT_SETTINGS.appTimeout})
   -q, --quiet           do not print a line per request
   -h, --help            show this help
   -v, --version         show the version`;
@@ -43,7 +50,7 @@ function parsePort(value: string | undefined): number | undefined {
  */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedArgs {
   let root: string | undefined;
-  let { host, port, liveReload, showDotfiles, directoryListing } = DEFAULT_SETTINGS;
+  let { host, port, liveReload, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout } = DEFAULT_SETTINGS;
   let quiet = false;
   const allowedHosts: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +85,39 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
         allowedHosts.push(raw);
         break;
       }
+      case '--app': {
+        const raw = value();
+        if (raw === undefined || !isAppSpec(raw)) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable, e.g. app:app` };
+        app = raw;
+        break;
+      }
+      case '--app-dir': {
+        const raw = value();
+        if (raw === undefined || raw === '') return { kind: 'error', message: 'Missing folder after --app-dir' };
+        appDir = resolve(cwd, raw);
+        break;
+      }
+      case '--app-mount': {
+        const raw = value();
+        if (raw === undefined || !raw.startsWith('/')) return { kind: 'error', message: `Invalid mount ${JSON.stringify(raw ?? '')}: expected a path such as /api` };
+        appMount = raw;
+        break;
+      }
+      case '--python': {
+        const raw = value();
+        if (raw === undefined || raw === '') return { kind: 'error', message: 'Missing interpreter after --python' };
+        python = raw;
+        break;
+      }
+      case '--app-threads':
+      case '--app-timeout': {
+        const raw = value();
+        const parsed = raw !== undefined && /^\d{1,4}$/.test(raw) ? Number(raw) : 0;
+        if (parsed < 1) return { kind: 'error', message: `Invalid ${flag.slice(2)} ${JSON.stringify(raw ?? '')}: expected a whole number from 1 to 9999` };
+        if (flag === '--app-threads') appThreads = parsed;
+        else appTimeout = parsed;
+        break;
+      }
       case '--no-reload':
         liveReload = false;
         break;
@@ -99,7 +139,21 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
   }
   return {
     kind: 'run',
-    settings: { root: resolve(cwd, root ?? '.'), host, port, liveReload, showDotfiles, directoryListing, allowedHosts },
+    settings: {
+      root: resolve(cwd, root ?? '.'),
+      host,
+      port,
+      liveReload,
+      showDotfiles,
+      directoryListing,
+      allowedHosts,
+      app,
+      appDir,
+      appMount,
+      python,
+      appThreads,
+      appTimeout,
+    },
     quiet,
   };
 }

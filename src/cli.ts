@@ -53,6 +53,7 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
   const result = await startServer({
     ...settings,
     changes: watchFiles,
+    appLog: (line) => process.stderr.write(`${line}\n`),
     ...(log === undefined ? {} : { logger: log.logger }),
   });
   if (!result.ok) {

@@ -25,6 +25,7 @@ export class ServerManager extends DisposableOwner {
   private readonly changeEmitter = this._register(new vscode.EventEmitter<void>());
   /** Fires after a server started or stopped. */
   readonly onDidChangeServers = this.changeEmitter.event;
+  private warnedAboutTrust = false;
   private warnedAboutNetwork = false;
 
   constructor(private readonly log: LogChannel) {
@@ -34,6 +35,14 @@ export class ServerManager extends DisposableOwner {
       vscode.workspace.onDidChangeWorkspaceFolders((event) => {
         for (const folder of event.removed) void this.stop(folder.uri);
         this.updateContextKeys();
+      }),
+    );
+    // A server started in Restricted Mode serves files only; trust brings its app.
+    this._register(
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        for (const entry of this.list()) {
+          if (entry.settings.server.app !== '') void this.restart(entry.folder, 'the workspace is trusted now, so its app can run');
+        }
       }),
     );
     this.updateContextKeys();
@@ -90,8 +99,10 @@ export class ServerManager extends DisposableOwner {
 
     const result = await startSafely({
       ...settings.server,
+      app: this.trustedApp(folder, settings.server.app),
       logger: this.log.requestLogger(folder.name),
       changes: watchFiles,
+      appLog: (line) => this.log.info(`[${folder.name}] ${line}`),
     });
     if (!result.ok) return this.failed(folder, result.error.message);
     const server = result.server;
@@ -133,6 +144,19 @@ export class ServerManager extends DisposableOwner {
         if (choice === 'Show Log') this.log.show();
       });
     return { ok: false, message };
+  }
+
+  /**
+   * An app runs workspace code, so it runs only in a trusted workspace; in Restricted Mode the
+   * files are still served and the log says once why the app did not start.
+   */
+  private trustedApp(folder: vscode.WorkspaceFolder, app: string): string {
+    if (app === '' || vscode.workspace.isTrusted) return app;
+    if (!this.warnedAboutTrust) {
+      this.warnedAboutTrust = true;
+      this.log.warn(`[${folder.name}] The WSGI app ${app} did not start: apps run workspace code, so they run only in trusted workspaces (Restricted Mode serves the files only)`);
+    }
+    return '';
   }
 
   /**

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as vscode from 'vscode';
+import { isAppSpec } from '../server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
 import { isInside } from '../server/static/paths';
 
@@ -41,6 +42,8 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
     const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
     return typeof value === 'boolean' ? value : DEFAULT_SETTINGS[name];
   };
+  const app = appFromSettings(folder.uri.fsPath, config);
+  if (!app.ok) return app;
   return {
     ok: true,
     settings: {
@@ -53,9 +56,38 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         directoryListing: flag('directoryListing'),
         allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
         liveReload: flag('liveReload'),
+        ...app.settings,
       },
       openOnStart: OPEN_ON_START.includes(openOnStart as OpenOnStart) ? (openOnStart as OpenOnStart) : 'simpleBrowser',
     },
+  };
+}
+
+type AppSettings = Pick<ServerSettings, 'app' | 'appDir' | 'appMount' | 'python' | 'appThreads' | 'appTimeout'>;
+
+/** The WSGI app settings; `appDir` must stay inside the workspace folder, like `root`. */
+function appFromSettings(
+  folder: string,
+  config: vscode.WorkspaceConfiguration,
+): { readonly ok: true; readonly settings: AppSettings } | { readonly ok: false; readonly message: string } {
+  const text = (name: 'app' | 'appMount' | 'python'): string => {
+    const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : DEFAULT_SETTINGS[name];
+  };
+  const count = (name: 'appThreads' | 'appTimeout'): number => {
+    const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
+    return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : DEFAULT_SETTINGS[name];
+  };
+  const app = text('app');
+  if (app !== '' && !isAppSpec(app)) {
+    return { ok: false, message: `Setting tinyServer.app must name a WSGI app as module:callable, e.g. app:app, not ${app}` };
+  }
+  const dir = config.get<unknown>('appDir', '');
+  const appDir = dir === '' || dir === undefined ? { ok: true as const, path: '' } : rootFromSetting(folder, dir, 'appDir');
+  if (!appDir.ok) return appDir;
+  return {
+    ok: true,
+    settings: { app, appDir: appDir.path, appMount: text('appMount'), python: text('python'), appThreads: count('appThreads'), appTimeout: count('appTimeout') },
   };
 }
 
@@ -67,12 +99,13 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
 function rootFromSetting(
   folder: string,
   setting: unknown,
+  name = 'root',
 ): { readonly ok: true; readonly path: string } | { readonly ok: false; readonly message: string } {
   if (setting !== undefined && typeof setting !== 'string') {
-    return { ok: false, message: 'Setting tinyServer.root must be a path relative to the workspace folder' };
+    return { ok: false, message: `Setting tinyServer.${name} must be a path relative to the workspace folder` };
   }
   const path = resolve(folder, setting ?? '');
-  const outside = { ok: false, message: `Setting tinyServer.root points outside the workspace folder: ${path}` } as const;
+  const outside = { ok: false, message: `Setting tinyServer.${name} points outside the workspace folder: ${path}` } as const;
   if (!isInside(folder, path)) return outside;
   try {
     if (!isInside(realpathSync.native(folder), realpathSync.native(path))) return outside;

@@ -8,6 +8,7 @@ import { isEndless, logRecord, newExchange, toRequest, type Exchange } from './e
 import { errorResponse, internalError, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
+import { RequestBody } from './request-body';
 import { RequestQueue } from './request-queue';
 import { isSmallBuffered, releaseBody, sendBody, writeBuffered, type BodyOutcome } from './send-body';
 import { lingeringClose, listenTo, type SocketOwner } from './socket';
@@ -64,6 +65,10 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** The request being answered. */
   private current: Exchange | undefined;
   private abortBody: (() => void) | undefined;
+  /** The body of the request being read, when bodies are streamed (Limits.streamBodies). */
+  private bodyStream: RequestBody | undefined;
+  /** Its reader has not asked for more: reading waits (backpressure to the client). */
+  private bodyBlocked = false;
   // The request being received.
   private head: RequestHead | undefined;
   private headStartedAt: number | undefined;
@@ -156,11 +161,32 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (head.expectContinue && head.framing.kind !== 'none' && this.current === undefined && this.queue.size === 0) {
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
+    if (this.ctx.limits.streamBodies && head.framing.kind !== 'none') this.streamBody(head);
+  }
+
+  /**
+   * Queues the request now, its body following as it arrives (see RequestBody): a handler that
+   * reads slower than the client sends blocks reading until it asks for more.
+   */
+  private streamBody(head: RequestHead): void {
+    const body = new RequestBody(
+      () => this.blockBody(true),
+      () => this.blockBody(false),
+    );
+    this.bodyStream = body;
+    this.queue.push(newExchange(head, undefined, EMPTY, this.lastActivity, body));
+    this.pump();
+  }
+
+  private blockBody(blocked: boolean): void {
+    this.bodyBlocked = blocked;
+    this.updateReading();
   }
 
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
     if (this.head === undefined) return;
+    if (this.bodyStream !== undefined) return this.bodyStream.add(chunk);
     (this.bodyChunks ??= []).push(chunk);
     this.bodySize += chunk.length;
   }
@@ -169,6 +195,15 @@ export class Connection implements ParserCallbacks, SocketOwner {
   onMessageEnd(_trailers: HeaderMap): void {
     const head = this.head;
     if (head === undefined) return;
+    const streamed = this.bodyStream;
+    if (streamed !== undefined) {
+      this.bodyStream = undefined;
+      this.bodyBlocked = false;
+      this.dropArriving();
+      streamed.finish();
+      if (!head.keepAlive) this.stopReading();
+      return;
+    }
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
     this.dropArriving();
     this.queuedBytes += body.length;
@@ -180,6 +215,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** @internal parser callback */
   onError(error: ParseError): void {
     if (this.state !== 'reading') return;
+    this.bodyStream?.destroy(new Error(error.message));
+    this.bodyStream = undefined;
     this.queue.push(newExchange(this.head, errorResponse(error.status, error.message), EMPTY, Date.now()));
     this.dropArriving();
     this.stopReading();
@@ -224,6 +261,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.abortBody?.();
+    this.bodyStream?.destroy(new Error('client closed the connection'));
     this.ctx.onClose(this);
   }
 
@@ -233,7 +271,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
    */
   private updateReading(): void {
     let read: boolean;
-    if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain;
+    if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain && !this.bodyBlocked;
     else if (this.state === 'streaming') read = true;
     else if (this.state === 'finishing') read = false;
     else return;
@@ -301,7 +339,13 @@ export class Connection implements ParserCallbacks, SocketOwner {
     // Only a stream can be endless, so the common case never asks.
     if (!small && !exchange.isHead && isEndless(response) && !this.openStream(exchange, response)) return;
     const head = exchange.head;
-    exchange.keepAlive = head !== undefined && head.keepAlive && response.close !== true && !exchange.endless;
+    // The rest of a streamed body nobody read would have to be read to find the next request: close instead.
+    exchange.keepAlive =
+      head !== undefined &&
+      head.keepAlive &&
+      response.close !== true &&
+      !exchange.endless &&
+      (exchange.bodyStream === undefined || exchange.bodyStream.complete);
     exchange.date = this.ctx.dates.get(this.now());
     if (!exchange.keepAlive) this.lastResponse(exchange.endless);
     if (!small) {

@@ -5,6 +5,7 @@ import type { HttpVersion, RequestHead } from '../http/types';
 import type { Request, Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { ResponseFrame } from './send-body';
+import type { RequestBody } from './request-body';
 
 /**
  * One request from the moment it is parsed until its log line: what was asked, then how it is
@@ -17,6 +18,8 @@ export interface Exchange extends ResponseFrame {
   /** The answer decided before any handler: the error for a request that failed to parse or came too slowly. */
   readonly preset: Response | undefined;
   readonly body: Buffer;
+  /** The body while it arrives, when bodies are streamed (Limits.streamBodies); `body` is then empty. */
+  readonly bodyStream: RequestBody | undefined;
   /** Epoch milliseconds, for the log. */
   readonly startedAt: number;
   /** `performance.now()`, for the logged duration. */
@@ -30,11 +33,18 @@ export interface Exchange extends ResponseFrame {
   endless: boolean;
 }
 
-export function newExchange(head: RequestHead | undefined, preset: Response | undefined, body: Buffer, startedAt: number): Exchange {
+export function newExchange(
+  head: RequestHead | undefined,
+  preset: Response | undefined,
+  body: Buffer,
+  startedAt: number,
+  bodyStream?: RequestBody,
+): Exchange {
   return {
     head,
     preset,
     body,
+    bodyStream,
     startedAt,
     startedHr: performance.now(),
     version: head?.version ?? '1.1',
@@ -56,6 +66,7 @@ export function toRequest(exchange: Exchange, remoteAddress: string, remotePort:
     version: head.version,
     headers: head.headers,
     body: exchange.body,
+    bodyStream: exchange.bodyStream,
     remoteAddress,
     remotePort,
   };

@@ -16,6 +16,12 @@ export interface Request {
   readonly version: HttpVersion;
   readonly headers: HeaderMap;
   readonly body: Buffer;
+  /**
+   * The body while it arrives, when the server streams bodies (`Limits.streamBodies`, on while
+   * a WSGI app runs); `body` is then empty. Not reading it is fine: the connection then closes
+   * after the response instead of reading the rest.
+   */
+  readonly bodyStream?: Readable | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
 }

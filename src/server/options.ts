@@ -31,6 +31,8 @@ export interface Limits {
    * arriving included) before reading pauses; the rest waits in the client's socket.
    */
   readonly maxQueuedBytes: number;
+  /** Hand request bodies to handlers as they arrive (`Request.bodyStream`) instead of whole. */
+  readonly streamBodies: boolean;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -44,7 +46,14 @@ export const DEFAULT_LIMITS: Limits = {
   ...connectionBudget(openFileLimit()),
   maxPipelined: 64,
   maxQueuedBytes: 256 * 1024,
+  streamBodies: false,
 };
+
+/**
+ * What changes while a WSGI app runs: bodies are streamed to it with backpressure, so an upload
+ * may be large without taking memory (a 20 MB form upload is ordinary for an app).
+ */
+export const APP_LIMITS: Partial<Limits> = { streamBodies: true, maxBodyBytes: 1024 * 1024 * 1024 };
 
 /**
  * What a user chooses, from VS Code settings or command-line arguments; both front ends parse
@@ -65,6 +74,18 @@ export interface ServerSettings {
   readonly allowedHosts: readonly string[];
   /** Inject the live-reload client into HTML pages, serve its endpoint and watch the root. */
   readonly liveReload: boolean;
+  /** The WSGI app to run for requests no file answers, `module:callable`; empty runs none. */
+  readonly app: string;
+  /** Absolute folder the app is imported from (first on sys.path, and its working folder); empty means the root. */
+  readonly appDir: string;
+  /** Only paths below this prefix go to the app (`/api`); `/` sends every path no file answers. */
+  readonly appMount: string;
+  /** The Python interpreter that runs the app. */
+  readonly python: string;
+  /** Requests the app runs at once (the bridge's thread pool). */
+  readonly appThreads: number;
+  /** Seconds the app may take to start a response before the client gets 504. */
+  readonly appTimeout: number;
 }
 
 /**
@@ -78,6 +99,12 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
   directoryListing: true,
   allowedHosts: Object.freeze([]) as readonly string[],
   liveReload: true,
+  app: '',
+  appDir: '',
+  appMount: '/',
+  python: 'python3',
+  appThreads: 8,
+  appTimeout: 30,
 });
 
 /**
@@ -92,13 +119,21 @@ export interface ServerOptions extends Partial<Omit<ServerSettings, 'root'>> {
   readonly root: string;
   /** When the port is taken, try the next ones (up to this many). Default 20; 0 disables. */
   readonly portAttempts?: number;
-  /** Where file changes come from while live reload is on; without one, pages never reload. */
+  /**
+   * Where file changes come from: the root's while live reload is on, the app folder's while an
+   * app runs (a changed .py file replaces its process). Without one, pages never reload.
+   */
   readonly changes?: ChangeSource;
   /** Handlers consulted before the static file handler. */
   readonly handlers?: readonly Handler[];
   /** Receives one record per request. */
   readonly logger?: RequestLogger;
   readonly limits?: Partial<Limits>;
+  /**
+   * Receives what the app has to say: when it (re)started and how long that took, why it could
+   * not, and what it printed or wrote to wsgi.errors. Without one, these lines are dropped.
+   */
+  readonly appLog?: (line: string) => void;
 }
 
 /** How many ports after a taken one are tried. */

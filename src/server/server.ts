@@ -2,18 +2,19 @@ import { constants, existsSync } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { normalizeMount, startApp, type App } from './app';
 import type { Disposable, Handler } from './handler';
-import { createHostCheck, isWildcardAddress } from './host-check';
+import { createHostCheck, isLoopbackHost, isWildcardAddress } from './host-check';
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
-import { DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
+import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
 import { createLiveReload, type LiveReload } from './reload';
 import { createStaticHandler, type StaticHandler } from './static';
 import { urlPathOf } from './url-path';
 
 /** Why a server could not start. */
 export interface StartError {
-  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'no-free-port' | 'bind-failed';
+  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'app-dir-missing' | 'no-free-port' | 'bind-failed';
   /** Sentence case, says what failed, e.g. "Port 8000 and the next 20 ports are in use". */
   readonly message: string;
 }
@@ -95,21 +96,43 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (!rootResult.ok) return rootResult;
   const realRoot = rootResult.path;
   const { host, port: requestedPort } = settings;
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' ? {} : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
     ? createLiveReload({ roots: [realRoot, settings.root], clientScriptPath: RELOAD_CLIENT_PATH })
     : undefined;
+  const appDir = settings.app === '' ? undefined : await openRoot(resolve(settings.root, settings.appDir));
+  if (appDir !== undefined && !appDir.ok) return { ok: false, error: { code: 'app-dir-missing', message: `App folder: ${appDir.error.message}` } };
+  const mount = normalizeMount(settings.appMount);
+  const app: App | undefined =
+    appDir === undefined
+      ? undefined
+      : startApp({
+          app: settings.app,
+          appDir: appDir.path,
+          mount,
+          python: settings.python,
+          threads: settings.appThreads,
+          timeoutMs: settings.appTimeout * 1000,
+          realRoot,
+          showDotfiles: settings.showDotfiles,
+          serverName: host,
+          showTraceback: isLoopbackHost(host),
+          htmlRewriter: reload?.rewriter,
+          log: options.appLog ?? (() => undefined),
+          onRestarted: () => reload?.notifyChanged([realRoot]),
+        });
   const files: StaticHandler = createStaticHandler({
     root: realRoot,
     showDotfiles: settings.showDotfiles,
-    directoryListing: settings.directoryListing,
+    // A folder without an index file is the app's to answer, as nginx's `try_files $uri @app`.
+    directoryListing: settings.directoryListing && !(app !== undefined && mount === ''),
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
   });
   const handlers: Handler[] = [];
   handlers.push(createHostCheck(host, settings.allowedHosts));
   if (reload !== undefined) handlers.push(reload.handler);
-  handlers.push(...(options.handlers ?? []), files.handle);
+  handlers.push(...(options.handlers ?? []), app === undefined ? files.handle : app.route(files.handle));
 
   const logger = options.logger;
   // A plain closure: calling a bound function costs more, once per request.
@@ -125,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (!listened.ok) {
     reload?.dispose();
     files.dispose();
+    await app?.close();
     return { ok: false, error: listened.error };
   }
   const listener = listened.listener;
@@ -132,12 +156,15 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     reload === undefined || options.changes === undefined
       ? undefined
       : options.changes(realRoot, (paths) => reload.notifyChanged(paths));
+  app?.setPort(listener.port);
+  const appChanges = app === undefined || options.changes === undefined ? undefined : options.changes(app.dir, (paths) => app.changed(paths));
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       changes?.dispose();
+      appChanges?.dispose();
       reload?.dispose();
-      await listener.close();
+      await Promise.all([listener.close(), app?.close()]);
       files.dispose();
     })();
     return closing;

@@ -1,50 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectionBudget, parseOpenFileLimit } from '../../src/server/fd-limit';
+import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses } from './helpers/raw';
-
-const CLI = resolve(__dirname, '..', '..', '..', 'dist', 'cli.js');
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  readonly exited: Promise<number | null>;
-}
-
-/** Runs the CLI; with `fileLimit`, under that open-file limit (`ulimit -n`, soft and hard). */
-function runCli(args: string[], fileLimit?: number): Running {
-  assert.ok(existsSync(CLI), `${CLI} is missing: run "npm run compile" first`);
-  const command = [process.execPath, CLI, ...args];
-  const child =
-    fileLimit === undefined
-      ? spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('/bin/sh', ['-c', `ulimit -n ${fileLimit} && exec "$@"`, 'sh', ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString().trim()}`));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, lines, exited };
-}
-
-async function waitForLine(running: Running, pattern: RegExp, timeoutMs = 5000): Promise<string> {
-  const started = Date.now();
-  for (;;) {
-    const line = running.lines.find((l) => pattern.test(l));
-    if (line !== undefined) return line;
-    if (Date.now() - started > timeoutMs) throw new Error(`No line matching ${pattern} in ${JSON.stringify(running.lines)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function site(): string {
   const root = mkdtempSync(join(tmpdir(), 'tiny-cli-'));

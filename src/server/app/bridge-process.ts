@@ -1,0 +1,245 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import type { Readable, Writable } from 'node:stream';
+import { FRAME, FrameDecoder, encodeFrame, encodeHeader, type Frame } from './frames';
+
+/** What one request's side of the bridge hears from the app. */
+export interface ExchangeSink {
+  onStart(status: string, headers: ReadonlyArray<readonly [string, string]>): void;
+  onBody(chunk: Buffer): void;
+  onEnd(): void;
+  /** The app raised; `started` says whether START was already received. */
+  onError(message: string, traceback: string): void;
+  /** The bridge may take this many more request body bytes. */
+  onGrant(bytes: number): void;
+  /** The bridge process is gone (crashed, killed, or a protocol error). */
+  onGone(reason: string): void;
+}
+
+export interface BridgeSpawnOptions {
+  readonly python: string;
+  readonly bridgePath: string;
+  readonly app: string;
+  readonly appDir: string;
+  readonly threads: number;
+  /** A line for the server's log: the app's output and wsgi.errors, prefixed. */
+  readonly log: (line: string) => void;
+}
+
+/** How starting the app ended. */
+export type StartOutcome =
+  | { readonly ok: true; readonly pid: number; readonly python: string; readonly ms: number }
+  | { readonly ok: false; readonly message: string; readonly traceback: string };
+
+/** How long a stopping bridge gets after its pipe closes before it is killed. */
+const KILL_AFTER_MS = 2000;
+
+/**
+ * One Python process running the bridge and the app. Requests are multiplexed over its pipes
+ * by id; the process is stopped with `stop()` (pipe closed, then SIGTERM, then SIGKILL), or
+ * `retire()` (stopped once the requests in flight have finished).
+ */
+export class BridgeProcess {
+  readonly started: Promise<StartOutcome>;
+  private readonly child: ChildProcess;
+  private readonly input: Writable;
+  private readonly sinks = new Map<number, ExchangeSink>();
+  private nextId = 1;
+  private gone: string | undefined;
+  private retiring = false;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+  private settleStart: (outcome: StartOutcome) => void = () => undefined;
+
+  constructor(private readonly options: BridgeSpawnOptions) {
+    const startedAt = performance.now();
+    this.started = new Promise((done) => {
+      this.settleStart = (outcome) => {
+        this.settleStart = () => undefined;
+        done(outcome.ok ? { ...outcome, ms: Math.round(performance.now() - startedAt) } : outcome);
+      };
+    });
+    const args = ['-u', '-B', options.bridgePath, '--app', options.app, '--app-dir', options.appDir, '--threads', String(options.threads)];
+    this.child = spawn(options.python, args, {
+      cwd: options.appDir,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      // -B and this keep Python from writing __pycache__ into the app's (often the served) folder.
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+    });
+    this.input = this.child.stdio[3] as Writable;
+    const output = this.child.stdio[4] as Readable;
+    this.input.on('error', () => undefined);
+    const decoder = new FrameDecoder((frame) => this.onFrame(frame));
+    output.on('data', (chunk: Buffer) => {
+      const error = decoder.push(chunk);
+      if (error !== undefined) this.broken(`the bridge broke the protocol: ${error.message}`);
+    });
+    output.on('error', () => undefined);
+    this.forwardLines(this.child.stdout, 'stdout');
+    this.forwardLines(this.child.stderr, 'stderr');
+    this.exited = new Promise((done) => this.child.once('close', () => done()));
+    this.child.once('error', (error) => {
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      this.fail(missing ? `cannot run ${options.python}: no such program (set the Python interpreter to use)` : `cannot run ${options.python}: ${error.message}`);
+    });
+    this.child.once('exit', (code, signal) => this.fail(signal === null ? `the app process exited with code ${code}` : `the app process was killed by ${signal}`));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Why the process can take no more requests, or undefined while it can. */
+  get goneReason(): string | undefined {
+    return this.gone;
+  }
+
+  get inFlight(): number {
+    return this.sinks.size;
+  }
+
+  /** Registers a request; frames for its id go to `sink` until it ends. */
+  open(sink: ExchangeSink): number {
+    const id = this.nextId++;
+    this.sinks.set(id, sink);
+    return id;
+  }
+
+  /** Forgets a request (ended, failed or abandoned); a retiring process stops after its last. */
+  close(id: number): void {
+    this.sinks.delete(id);
+    if (this.retiring && this.sinks.size === 0) void this.stop();
+  }
+
+  /** Writes a frame; false when the pipe is full (the caller may go on; credit bounds the data). */
+  send(frame: Buffer): boolean {
+    if (this.gone !== undefined) return false;
+    return this.input.write(frame);
+  }
+
+  /** A BODY frame: header and payload written one after the other, the payload not copied. */
+  sendBody(id: number, payload: Buffer): void {
+    if (this.gone !== undefined) return;
+    this.input.cork();
+    this.input.write(encodeHeader(FRAME.body, id, payload.length));
+    this.input.write(payload);
+    this.input.uncork();
+  }
+
+  sendEmpty(type: (typeof FRAME)[keyof typeof FRAME], id: number): void {
+    this.send(encodeFrame(type, id));
+  }
+
+  /**
+   * Stops taking requests; the process ends once the ones in flight have finished, or after
+   * `graceMs` (an endless stream, a request that never ends) whichever comes first.
+   */
+  retire(graceMs: number): void {
+    this.retiring = true;
+    if (this.sinks.size === 0) void this.stop();
+    else setTimeout(() => void this.stop(), graceMs).unref();
+  }
+
+  /** Ends the process: the closed pipe makes the bridge exit; SIGKILL if it does not. */
+  async stop(): Promise<void> {
+    this.fail('the app process was stopped');
+    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined) {
+      this.input.end();
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (frame.id === 0) {
+      this.onProcessFrame(frame);
+      return;
+    }
+    const sink = this.sinks.get(frame.id);
+    if (sink === undefined) return; // a request already abandoned (timeout, client gone)
+    switch (frame.type) {
+      case FRAME.start: {
+        const start = parseJson(frame.payload) as { status?: unknown; headers?: unknown };
+        if (typeof start.status !== 'string' || !Array.isArray(start.headers)) {
+          this.broken('the bridge sent a malformed START frame');
+          return;
+        }
+        sink.onStart(start.status, start.headers as Array<[string, string]>);
+        return;
+      }
+      case FRAME.responseBody:
+        sink.onBody(frame.payload);
+        return;
+      case FRAME.responseEnd:
+        this.sinks.delete(frame.id);
+        sink.onEnd();
+        if (this.retiring && this.sinks.size === 0) void this.stop();
+        return;
+      case FRAME.error: {
+        const error = parseJson(frame.payload) as { message?: unknown; traceback?: unknown };
+        this.sinks.delete(frame.id);
+        sink.onError(String(error.message ?? 'unknown error'), String(error.traceback ?? ''));
+        if (this.retiring && this.sinks.size === 0) void this.stop();
+        return;
+      }
+      case FRAME.grant:
+        sink.onGrant(frame.payload.length === 4 ? frame.payload.readUInt32BE(0) : 0);
+        return;
+      case FRAME.log:
+        this.options.log(`wsgi.errors: ${frame.payload.toString('utf8').trimEnd()}`);
+        return;
+      default:
+        this.broken(`the bridge sent frame type 0x${frame.type.toString(16)}, which only the server sends`);
+    }
+  }
+
+  private onProcessFrame(frame: Frame): void {
+    const info = parseJson(frame.payload) as Record<string, unknown>;
+    if (frame.type === FRAME.ready) {
+      this.settleStart({ ok: true, pid: Number(info.pid), python: String(info.python), ms: 0 });
+    } else if (frame.type === FRAME.failed) {
+      this.settleStart({ ok: false, message: String(info.message), traceback: String(info.traceback ?? '') });
+    }
+  }
+
+  /** The process can serve no more: every request in flight hears why, once. */
+  private fail(reason: string): void {
+    if (this.gone !== undefined) return;
+    this.gone = reason;
+    this.settleStart({ ok: false, message: reason, traceback: '' });
+    const sinks = [...this.sinks.values()];
+    this.sinks.clear();
+    for (const sink of sinks) sink.onGone(reason);
+  }
+
+  /** A bridge that breaks the protocol cannot be trusted with another frame. */
+  private broken(reason: string): void {
+    this.fail(reason);
+    this.child.kill('SIGKILL');
+  }
+
+  private forwardLines(stream: Readable | null, name: string): void {
+    if (stream === null) return;
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.options.log(`${name}: ${line}`);
+    });
+    stream.on('end', () => {
+      if (partial !== '') this.options.log(`${name}: ${partial}`);
+    });
+  }
+}
+
+function parseJson(payload: Buffer): unknown {
+  try {
+    const value: unknown = JSON.parse(payload.toString('utf8'));
+    return typeof value === 'object' && value !== null ? value : {};
+  } catch {
+    return {};
+  }
+}

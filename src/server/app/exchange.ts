@@ -1,0 +1,325 @@
+import { Buffer } from 'node:buffer';
+import { Readable } from 'node:stream';
+import type { Request, Response, ResponseHeaders } from '../handler';
+import type { HtmlRewriter } from '../static';
+import type { BridgeProcess, ExchangeSink } from './bridge-process';
+import { appErrorPage } from './error-page';
+import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeJsonFrame } from './frames';
+
+/** What every request forwarded to one app shares. */
+export interface ExchangeContext {
+  /** The mount prefix without a trailing slash (`` for the whole site): SCRIPT_NAME. */
+  readonly mount: string;
+  readonly serverName: string;
+  readonly serverPort: () => number;
+  readonly timeoutMs: number;
+  /** Show tracebacks on error pages (a loopback server, so only its own user sees them). */
+  readonly showTraceback: boolean;
+  /** Live reload's page rewriter: app pages get its client like files do. */
+  readonly htmlRewriter: HtmlRewriter | undefined;
+}
+
+/** Forwards `request` to the app in `bridge` and resolves with its response, or an error page. */
+export function forward(bridge: BridgeProcess, request: Request, context: ExchangeContext): Promise<Response> {
+  return new Promise((resolve) => new AppExchange(bridge, request, context, resolve));
+}
+
+/** RFC 9110 section 6.4.1: these never carry content; what the app sends anyway is dropped. */
+function hasNoContent(status: number, method: string): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200) || method === 'HEAD';
+}
+
+/**
+ * One request on its way through the bridge: the head and body go out under the bridge's
+ * credit; the response comes back as a buffer when it is complete soon after its head (most
+ * pages), else as a stream under our credit.
+ */
+class AppExchange implements ExchangeSink {
+  private readonly id: number;
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly upload: Upload;
+  private status = 0;
+  private headers: ResponseHeaders = {};
+  private length: number | undefined;
+  /** An uncompressed HTML page, which live reload may rewrite when it arrives whole. */
+  private html = false;
+  private chunks: Buffer[] = [];
+  private stream: Readable | undefined;
+  /** Response bytes received since credit was last granted. */
+  private unacknowledged = 0;
+  private ended = false;
+  /** Body bytes received before the response was settled. */
+  private buffered = 0;
+  private settleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly bridge: BridgeProcess,
+    private readonly request: Request,
+    private readonly context: ExchangeContext,
+    private readonly resolve: (response: Response) => void,
+  ) {
+    this.id = bridge.open(this);
+    const gone = bridge.goneReason;
+    if (gone !== undefined) queueMicrotask(() => this.onGone(gone));
+    bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
+    this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
+    this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
+  }
+
+  private head(): unknown {
+    const { request, context } = this;
+    const headers: Array<[string, string]> = [];
+    for (const [name, value] of request.headers) headers.push([name, value]);
+    return {
+      method: request.method,
+      scriptName: context.mount,
+      path: request.path.slice(context.mount.length),
+      query: request.query,
+      protocol: `HTTP/${request.version}`,
+      headers,
+      remoteAddress: request.remoteAddress,
+      remotePort: request.remotePort,
+      serverName: context.serverName,
+      serverPort: context.serverPort(),
+    };
+  }
+
+  onGrant(bytes: number): void {
+    this.upload.grant(bytes);
+  }
+
+  /** The client's body broke off (bad chunk, connection gone): the app stops reading it. */
+  private bodyFailed(message: string): void {
+    this.abandon();
+    this.fail(400, 'The request body could not be read', `request body failed: ${message}`, '');
+  }
+
+  onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
+    this.clearTimer();
+    this.status = Number.parseInt(status.slice(0, 3), 10);
+    const headers: Record<string, string | string[]> = {};
+    const names = new Map<string, string>();
+    let encoded = false;
+    for (const [name, value] of fields) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-type') this.html = /^\s*text\/html\b/i.test(value);
+      else if (lower === 'content-encoding') encoded = true;
+      // The app's Content-Length decides the framing; the connection writes the field itself.
+      if (lower === 'content-length') {
+        if (/^\d{1,15}$/.test(value)) this.length = Number(value);
+        continue;
+      }
+      const key = names.get(lower);
+      if (key === undefined) {
+        names.set(lower, name);
+        headers[name] = value;
+      } else {
+        const existing = headers[key] as string | string[];
+        headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+      }
+    }
+    this.headers = headers;
+    this.html &&= !encoded;
+    if (hasNoContent(this.status, this.request.method)) this.settleStarted();
+    else this.settleTimer = setTimeout(() => this.settleStarted(), SETTLE_MS);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.unacknowledged += chunk.length;
+    if (this.stream !== undefined) {
+      if (this.stream.push(chunk)) this.grant();
+    } else {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.complete() || this.buffered >= WINDOW / 2) this.settleStarted();
+    }
+  }
+
+  /** The whole body is here: the bridge said END, or the app's Content-Length is reached. */
+  private complete(): boolean {
+    return this.ended || (this.length !== undefined && this.buffered >= this.length);
+  }
+
+  onEnd(): void {
+    this.ended = true;
+    this.bridge.close(this.id);
+    if (this.stream !== undefined) this.stream.push(null);
+    else if (this.status !== 0) this.settleStarted();
+    else this.fail(502, 'The app ended the response without a status', 'the bridge ended a response it never started', '');
+  }
+
+  onError(message: string, traceback: string): void {
+    this.bridge.close(this.id);
+    if (this.stream !== undefined) {
+      this.stream.destroy(new Error(`app error: ${message}`));
+      return;
+    }
+    this.fail(500, 'The app raised an exception', `app error: ${message}`, traceback);
+  }
+
+  onGone(reason: string): void {
+    if (this.stream !== undefined) {
+      this.stream.destroy(new Error(reason));
+      return;
+    }
+    this.fail(502, 'The app process stopped before it answered', reason, '');
+  }
+
+  /**
+   * The response as a buffer when it is complete by now (most pages: written at once, with a
+   * Content-Length, and live reload can rewrite them), else as a stream from here on.
+   */
+  private settleStarted(): void {
+    if (this.settleTimer !== undefined) clearTimeout(this.settleTimer);
+    if (this.settled) return;
+    this.settled = true;
+    const { status, headers } = this;
+    if (hasNoContent(status, this.request.method)) {
+      if (!this.ended) this.abandon();
+      // HEAD keeps the length a GET would have; the connection sends no body for it.
+      const length = this.length;
+      if (this.request.method !== 'HEAD' || length === undefined || status === 204 || status === 304) this.resolve({ status, headers });
+      else this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]), length } });
+      return;
+    }
+    if (this.complete()) {
+      this.resolve({ status, headers, body: this.rewritten(Buffer.concat(this.chunks)) });
+      return;
+    }
+    this.stream = new Readable({
+      highWaterMark: WINDOW / 4,
+      read: () => this.grant(),
+      destroy: (error, callback) => {
+        // The client went away, or the connection would not send a body: stop the app.
+        if (!this.ended) this.abandon();
+        callback(error);
+      },
+    });
+    for (const chunk of this.chunks) this.stream.push(chunk);
+    this.chunks = [];
+    if (this.length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: this.stream } });
+    else this.resolve({ status, headers, body: { kind: 'stream', stream: this.stream, length: this.length } });
+  }
+
+  /**
+   * The page with live reload's client when it applies (a browser navigation to HTML). A page
+   * that is still streaming when its head is sent is left as it is.
+   */
+  private rewritten(body: Buffer): Buffer {
+    const rewriter = this.context.htmlRewriter;
+    if (!this.html || rewriter === undefined || !rewriter.applies(this.request)) return body;
+    return rewriter.rewrite(body, this.request.path);
+  }
+
+  /** Lets the bridge send as much again as has reached the client's side. */
+  private grant(): void {
+    if (this.unacknowledged === 0 || this.ended) return;
+    this.bridge.send(encodeCredit(FRAME.credit, this.id, this.unacknowledged));
+    this.unacknowledged = 0;
+  }
+
+  private timeOut(): void {
+    this.timer = undefined;
+    const seconds = this.context.timeoutMs / 1000;
+    this.abandon();
+    this.fail(504, `The app did not answer within ${seconds} s`, `app did not answer within ${seconds} s`, '');
+  }
+
+  /** Tells the bridge to stop this request (its iterable is closed) and forgets it. */
+  private abandon(): void {
+    this.ended = true;
+    this.upload.stop();
+    this.bridge.sendEmpty(FRAME.abort, this.id);
+    this.bridge.close(this.id);
+  }
+
+  private fail(status: number, title: string, reason: string, traceback: string): void {
+    this.clearTimer();
+    if (this.settled) return;
+    this.settled = true;
+    const shown = this.context.showTraceback ? traceback : '';
+    this.resolve({ status, headers: HTML_HEADERS, body: appErrorPage(status, title, shown), reason });
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * How long a started response may wait to arrive whole before its head goes out and the body
+ * streams: it bounds the delay PEP 3333 forbids ("must not delay the transmission of any
+ * block") while letting a page written in a few pieces be sent, and rewritten, as one.
+ */
+const SETTLE_MS = 10;
+
+const HTML_HEADERS = Object.freeze({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+
+/**
+ * Sends a request body to the bridge within the credit it grants: a buffered body in slices, a
+ * streamed one (Request.bodyStream) paused whenever the credit runs out, then END.
+ */
+class Upload {
+  private credit = WINDOW;
+  /** Bytes that wait for credit. */
+  private held: Buffer | undefined;
+  private sourceEnded: boolean;
+  private done = false;
+  private readonly source: Readable | undefined;
+
+  constructor(
+    private readonly bridge: BridgeProcess,
+    private readonly id: number,
+    request: Request,
+    onFailed: (message: string) => void,
+  ) {
+    const source = request.bodyStream;
+    this.source = source;
+    this.sourceEnded = source === undefined;
+    if (source === undefined) {
+      if (request.body.length > 0) this.held = request.body;
+    } else {
+      source.on('data', (chunk: Buffer) => {
+        this.held = chunk;
+        this.flush();
+        if (this.held !== undefined) source.pause();
+      });
+      source.once('end', () => {
+        this.sourceEnded = true;
+        this.flush();
+      });
+      source.once('error', (error) => {
+        if (!this.done) onFailed(error.message);
+      });
+    }
+    this.flush();
+  }
+
+  grant(bytes: number): void {
+    this.credit += bytes;
+    this.flush();
+    if (this.held === undefined && !this.done) this.source?.resume();
+  }
+
+  /** The request was abandoned: nothing more is sent. */
+  stop(): void {
+    this.done = true;
+    this.held = undefined;
+  }
+
+  private flush(): void {
+    while (this.held !== undefined && this.credit > 0 && !this.done) {
+      const held = this.held;
+      const size = Math.min(BODY_CHUNK, this.credit, held.length);
+      this.bridge.sendBody(this.id, size === held.length ? held : held.subarray(0, size));
+      this.held = size === held.length ? undefined : held.subarray(size);
+      this.credit -= size;
+    }
+    if (this.held === undefined && this.sourceEnded && !this.done) {
+      this.done = true;
+      this.bridge.sendEmpty(FRAME.end, this.id);
+    }
+  }
+}

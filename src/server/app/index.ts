@@ -1,0 +1,225 @@
+import { existsSync } from 'node:fs';
+import { basename, join, relative, sep } from 'node:path';
+import type { Disposable, Handler, Request, Response } from '../handler';
+import { ChangeBatcher } from '../reload';
+import type { HtmlRewriter } from '../static';
+import { isInside, resolveSafePath } from '../static/paths';
+import { BridgeProcess, type StartOutcome } from './bridge-process';
+import { appErrorPage } from './error-page';
+import { forward, type ExchangeContext } from './exchange';
+
+/** The bridge script: dist/wsgi_bridge.py next to the bundle, or further up for test bundles. */
+export const BRIDGE_PATH = findBridge(__dirname);
+
+function findBridge(start: string): string {
+  let dir = start;
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'dist', 'wsgi_bridge.py');
+    if (existsSync(join(dir, 'wsgi_bridge.py'))) return join(dir, 'wsgi_bridge.py');
+    if (existsSync(candidate)) return candidate;
+    dir = join(dir, '..');
+  }
+  return join(start, 'wsgi_bridge.py');
+}
+
+export interface AppOptions {
+  /** `module:callable`. */
+  readonly app: string;
+  /** The app's folder, symlinks resolved. */
+  readonly appDir: string;
+  /** The mount prefix without a trailing slash; `` for the whole site. */
+  readonly mount: string;
+  readonly python: string;
+  readonly threads: number;
+  readonly timeoutMs: number;
+  /** The served folder, symlinks resolved, and whether it shows dotfiles (for the source check). */
+  readonly realRoot: string;
+  readonly showDotfiles: boolean;
+  readonly serverName: string;
+  readonly showTraceback: boolean;
+  /** Live reload's page rewriter, when live reload is on. */
+  readonly htmlRewriter: HtmlRewriter | undefined;
+  readonly log: (line: string) => void;
+  /** Called when a replaced app is ready: open pages reload. */
+  readonly onRestarted: () => void;
+}
+
+/** A running app: its request handler, its reaction to file changes, and its process. */
+export interface App extends Disposable {
+  /** The app's folder, symlinks resolved. */
+  readonly dir: string;
+  /** The handler chain's last step: `files` first, then the app for what no file answers. */
+  route(files: Handler): Handler;
+  /** Absolute paths that changed below the app's folder. */
+  changed(paths: readonly string[]): void;
+  /** The port the server listens on, once known (SERVER_PORT). */
+  setPort(port: number): void;
+  /** Stops every app process; resolves when they have exited. */
+  close(): Promise<void>;
+}
+
+/** `module:callable`: a dotted module path, a colon, a dotted attribute path (e.g. `app:app`). */
+export function isAppSpec(spec: string): boolean {
+  return /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(spec);
+}
+
+/** `/api/` and `/api` mount at `/api`; `/` and `` mount at the root (``). */
+export function normalizeMount(mount: string): string {
+  const trimmed = mount.replace(/\/+$/, '');
+  return trimmed === '' ? '' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+/** Starts the app's process at once; requests wait for it to be ready. */
+export function startApp(options: AppOptions): App {
+  return new AppRunner(options);
+}
+
+/** Files whose change replaces the app process: its code, and templates a framework caches. */
+function needsRestart(appDir: string, path: string): boolean {
+  if (!isInside(appDir, path)) return false;
+  const segments = relative(appDir, path).split(sep);
+  if (segments.includes('__pycache__')) return false;
+  return path.endsWith('.py') || segments.slice(0, -1).includes('templates');
+}
+
+const SOURCE_EXTENSIONS = /\.py[cod]?$/i;
+
+class AppRunner implements App {
+  private current: BridgeProcess;
+  private readonly all = new Set<BridgeProcess>();
+  private readonly context: ExchangeContext;
+  private readonly batcher: ChangeBatcher;
+  private port = 0;
+  private closed = false;
+  /** Whether the app's folder is inside the served one, so its sources could be asked for. */
+  private readonly sourcesServable: boolean;
+
+  constructor(private readonly options: AppOptions) {
+    this.context = {
+      mount: options.mount,
+      serverName: options.serverName,
+      serverPort: () => this.port,
+      timeoutMs: options.timeoutMs,
+      showTraceback: options.showTraceback,
+      htmlRewriter: options.htmlRewriter,
+    };
+    this.sourcesServable = isInside(options.realRoot, options.appDir);
+    this.batcher = new ChangeBatcher((paths) => this.restart(paths));
+    this.current = this.spawn('started');
+  }
+
+  get dir(): string {
+    return this.options.appDir;
+  }
+
+  setPort(port: number): void {
+    this.port = port;
+  }
+
+  route(files: Handler): Handler {
+    return (request) => {
+      if (!this.mounted(request.path)) return files(request);
+      const method = request.method;
+      if ((method !== 'GET' && method !== 'HEAD') || this.isSource(request.path)) return this.forward(request);
+      const answer = files(request);
+      if (answer instanceof Promise) return answer.then((r) => (r?.status === 404 ? this.forward(request) : r));
+      return answer?.status === 404 ? this.forward(request) : answer;
+    };
+  }
+
+  changed(paths: readonly string[]): void {
+    const relevant = paths.filter((path) => needsRestart(this.options.appDir, path));
+    if (relevant.length > 0 && !this.closed) this.batcher.add(relevant);
+  }
+
+  dispose(): void {
+    void this.close();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.batcher.dispose();
+    await Promise.all([...this.all].map((bridge) => bridge.stop()));
+  }
+
+  private mounted(path: string): boolean {
+    const mount = this.options.mount;
+    return mount === '' || (path.startsWith(mount) && (path.length === mount.length || path.charCodeAt(mount.length) === 47));
+  }
+
+  /** True for the app's own sources (.py, .pyc, __pycache__), which are never served as files. */
+  private isSource(urlPath: string): boolean {
+    if (!this.sourcesServable || !/py|%/i.test(urlPath)) return false;
+    const safe = resolveSafePath(this.options.realRoot, urlPath, this.options.showDotfiles);
+    if (!safe.ok || !isInside(this.options.appDir, safe.path)) return false;
+    return SOURCE_EXTENSIONS.test(safe.path) || relative(this.options.appDir, safe.path).split(sep).includes('__pycache__');
+  }
+
+  private async forward(request: Request): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const bridge = this.current;
+      const outcome = await this.startedWithin(bridge);
+      if (outcome === undefined) return this.startTimedOut();
+      // Replaced while starting (a file changed): the request goes to the new process.
+      if (bridge !== this.current) continue;
+      // One whose import failed stays, answering with its traceback, until a file changes.
+      if (!outcome.ok) return this.notStarted(outcome.message, outcome.traceback);
+      if (bridge.goneReason === undefined) return forward(bridge, request, this.context);
+      // One that stopped after starting (a crash) is replaced on the next request, once.
+      if (this.closed || attempt > 0) return this.notStarted(bridge.goneReason, '');
+      this.current = this.spawn('restarted after it stopped');
+    }
+  }
+
+  /** The start's outcome, or undefined when it takes longer than the app timeout (an import that hangs). */
+  private startedWithin(bridge: BridgeProcess): Promise<StartOutcome | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((done) => {
+      timer = setTimeout(() => done(undefined), this.options.timeoutMs);
+    });
+    return Promise.race([bridge.started, late]).finally(() => clearTimeout(timer));
+  }
+
+  private startTimedOut(): Response {
+    const seconds = this.options.timeoutMs / 1000;
+    return {
+      status: 504,
+      headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' },
+      body: appErrorPage(504, `The app ${this.options.app} did not start within ${seconds} s`, ''),
+      reason: `app did not start within ${seconds} s`,
+    };
+  }
+
+  private notStarted(message: string, traceback: string): Response {
+    return {
+      status: 500,
+      headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' },
+      body: appErrorPage(500, `The app ${this.options.app} could not start: ${message}`, this.options.showTraceback ? traceback : ''),
+      reason: `app not started: ${message}`,
+    };
+  }
+
+  private spawn(verb: string): BridgeProcess {
+    const { app, appDir, python, threads, log } = this.options;
+    const bridge = new BridgeProcess({ python, bridgePath: BRIDGE_PATH, app, appDir, threads, log: (line) => log(`app: ${line}`) });
+    this.all.add(bridge);
+    void bridge.started.then((outcome) => {
+      if (outcome.ok) log(`app: ${app} ${verb} in ${outcome.ms} ms (pid ${outcome.pid}, Python ${outcome.python})`);
+      else log(`app: ${app} could not start: ${outcome.message}${outcome.traceback === '' ? '' : `\n${outcome.traceback.trimEnd()}`}`);
+    });
+    void bridge.exited.then(() => this.all.delete(bridge));
+    return bridge;
+  }
+
+  /** Replaces the process; requests in flight finish on the old one, new ones wait for the new. */
+  private restart(paths: readonly string[]): void {
+    if (this.closed) return;
+    const old = this.current;
+    this.options.log(`app: ${basename(paths[0] ?? '')}${paths.length > 1 ? ` and ${paths.length - 1} more` : ''} changed`);
+    this.current = this.spawn('restarted');
+    old.retire(this.options.timeoutMs);
+    void this.current.started.then(() => {
+      if (!this.closed) this.options.onRestarted();
+    });
+  }
+}

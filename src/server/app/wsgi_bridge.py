@@ -1,0 +1,477 @@
+"""Tiny Server's WSGI bridge: runs one app, `module:callable`, for the server that started it.
+
+Standard library only. The server (src/server/app/) parses HTTP and talks to this process over
+two pipes, fd 3 (requests in) and fd 4 (responses out), in the framed protocol described at the
+top of src/server/app/frames.ts; stdout and stderr stay the app's own, and the server logs them.
+
+    python3 wsgi_bridge.py --app module:callable --app-dir DIR [--threads N]
+
+Requests run on a thread pool. Bodies flow both ways under credit (WINDOW bytes per request
+in flight), so a large upload or download never sits in memory whole.
+"""
+
+import argparse
+import collections
+import importlib
+import json
+import os
+import signal
+import struct
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote_to_bytes
+
+# Frame types, as in frames.ts.
+REQUEST, BODY, END, ABORT, CREDIT = 0x01, 0x02, 0x03, 0x04, 0x05
+START, RESPONSE_BODY, RESPONSE_END, ERROR, GRANT, LOG, READY, FAILED = (
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18)
+INCOMING = {REQUEST, BODY, END, ABORT, CREDIT}
+HEADER = struct.Struct('>IBI')
+WINDOW = 256 * 1024
+MAX_PAYLOAD = 1024 * 1024
+BODY_CHUNK = 64 * 1024
+
+# RFC 9110 section 7.6.1: fields about one connection, which only the server may send (PEP 3333,
+# "Other HTTP Features": an app that sends them is an error).
+HOP_BY_HOP = frozenset(('connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
+                        'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'))
+TOKEN = frozenset('!#$%&\'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ')
+
+
+class ClientGone(OSError):
+    """The client went away or the server gave up on the request."""
+
+
+class Channel:
+    """Writes frames to the server; one lock keeps frames from different threads whole."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, kind, rid, payload=b''):
+        self.send_all(((kind, rid, payload),))
+
+    def send_json(self, kind, rid, value):
+        self.send(kind, rid, json.dumps(value).encode('utf-8'))
+
+    def send_all(self, frames):
+        """Several frames in one write, so that the server reads them together."""
+        data = b''.join(HEADER.pack(len(payload), kind, rid) + payload for kind, rid, payload in frames)
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+
+
+class Exchange:
+    """One request: its body arriving from the server, its response credit, its abort flag."""
+
+    def __init__(self, rid, head, channel):
+        self.rid = rid
+        self.head = head
+        self.channel = channel
+        self.cond = threading.Condition()
+        self.pending = bytearray()
+        self.eof = False
+        self.aborted = False
+        self.consumed = 0
+        self.credit = WINDOW
+        self.status_headers = None
+        self.headers_sent = False
+
+    # Called by the reader thread.
+    def feed(self, data):
+        with self.cond:
+            self.pending += data
+            if len(self.pending) > WINDOW:
+                fatal('The server sent more request body than the window allows')
+            self.cond.notify_all()
+
+    def finish_input(self):
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def abort(self):
+        with self.cond:
+            self.aborted = True
+            self.cond.notify_all()
+
+    def grant(self, count):
+        with self.cond:
+            self.credit += count
+            self.cond.notify_all()
+
+    # Called by the app's thread.
+    def take(self, size, until_newline=False):
+        """Up to `size` bytes (all when negative) of the body; b'' at its end."""
+        out = bytearray()
+        with self.cond:
+            while size < 0 or len(out) < size:
+                while not self.pending and not self.eof and not self.aborted:
+                    self.cond.wait()
+                if self.aborted:
+                    raise ClientGone('The client went away while the app read the request body')
+                if not self.pending:
+                    break
+                want = len(self.pending) if size < 0 else min(size - len(out), len(self.pending))
+                if until_newline:
+                    newline = self.pending.find(b'\n', 0, want)
+                    if newline != -1:
+                        want = newline + 1
+                out += self.pending[:want]
+                del self.pending[:want]
+                self.acknowledge(want)
+                if until_newline and out.endswith(b'\n'):
+                    break
+        return bytes(out)
+
+    def acknowledge(self, count):
+        """Grants the server credit for consumed bytes, a quarter window at a time."""
+        self.consumed += count
+        if self.consumed >= WINDOW // 4 and not self.eof:
+            self.channel.send(GRANT, self.rid, struct.pack('>I', self.consumed))
+            self.consumed = 0
+
+    def send_body(self, data):
+        view = memoryview(data)
+        while view:
+            with self.cond:
+                while self.credit <= 0 and not self.aborted:
+                    self.cond.wait()
+                if self.aborted:
+                    raise ClientGone('The client went away during the response')
+                size = min(len(view), self.credit, BODY_CHUNK)
+                self.credit -= size
+            self.channel.send(RESPONSE_BODY, self.rid, bytes(view[:size]))
+            view = view[size:]
+
+    def send_start(self):
+        status, headers = self.status_headers
+        self.headers_sent = True
+        self.channel.send_json(START, self.rid, {'status': status, 'headers': headers})
+
+
+class Input:
+    """wsgi.input: the request body as the server streams it, ending with b'' at its end."""
+
+    def __init__(self, exchange):
+        self.exchange = exchange
+
+    def read(self, size=-1):
+        return self.exchange.take(-1 if size is None else size)
+
+    def readline(self, size=-1):
+        return self.exchange.take(-1 if size is None else size, until_newline=True)
+
+    def readlines(self, hint=-1):
+        lines, total = [], 0
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+class Errors:
+    """wsgi.errors: text for the server's log, tagged with the request."""
+
+    def __init__(self, exchange):
+        self.exchange = exchange
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError('wsgi.errors.write() takes str, not %s' % type(text).__name__)
+        if text:
+            self.exchange.channel.send(LOG, self.exchange.rid, text.encode('utf-8', 'replace'))
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterates a file in large blocks and closes it with the response."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = max(blksize, BODY_CHUNK)
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        while True:
+            data = self.filelike.read(self.blksize)
+            if not data:
+                return
+            yield data
+
+
+def build_environ(exchange, multithread):
+    """The PEP 3333 environ of one request."""
+    head = exchange.head
+    environ = {
+        'REQUEST_METHOD': head['method'],
+        'SCRIPT_NAME': unquote_to_bytes(head['scriptName']).decode('latin-1'),
+        # PEP 3333, "Unicode Issues": decoded bytes carried in a str as latin-1.
+        'PATH_INFO': unquote_to_bytes(head['path']).decode('latin-1'),
+        'QUERY_STRING': head['query'],
+        'SERVER_NAME': head['serverName'],
+        'SERVER_PORT': str(head['serverPort']),
+        'SERVER_PROTOCOL': head['protocol'],
+        'REMOTE_ADDR': head['remoteAddress'],
+        'REMOTE_PORT': str(head['remotePort']),
+        'wsgi.version': (1, 0),
+        'wsgi.url_scheme': 'http',
+        'wsgi.input': Input(exchange),
+        'wsgi.errors': Errors(exchange),
+        'wsgi.multithread': multithread,
+        'wsgi.multiprocess': False,
+        'wsgi.run_once': False,
+        # The body always ends with b'' (chunked bodies are decoded by the server): apps may read
+        # to the end without a Content-Length.
+        'wsgi.input_terminated': True,
+        'wsgi.file_wrapper': FileWrapper,
+    }
+    for name, value in head['headers']:
+        # A field named with `_` would collide with one named with `-` once both become HTTP_*
+        # keys, so it could pose as a field a proxy checked; dropped, as nginx and Apache do.
+        if '_' in name:
+            continue
+        if name == 'content-type':
+            environ['CONTENT_TYPE'] = value
+        elif name == 'content-length':
+            environ['CONTENT_LENGTH'] = value
+        else:
+            key = 'HTTP_' + name.upper().replace('-', '_')
+            # Repeated fields arrive joined already; join again if a name repeats anyway.
+            environ[key] = environ[key] + ',' + value if key in environ else value
+    return environ
+
+
+def check_status(status):
+    if not isinstance(status, str):
+        raise TypeError('The status must be a str such as "200 OK", not %s' % type(status).__name__)
+    if len(status) < 4 or not status[:3].isdigit() or status[3] != ' ' or '\r' in status or '\n' in status:
+        raise ValueError('The status %r is not a three-digit code, a space and a reason' % (status,))
+
+
+def check_headers(headers):
+    if not isinstance(headers, list):
+        raise TypeError('The headers must be a list of (name, value) tuples, not %s' % type(headers).__name__)
+    for item in headers:
+        if not isinstance(item, tuple) or len(item) != 2 or not all(isinstance(x, str) for x in item):
+            raise TypeError('Each header must be a (name, value) tuple of two str, got %r' % (item,))
+        name, value = item
+        if not name or not set(name) <= TOKEN:
+            raise ValueError('The header name %r is not a valid field name' % (name,))
+        if name.lower() in HOP_BY_HOP:
+            raise ValueError('The app may not send the hop-by-hop header %r (PEP 3333): the server frames '
+                             'the response and manages the connection' % (name,))
+        if any(c in value for c in '\r\n\0'):
+            raise ValueError('The value of the header %r contains a line break or NUL' % (name,))
+        try:
+            value.encode('latin-1')
+        except UnicodeEncodeError:
+            raise ValueError('The value of the header %r is not latin-1 text (PEP 3333): encode non-ASCII '
+                             'values, e.g. with urllib.parse.quote' % (name,)) from None
+
+
+def check_chunk(data):
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, str):
+        raise TypeError('The app gave the str %r where WSGI needs bytes: encode it, e.g. '
+                        'return [body.encode("utf-8")] instead of [body]' % (data[:40],))
+    raise TypeError('The app gave a %s where WSGI needs bytes' % type(data).__name__)
+
+
+def iterate(result):
+    if isinstance(result, (str, bytes)):
+        raise TypeError('The app returned a %s itself; WSGI needs an iterable of bytes: return [body]%s'
+                        % (type(result).__name__, ' with body encoded, e.g. [body.encode("utf-8")]'
+                           if isinstance(result, str) else ''))
+    try:
+        return iter(result)
+    except TypeError:
+        raise TypeError('The app returned %r, which is not iterable; WSGI needs an iterable of bytes, '
+                        'e.g. return [b"Hello"]' % (result,)) from None
+
+
+def send_whole(exchange, result):
+    """A list or tuple result (every block is ready) goes out with its head and END in one write."""
+    if type(result) not in (list, tuple) or exchange.status_headers is None or exchange.headers_sent:
+        return False
+    blocks = [check_chunk(data) for data in result]
+    body = b''.join(blocks)
+    if len(body) > min(exchange.credit, BODY_CHUNK):
+        return False
+    status, headers = exchange.status_headers
+    exchange.headers_sent = True
+    frames = [(START, exchange.rid, json.dumps({'status': status, 'headers': headers}).encode('utf-8'))]
+    if body:
+        frames.append((RESPONSE_BODY, exchange.rid, body))
+    frames.append((RESPONSE_END, exchange.rid, b''))
+    exchange.channel.send_all(frames)
+    return True
+
+
+def run_app(app, exchange, multithread):
+    """Calls the app for one request and streams its response; errors become ERROR frames."""
+    channel = exchange.channel
+
+    def write(data):
+        data = check_chunk(data)
+        if exchange.status_headers is None:
+            raise AssertionError('write() was called before start_response()')
+        if not exchange.headers_sent:
+            exchange.send_start()
+        if data:
+            exchange.send_body(data)
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if exchange.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif exchange.status_headers is not None:
+            raise AssertionError('start_response() was called a second time without exc_info')
+        check_status(status)
+        check_headers(headers)
+        exchange.status_headers = (status, [list(h) for h in headers])
+        return write
+
+    try:
+        result = app(build_environ(exchange, multithread), start_response)
+        if send_whole(exchange, result):
+            return
+        try:
+            for data in iterate(result):
+                data = check_chunk(data)
+                if data:
+                    write(data)
+                if exchange.aborted:
+                    break
+        finally:
+            close = getattr(result, 'close', None)
+            if close is not None:
+                close()
+        if exchange.status_headers is None:
+            raise AssertionError('The app returned without calling start_response()')
+        if not exchange.headers_sent:
+            exchange.send_start()
+        channel.send(RESPONSE_END, exchange.rid)
+    except ClientGone:
+        channel.send(RESPONSE_END, exchange.rid)
+    except BaseException as error:  # noqa: B902 - everything the app raises is reported
+        channel.send_json(ERROR, exchange.rid, {
+            'message': '%s: %s' % (type(error).__name__, error),
+            'traceback': traceback.format_exc(),
+            'started': exchange.headers_sent,
+        })
+
+
+def load_app(spec, app_dir):
+    module_name, _, name = spec.partition(':')
+    module = importlib.import_module(module_name)
+    target = module
+    for part in (name or 'application').split('.'):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError('%s is a %s, not a callable WSGI app' % (spec, type(target).__name__))
+    return target
+
+
+def fatal(message):
+    sys.stderr.write('wsgi_bridge: %s\n' % message)
+    sys.stderr.flush()
+    os._exit(4)
+
+
+def serve(app, threads, channel):
+    """Reads frames from fd 3 until the server closes it, then exits."""
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix='wsgi')
+    exchanges = {}
+    multithread = threads > 1
+    buffer = bytearray()
+
+    def finished(rid):
+        return lambda _future: exchanges.pop(rid, None)
+
+    while True:
+        data = os.read(3, 256 * 1024)
+        if not data:
+            # The server closed the pipe or went away: nothing more can be answered.
+            os._exit(0)
+        buffer += data
+        while len(buffer) >= HEADER.size:
+            length, kind, rid = HEADER.unpack_from(buffer)
+            if kind not in INCOMING:
+                fatal('Frame type 0x%x is unknown' % kind)
+            if length > MAX_PAYLOAD:
+                fatal('Frame of %d bytes is larger than the limit' % length)
+            if len(buffer) < HEADER.size + length:
+                break
+            payload = bytes(buffer[HEADER.size:HEADER.size + length])
+            del buffer[:HEADER.size + length]
+            if kind == REQUEST:
+                exchange = Exchange(rid, json.loads(payload), channel)
+                exchanges[rid] = exchange
+                pool.submit(run_app, app, exchange, multithread).add_done_callback(finished(rid))
+                continue
+            exchange = exchanges.get(rid)
+            if exchange is None:
+                continue  # the request already ended; late frames are harmless
+            if kind == BODY:
+                exchange.feed(payload)
+            elif kind == END:
+                exchange.finish_input()
+            elif kind == ABORT:
+                exchange.abort()
+            elif kind == CREDIT:
+                exchange.grant(struct.unpack('>I', payload)[0])
+
+
+def main():
+    parser = argparse.ArgumentParser(description='Runs a WSGI app for Tiny Server')
+    parser.add_argument('--app', required=True)
+    parser.add_argument('--app-dir', required=True)
+    parser.add_argument('--threads', type=int, default=8)
+    args = parser.parse_args()
+    # Ctrl-C in a terminal reaches the whole process group; the server stops this process itself
+    # (it closes fd 3, then sends SIGTERM), so the app is never cut off by a stray interrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel = Channel(4)
+    os.chdir(args.app_dir)
+    sys.path.insert(0, args.app_dir)
+    try:
+        app = load_app(args.app, args.app_dir)
+    except BaseException as error:  # noqa: B902 - an import error of any kind is reported
+        channel.send_json(FAILED, 0, {'message': '%s: %s' % (type(error).__name__, error),
+                                      'traceback': traceback.format_exc()})
+        sys.exit(3)
+    channel.send_json(READY, 0, {'pid': os.getpid(), 'python': sys.version.split()[0]})
+    serve(app, max(1, args.threads), channel)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,34 @@
+import { Readable } from 'node:stream';
+
+/**
+ * A request body handed to the handler while it still arrives (`Request.bodyStream`), for
+ * handlers that forward it (a WSGI app) instead of reading it whole. Backpressure reaches the
+ * client: when the handler reads slower than the client sends, the connection stops reading
+ * the socket until the handler asks for more.
+ */
+export class RequestBody extends Readable {
+  /** The whole body arrived (the parser reached the end of the message). */
+  complete = false;
+
+  constructor(
+    private readonly pauseSource: () => void,
+    private readonly resumeSource: () => void,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  /** @internal parser side: the next piece of the body. */
+  add(chunk: Buffer): void {
+    if (!this.push(chunk)) this.pauseSource();
+  }
+
+  /** @internal parser side: the body ended. */
+  finish(): void {
+    this.complete = true;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.resumeSource();
+  }
+}

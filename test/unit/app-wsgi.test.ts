@@ -1,0 +1,477 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { watchTree } from '../../src/server/reload';
+import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, retained } from './helpers/app';
+import { runCli, waitForLine } from './helpers/cli';
+import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
+import { waitFor, withLogged, type LoggedServer } from './helpers/server';
+
+/** A tutorial's first app, and small apps for each way an app can go wrong, routed by path. */
+const APPS = String.raw`
+import json, os, sys, time
+
+def tutorial(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain; charset=utf-8')])
+    return [b'Hello, ', b'WSGI!\n']
+
+def environ_json(environ, start_response):
+    keys = ['REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'CONTENT_TYPE', 'CONTENT_LENGTH',
+            'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE',
+            'HTTP_X_DASHED', 'wsgi.url_scheme', 'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once',
+            'wsgi.input_terminated']
+    out = {k: environ.get(k) for k in keys}
+    out['wsgi.version'] = list(environ['wsgi.version'])
+    out['body'] = environ['wsgi.input'].read().decode('latin-1')
+    out['file_wrapper'] = callable(environ.get('wsgi.file_wrapper'))
+    environ['wsgi.errors'].write('environ was asked for\n')
+    body = json.dumps(out).encode()
+    start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
+    return [body]
+
+def raise_before(environ, start_response):
+    raise ValueError('broken <before> start_response')
+
+def raise_after(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    yield b'partial'
+    time.sleep(0.2)
+    raise RuntimeError('broken after the first chunk')
+
+def returns_str(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return ['text, not bytes']
+
+def not_iterable(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return 42
+
+def hop_by_hop(environ, start_response):
+    start_response('200 OK', [('Connection', 'close')])
+    return [b'x']
+
+def slow(environ, start_response):
+    time.sleep(3)
+    start_response('200 OK', [])
+    return [b'late']
+
+def ignore_body(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'did not read it']
+
+def exc_info(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    try:
+        raise KeyError('missing')
+    except KeyError:
+        start_response('503 Service Unavailable', [('Content-Type', 'text/plain')], sys.exc_info())
+    return [b'replaced by the error handler']
+
+def write_callable(environ, start_response):
+    write = start_response('200 OK', [('Content-Type', 'text/plain')])
+    write(b'written, ')
+    return [b'', b'then returned']
+
+def no_content(environ, start_response):
+    start_response('204 No Content', [('X-Kept', 'yes')])
+    return [b'dropped']
+
+def file_wrapper(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return environ['wsgi.file_wrapper'](open(__file__, 'rb'), 4096)
+
+def download(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    block = b'z' * 65536
+    for i in range(int(environ['QUERY_STRING'])):
+        yield block
+
+def crash(environ, start_response):
+    os._exit(7)
+
+class Closing:
+    def __init__(self, marker):
+        self.marker = marker
+    def __iter__(self):
+        for i in range(100000):
+            yield b'chunk %d\n' % i
+            time.sleep(0.01)
+    def close(self):
+        with open(self.marker, 'w') as f:
+            f.write('closed')
+
+def endless(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return Closing(environ['QUERY_STRING'])
+
+ROUTES = {name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)}
+
+def app(environ, start_response):
+    name = environ['PATH_INFO'].strip('/').split('/')[0] or 'tutorial'
+    return ROUTES.get(name, tutorial)(environ, start_response)
+`;
+
+function site(): { dir: string; remove: () => void } {
+  return folderWith({ 'apps.py': APPS, 'index.html': '<!doctype html><p>static home</p>', 'static.txt': 'a file' });
+}
+
+async function request(port: number, raw: string): Promise<RawResponse> {
+  const [response] = parseResponses(await exchange(port, raw, 10_000), raw.startsWith('HEAD') ? 1 : 0);
+  assert.ok(response, 'a response');
+  return response;
+}
+
+const close = 'Connection: close\r\n';
+
+test('a tutorial app runs with --app module:callable from the CLI; files answer first; Ctrl-C leaves no Python process', async () => {
+  requirePython();
+  const folder = folderWith({
+    'tutorial.py': "def app(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'Hello, ', b'world!']\n",
+    'page.html': '<p>a file</p>',
+    '__pycache__/tutorial.cpython-311.pyc': 'compiled',
+    'lib/helper.PYC': 'compiled',
+  });
+  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'tutorial:app', '--python', PYTHON]);
+  try {
+    const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
+    await waitForLine(running, /app: tutorial:app started in \d+ ms/, 10_000);
+    const hello = await request(port, get('/anything/at/all', close));
+    assert.equal(hello.status, 200);
+    assert.equal(hello.body.toString(), 'Hello, world!');
+    assert.equal(hello.headers.get('content-type'), 'text/plain');
+    const file = await request(port, get('/page.html', close));
+    assert.equal(file.body.toString(), '<p>a file</p>');
+    const source = await request(port, get('/tutorial.py', close));
+    assert.equal(source.body.toString(), 'Hello, world!', 'the app answers for its own source file');
+    for (const path of ['/__pycache__/tutorial.cpython-311.pyc', '/lib/helper.PYC', '/tutorial%2Epy', '/__pycache__/']) {
+      assert.equal((await request(port, get(path, close))).body.toString(), 'Hello, world!', `${path} is not served as a file`);
+    }
+    assert.equal(bridgeProcesses(folder.dir).length, 1, 'one bridge process runs');
+    running.child.kill('SIGINT');
+    assert.equal(await running.exited, 0);
+    assert.deepEqual(bridgeProcesses(folder.dir), [], 'no Python process is left behind');
+  } finally {
+    running.child.kill('SIGKILL');
+    folder.remove();
+  }
+});
+
+test('a server killed with SIGKILL leaves no Python process: the bridge exits when its pipe closes', async () => {
+  requirePython();
+  const folder = site();
+  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'apps:app', '--python', PYTHON]);
+  try {
+    await waitForLine(running, /app: apps:app started in \d+ ms/, 10_000);
+    assert.equal(bridgeProcesses(folder.dir).length, 1);
+    running.child.kill('SIGKILL');
+    await running.exited;
+    await waitFor(() => bridgeProcesses(folder.dir).length === 0, 5000, 'the bridge to exit');
+  } finally {
+    running.child.kill('SIGKILL');
+    folder.remove();
+  }
+});
+
+/** Runs `run` with a server that runs apps.py's `app`, then checks that no bridge process is left. */
+async function withApp(options: { timeout?: number; mount?: string }, run: (logged: LoggedServer, lines: string[], dir: string) => Promise<void>): Promise<void> {
+  requirePython();
+  const folder = site();
+  const lines: string[] = [];
+  try {
+    await withLogged(
+      {
+        root: folder.dir,
+        app: 'apps:app',
+        python: PYTHON,
+        appTimeout: options.timeout ?? 30,
+        appMount: options.mount ?? '/',
+        appLog: (line) => lines.push(line),
+      },
+      (logged) => run(logged, lines, folder.dir),
+    );
+    assert.deepEqual(bridgeProcesses(folder.dir), [], 'no Python process is left behind');
+  } finally {
+    folder.remove();
+  }
+}
+
+test('the environ follows PEP 3333: latin-1 PATH_INFO, joined fields, fields with _ dropped, a streamed chunked body', async () => {
+  await withApp({}, async ({ server }, lines) => {
+    const body = 'a=1&b=' + 'x'.repeat(300_000);
+    const chunked = `${(body.length).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const response = await request(
+      server.port,
+      `POST /environ_json/caf%C3%A9%20x?q=1&r=%20 HTTP/1.1\r\nHost: localhost:${server.port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+        `X-Twice: one\r\nX-Twice: two\r\nX-Dashed: real\r\nX_Dashed: forged\r\nTransfer-Encoding: chunked\r\n${close}\r\n${chunked}`,
+    );
+    assert.equal(response.status, 200, response.body.toString());
+    const environ = JSON.parse(response.body.toString()) as Record<string, unknown>;
+    assert.equal(environ.REQUEST_METHOD, 'POST');
+    assert.equal(environ.SCRIPT_NAME, '');
+    assert.equal(environ.PATH_INFO, '/environ_json/caf\u00c3\u00a9 x', 'UTF-8 bytes carried as latin-1 text');
+    assert.equal(environ.QUERY_STRING, 'q=1&r=%20');
+    assert.equal(environ.CONTENT_TYPE, 'application/x-www-form-urlencoded');
+    assert.equal(environ.CONTENT_LENGTH, null, 'a chunked body has no length; input_terminated says to read to the end');
+    assert.equal(environ['wsgi.input_terminated'], true);
+    assert.equal(environ.SERVER_NAME, '127.0.0.1');
+    assert.equal(environ.SERVER_PORT, String(server.port));
+    assert.equal(environ.SERVER_PROTOCOL, 'HTTP/1.1');
+    assert.equal(environ.REMOTE_ADDR, '127.0.0.1');
+    assert.equal(environ.HTTP_HOST, `localhost:${server.port}`);
+    assert.equal(environ.HTTP_X_TWICE, 'one, two');
+    assert.equal(environ.HTTP_X_DASHED, 'real', 'X_Dashed cannot pose as X-Dashed');
+    assert.deepEqual(environ['wsgi.version'], [1, 0]);
+    assert.equal(environ['wsgi.url_scheme'], 'http');
+    assert.equal(environ['wsgi.multithread'], true);
+    assert.equal(environ['wsgi.multiprocess'], false);
+    assert.equal(environ['wsgi.run_once'], false);
+    assert.equal(environ.file_wrapper, true);
+    assert.equal(environ.body, body);
+    await waitFor(() => lines.some((l) => l.includes('wsgi.errors: environ was asked for')), 3000, 'the wsgi.errors line');
+  });
+});
+
+test('a mounted app gets only its prefix, as SCRIPT_NAME, and a file still answers first', async () => {
+  await withApp({ mount: '/api/' }, async ({ server }) => {
+    const response = await request(server.port, get('/api/environ_json/x?y', close));
+    const environ = JSON.parse(response.body.toString()) as Record<string, unknown>;
+    assert.equal(environ.SCRIPT_NAME, '/api');
+    assert.equal(environ.PATH_INFO, '/environ_json/x');
+    assert.equal((await request(server.port, get('/elsewhere', close))).status, 404, 'outside the mount: the static 404');
+    assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
+  });
+});
+
+/** The request's log record, once written. */
+async function recordFor(records: LoggedServer['records'], target: string): Promise<NonNullable<LoggedServer['records'][number]>> {
+  await waitFor(() => records.some((r) => r.target === target), 5000, `the log record of ${target}`);
+  return records.find((r) => r.target === target) as NonNullable<LoggedServer['records'][number]>;
+}
+
+/** Another client is still answered, by a file and by the app. */
+async function stillAnswers(port: number): Promise<void> {
+  assert.equal((await request(port, get('/static.txt', close))).body.toString(), 'a file');
+  assert.equal((await request(port, get('/tutorial', close))).body.toString(), 'Hello, WSGI!\n');
+}
+
+const ERRORS: ReadonlyArray<{ path: string; status: number; page: RegExp; reason: RegExp }> = [
+  { path: '/raise_before', status: 500, page: /ValueError: broken &lt;before&gt; start_response/, reason: /app error: ValueError: broken <before> start_response/ },
+  { path: '/returns_str', status: 500, page: /where WSGI needs bytes: encode it/, reason: /app error: TypeError: The app gave the str 'text, not bytes'/ },
+  { path: '/not_iterable', status: 500, page: /returned 42, which is not iterable/, reason: /not iterable/ },
+  { path: '/hop_by_hop', status: 500, page: /hop-by-hop header &#39;Connection&#39;/, reason: /hop-by-hop header 'Connection'/ },
+];
+
+test('an app that raises, returns str or a non-iterable, or sends a hop-by-hop header gets 500 with the escaped traceback, and a log line', async () => {
+  await withApp({}, async ({ server, records }) => {
+    for (const { path, status, page, reason } of ERRORS) {
+      const response = await request(server.port, get(path, close));
+      assert.equal(response.status, status, path);
+      const html = response.body.toString();
+      assert.match(html, page, path);
+      assert.match(html, /Traceback \(most recent call last\)/, `${path}: the traceback is shown on loopback`);
+      assert.doesNotMatch(html, /<before>/, `${path}: nothing unescaped`);
+      assert.match((await recordFor(records, path)).reason ?? '', reason, path);
+      await stillAnswers(server.port);
+    }
+  });
+});
+
+test('an exception after the first chunk cuts the response off (no last chunk) and logs why', async () => {
+  await withApp({}, async ({ server, records }) => {
+    const raw = (await exchange(server.port, get('/raise_after', close), 10_000)).toString('latin1');
+    assert.match(raw, /^HTTP\/1\.1 200 OK/);
+    assert.match(raw, /Transfer-Encoding: chunked/);
+    assert.match(raw, /partial/);
+    assert.doesNotMatch(raw, /\r\n0\r\n\r\n$/, 'no last chunk: the client sees the response is incomplete');
+    assert.match((await recordFor(records, '/raise_after')).reason ?? '', /app error: RuntimeError: broken after the first chunk/);
+    await stillAnswers(server.port);
+  });
+});
+
+test('an app that does not answer within the timeout gets 504; one whose process dies gets 502, and the next request starts a new process', async () => {
+  await withApp({ timeout: 1 }, async ({ server, records }, lines) => {
+    // The start may take longer than this test's 1 s timeout on a busy machine: wait for it.
+    await waitFor(() => lines.some((l) => /apps:app started in/.test(l)), 15_000, 'the app to start');
+    await stillAnswers(server.port);
+    const started = Date.now();
+    const slow = await request(server.port, get('/slow', close));
+    assert.equal(slow.status, 504);
+    assert.ok(Date.now() - started < 2900, 'answered after the 1 s timeout, not when the app wakes after 3 s');
+    assert.match((await recordFor(records, '/slow')).reason ?? '', /app did not answer within 1 s/);
+    await stillAnswers(server.port);
+  });
+  // A new process may take longer to start than the 1 s above on a busy machine.
+  await withApp({}, async ({ server, records }, lines, dir) => {
+    await stillAnswers(server.port);
+    const [before] = bridgeProcesses(dir);
+    const crash = await request(server.port, get('/crash', close));
+    assert.equal(crash.status, 502);
+    assert.match(crash.body.toString(), /The app process stopped before it answered/);
+    assert.match((await recordFor(records, '/crash')).reason ?? '', /exited with code 7/);
+    await stillAnswers(server.port);
+    assert.ok(lines.some((l) => /restarted after it stopped/.test(l)), JSON.stringify(lines));
+    const after = bridgeProcesses(dir);
+    assert.equal(after.length, 1);
+    assert.notEqual(after[0], before, 'a new process');
+  });
+});
+
+test('close() of the result is called when the client goes away mid-response, and HEAD gets the app\'s Content-Length without a body', async () => {
+  await withApp({}, async ({ server, records }, _lines, dir) => {
+    const marker = `${dir}-closed`;
+    const socket = await open(server.port);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.write(get(`/endless?${marker}`));
+    await waitFor(() => received.includes('chunk 3'), 5000, 'a few chunks');
+    socket.destroy();
+    await waitFor(() => existsSync(marker), 5000, 'close() to be called');
+    assert.equal(readFileSync(marker, 'utf8'), 'closed');
+    rmSync(marker);
+    const head = await request(server.port, `HEAD /endless?${marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    await waitFor(() => existsSync(marker), 5000, 'close() to be called after HEAD');
+    rmSync(marker);
+    await recordFor(records, `/endless?${marker}`);
+    const environ = await request(server.port, `HEAD /environ_json HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+    assert.ok(Number(environ.headers.get('content-length')) > 100, 'HEAD keeps the Content-Length the app gave');
+    assert.equal(environ.body.length, 0);
+    await stillAnswers(server.port);
+  });
+});
+
+test('an app that cannot be imported gets 500 with the traceback on each app request, files are still served, and the log says why; one whose import hangs gets 504', async () => {
+  requirePython();
+  const folder = folderWith({ 'broken.py': 'def app(environ, start_response)\n    return []\n', 'static.txt': 'a file' });
+  const lines: string[] = [];
+  try {
+    await withLogged({ root: folder.dir, app: 'broken:app', python: PYTHON, appLog: (line) => lines.push(line) }, async ({ server, records }) => {
+      const response = await request(server.port, get('/dynamic', close));
+      assert.equal(response.status, 500);
+      assert.match(response.body.toString(), /SyntaxError/);
+      assert.match(response.body.toString(), /broken\.py/);
+      assert.match((await recordFor(records, '/dynamic')).reason ?? '', /app not started: SyntaxError/);
+      assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
+      assert.ok(lines.some((l) => /broken:app could not start: SyntaxError/.test(l)), JSON.stringify(lines));
+      await waitFor(() => bridgeProcesses(folder.dir).length === 0, 3000, 'the failed process to exit');
+    });
+    writeFileSync(join(folder.dir, 'hangs.py'), 'import time\ntime.sleep(30)\napp = None\n');
+    await withLogged({ root: folder.dir, app: 'hangs:app', python: PYTHON, appTimeout: 1 }, async ({ server, records }) => {
+      const response = await request(server.port, get('/dynamic', close));
+      assert.equal(response.status, 504);
+      assert.match(response.body.toString(), /did not start within 1 s/);
+      assert.match((await recordFor(records, '/dynamic')).reason ?? '', /app did not start within 1 s/);
+    });
+    await waitFor(() => bridgeProcesses(folder.dir).length === 0, 5000, 'the hanging process to be stopped with the server');
+    const missing = await (async () => {
+      const seen: string[] = [];
+      await withLogged({ root: folder.dir, app: 'broken:app', python: '/nonexistent/python3', appLog: (l) => seen.push(l) }, async ({ server }) => {
+        const response = await request(server.port, get('/dynamic', close));
+        assert.equal(response.status, 500);
+        assert.match(response.body.toString(), /cannot run \/nonexistent\/python3: no such program/);
+      });
+      return seen;
+    })();
+    assert.ok(missing.some((l) => /no such program/.test(l)), JSON.stringify(missing));
+  } finally {
+    folder.remove();
+  }
+});
+
+test('a streamed body the app does not read ends the connection after the response (Connection: close), and the server goes on', async () => {
+  await withApp({}, async ({ server }) => {
+    const body = Buffer.alloc(2 * 1024 * 1024, 0x61);
+    const raw = await exchange(server.port, Buffer.concat([Buffer.from(`POST /ignore_body HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`), body]), 10_000);
+    const [response] = parseResponses(raw);
+    assert.equal(response?.status, 200);
+    assert.equal(response?.body.toString(), 'did not read it');
+    assert.equal(response?.headers.get('connection'), 'close');
+    await stillAnswers(server.port);
+  });
+});
+
+test('saving a .py file replaces the app process: a request in flight finishes on the old one, then open pages (which got the live reload client) reload', async () => {
+  requirePython();
+  const version = (n: number): string =>
+    `import time\ndef app(environ, start_response):\n    if environ['PATH_INFO'] == '/slow':\n        time.sleep(1.5)\n` +
+    `    start_response('200 OK', [('Content-Type', 'text/html; charset=utf-8')])\n    return [b'version ${n}']\n`;
+  const folder = folderWith({ 'main.py': version(1), 'index.html': '<!doctype html><p>home</p>' });
+  const lines: string[] = [];
+  try {
+    await withLogged(
+      { root: folder.dir, app: 'main:app', python: PYTHON, liveReload: true, changes: (root, notify) => watchTree(root, notify), appLog: (l) => lines.push(l) },
+      async ({ server }) => {
+        assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 1', 'fetch() gets the page as the app sent it');
+        const page = (await request(server.port, get('/x', `Sec-Fetch-Dest: document\r\n${close}`))).body.toString();
+        assert.match(page, /^version 1<script src="[^"]*\.tiny-server\/reload\/client\.js"/, 'a page load gets the live reload client');
+        const [first] = bridgeProcesses(folder.dir);
+        const events = await open(server.port);
+        let received = '';
+        events.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        events.write(`GET /.tiny-server/reload/events HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nSec-Fetch-Site: same-origin\r\n\r\n`);
+        await waitFor(() => received.includes('"hello"'), 3000, 'the hello event');
+        const inFlight = request(server.port, get('/slow', close));
+        await new Promise((r) => setTimeout(r, 300));
+        writeFileSync(join(folder.dir, 'main.py'), version(2));
+        await waitFor(() => /"type":"change","paths":\["\/"\]/.test(received), 15_000, 'the page reload event');
+        assert.equal((await inFlight).body.toString(), 'version 1', 'the request in flight finished on the old process');
+        assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 2');
+        assert.ok(lines.some((l) => /main\.py changed/.test(l)) && lines.some((l) => /main:app restarted in \d+ ms/.test(l)), JSON.stringify(lines));
+        await waitFor(() => !bridgeProcesses(folder.dir).includes(first as number), 5000, 'the old process to exit');
+        assert.equal(bridgeProcesses(folder.dir).length, 1);
+        events.destroy();
+      },
+    );
+    assert.deepEqual(bridgeProcesses(folder.dir), []);
+  } finally {
+    folder.remove();
+  }
+});
+
+test('start_response follows PEP 3333: exc_info replaces unsent headers, write() comes first, 204 carries no body, file_wrapper streams a file, HTTP/1.0 gets a close-delimited body', async () => {
+  await withApp({}, async ({ server }, _lines, dir) => {
+    const replaced = await request(server.port, get('/exc_info', close));
+    assert.equal(replaced.status, 503);
+    assert.equal(replaced.body.toString(), 'replaced by the error handler');
+    assert.equal((await request(server.port, get('/write_callable', close))).body.toString(), 'written, then returned');
+    const socket = await open(server.port);
+    const both = readAll(socket, 10_000);
+    socket.write(get('/no_content') + get('/tutorial', close));
+    const [empty, next] = parseResponses(await both);
+    assert.equal(empty?.status, 204);
+    assert.equal(empty?.headers.get('x-kept'), 'yes');
+    assert.equal(empty?.body.length, 0);
+    assert.equal(next?.body.toString(), 'Hello, WSGI!\n', 'the connection went on after the 204');
+    const file = await request(server.port, get('/file_wrapper', close));
+    assert.equal(file.body.toString(), readFileSync(join(dir, 'apps.py'), 'utf8'));
+    const old = (await exchange(server.port, 'GET /file_wrapper HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n', 10_000)).toString('latin1');
+    assert.doesNotMatch(old, /Transfer-Encoding/i);
+    assert.ok(old.endsWith(readFileSync(join(dir, 'apps.py'), 'latin1')), 'the whole file, ended by the close');
+  });
+});
+
+test('a 30 MB download to a client that stops reading waits in the app, not in the server\'s memory', async () => {
+  const gc = collector();
+  await withApp({}, async ({ server }) => {
+    await stillAnswers(server.port);
+    const baseline = await retained(gc);
+    const socket = await open(server.port);
+    socket.pause();
+    socket.write(get('/download?480', close));
+    let peak = 0;
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      peak = Math.max(peak, (await retained(gc)) - baseline);
+    }
+    let received = 0;
+    const done = new Promise((r) => socket.once('close', r));
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.resume();
+    await done;
+    assert.ok(received > 480 * 65536, `the whole body arrived (${received} bytes)`);
+    const mb = peak / 1024 / 1024;
+    assert.ok(mb < 5, `the server held ${mb.toFixed(1)} MB while the client did not read`);
+  });
+});

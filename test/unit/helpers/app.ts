@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** The interpreter the app tests use: python3 on the PATH, as the server's default. */
+export const PYTHON = 'python3';
+
+/**
+ * Fails the test with a clear message when python3 (or one of `modules`) is missing: a test that
+ * needs Python never passes silently without it.
+ */
+export function requirePython(modules: readonly string[] = []): void {
+  const probe = spawnSync(PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ') || 'pass'], { encoding: 'utf8' });
+  if (probe.error !== undefined || probe.status !== 0) {
+    const why = probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? '';
+    const what = modules.length === 0 ? PYTHON : `${PYTHON} with ${modules.join(', ')}`;
+    throw new Error(`This test needs ${what} on the PATH (Flask 3.1: pip install flask, or apt-get install python3-flask); ${why}`);
+  }
+}
+
+/** A temporary folder (symlinks resolved) holding `files` (relative path to text); removed by `remove`. */
+export function folderWith(files: Readonly<Record<string, string>>): { dir: string; remove: () => void } {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'tiny-app-')));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Process ids of bridge processes whose command line mentions `marker` (an app folder), from /proc. */
+export function bridgeProcesses(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes('wsgi_bridge.py') && cmdline.includes(marker)) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** V8's gc(), reached at run time so that the test can measure retained, not garbage, memory. */
+export function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/**
+ * Buffers and heap still referenced after full collections, in bytes. V8 frees the memory of
+ * collected buffers on a background thread, so it collects twice with a pause between.
+ */
+export async function retained(gc: () => void): Promise<number> {
+  gc();
+  await new Promise((r) => setTimeout(r, 20));
+  gc();
+  const usage = process.memoryUsage();
+  return usage.arrayBuffers + usage.heapUsed;
+}
