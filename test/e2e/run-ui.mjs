@@ -31,6 +31,8 @@ const BACKGROUND = 'rgb(20, 90, 60)';
 const CHANGED_BACKGROUND = 'rgb(110, 40, 90)';
 const CHANGED_HEADING = 'Reloaded after a change on disk';
 const TYPED = ' and typed in VS Code';
+const APP_HEADING = 'Hello from the WSGI app';
+const APP_TYPED = ', edited in app.py';
 /** Set in the page before a stylesheet change: still there afterwards means no reload. */
 const MARKER = 42;
 
@@ -249,6 +251,7 @@ async function checkUi(page, origin, workspace) {
     if (failed) throw new Error(`the output shows "${failed[1]}" answered ${failed[2]}`);
   });
   await checkLiveReload(page, origin, port, workspace);
+  await checkApp(page, origin, port, workspace);
   await step(page, 'Stop Tiny Server shows the stopped state and frees the port', async () => {
     await runCommand(page, 'Stop Tiny Server');
     await until('the status bar did not show "Tiny Server is stopped"', async () =>
@@ -305,6 +308,37 @@ async function checkLiveReload(page, origin, port, workspace) {
       (seen) => seen.heading === CHANGED_HEADING + TYPED, saved);
     console.log(`# saved edit shown ${ms} ms after Ctrl+S`);
     await page.keyboard.press('Escape'); // Emmet may offer a completion late; keep it out of the screenshot
+  });
+}
+
+/**
+ * The WSGI app of the fixture (tinyServer.app): a link on the page leads to a path no file
+ * answers, which the app answers; a change typed into app.py and saved restarts the app and
+ * reloads the page.
+ */
+async function checkApp(page, origin, port, workspace) {
+  await step(page, 'A link to a path no file answers shows the WSGI app\'s page', async () => {
+    const frame = pageFrame(page, origin, port);
+    if (!frame) throw new Error(`no frame showed ${origin}/proxy/${port}/`);
+    await frame.click('#app-link', { timeout: STEP_MS });
+    await until(`the Simple Browser did not show "${APP_HEADING}"`, async () =>
+      (await pageState(page, origin, port))?.heading === APP_HEADING ? true : null, RELOAD_MS);
+  });
+  await step(page, 'Typing in app.py and saving with Ctrl+S changes the app\'s page', async () => {
+    const source = join(workspace, 'app.py');
+    // The click left the keyboard in the Simple Browser; a person clicks back into the editor.
+    await page.locator('.editor-group-container .monaco-editor .view-lines').last().click();
+    await quickOpenToTheSide(page, 'app.py');
+    await caretAfter(page, readFileSync(source, 'utf8'), APP_HEADING);
+    await untilConnected(page, origin, port);
+    await page.keyboard.type(APP_TYPED);
+    await page.keyboard.press('Escape');
+    const saved = Date.now();
+    await page.keyboard.press('Control+S');
+    const { ms } = await timeUntilShown(`the page did not show "${APP_HEADING}${APP_TYPED}"`, page, origin, port,
+      (seen) => seen.heading === APP_HEADING + APP_TYPED, saved);
+    console.log(`# app change shown ${ms} ms after Ctrl+S (the app restarted)`);
+    await page.keyboard.press('Escape');
   });
 }
 
