@@ -29,6 +29,11 @@ export interface ServerInfo {
   readonly url: string;
   /** Requests answered when the snapshot was taken. */
   readonly requestCount: number;
+  /**
+   * The WSGI app (`tinyServer.app`) as a sentence, e.g. "app:app restarted at 14:02:11 in 793 ms";
+   * undefined when the server runs no app.
+   */
+  readonly app: string | undefined;
 }
 
 /** What starting a server led to. Failures are values; `message` says what failed. */

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { exposureWarning, isLoopbackHost } from '../server/host-check';
+import type { AppStatus } from '../server/app';
 import type { ChangeSource } from '../server/options';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
 import type { ServerInfo, StartOutcome } from './api';
@@ -242,5 +243,20 @@ export function toInfo(entry: RunningServer): ServerInfo {
     requestedPort: server.requestedPort,
     url: server.url,
     requestCount: server.requestCount,
+    app: describeApp(entry.settings.server.app, server.appStatus),
   };
+}
+
+/** The app's state as the tooltip says it. */
+function describeApp(spec: string, status: AppStatus | undefined): string | undefined {
+  if (status === undefined) return undefined;
+  const at = new Date(status.since).toLocaleTimeString();
+  switch (status.state) {
+    case 'starting':
+      return `${spec} starting since ${at}`;
+    case 'running':
+      return `${spec} ${status.restarts === 0 ? 'started' : 'restarted'} at ${at} in ${status.startMs} ms`;
+    case 'failed':
+      return `${spec} could not start (${at}): ${status.message}`;
+  }
 }

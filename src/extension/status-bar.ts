@@ -56,7 +56,7 @@ export class StatusBar extends DisposableOwner {
   /** Rebuilds the tooltip only when a count (or the set of servers) changed since the last tick. */
   private refreshTooltip(): void {
     const servers = this.manager.list().map(toInfo);
-    const key = servers.map((s) => `${s.url} ${s.requestCount}`).join('\n');
+    const key = servers.map((s) => `${s.url} ${s.requestCount} ${s.app ?? ''}`).join('\n');
     if (key === this.tooltipKey) return;
     this.tooltipKey = key;
     const tooltip = new vscode.MarkdownString('**Tiny Server**\n');
@@ -64,6 +64,7 @@ export class StatusBar extends DisposableOwner {
       const requests = s.requestCount === 1 ? '1 request' : `${s.requestCount} requests`;
       tooltip.appendMarkdown(`\n- [${s.url}](${s.url})  \n  `);
       tooltip.appendText(`${s.root.fsPath} — ${requests} served`);
+      if (s.app !== undefined) tooltip.appendMarkdown('  \n  ').appendText(`App: ${s.app}`);
     }
     tooltip.appendMarkdown('\n\nClick for open, copy and stop');
     this.item.tooltip = tooltip;

@@ -2,7 +2,7 @@ import { constants, existsSync } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { normalizeMount, startApp, type App } from './app';
+import { normalizeMount, startApp, type App, type AppStatus } from './app';
 import type { Disposable, Handler } from './handler';
 import { createHostCheck, isLoopbackHost, isWildcardAddress } from './host-check';
 import { Listener } from './listener';
@@ -40,6 +40,8 @@ export interface TinyServer extends Disposable {
   readonly requestCount: number;
   /** Connections open now. */
   readonly connectionCount: number;
+  /** How the WSGI app's newest process started; undefined without an app. */
+  readonly appStatus: AppStatus | undefined;
   /**
    * The address of an absolute file path below the root, reached through the root as given or
    * as resolved (an editor may name a file either way); undefined for a path outside both.
@@ -182,6 +184,9 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     },
     get connectionCount() {
       return listener.connectionCount;
+    },
+    get appStatus() {
+      return app?.status;
     },
     urlOf: (path) => {
       const urlPath = urlPathOf([settings.root, realRoot], path);

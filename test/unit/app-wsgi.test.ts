@@ -404,6 +404,8 @@ test('saving a .py file replaces the app process: a request in flight finishes o
       { root: folder.dir, app: 'main:app', python: PYTHON, liveReload: true, changes: (root, notify) => watchTree(root, notify), appLog: (l) => lines.push(l) },
       async ({ server }) => {
         assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 1', 'fetch() gets the page as the app sent it');
+        const firstStart = server.appStatus;
+        assert.ok(firstStart?.state === 'running' && firstStart.restarts === 0 && firstStart.startMs > 0, JSON.stringify(firstStart));
         const page = (await request(server.port, get('/x', `Sec-Fetch-Dest: document\r\n${close}`))).body.toString();
         assert.match(page, /^version 1<script src="[^"]*\.tiny-server\/reload\/client\.js"/, 'a page load gets the live reload client');
         const [first] = bridgeProcesses(folder.dir);
@@ -418,6 +420,8 @@ test('saving a .py file replaces the app process: a request in flight finishes o
         await waitFor(() => /"type":"change","paths":\["\/"\]/.test(received), 15_000, 'the page reload event');
         assert.equal((await inFlight).body.toString(), 'version 1', 'the request in flight finished on the old process');
         assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 2');
+        const restart = server.appStatus;
+        assert.ok(restart?.state === 'running' && restart.restarts === 1 && restart.since >= firstStart.since, JSON.stringify(restart));
         assert.ok(lines.some((l) => /main\.py changed/.test(l)) && lines.some((l) => /main:app restarted in \d+ ms/.test(l)), JSON.stringify(lines));
         await waitFor(() => !bridgeProcesses(folder.dir).includes(first as number), 5000, 'the old process to exit');
         assert.equal(bridgeProcesses(folder.dir).length, 1);

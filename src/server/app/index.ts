@@ -45,9 +45,17 @@ export interface AppOptions {
 }
 
 /** A running app: its request handler, its reaction to file changes, and its process. */
+/** How the app's newest process started, for a front end to show (the status bar's tooltip). */
+export type AppStatus =
+  | { readonly state: 'starting'; readonly since: number }
+  | { readonly state: 'running'; readonly since: number; readonly startMs: number; readonly restarts: number }
+  | { readonly state: 'failed'; readonly since: number; readonly message: string };
+
 export interface App extends Disposable {
   /** The app's folder, symlinks resolved. */
   readonly dir: string;
+  /** The newest process's start; `since` is epoch milliseconds. */
+  readonly status: AppStatus;
   /** The handler chain's last step: `files` first, then the app for what no file answers. */
   route(files: Handler): Handler;
   /** Absolute paths that changed below the app's folder. */
@@ -91,6 +99,9 @@ class AppRunner implements App {
   private readonly batcher: ChangeBatcher;
   private port = 0;
   private closed = false;
+  status: AppStatus = { state: 'starting', since: Date.now() };
+  /** Processes started after the first. */
+  private restarts = -1;
   /** Whether the app's folder is inside the served one, so its sources could be asked for. */
   private readonly sourcesServable: boolean;
 
@@ -203,7 +214,16 @@ class AppRunner implements App {
     const { app, appDir, python, threads, log } = this.options;
     const bridge = new BridgeProcess({ python, bridgePath: BRIDGE_PATH, app, appDir, threads, log: (line) => log(`app: ${line}`) });
     this.all.add(bridge);
+    this.restarts++;
+    const restarts = this.restarts;
+    this.status = { state: 'starting', since: Date.now() };
     void bridge.started.then((outcome) => {
+      if (bridge === this.current) {
+        const since = Date.now();
+        this.status = outcome.ok
+          ? { state: 'running', since, startMs: outcome.ms, restarts }
+          : { state: 'failed', since, message: outcome.message };
+      }
       if (outcome.ok) log(`app: ${app} ${verb} in ${outcome.ms} ms (pid ${outcome.pid}, Python ${outcome.python})`);
       else log(`app: ${app} could not start: ${outcome.message}${outcome.traceback === '' ? '' : `\n${outcome.traceback.trimEnd()}`}`);
     });
