@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MAX_LISTED, readListing } from '../../src/server/static/listing';
@@ -22,6 +22,28 @@ test('readListing() keeps the first entries in listing order, however many it re
     const whole = await readListing(site.path('list'), site.root, false);
     assert.equal(whole.entries.length, 43);
     assert.equal(whole.entries.at(-1)?.name, 'file40.txt');
+  } finally {
+    site.remove();
+  }
+});
+
+// The moment after a folder passed the path checks and before it is read, a hostile folder can
+// put a link in its place (or in a parent's). The listing reads through a descriptor opened
+// without following a link and checked to be open on the path it was given, never through the path again.
+test('readListing() never reads a folder that became a link, or lies below one, since it was checked', { skip: process.platform !== 'linux' }, async () => {
+  const site = createFixtureSite({ 'inside/listed.txt': 'x' });
+  try {
+    site.write('../outside/secret-name.txt', 'x');
+    site.write('../outside/b/secret-below.txt', 'x');
+    symlinkSync(join(site.root, '..', 'outside'), site.path('swapped'));
+    mkdirSync(site.path('parent'));
+    symlinkSync(join(site.root, '..', 'outside'), site.path('parent/a'));
+    // Positive control: a plain folder is listed.
+    assert.deepEqual((await readListing(site.path('inside'), site.root, false)).entries.map((e) => e.name), ['listed.txt']);
+    // Either code is answered 404 (see fsFailure); O_NOFOLLOW with O_DIRECTORY gives ENOTDIR on Linux.
+    const notListed = (error: NodeJS.ErrnoException): boolean => error.code === 'ENOENT' || error.code === 'ENOTDIR';
+    await assert.rejects(readListing(site.path('swapped'), site.root, false), notListed);
+    await assert.rejects(readListing(site.path('parent/a/b'), site.root, false), notListed);
   } finally {
     site.remove();
   }

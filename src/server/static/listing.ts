@@ -1,5 +1,5 @@
-import type { Dirent, Stats } from 'node:fs';
-import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { lstat, open, opendir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { escapeHtml } from './html';
 import { hasDotSegment, isInside } from './paths';
@@ -47,6 +47,37 @@ interface Candidate {
  * (and not hidden); a link out of the root, to a hidden file or broken is left out.
  */
 export async function readListing(folder: string, root: string, showDotfiles: boolean, limit = MAX_LISTED): Promise<Listing> {
+  const opened = await openFolder(folder);
+  try {
+    return await readEntries(opened.base, root, showDotfiles, limit);
+  } finally {
+    await opened.close();
+  }
+}
+
+/**
+ * The path to read a folder's entries through. On Linux it is the folder's descriptor, opened
+ * without following a link and checked to be open on `folder`, as `/proc/self/fd/N`: a folder
+ * swapped for a link to elsewhere while it is listed is never read (touch a file once, as
+ * open-file.ts does for files). Elsewhere it is the path itself.
+ */
+async function openFolder(folder: string): Promise<{ base: string; close: () => Promise<void> }> {
+  if (process.platform !== 'linux') return { base: folder, close: async () => undefined };
+  const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch((error: NodeJS.ErrnoException) => {
+    // A link where the folder was (ELOOP) is, like a vanished folder, nothing to list.
+    throw error.code === 'ELOOP' ? Object.assign(new Error(`${folder} is now a link`), { code: 'ENOENT' }) : error;
+  });
+  const base = `/proc/self/fd/${handle.fd}`;
+  try {
+    if ((await readlink(base)) !== folder) throw Object.assign(new Error(`${folder} was replaced while it was listed`), { code: 'ENOENT' });
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return { base, close: () => handle.close() };
+}
+
+async function readEntries(folder: string, root: string, showDotfiles: boolean, limit: number): Promise<Listing> {
   const describeIn = (name: string): Promise<Stats | undefined> => describe(join(folder, name), root, showDotfiles);
   const selection = new FirstInOrder(limit);
   let links: string[] = [];
