@@ -117,3 +117,50 @@ function idleTarget(idle, idleCount) {
   const verdict = idle.rssBytes >= 100 * MB ? 'FAIL' : complete ? 'PASS' : 'INCOMPLETE';
   return `| ${label} | ${idleCell(idle)}, ${fmtInt(idle.ok)} answered, opened in ${fmtInt(idle.elapsedMs)} ms | ${verdict} |`;
 }
+
+/** `--apps`: one row per server for the hello-world app, 50 connections. */
+export function appsResultsTable(results) {
+  const header = '| Server | req/s (50c) | p99 (50c) | server CPU µs/req (50c) | errors (50c) | peak RSS under load |';
+  const rows = results.map((result) => {
+    const run = result.html50;
+    if (result.skipped || result.error || !run) {
+      return `| ${result.peer.name} | ${result.skipped ?? `failed: ${(result.error ?? 'not measured').split('\n')[0]}`} | | | | |`;
+    }
+    return `| ${result.peer.name} | ${fmtInt(run.reqPerSec)} | ${run.p99Ms.toFixed(2)} ms | ${run.cpuUsPerRequest.toFixed(1)}`
+      + ` | ${describeErrors(run)} | ${fmtMB(run.peakRssBytes)} |`;
+  });
+  return [header, '|---|---:|---:|---:|---|---:|', ...rows].join('\n');
+}
+
+/** `--apps`: ratios of every peer against Tiny Server. */
+export function appsRatioTable(results) {
+  const tiny = results.find((r) => r.peer.id === 'tiny')?.html50;
+  const peers = results.filter((r) => r.peer.id !== 'tiny' && r.html50);
+  if (!tiny || peers.length === 0) return '(no ratios: Tiny Server or every peer is missing)';
+  const lines = [
+    '| Peer | req/s 50c: Tiny ÷ peer | p99 50c: peer ÷ Tiny | CPU/req 50c: peer ÷ Tiny | peak RSS: Tiny ÷ peer |',
+    '|---|---:|---:|---:|---:|',
+    ...peers.map(({ peer, html50: p }) => `| ${peer.name} | ${fmtRatio(tiny.reqPerSec / p.reqPerSec)}`
+      + ` | ${fmtRatio(p.p99Ms / tiny.p99Ms)} | ${fmtRatio(p.cpuUsPerRequest / tiny.cpuUsPerRequest)}`
+      + ` | ${fmtRatio(tiny.peakRssBytes / p.peakRssBytes)} |`),
+    '', 'Above 1× means Tiny Server is faster, answers sooner or spends less CPU per request; RSS below 1× means it uses less memory.',
+  ];
+  return lines.join('\n');
+}
+
+/** `--apps`: the WSGI targets, reported, not enforced. */
+export function appsTargetsTable(results) {
+  const run = (id) => results.find((r) => r.peer.id === id)?.html50;
+  const tiny = run('tiny');
+  const sync = run('gunicorn-sync');
+  const gthread = run('gunicorn-gthread');
+  const rps = (r) => r.reqPerSec;
+  // p99: the peer's over Tiny Server's, so "no worse" is a ratio of at least 1.
+  const p99 = (r) => r.p99Ms;
+  return ['| Target | Measured | Result |', '|---|---|---|',
+    ratioTarget('req/s 50c ≥ 1.5× gunicorn sync (1 worker)', tiny, sync, rps, 1.5, false),
+    ratioTarget('req/s 50c ≥ 1.0× gunicorn gthread', tiny, gthread, rps, 1, false),
+    ratioTarget('p99 50c no worse than gunicorn sync (sync p99 ÷ Tiny p99 ≥ 1)', sync, tiny, p99, 1, false),
+    ratioTarget('p99 50c no worse than gunicorn gthread (gthread p99 ÷ Tiny p99 ≥ 1)', gthread, tiny, p99, 1, false),
+  ].join('\n');
+}

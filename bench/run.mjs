@@ -2,6 +2,7 @@
 // See bench/README.md for what is measured and why. Progress goes to stderr, the report to stdout.
 //
 // Options: --quick (smoke run: one short round, 1,000 idle connections), --only=tiny,nginx,
+// --apps (a hello-world WSGI app behind Tiny Server, gunicorn and wsgiref instead of files),
 // BENCH_DURATION=<seconds per round>, BENCH_ROUNDS=<rounds per load>,
 // BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
 import { request } from 'node:http';
@@ -9,21 +10,27 @@ import { loadavg } from 'node:os';
 import { cleanup, installCleanupHandlers, stop } from './procs.mjs';
 import { createSite, BIG_PATH, BIG_SIZE, HTML_PATH, HTML_SIZE } from './site.mjs';
 import { PEERS, HOST, nginxBin, pythonBin } from './servers.mjs';
+import { APP_PEERS, APP_PATH, APP_BODY_SIZE, appPython, createAppSite, gunicornBin } from './apps.mjs';
 import { runWrk, wrkBin, describeErrors } from './wrk.mjs';
 import { runIdle } from './idle.mjs';
-import { machineInfo, ratioTable, resultsTable, targetsTable } from './report.mjs';
+import {
+  appsRatioTable, appsResultsTable, appsTargetsTable, machineInfo, ratioTable, resultsTable, targetsTable,
+} from './report.mjs';
+import { commandLine, processTree } from './procs.mjs';
 
 function parseOptions(argv) {
   const quick = argv.includes('--quick');
+  const apps = argv.includes('--apps');
+  const known = apps ? APP_PEERS : PEERS;
   const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
-  const unknown = argv.filter((a) => a !== '--quick' && !a.startsWith('--only='));
+  const unknown = argv.filter((a) => a !== '--quick' && a !== '--apps' && !a.startsWith('--only='));
   if (unknown.length > 0) {
-    console.error(`Unknown option ${unknown[0]}. Usage: node bench/run.mjs [--quick] [--only=${PEERS.map((p) => p.id).join(',')}]`);
+    console.error(`Unknown option ${unknown[0]}. Usage: node bench/run.mjs [--quick] [--apps] [--only=${known.map((p) => p.id).join(',')}]`);
     process.exit(2);
   }
   for (const id of only ?? []) {
-    if (!PEERS.some((p) => p.id === id)) {
-      console.error(`Unknown server "${id}" in --only; known: ${PEERS.map((p) => p.id).join(', ')}`);
+    if (!known.some((p) => p.id === id)) {
+      console.error(`Unknown server "${id}" in --only; known: ${known.map((p) => p.id).join(', ')}`);
       process.exit(2);
     }
   }
@@ -37,7 +44,7 @@ function parseOptions(argv) {
     console.error(`BENCH_ROUNDS must be a whole number of rounds, at least 1, got "${process.env.BENCH_ROUNDS}"`);
     process.exit(2);
   }
-  return { quick, only, durationS: duration, rounds, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
+  return { quick, apps, peers: known, only, durationS: duration, rounds, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
 }
 
 const progress = (text) => process.stderr.write(`${text}\n`);
@@ -77,6 +84,11 @@ const LOADS = [
   { key: 'html500', label: '1 KiB, 500 connections', path: HTML_PATH, connections: 500, timeoutS: 5 },
   // A 100 MiB response can take seconds on a slow server: wrk must not count it as a timeout.
   { key: 'big', label: '100 MiB, 4 connections', path: BIG_PATH, connections: 4, timeoutS: 30 },
+];
+
+/** `--apps`: the hello-world app, keep-alive, 50 connections (wrk reuses connections where the server keeps them). */
+const APP_LOADS = [
+  { key: 'html50', label: 'hello app, 50 connections', path: APP_PATH, connections: 50, timeoutS: 5 },
 ];
 
 const measureOf = (load, run) => (load.key === 'big' ? run.bytesPerSec : run.reqPerSec);
@@ -128,10 +140,9 @@ async function measureLoad(load, running, options) {
   }
 }
 
-/** Starts every available server, checks that it serves the files, and warms it up. */
-async function startAll(results, root, options) {
+/** Starts every available server, checks that it serves `files`, and warms it up on the first. */
+async function startAll(results, root, files, options) {
   const running = new Map();
-  const files = [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]];
   for (const result of results) {
     const { peer } = result;
     const missing = peer.missing();
@@ -146,7 +157,9 @@ async function startAll(results, root, options) {
       running.set(result, server);
       progress(`${peer.name}: listening on ${HOST}:${server.port}, pids ${server.pids.join(' ')}`);
       await checkServes(server.port, peer.name, files);
-      const url = `http://${HOST}:${server.port}${HTML_PATH}`;
+      // Processes started on demand (Tiny Server's Python bridge, gunicorn's worker) count too.
+      server.pids = processTree(server.child.pid);
+      const url = `http://${HOST}:${server.port}${files[0][0]}`;
       await runWrk({ pids: server.pids, url, connections: 50, durationS: options.warmupS, timeoutS: 5 });
     } catch (error) {
       result.error = error.message;
@@ -191,23 +204,43 @@ async function idleTests(results, root, options) {
   }
 }
 
-async function main() {
-  const options = parseOptions(process.argv.slice(2));
-  if (!wrkBin) {
-    console.error('wrk not installed: apt-get install wrk');
-    process.exit(1);
+/** `--apps`: the WSGI app on every app server, one load, its own tables. */
+async function mainApps(options) {
+  console.log(`# Tiny Server benchmark: WSGI apps${options.quick ? ' (quick)' : ''}\n`);
+  console.log(machineInfo({ nginxBin, pythonBin, wrkBin }));
+  console.log(`- app python (every server, Tiny Server with --python): ${appPython}, ${commandLine(appPython, ['--version']) ?? 'not found'}`);
+  console.log(`- gunicorn: ${gunicornBin ? commandLine(gunicornBin, ['--version']) : 'not installed'}`);
+  console.log(`- load: GET ${APP_PATH} (hello world, ${APP_BODY_SIZE} bytes), ${options.rounds} round${options.rounds === 1 ? '' : 's'} of ${options.durationS} s per server, `
+    + `the servers taking turns, after a ${options.warmupS} s warm-up; wrk -t1 -c50 (keep-alive); the median round is reported\n`);
+  const root = createAppSite();
+  const results = options.peers.filter((p) => !options.only || options.only.includes(p.id)).map((peer) => ({ peer }));
+  progress(`Starting the servers (load average ${loadavg()[0].toFixed(2)})`);
+  const running = await startAll(results, root, [[APP_PATH, APP_BODY_SIZE]], options);
+  try {
+    for (const load of APP_LOADS) await measureLoad(load, running, options);
+  } finally {
+    for (const server of running.values()) await stop(server.child);
   }
-  installCleanupHandlers();
-  const peers = PEERS.filter((p) => !options.only || options.only.includes(p.id));
+  console.log(`## Results\n\n${appsResultsTable(results)}\n`);
+  console.log('MB = 10^6 bytes. RSS is VmRSS summed over the server\'s processes (Tiny Server: node and its Python bridge; '
+    + 'gunicorn: master and worker), peak of 100 ms samples during the load. Server CPU is user + system time of those processes '
+    + `divided by completed requests. Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} `
+    + '(the bench itself keeps about 2 cores busy; well above 2 means other work shared them).\n');
+  console.log(`## Ratios\n\n${appsRatioTable(results)}\n`);
+  console.log(`## Targets (reported, not enforced)\n\n${appsTargetsTable(results)}`);
+  return results;
+}
+
+async function mainFiles(options) {
   console.log(`# Tiny Server benchmark${options.quick ? ' (quick)' : ''}\n`);
   console.log(machineInfo({ nginxBin, pythonBin, wrkBin }));
   console.log(`- loads: ${options.rounds} round${options.rounds === 1 ? '' : 's'} of ${options.durationS} s per server, the servers taking turns, `
     + `after a ${options.warmupS} s warm-up; wrk -t1; the median round is reported; idle test: ${options.idleCount} connections\n`);
   progress('Creating the temp site (100 MiB file)');
   const root = await createSite();
-  const results = peers.map((peer) => ({ peer }));
+  const results = options.peers.filter((p) => !options.only || options.only.includes(p.id)).map((peer) => ({ peer }));
   progress(`Starting the servers (load average ${loadavg()[0].toFixed(2)})`);
-  const running = await startAll(results, root, options);
+  const running = await startAll(results, root, [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]], options);
   try {
     for (const load of LOADS) await measureLoad(load, running, options);
   } finally {
@@ -222,6 +255,17 @@ async function main() {
     + '(the bench itself keeps about 2 cores busy; well above 2 means other work shared them).\n');
   console.log(`## Ratios\n\n${ratioTable(results)}\n`);
   console.log(`## Targets (reported, not enforced)\n\n${targetsTable(results, options.idleCount)}`);
+  return results;
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  if (!wrkBin) {
+    console.error('wrk not installed: apt-get install wrk');
+    process.exit(1);
+  }
+  installCleanupHandlers();
+  const results = await (options.apps ? mainApps(options) : mainFiles(options));
   const failed = results.filter((r) => r.peer.mandatory && r.error);
   return failed.length === 0 ? 0 : 1;
 }

@@ -18,7 +18,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** @typedef {{ child: import('node:child_process').ChildProcess, port: number, pids: number[], logFile: string }} Running */
 
 /** Starts a tracked process, waits until its port accepts connections, and notes its process tree. */
-async function launch(name, cmd, args, port) {
+export async function launch(name, cmd, args, port) {
   const logDir = makeTempDir(`tiny-bench-${name}-`);
   const logFile = join(logDir, 'stderr.log');
   const fd = openSync(logFile, 'w');
@@ -34,7 +34,7 @@ async function launch(name, cmd, args, port) {
   return { child, port, pids: processTree(child.pid), logFile };
 }
 
-const tinyCli = process.env.BENCH_TINY_CLI ?? join(repoRoot, 'dist', 'cli.js');
+export const tinyCli = process.env.BENCH_TINY_CLI ?? join(repoRoot, 'dist', 'cli.js');
 
 /** Starts a build of Tiny Server's CLI on a free port. */
 async function startTiny(id, cli, root) {
