@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { sep } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { declaredCharset } from '../html/charset';
 import type { MediaType } from './content-type';
 import { openVerified, readAtMost, type OpenedFile } from './open-file';
 import { Document, fileMeta, type FileMeta } from './representation';
+import { currentTurn } from './turn';
 
 /** Files up to this size are held in memory; larger ones are streamed from disk. */
 export const MAX_CACHED_FILE_BYTES = 256 * 1024;
@@ -197,46 +197,6 @@ function htmlContentType(body: Buffer): string {
   return declared !== undefined && CHARSET_LABEL.test(declared)
     ? `text/html; charset=${declared.toLowerCase()}`
     : 'text/html; charset=utf-8';
-}
-
-let turn = 0;
-let turnEnding = false;
-let hitsThisTurn = 0;
-let turnStartedAt = 0;
-/** A turn never covers more hits, or more time, than this, whatever the poll phase does. */
-const MAX_HITS_PER_TURN = 32;
-const MAX_TURN_MS = 1;
-
-function endTurn(): void {
-  turn++;
-  turnEnding = false;
-  hitsThisTurn = 0;
-}
-
-/**
- * The current event-loop turn, for sharing one stat among the requests of a poll phase.
- *
- * Why that never serves an edit late: every request handled in a poll phase had arrived by the
- * time that phase's readiness was reported, which is before the first stat of the phase. So a
- * request sent after a write completed is handled in a later phase, after the turn has ended
- * (setImmediate runs right after the poll phase), and gets a stat of its own. A request that
- * was still arriving during the write was concurrent with it and may see either version. The
- * caps on hits and time per turn (32 hits, 1 ms) bound the cases where a turn could outlive its
- * poll phase: libuv polling again inside the same phase (more than a thousand ready sockets at
- * once), or a hit outside the poll phase.
- */
-function currentTurn(): number {
-  const now = performance.now();
-  if (!turnEnding) {
-    turnEnding = true;
-    turnStartedAt = now;
-    setImmediate(endTurn).unref();
-  } else if (++hitsThisTurn > MAX_HITS_PER_TURN || now - turnStartedAt > MAX_TURN_MS) {
-    endTurn();
-    turnEnding = true;
-    turnStartedAt = now;
-  }
-  return turn;
 }
 
 /** Everything needed to cache a file that `openSafePath` opened. */
