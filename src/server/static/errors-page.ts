@@ -48,17 +48,26 @@ const MESSAGES: Readonly<Record<number, string>> = {
  * and never a file-system path: the absolute path goes to the log through `reason`.
  */
 export function errorPage(status: number, urlPath: string | undefined): Buffer {
-  const title = `${status} ${statusText(status)}`;
   const message = MESSAGES[status] ?? 'The request failed.';
   const subject = urlPath === undefined || message.endsWith('.') ? '' : ` <code>${escapeHtml(urlPath)}</code>`;
+  return statusPage(status, `<p>${message}${subject}</p>\n`);
+}
+
+/**
+ * The server's page for an error status: a heading with the status and `content` (HTML the
+ * caller has escaped) below it. The static handler's pages and the WSGI app's error page share it.
+ */
+export function statusPage(status: number, content: string): Buffer {
+  const title = `${status} ${statusText(status)}`;
   return Buffer.from(
     '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
       '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
       `<title>${title}</title>\n` +
-      '<style>body{font:16px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:40rem;padding:0 1rem;color:#222}' +
-      'code{background:#f2f2f2;padding:.1em .3em;border-radius:3px;word-break:break-all}' +
-      '@media (prefers-color-scheme:dark){body{background:#1e1e1e;color:#ddd}code{background:#333}}</style>\n' +
-      `</head>\n<body>\n<h1>${title}</h1>\n<p>${message}${subject}</p>\n</body>\n</html>\n`,
+      '<style>body{font:16px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:48rem;padding:0 1rem;color:#222}' +
+      'code,pre{background:#f2f2f2}code{padding:.1em .3em;border-radius:3px;word-break:break-all}' +
+      'pre{padding:1rem;overflow:auto;font-size:13px}' +
+      '@media (prefers-color-scheme:dark){body{background:#1e1e1e;color:#ddd}code,pre{background:#333}}</style>\n' +
+      `</head>\n<body>\n<h1>${title}</h1>\n${content}</body>\n</html>\n`,
   );
 }
 
