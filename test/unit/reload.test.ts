@@ -171,8 +171,9 @@ test('requests pipelined behind an event stream are neither read into memory nor
         grown = Math.max(grown, (await bufferBytes()) - before);
         held = Math.max(held, listener.heldBytes);
       }
-      // Queued, 64 of them would stay (67 MiB); read and discarded, they are garbage, collected late under load.
-      assert.ok(grown < 16 * 1024 * 1024, `buffers grew by ${(grown / 1048576).toFixed(1)} MiB while ${count} MiB were sent`);
+      // Queued, 64 of them would stay (67 MiB); read and discarded, they are garbage, collected
+      // late under load (up to 20 MiB seen on a busy machine). Half the queued size tells them apart.
+      assert.ok(grown < 32 * 1024 * 1024, `buffers grew by ${(grown / 1048576).toFixed(1)} MiB while ${count} MiB were sent`);
       assert.equal(held, 0, 'no request behind the stream is held');
       assert.equal(reader.socket.writableLength, 0, 'what the client sent was read (and discarded), not left to pile up');
       // Positive control: the same request on a connection of its own is answered.
