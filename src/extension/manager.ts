@@ -1,12 +1,13 @@
 import * as vscode from 'vscode';
 import { exposureWarning, isLoopbackHost } from '../server/host-check';
-import type { AppStatus } from '../server/app';
-import type { ChangeSource } from '../server/options';
+import { isAppSpec, type AppStatus } from '../server/app';
+import { DEFAULT_SETTINGS, type ChangeSource } from '../server/options';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
 import type { LogChannel } from './log-channel';
-import { needsRestart, readSettings, SECTION, type FolderSettings } from './settings';
+import { onInterpreterChanged, selectedInterpreter } from './python';
+import { needsRestart, pythonIsSet, readSettings, SECTION, type FolderSettings, type SettingsResult } from './settings';
 
 /** One running server and what belongs to it. */
 export interface RunningServer {
@@ -28,6 +29,8 @@ export class ServerManager extends DisposableOwner {
   readonly onDidChangeServers = this.changeEmitter.event;
   private warnedAboutTrust = false;
   private warnedAboutNetwork = false;
+  /** Set once a server's app runs on the Python extension's interpreter, which may change. */
+  private interpreterWatch: Promise<unknown> | undefined;
 
   constructor(private readonly log: LogChannel) {
     super();
@@ -93,7 +96,7 @@ export class ServerManager extends DisposableOwner {
     if (folder.uri.scheme !== 'file') {
       return this.failed(folder, `Only folders on disk can be served, not ${folder.uri.toString()}`);
     }
-    const read = readSettings(folder);
+    const read = await this.settingsOf(folder);
     if (!read.ok) return this.failed(folder, read.message);
     const settings = read.settings;
     this.warnIfPublic(settings.server.host);
@@ -130,6 +133,11 @@ export class ServerManager extends DisposableOwner {
   private announce(entry: RunningServer): void {
     const { folder, server } = entry;
     this.log.info(`[${folder.name}] Serving ${server.root} at ${server.url} (bound to ${server.host})`);
+    const { app, python } = entry.settings.server;
+    if (server.appStatus !== undefined && isAppSpec(app)) {
+      const chosen = pythonIsSet(folder) ? 'tinyServer.python' : python === DEFAULT_SETTINGS.python ? 'the default' : 'the interpreter selected in the Python extension';
+      this.log.info(`[${folder.name}] The app ${app} runs on ${python} (${chosen})`);
+    }
     if (server.requestedPort !== 0 && server.port !== server.requestedPort) {
       const message = `Port ${server.requestedPort} is in use, so Tiny Server listens on port ${server.port}`;
       this.log.warn(`[${folder.name}] ${message}`);
@@ -174,12 +182,30 @@ export class ServerManager extends DisposableOwner {
 
   private onSettingsChanged(event: vscode.ConfigurationChangeEvent): void {
     for (const entry of this.list()) {
-      if (!event.affectsConfiguration(SECTION, entry.folder.uri)) continue;
-      const read = readSettings(entry.folder);
-      // openOnStart only matters at the next start; everything else shapes the running server.
-      if (read.ok && !needsRestart(entry.settings, read.settings)) continue;
-      void this.restart(entry.folder, 'its settings changed');
+      if (event.affectsConfiguration(SECTION, entry.folder.uri)) void this.restartIfChanged(entry, 'its settings changed');
     }
+  }
+
+  private async restartIfChanged(entry: RunningServer, why: string): Promise<void> {
+    const read = await this.settingsOf(entry.folder);
+    // openOnStart only matters at the next start; everything else shapes the running server.
+    if (read.ok && !needsRestart(entry.settings, read.settings)) return;
+    if (this.get(entry.folder.uri) === entry) await this.restart(entry.folder, why);
+  }
+
+  /**
+   * The folder's settings, with the interpreter for a WSGI app: `tinyServer.python` when the user
+   * set it, else the one selected in the Python extension, else `python3`.
+   */
+  private async settingsOf(folder: vscode.WorkspaceFolder): Promise<SettingsResult> {
+    const read = readSettings(folder);
+    if (!read.ok || !isAppSpec(read.settings.server.app) || pythonIsSet(folder)) return read;
+    const python = await selectedInterpreter(folder.uri);
+    if (python === undefined) return read;
+    this.interpreterWatch ??= onInterpreterChanged(() => {
+      for (const entry of this.list()) void this.restartIfChanged(entry, 'another Python interpreter was selected');
+    }).then((subscription) => subscription !== undefined && this._register(subscription));
+    return { ok: true, settings: { ...read.settings, server: { ...read.settings.server, python } } };
   }
 
   private changed(): void {

@@ -115,6 +115,16 @@ function rootFromSetting(
   return { ok: true, path };
 }
 
+/**
+ * Whether the user chose `tinyServer.python` anywhere (user, workspace or folder settings). When
+ * not, the interpreter selected in the Python extension runs the app, else DEFAULT_SETTINGS'.
+ */
+export function pythonIsSet(folder: vscode.WorkspaceFolder): boolean {
+  const inspected = vscode.workspace.getConfiguration(SECTION, folder.uri).inspect<unknown>('python');
+  const values = [inspected?.globalValue, inspected?.workspaceValue, inspected?.workspaceFolderValue];
+  return values.some((value) => typeof value === 'string' && value.trim() !== '');
+}
+
 /** True when a running server with `running` settings must restart to apply `read`. */
 export function needsRestart(running: FolderSettings, read: FolderSettings): boolean {
   return JSON.stringify(running.server) !== JSON.stringify(read.server);

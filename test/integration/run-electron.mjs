@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runTests, TestRunFailedError } from '@vscode/test-electron';
 import { ProvisionError, REPO_ROOT } from './provision.mjs';
-import { SUITE_PATH, USER_SETTINGS, option, resolveWorkspace } from './run-server.mjs';
+import { SUITE_PATH, TEST_EXTENSIONS, USER_SETTINGS, option, resolveWorkspace } from './run-server.mjs';
 
 /** A fresh user-data dir with the same quiet settings the server runner uses. */
 function userDataDir() {
@@ -50,7 +50,7 @@ async function main() {
       ...(process.env.VSCODE_TEST_VERSION ? { version: process.env.VSCODE_TEST_VERSION } : {}),
       // @vscode/test-electron caches downloads in <cwd>/.vscode-test, next to the server build.
       cachePath: join(REPO_ROOT, '.vscode-test'),
-      extensionDevelopmentPath: REPO_ROOT,
+      extensionDevelopmentPath: [REPO_ROOT, ...TEST_EXTENSIONS],
       extensionTestsPath: suite,
       launchArgs: [workspace, '--disable-extensions', `--user-data-dir=${dataDir}`],
     });

@@ -11,7 +11,7 @@
 //
 // The helpers below are also used by the UI test in test/e2e/.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -21,6 +21,12 @@ import { provision, ProvisionError, REPO_ROOT } from './provision.mjs';
 
 export const SUITE_PATH = join(REPO_ROOT, 'out', 'test', 'integration', 'suite', 'index.js');
 const FIXTURES = join(REPO_ROOT, 'test', 'integration', 'fixtures');
+/**
+ * Extensions loaded beside Tiny Server for the suite: a stand-in for the Python extension
+ * (ms-python.python) with the part of its public API Tiny Server reads, since the real one
+ * comes from the Marketplace, which test machines may not reach.
+ */
+export const TEST_EXTENSIONS = [join(FIXTURES, 'python-extension')];
 /** Where the suite's workspace is looked for, first match wins. */
 const DEFAULT_WORKSPACES = [join(FIXTURES, 'workspace.code-workspace'), join(FIXTURES, 'site')];
 const LISTENING = /HTTP server listening on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
@@ -52,9 +58,14 @@ export const CHROMIUM_ARGS = JSON.parse(readFileSync(new URL('../chromium.json',
  * @returns {Promise<{ port: number, origin: string, died: Promise<never>, dispose: () => Promise<void> }>}
  *   `died` rejects if the server exits before `dispose()`.
  */
-export async function startCodeServer(build, { logFile, settings = {}, timeoutMs = 60_000 }) {
+export async function startCodeServer(build, { logFile, settings = {}, extensions = [], timeoutMs = 60_000 }) {
   const dir = mkdtempSync(join(tmpdir(), 'tiny-server-vscode-'));
   const args = [join(build.codeServerDir, 'out', 'node', 'entry.js'), ...serverArgs(dir, settings)];
+  // Installed as a user would have them: copied into the extensions folder the server scans.
+  for (const extension of extensions) {
+    const { publisher, name, version } = JSON.parse(readFileSync(join(extension, 'package.json'), 'utf8'));
+    cpSync(extension, join(dir, 'extensions', `${publisher}.${name}-${version}`), { recursive: true });
+  }
   const log = createWriteStream(logFile);
   // Detached: the server spawns an extension host, a pty host and a file watcher; killing the
   // whole process group on exit leaves none of them behind.
@@ -275,7 +286,7 @@ async function runSuite({ workspace, suite, timeoutMs }) {
   process.on('SIGTERM', onSignal);
   const limit = timeout(timeoutMs, `The integration suite did not finish within ${timeoutMs / 1000} s`);
   try {
-    const server = await startCodeServer(build, { logFile });
+    const server = await startCodeServer(build, { logFile, extensions: TEST_EXTENSIONS });
     cleanups.push(server.dispose);
     console.log(`VS Code server listening at ${server.origin} (log: ${logFile})`);
     const browser = await launchChromium(build.chromium);
