@@ -41,12 +41,15 @@ const KILL_AFTER_MS = 2000;
  */
 export class BridgeProcess {
   readonly started: Promise<StartOutcome>;
+  /** What `started` resolved to, once it has: read without awaiting on every request. */
+  outcome: StartOutcome | undefined;
   private readonly child: ChildProcess;
   private readonly input: Writable;
   private readonly sinks = new Map<number, ExchangeSink>();
   private nextId = 1;
   private gone: string | undefined;
   private retiring = false;
+  private batching = false;
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
@@ -56,7 +59,8 @@ export class BridgeProcess {
     this.started = new Promise((done) => {
       this.settleStart = (outcome) => {
         this.settleStart = () => undefined;
-        done(outcome.ok ? { ...outcome, ms: Math.round(performance.now() - startedAt) } : outcome);
+        this.outcome = outcome.ok ? { ...outcome, ms: Math.round(performance.now() - startedAt) } : outcome;
+        done(this.outcome);
       };
     });
     const args = ['-u', '-B', options.bridgePath, '--app', options.app, '--app-dir', options.appDir, '--threads', String(options.threads)];
@@ -114,17 +118,34 @@ export class BridgeProcess {
   /** Writes a frame; false when the pipe is full (the caller may go on; credit bounds the data). */
   send(frame: Buffer): boolean {
     if (this.gone !== undefined) return false;
+    this.batch();
     return this.input.write(frame);
   }
 
   /** A BODY frame: header and payload written one after the other, the payload not copied. */
   sendBody(id: number, payload: Buffer): void {
     if (this.gone !== undefined) return;
-    this.input.cork();
+    this.batch();
     this.input.write(encodeHeader(FRAME.body, id, payload.length));
     this.input.write(payload);
-    this.input.uncork();
   }
+
+  /**
+   * Frames written in one turn of the event loop go out in one write: the REQUEST and END of a
+   * request, and those of every connection read in the same poll phase. Each write to the pipe
+   * is a system call that wakes the bridge, which cost as much as the rest of a request.
+   */
+  private batch(): void {
+    if (this.batching) return;
+    this.batching = true;
+    this.input.cork();
+    setImmediate(this.flushBatch);
+  }
+
+  private readonly flushBatch = (): void => {
+    this.batching = false;
+    this.input.uncork();
+  };
 
   sendEmpty(type: (typeof FRAME)[keyof typeof FRAME], id: number): void {
     this.send(encodeFrame(type, id));

@@ -169,7 +169,7 @@ class AppRunner implements App {
   private async forward(request: Request): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const bridge = this.current;
-      const outcome = await this.startedWithin(bridge);
+      const outcome = bridge.outcome ?? (await this.startedWithin(bridge));
       if (outcome === undefined) return this.startTimedOut();
       // Replaced while starting (a file changed): the request goes to the new process.
       if (bridge !== this.current) continue;

@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 
 /** Where a URL path leads inside the root, or why it leads nowhere. */
@@ -56,6 +56,9 @@ export function resolveSafePath(root: string, urlPath: string, showDotfiles: boo
   if (!isInside(root, lexicalPath)) return fail(400, 'path escapes the root');
   let real: string;
   try {
+    // A missing path is common (a 404, or every request a WSGI app answers): stat says so
+    // without an exception, which costs more than the lookup itself, before realpath.
+    if (statSync(lexicalPath, { throwIfNoEntry: false }) === undefined) return fail(404, `no file at ${lexicalPath}`);
     real = realpathSync.native(lexicalPath);
   } catch (error) {
     return fsFailure(error, lexicalPath);
