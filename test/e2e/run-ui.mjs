@@ -340,6 +340,20 @@ async function checkApp(page, origin, port, workspace) {
     console.log(`# app change shown ${ms} ms after Ctrl+S (the app restarted)`);
     await page.keyboard.press('Escape');
   });
+  await step(page, 'The status bar\'s tooltip says when the app restarted and how long it took', async () => {
+    await page.locator('.part.statusbar [aria-label^="Tiny Server is running"]').first().hover();
+    // The tooltip's text parts are markdown-escaped: their spaces arrive as no-break spaces.
+    const pattern = /App:\sapp:app\srestarted\sat\s.+\sin\s\d+\sms/;
+    const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'Tiny Server' }).first();
+    let text = '';
+    await until('the tooltip did not say "App: app:app restarted at … in … ms"', async () => {
+      text = (await hover.innerText().catch(() => '')) ?? '';
+      return pattern.test(text);
+    }).catch((error) => {
+      throw new Error(`${error.message}; it showed: ${text || '(no tooltip)'}`);
+    });
+    console.log(`# tooltip: ${text.replace(/\s+/g, ' ').trim()}`);
+  });
 }
 
 /** Copies the fixture to a throwaway folder (named like it, as the workbench shows the name). */
