@@ -28,6 +28,8 @@ Options:
       --dotfiles        serve files and folders whose name starts with a dot
       --no-listing      answer 404 instead of listing folders without index.html
       --allow-host NAME accept requests for this Host name too (repeatable)
+      --watch-ignore G  changes to paths matching this glob do not reload pages (repeatable;
+                        ${DEFAULT_SETTINGS.watchIgnore.join(' and ')} always)
       --app MOD:CALL    run this WSGI app (e.g. app:app) for requests no file answers
       --app-dir DIR     folder the app is imported from (default: the root)
       --app-mount PATH  send only paths below this prefix to the app (e.g. /api)
@@ -53,6 +55,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
   let { host, port, liveReload, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout } = DEFAULT_SETTINGS;
   let quiet = false;
   const allowedHosts: string[] = [];
+  const watchIgnore = [...DEFAULT_SETTINGS.watchIgnore];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -83,6 +86,12 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
         const raw = value();
         if (raw === undefined || raw === '') return { kind: 'error', message: 'Missing host name after --allow-host' };
         allowedHosts.push(raw);
+        break;
+      }
+      case '--watch-ignore': {
+        const glob = value();
+        if (glob === undefined || glob === '') return { kind: 'error', message: 'Missing glob after --watch-ignore' };
+        watchIgnore.push(glob);
         break;
       }
       case '--app': {
@@ -147,6 +156,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       showDotfiles,
       directoryListing,
       allowedHosts,
+      watchIgnore,
       app,
       appDir,
       appMount,

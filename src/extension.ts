@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { TinyServerApi } from './extension/api';
 import { registerCommands } from './extension/commands';
+import { EditorFollower } from './extension/follow-editor';
 import { LogChannel } from './extension/log-channel';
 import { ServerManager, toInfo } from './extension/manager';
 import { StatusBar } from './extension/status-bar';
@@ -15,7 +16,7 @@ export function activate(context: vscode.ExtensionContext): TinyServerApi {
   manager = servers;
   // VS Code disposes subscriptions in order: the UI goes first, the log last, so that closing
   // servers can still write to it.
-  context.subscriptions.push(registerCommands(servers, log), new StatusBar(servers), servers, log);
+  context.subscriptions.push(registerCommands(servers, log), new StatusBar(servers), new EditorFollower(servers), servers, log);
   return {
     servers: () => servers.list().map(toInfo),
     start: async (folder) => {

@@ -6,11 +6,26 @@ import * as vscode from 'vscode';
  * address their browser can reach (a port-forwarding proxy, for instance).
  */
 export async function openInSimpleBrowser(url: string): Promise<void> {
+  openedSimpleBrowser = true;
   const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
   await vscode.commands.executeCommand('simpleBrowser.api.open', external, {
     viewColumn: vscode.ViewColumn.Beside,
     preserveFocus: true,
   });
+}
+
+/** Whether Tiny Server has opened a Simple Browser in this window (only that one is navigated). */
+let openedSimpleBrowser = false;
+
+/** The open Simple Browser's tab, once Tiny Server has opened one; undefined when closed since. */
+export function simpleBrowserTab(): vscode.Tab | undefined {
+  if (!openedSimpleBrowser) return undefined;
+  for (const group of vscode.window.tabGroups.all) {
+    for (const tab of group.tabs) {
+      if (tab.input instanceof vscode.TabInputWebview && tab.input.viewType.includes('simpleBrowser.view')) return tab;
+    }
+  }
+  return undefined;
 }
 
 /** Opens `url` in the system browser; false when VS Code could not open it. */

@@ -3,6 +3,7 @@ import type { ServerInfo } from './api';
 import { openUrl } from './browser';
 import type { LogChannel } from './log-channel';
 import { toInfo, type RunningServer, type ServerManager } from './manager';
+import { activeTabUri } from './follow-editor';
 import { readSettings } from './settings';
 
 /** Command identifiers, as contributed in package.json. */
@@ -92,8 +93,8 @@ class Commands {
 
   /** Serves the folder of an HTML file (starting its server when needed) and opens the file. */
   async previewFile(arg: unknown): Promise<string | undefined> {
-    const file = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
-    if (file === undefined) return this.refuse('Open an HTML file to preview it with Tiny Server');
+    const file = arg instanceof vscode.Uri ? arg : (vscode.window.activeTextEditor?.document.uri ?? activeTabUri());
+    if (file === undefined) return this.refuse('Open an HTML file (or SVG, XML, text, an image) to preview it with Tiny Server');
     if (file.scheme !== 'file') return this.refuse(`Only files on disk can be previewed, not ${file.toString()}`);
     const folder = vscode.workspace.getWorkspaceFolder(file);
     if (folder === undefined) return this.refuse(`${file.fsPath} is not inside an open workspace folder`);

@@ -5,6 +5,7 @@ import { DEFAULT_SETTINGS, type ChangeSource } from '../server/options';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
+import { EditorOverlay } from './editor-overlay';
 import type { LogChannel } from './log-channel';
 import { onInterpreterChanged, selectedInterpreter } from './python';
 import { needsRestart, pythonIsSet, readSettings, SECTION, type FolderSettings, type SettingsResult } from './settings';
@@ -29,6 +30,8 @@ export class ServerManager extends DisposableOwner {
   readonly onDidChangeServers = this.changeEmitter.event;
   private warnedAboutTrust = false;
   private warnedAboutNetwork = false;
+  /** Unsaved editor text, kept while a running server serves it (`tinyServer.updateOn`: change). */
+  private overlay: EditorOverlay | undefined;
   /** Set once a server's app runs on the Python extension's interpreter, which may change. */
   private interpreterWatch: Promise<unknown> | undefined;
 
@@ -87,6 +90,8 @@ export class ServerManager extends DisposableOwner {
   override dispose(): void {
     for (const entry of this.running.values()) entry.server.dispose();
     this.running.clear();
+    this.overlay?.dispose();
+    this.overlay = undefined;
     super.dispose();
   }
 
@@ -101,14 +106,19 @@ export class ServerManager extends DisposableOwner {
     const settings = read.settings;
     this.warnIfPublic(settings.server.host);
 
+    const overlay = settings.updateOn === 'change' && settings.server.liveReload ? this.editorOverlay() : undefined;
     const result = await startSafely({
       ...settings.server,
       app: this.trustedApp(folder, settings.server.app),
       logger: this.log.requestLogger(folder.name),
       changes: watchFiles,
+      ...(overlay === undefined ? {} : { overlay }),
       appLog: (line) => this.log.info(`[${folder.name}] ${line}`),
     });
-    if (!result.ok) return this.failed(folder, result.error.message);
+    if (!result.ok) {
+      this.releaseOverlay();
+      return this.failed(folder, result.error.message);
+    }
     const server = result.server;
     if (this.isDisposed) {
       await server.close();
@@ -126,6 +136,7 @@ export class ServerManager extends DisposableOwner {
     if (entry === undefined) return;
     this.running.delete(folder.toString());
     await entry.server.close();
+    this.releaseOverlay();
     this.log.info(`[${entry.folder.name}] Stopped the server on port ${entry.server.port}`);
     this.changed();
   }
@@ -178,6 +189,26 @@ export class ServerManager extends DisposableOwner {
     const message = exposureWarning(host, 'the tinyServer.allowedHosts setting');
     this.log.warn(message);
     void vscode.window.showWarningMessage(`${message}.`);
+  }
+
+  /** The overlay, made when a server first needs it; unsupported VS Code versions say so once. */
+  private editorOverlay(): EditorOverlay | undefined {
+    if (this.overlay === undefined) {
+      this.overlay = new EditorOverlay();
+      if (!this.overlay.supported) {
+        this.log.warn('Pages update when files are saved: this VS Code has no encoding API (1.100 or later), which serving unsaved text in each file\'s own encoding needs');
+      }
+    }
+    return this.overlay.supported ? this.overlay : undefined;
+  }
+
+  /** Drops the overlay once no running server serves unsaved text. */
+  private releaseOverlay(): void {
+    if (this.overlay === undefined) return;
+    const inUse = this.list().some((entry) => entry.settings.updateOn === 'change' && entry.settings.server.liveReload);
+    if (inUse) return;
+    this.overlay.dispose();
+    this.overlay = undefined;
   }
 
   private onSettingsChanged(event: vscode.ConfigurationChangeEvent): void {

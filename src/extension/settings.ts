@@ -15,7 +15,13 @@ export interface FolderSettings {
   readonly server: ServerSettings;
   /** What Start opens; only read at the next start. */
   readonly openOnStart: OpenOnStart;
+  /** `change`: pages show unsaved edits after a pause in typing; `save`: only what is saved. */
+  readonly updateOn: UpdateOn;
+  /** The Simple Browser Tiny Server opened follows the active editor to other pages. */
+  readonly followEditor: boolean;
 }
+
+export type UpdateOn = 'change' | 'save';
 
 export type SettingsResult =
   | { readonly ok: true; readonly settings: FolderSettings }
@@ -56,11 +62,25 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         directoryListing: flag('directoryListing'),
         allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
         liveReload: flag('liveReload'),
+        watchIgnore: watchIgnoreOf(folder, config),
         ...app.settings,
       },
       openOnStart: OPEN_ON_START.includes(openOnStart as OpenOnStart) ? (openOnStart as OpenOnStart) : 'simpleBrowser',
+      updateOn: config.get<unknown>('updateOn', 'change') === 'save' ? 'save' : 'change',
+      followEditor: config.get<unknown>('followEditor', true) !== false,
     },
   };
+}
+
+/** `tinyServer.watchIgnore`, plus the globs `files.watcherExclude` switches on for the folder. */
+function watchIgnoreOf(folder: vscode.WorkspaceFolder, config: vscode.WorkspaceConfiguration): readonly string[] {
+  const own = config.get<unknown>('watchIgnore', DEFAULT_SETTINGS.watchIgnore);
+  const globs = Array.isArray(own) ? own.filter((g): g is string => typeof g === 'string' && g !== '') : [...DEFAULT_SETTINGS.watchIgnore];
+  const excluded = vscode.workspace.getConfiguration('files', folder.uri).get<unknown>('watcherExclude', {});
+  if (typeof excluded === 'object' && excluded !== null) {
+    for (const [glob, on] of Object.entries(excluded)) if (on === true && !globs.includes(glob)) globs.push(glob);
+  }
+  return globs;
 }
 
 type AppSettings = Pick<ServerSettings, 'app' | 'appDir' | 'appMount' | 'python' | 'appThreads' | 'appTimeout'>;
@@ -127,5 +147,5 @@ export function pythonIsSet(folder: vscode.WorkspaceFolder): boolean {
 
 /** True when a running server with `running` settings must restart to apply `read`. */
 export function needsRestart(running: FolderSettings, read: FolderSettings): boolean {
-  return JSON.stringify(running.server) !== JSON.stringify(read.server);
+  return JSON.stringify(running.server) !== JSON.stringify(read.server) || running.updateOn !== read.updateOn;
 }

@@ -1,6 +1,7 @@
 import { connectionBudget, openFileLimit } from './fd-limit';
 import type { Disposable, Handler } from './handler';
 import type { RequestLogger } from './log';
+import type { ContentOverlay } from './static';
 
 /** Protocol and resource limits; defaults in `DEFAULT_LIMITS`. */
 export interface Limits {
@@ -74,6 +75,8 @@ export interface ServerSettings {
   readonly allowedHosts: readonly string[];
   /** Inject the live-reload client into HTML pages, serve its endpoint and watch the root. */
   readonly liveReload: boolean;
+  /** Globs (relative to the root) whose changes never reach pages; `**\/node_modules/**` and the like. */
+  readonly watchIgnore: readonly string[];
   /** The WSGI app to run for requests no file answers, `module:callable`; empty runs none. */
   readonly app: string;
   /** Absolute folder the app is imported from (first on sys.path, and its working folder); empty means the root. */
@@ -99,6 +102,7 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
   directoryListing: true,
   allowedHosts: Object.freeze([]) as readonly string[],
   liveReload: true,
+  watchIgnore: Object.freeze(['**/node_modules/**', '**/.git/**']) as readonly string[],
   app: '',
   appDir: '',
   appMount: '/',
@@ -124,6 +128,11 @@ export interface ServerOptions extends Partial<Omit<ServerSettings, 'root'>> {
    * app runs (a changed .py file replaces its process). Without one, pages never reload.
    */
   readonly changes?: ChangeSource;
+  /**
+   * Text to serve in place of files on disk (the extension's unsaved editors); its changes reload
+   * pages as file changes do. The CLI has none.
+   */
+  readonly overlay?: ContentOverlay;
   /** Handlers consulted before the static file handler. */
   readonly handlers?: readonly Handler[];
   /** Receives one record per request. */

@@ -9,6 +9,7 @@ import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
 import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
 import { createLiveReload, type LiveReload } from './reload';
+import { ignoreFilter } from './reload/ignore';
 import { createStaticHandler, type StaticHandler } from './static';
 import { urlPathOf } from './url-path';
 
@@ -130,6 +131,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     // A folder without an index file is the app's to answer, as nginx's `try_files $uri @app`.
     directoryListing: settings.directoryListing && !(app !== undefined && mount === ''),
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
+    ...(options.overlay === undefined ? {} : { overlay: options.overlay }),
   });
   const handlers: Handler[] = [];
   handlers.push(createHostCheck(host, settings.allowedHosts));
@@ -154,16 +156,19 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     return { ok: false, error: listened.error };
   }
   const listener = listened.listener;
+  const watched = ignoreFilter([realRoot, settings.root], settings.watchIgnore);
   const changes =
     reload === undefined || options.changes === undefined
       ? undefined
-      : options.changes(realRoot, (paths) => reload.notifyChanged(paths));
+      : options.changes(realRoot, (paths) => reload.notifyChanged(watched(paths)));
+  const edits = reload === undefined ? undefined : options.overlay?.onDidChange((paths) => reload.notifyChanged(paths));
   app?.setPort(listener.port);
   const appChanges = app === undefined || options.changes === undefined ? undefined : options.changes(app.dir, (paths) => app.changed(paths));
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       changes?.dispose();
+      edits?.dispose();
       appChanges?.dispose();
       reload?.dispose();
       await Promise.all([listener.close(), app?.close()]);

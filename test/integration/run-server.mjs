@@ -35,6 +35,9 @@ let interrupted = false;
 
 /** User settings that keep the workbench quiet and offline, for every run. */
 export const USER_SETTINGS = {
+  // VS Code for the Web (code-server included) saves after a delay by default; desktop VS Code
+  // does not, and the tests of unsaved edits need them to stay unsaved.
+  'files.autoSave': 'off',
   'security.workspace.trust.enabled': false,
   'workbench.startupEditor': 'none',
   'workbench.tips.enabled': false,

@@ -192,7 +192,7 @@ const CHARSET_LABEL = /^[A-Za-z0-9._:-]{1,40}$/;
  * Shift_JIS pages; so the header repeats the page's own declaration, and UTF-8 is assumed only
  * for pages that declare nothing.
  */
-function htmlContentType(body: Buffer): string {
+export function htmlContentType(body: Buffer): string {
   const declared = declaredCharset(body);
   return declared !== undefined && CHARSET_LABEL.test(declared)
     ? `text/html; charset=${declared.toLowerCase()}`
@@ -235,7 +235,7 @@ function sameIdentity(stats: Stats, identity: Identity): boolean {
 }
 
 /** An entity-tag core from the length and a content hash, so equal bytes give equal tags. */
-function contentTag(body: Buffer): string {
+export function contentTag(body: Buffer): string {
   const hash = createHash('sha1').update(body).digest('base64url').slice(0, 16);
   return `${body.length.toString(16)}-${hash}`;
 }

@@ -1,4 +1,5 @@
 import type { Handler, Request } from '../handler';
+import type { ContentOverlay } from './overlay';
 
 /**
  * Rewrites HTML documents on their way out (live reload injects its client this way).
@@ -28,6 +29,8 @@ export interface StaticOptions {
   readonly directoryListing: boolean;
   /** Applied only to text/html documents; rewritten bytes define Content-Length, ETag, ranges, compression. */
   readonly htmlRewriter?: HtmlRewriter;
+  /** Unsaved editor text served in place of files on disk. */
+  readonly overlay?: ContentOverlay;
 }
 
 /** The static file handler; `dispose` drops its in-memory cache. */
@@ -38,3 +41,4 @@ export interface StaticHandler {
 
 export { createStaticHandler } from './static';
 export { resolveSafePath, type SafePath } from './paths';
+export type { ContentOverlay, OverlayContent } from './overlay';

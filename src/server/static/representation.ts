@@ -144,7 +144,7 @@ export class Document {
     readonly body: Buffer,
     /** The identity entity-tag without quotes. */
     readonly tag: string,
-    private readonly meta: FileMeta,
+    readonly meta: FileMeta,
     private readonly grow: (bytes: number) => void,
   ) {
     this.compressible =

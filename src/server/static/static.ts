@@ -7,6 +7,7 @@ import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing, type Listing } from './listing';
 import { openSafePath, type OpenedFile } from './open-file';
+import { OverlayDocuments, type ContentOverlay, type Servable } from './overlay';
 import { fsFailure, type PathFailure, type PathRedirect } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
 
@@ -37,13 +38,15 @@ class StaticFiles {
   private readonly showDotfiles: boolean;
   private readonly directoryListing: boolean;
   private readonly rewriter: HtmlRewriter | undefined;
-  private readonly grow = (entry: CachedFile, bytes: number): void => this.cache.grow(entry, bytes);
+  private readonly overlay: ContentOverlay | undefined;
+  private readonly overlaid = new OverlayDocuments();
 
   constructor(options: StaticOptions) {
     this.root = options.root;
     this.showDotfiles = options.showDotfiles;
     this.directoryListing = options.directoryListing;
     this.rewriter = options.htmlRewriter;
+    this.overlay = options.overlay;
   }
 
   /**
@@ -56,6 +59,11 @@ class StaticFiles {
     const entry = this.cache.get(request.path);
     if (entry !== undefined && entry.isFresh()) {
       entry.used = true;
+      const overlay = this.overlay;
+      if (overlay !== undefined && overlay.size > 0) {
+        const content = overlay.get(entry.realPath);
+        if (content !== undefined) return this.serveEntry(this.overlaid.servable(entry.key, entry.media, content), request);
+      }
       return this.serveEntry(entry, request);
     }
     return this.lookup(request);
@@ -63,9 +71,10 @@ class StaticFiles {
 
   dispose(): void {
     this.cache.clear();
+    this.overlaid.clear();
   }
 
-  private serveEntry(entry: CachedFile, request: Request): Response {
+  private serveEntry(entry: Servable, request: Request): Response {
     const document = this.documentFor(entry, request);
     const range = request.method === 'GET' ? request.headers.get('range') : undefined;
     // A Range applies to the identity bytes; ranges of compressed bytes are never offered.
@@ -75,14 +84,16 @@ class StaticFiles {
   }
 
   /** The document as on disk, or rewritten (once per file version) when the rewriter applies. */
-  private documentFor(entry: CachedFile, request: Request): Document {
+  private documentFor(entry: Servable, request: Request): Document {
     const rewriter = this.rewriter;
     if (rewriter === undefined || !entry.media.html || !rewriter.applies(request)) return entry.raw;
     if (entry.rewritten === undefined) {
       const body = rewriter.rewrite(entry.raw.body, entry.key);
       const tag = entry.raw.tag + rewriter.etagSuffix;
-      entry.rewritten = new Document(body, tag, entry.meta, (bytes) => this.grow(entry, bytes));
-      this.grow(entry, body.length);
+      // A cached file counts what it holds against the cache's bounds; overlay content is not cached.
+      const grow = entry instanceof CachedFile ? (bytes: number) => this.cache.grow(entry, bytes) : () => undefined;
+      entry.rewritten = new Document(body, tag, entry.raw.meta, grow);
+      grow(body.length);
     }
     return entry.rewritten;
   }
@@ -143,6 +154,12 @@ class StaticFiles {
 
   private file(request: Request, target: FileTarget, shown: string): Response {
     const media = mediaTypeFor(target.lexicalPath);
+    // Checked, opened and found a regular file inside the root: only now may unsaved text stand in.
+    const content = this.overlay?.get(target.realPath);
+    if (content !== undefined) {
+      closeSync(target.fd);
+      return this.serveEntry(this.overlaid.servable(request.path, media, content), request);
+    }
     const size = target.stats.size;
     const cacheable = size <= MAX_CACHED_FILE_BYTES;
     const rewrite =

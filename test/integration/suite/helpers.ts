@@ -36,7 +36,7 @@ export async function setSetting(where: vscode.WorkspaceFolder, key: string, val
 }
 
 /** The settings tests change; `openOnStart` stays as the fixture has it ("none"). */
-const TEST_KEYS = ['port', 'host', 'root', 'showDotfiles', 'directoryListing', 'allowedHosts', 'liveReload', 'app', 'appDir', 'python'];
+const TEST_KEYS = ['port', 'host', 'root', 'showDotfiles', 'directoryListing', 'allowedHosts', 'liveReload', 'app', 'appDir', 'python', 'updateOn', 'followEditor'];
 
 /** Removes the folder-level values tests set, so the next test starts from the fixture. */
 export async function resetSettings(): Promise<void> {

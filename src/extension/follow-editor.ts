@@ -1,0 +1,53 @@
+import * as vscode from 'vscode';
+import { simpleBrowserTab } from './browser';
+import { DisposableOwner } from './dispose';
+import type { ServerManager } from './manager';
+
+/** What a browser shows as a page, and so what the preview follows to (not stylesheets or scripts). */
+export const SHOWABLE = /\.(html?|xhtml|svg|xml|txt|png|jpe?g|gif|webp|avif|bmp|ico)$/i;
+
+/**
+ * `tinyServer.followEditor`: when the active tab becomes another showable file of a folder whose
+ * server runs, the Simple Browser that Tiny Server opened navigates to it, in its own column and
+ * without taking the focus from the editor.
+ */
+export class EditorFollower extends DisposableOwner {
+  private shown: string | undefined;
+
+  constructor(private readonly manager: ServerManager) {
+    super();
+    this._register(vscode.window.tabGroups.onDidChangeTabs(() => this.follow()));
+    this._register(vscode.window.tabGroups.onDidChangeTabGroups(() => this.follow()));
+  }
+
+  private follow(): void {
+    const uri = activeTabUri();
+    if (uri === undefined || uri.scheme !== 'file' || !SHOWABLE.test(uri.path)) return;
+    const folder = vscode.workspace.getWorkspaceFolder(uri);
+    const running = folder === undefined ? undefined : this.manager.get(folder.uri);
+    if (running === undefined || !running.settings.followEditor) return;
+    const url = running.server.urlOf(uri.fsPath);
+    const browser = simpleBrowserTab();
+    if (url === undefined || browser === undefined || url === this.shown) return;
+    // In the editor's own group, showing the page would hide the editor being typed into.
+    if (browser.group === vscode.window.tabGroups.activeTabGroup) return;
+    this.shown = url;
+    void vscode.env.asExternalUri(vscode.Uri.parse(url)).then((external) =>
+      vscode.commands.executeCommand('simpleBrowser.api.open', external, {
+        viewColumn: browser.group.viewColumn,
+        preserveFocus: true,
+      }),
+    );
+  }
+}
+
+/** The file of the active tab: a text editor's, or an image preview's (a custom editor). */
+export function activeTabUri(): vscode.Uri | undefined {
+  return uriOf(vscode.window.tabGroups.activeTabGroup.activeTab);
+}
+
+function uriOf(tab: vscode.Tab | undefined): vscode.Uri | undefined {
+  const input = tab?.input;
+  if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) return input.uri;
+  return undefined;
+}
