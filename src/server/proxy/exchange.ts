@@ -166,7 +166,8 @@ class ProxyExchange {
     this.received = true;
     const used = this.parser.execute(chunk);
     if (this.head !== undefined && !this.settled && !this.rewrite) this.settleBody();
-    if (used < chunk.length && this.head?.status === 101) this.lease.socket.unshift(chunk.subarray(used));
+    // After a 101 the rest is the new protocol's, for the tunnel: back into the paused socket.
+    if (used < chunk.length && !this.parser.failed) this.lease.socket.unshift(chunk.subarray(used));
   };
 
   /** @internal parser callback */
