@@ -3,6 +3,7 @@
 //
 // Options: --quick (smoke run: one short round, 1,000 idle connections), --only=tiny,nginx,
 // --apps (a hello-world WSGI app behind Tiny Server, gunicorn and wsgiref instead of files),
+// --proxy (1 KiB and 100 MiB from an upstream nginx through Tiny Server's proxy, nginx proxy_pass, http-proxy),
 // BENCH_DURATION=<seconds per round>, BENCH_ROUNDS=<rounds per load>,
 // BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
 import { request } from 'node:http';
@@ -11,6 +12,7 @@ import { cleanup, installCleanupHandlers, stop } from './procs.mjs';
 import { createSite, BIG_PATH, BIG_SIZE, HTML_PATH, HTML_SIZE } from './site.mjs';
 import { PEERS, HOST, nginxBin, pythonBin } from './servers.mjs';
 import { APP_PEERS, APP_PATH, APP_BODY_SIZE, appPython, createAppSite, gunicornBin } from './apps.mjs';
+import { proxyPeers, proxyReport, upstreamPeer } from './proxy.mjs';
 import { runWrk, wrkBin, describeErrors } from './wrk.mjs';
 import { runIdle } from './idle.mjs';
 import {
@@ -21,11 +23,13 @@ import { commandLine, processTree } from './procs.mjs';
 function parseOptions(argv) {
   const quick = argv.includes('--quick');
   const apps = argv.includes('--apps');
-  const known = apps ? APP_PEERS : PEERS;
+  const proxy = argv.includes('--proxy');
+  let upstream = 0;
+  const known = apps ? APP_PEERS : proxy ? proxyPeers(() => upstream) : PEERS;
   const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
-  const unknown = argv.filter((a) => a !== '--quick' && a !== '--apps' && !a.startsWith('--only='));
+  const unknown = argv.filter((a) => a !== '--quick' && a !== '--apps' && a !== '--proxy' && !a.startsWith('--only='));
   if (unknown.length > 0) {
-    console.error(`Unknown option ${unknown[0]}. Usage: node bench/run.mjs [--quick] [--apps] [--only=${known.map((p) => p.id).join(',')}]`);
+    console.error(`Unknown option ${unknown[0]}. Usage: node bench/run.mjs [--quick] [--apps | --proxy] [--only=${known.map((p) => p.id).join(',')}]`);
     process.exit(2);
   }
   for (const id of only ?? []) {
@@ -44,7 +48,10 @@ function parseOptions(argv) {
     console.error(`BENCH_ROUNDS must be a whole number of rounds, at least 1, got "${process.env.BENCH_ROUNDS}"`);
     process.exit(2);
   }
-  return { quick, apps, peers: known, only, durationS: duration, rounds, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
+  const setUpstream = (port) => {
+    upstream = port;
+  };
+  return { quick, apps, proxy, setUpstream, peers: known, only, durationS: duration, rounds, warmupS: quick ? 1 : 2, idleCount: quick ? 1000 : 10_000 };
 }
 
 const progress = (text) => process.stderr.write(`${text}\n`);
@@ -231,6 +238,31 @@ async function mainApps(options) {
   return results;
 }
 
+/** `--proxy`: the site from one upstream nginx through each proxy; 1 KiB at 50 connections and 100 MiB at 4. */
+async function mainProxy(options) {
+  console.log(`# Tiny Server benchmark: reverse proxies${options.quick ? ' (quick)' : ''}\n`);
+  console.log(machineInfo({ nginxBin, pythonBin, wrkBin }));
+  console.log(`- upstream: nginx (1 worker) serving ${HTML_PATH} (${HTML_SIZE} bytes) and ${BIG_PATH} (100 MiB) to every proxy`);
+  console.log(`- loads: ${options.rounds} round${options.rounds === 1 ? '' : 's'} of ${options.durationS} s per proxy, the proxies taking turns, `
+    + `after a ${options.warmupS} s warm-up; wrk -t1; the median round is reported\n`);
+  if (upstreamPeer === undefined || upstreamPeer.missing()) throw new Error('The proxy bench needs nginx as the upstream: apt-get install nginx-light');
+  progress('Creating the temp site (100 MiB file)');
+  const root = await createSite();
+  const upstream = await upstreamPeer.start(root);
+  options.setUpstream(upstream.port);
+  const results = options.peers.filter((p) => !options.only || options.only.includes(p.id)).map((peer) => ({ peer }));
+  const running = await startAll(results, root, [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]], options);
+  try {
+    for (const load of LOADS.filter((l) => l.key !== 'html500')) await measureLoad(load, running, options);
+  } finally {
+    for (const server of running.values()) await stop(server.child);
+    await stop(upstream.child);
+  }
+  console.log(proxyReport(results));
+  console.log(`\nLoad average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (wrk, the proxy and the upstream share the cores).`);
+  return results;
+}
+
 async function mainFiles(options) {
   console.log(`# Tiny Server benchmark${options.quick ? ' (quick)' : ''}\n`);
   console.log(machineInfo({ nginxBin, pythonBin, wrkBin }));
@@ -265,7 +297,7 @@ async function main() {
     process.exit(1);
   }
   installCleanupHandlers();
-  const results = await (options.apps ? mainApps(options) : mainFiles(options));
+  const results = await (options.apps ? mainApps(options) : options.proxy ? mainProxy(options) : mainFiles(options));
   const failed = results.filter((r) => r.peer.mandatory && r.error);
   return failed.length === 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { isAppSpec } from './server/app';
+import { parseUpstream } from './server/proxy';
 import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
 
 /** What a `tiny-server` command line asks for: the server's settings, and the CLI's own flag. */
@@ -36,6 +37,11 @@ Options:
       --python PATH     Python interpreter for the app (default ${DEFAULT_SETTINGS.python})
       --app-threads N   requests the app runs at once (default ${DEFAULT_SETTINGS.appThreads})
       --app-timeout S   seconds the app may take to answer before 504 (default ${DEFAULT_SETTINGS.appTimeout})
+      --proxy PREFIX=URL
+                        forward requests below PREFIX to an http:// upstream (repeatable), e.g.
+                        --proxy /api=http://127.0.0.1:3000; --proxy /=URL forwards everything
+      --proxy-timeout S seconds an upstream may take to answer before 504 (default ${DEFAULT_SETTINGS.proxyTimeout})
+      --proxy-keep-host send the browser's Host to the upstream instead of the upstream's own
   -q, --quiet           do not print a line per request
   -h, --help            show this help
   -v, --version         show the version`;
@@ -52,7 +58,8 @@ function parsePort(value: string | undefined): number | undefined {
  */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedArgs {
   let root: string | undefined;
-  let { host, port, liveReload, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout } = DEFAULT_SETTINGS;
+  let { host, port, liveReload, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout, proxyTimeout, proxyKeepHost } = DEFAULT_SETTINGS;
+  const proxy: Record<string, string> = {};
   let quiet = false;
   const allowedHosts: string[] = [];
   const watchIgnore = [...DEFAULT_SETTINGS.watchIgnore];
@@ -119,14 +126,29 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
         break;
       }
       case '--app-threads':
-      case '--app-timeout': {
+      case '--app-timeout':
+      case '--proxy-timeout': {
         const raw = value();
         const parsed = raw !== undefined && /^\d{1,4}$/.test(raw) ? Number(raw) : 0;
         if (parsed < 1) return { kind: 'error', message: `Invalid ${flag.slice(2)} ${JSON.stringify(raw ?? '')}: expected a whole number from 1 to 9999` };
         if (flag === '--app-threads') appThreads = parsed;
-        else appTimeout = parsed;
+        else if (flag === '--app-timeout') appTimeout = parsed;
+        else proxyTimeout = parsed;
         break;
       }
+      case '--proxy': {
+        const raw = value() ?? '';
+        const equals = raw.indexOf('=');
+        const prefix = raw.slice(0, equals);
+        if (equals < 0 || !prefix.startsWith('/')) return { kind: 'error', message: `Invalid proxy ${JSON.stringify(raw)}: expected PREFIX=URL, e.g. /api=http://127.0.0.1:3000` };
+        const upstream = parseUpstream(raw.slice(equals + 1));
+        if (typeof upstream === 'string') return { kind: 'error', message: `Invalid proxy for ${prefix}: ${upstream}` };
+        proxy[prefix] = raw.slice(equals + 1);
+        break;
+      }
+      case '--proxy-keep-host':
+        proxyKeepHost = true;
+        break;
       case '--no-reload':
         liveReload = false;
         break;
@@ -163,6 +185,9 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       python,
       appThreads,
       appTimeout,
+      proxy,
+      proxyTimeout,
+      proxyKeepHost,
     },
     quiet,
   };

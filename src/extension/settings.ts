@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { isAppSpec } from '../server/app';
+import { parseRoutes } from '../server/proxy';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
 import { isInside } from '../server/static/paths';
 
@@ -50,6 +51,8 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
   };
   const app = appFromSettings(folder.uri.fsPath, config);
   if (!app.ok) return app;
+  const proxy = proxyFromSettings(config);
+  if (!proxy.ok) return proxy;
   return {
     ok: true,
     settings: {
@@ -64,6 +67,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         liveReload: flag('liveReload'),
         watchIgnore: watchIgnoreOf(folder, config),
         ...app.settings,
+        ...proxy.settings,
       },
       openOnStart: OPEN_ON_START.includes(openOnStart as OpenOnStart) ? (openOnStart as OpenOnStart) : 'simpleBrowser',
       updateOn: config.get<unknown>('updateOn', 'change') === 'save' ? 'save' : 'change',
@@ -108,6 +112,34 @@ function appFromSettings(
   return {
     ok: true,
     settings: { app, appDir: appDir.path, appMount: text('appMount'), python: text('python'), appThreads: count('appThreads'), appTimeout: count('appTimeout') },
+  };
+}
+
+type ProxySettings = Pick<ServerSettings, 'proxy' | 'proxyTimeout' | 'proxyKeepHost'>;
+
+/**
+ * The reverse proxy settings. `tinyServer.proxy` is a restricted setting (package.json): in
+ * Restricted Mode VS Code gives only its user value, so an untrusted folder cannot point the
+ * server at another local service.
+ */
+function proxyFromSettings(
+  config: vscode.WorkspaceConfiguration,
+): { readonly ok: true; readonly settings: ProxySettings } | { readonly ok: false; readonly message: string } {
+  const proxy = config.get<unknown>('proxy', DEFAULT_SETTINGS.proxy);
+  if (typeof proxy !== 'object' || proxy === null || Array.isArray(proxy)) {
+    return { ok: false, message: 'Setting tinyServer.proxy must map path prefixes to URLs, e.g. { "/api": "http://127.0.0.1:3000" }' };
+  }
+  const routes = parseRoutes(proxy as Record<string, string>);
+  if (typeof routes === 'string') return { ok: false, message: `Setting tinyServer.proxy: ${routes}` };
+  const timeout = config.get<unknown>('proxyTimeout', DEFAULT_SETTINGS.proxyTimeout);
+  const keepHost = config.get<unknown>('proxyKeepHost', DEFAULT_SETTINGS.proxyKeepHost);
+  return {
+    ok: true,
+    settings: {
+      proxy: { ...(proxy as Record<string, string>) },
+      proxyTimeout: typeof timeout === 'number' && Number.isInteger(timeout) && timeout >= 1 ? timeout : DEFAULT_SETTINGS.proxyTimeout,
+      proxyKeepHost: typeof keepHost === 'boolean' ? keepHost : DEFAULT_SETTINGS.proxyKeepHost,
+    },
   };
 }
 

@@ -4,9 +4,9 @@ import {
   addField,
   connectionOptions,
   contentLengthNumber,
-  contentLengthOf,
   isChunkedOnly,
   isContinueExpectation,
+  nextContentLength,
   type FieldLine,
 } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
@@ -95,9 +95,8 @@ export class HeadFields implements RequestLine, RequestHead {
         this.seen |= SEEN_TRANSFER_ENCODING;
         return null;
       case 'content-length': {
-        const digits = contentLengthOf(field.value);
+        const digits = nextContentLength(this.contentLength, field.value);
         if (typeof digits !== 'string') return digits;
-        if (this.contentLength !== null && this.contentLength !== digits) return PARSE_ERROR.contentLengthMismatch;
         this.contentLength = digits;
         return null;
       }

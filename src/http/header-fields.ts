@@ -128,6 +128,16 @@ export function contentLengthOf(value: string): string | ParseError {
   return result ?? PARSE_ERROR.contentLengthInvalid;
 }
 
+/**
+ * The Content-Length so far after one more field line with `value`: the normalized digits, or an
+ * error when the value is malformed or differs from `previous` (a smuggling vector).
+ */
+export function nextContentLength(previous: string | null, value: string): string | ParseError {
+  const digits = contentLengthOf(value);
+  if (typeof digits !== 'string') return digits;
+  return previous !== null && previous !== digits ? PARSE_ERROR.contentLengthMismatch : digits;
+}
+
 function isDigits(s: string, start: number, end: number): boolean {
   if (start === end) return false;
   for (let i = start; i < end; i++) {

@@ -41,6 +41,11 @@ export const PARSE_ERROR = {
   chunkExtensionInvalid: err(400, 'chunk-extension-invalid', 'Chunk extension contains a control character'),
   chunkExtensionsTooLarge: err(413, 'chunk-extensions-too-large', 'Chunk extensions are larger than the limit'),
   chunkDataCrlfMissing: err(400, 'chunk-data-crlf-missing', 'Chunk data is not followed by CRLF'),
+  // Responses read by the reverse proxy (RFC 9112 section 4); a proxy answers any of these with 502.
+  statusLineInvalid: err(502, 'status-line-invalid', 'Status line is not a version, a three-digit status and a reason'),
+  responseVersionInvalid: err(502, 'response-version-invalid', 'Response HTTP version is not 1.0 or 1.1'),
+  responseIncomplete: err(502, 'response-incomplete', 'Connection closed before the response was complete'),
+  responseUnexpected: err(502, 'response-unexpected', 'Bytes arrived when no response was expected'),
 } as const satisfies Record<string, ParseError>;
 
 function err(status: ParseError['status'], code: string, message: string): ParseError {

@@ -100,7 +100,9 @@ export function serializeHead(options: HeadOptions): string {
   head += serializeFields(options.headers);
   if (framing.kind === 'length') head += `Content-Length: ${framing.length}\r\n`;
   else if (framing.kind === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
-  if (!options.keepAlive) head += 'Connection: close\r\n';
+  // RFC 9110 section 7.8: a 101 names the upgrade in Connection.
+  if (status === 101) head += 'Connection: Upgrade\r\n';
+  else if (!options.keepAlive) head += 'Connection: close\r\n';
   else if (options.version === '1.0') head += 'Connection: keep-alive\r\n';
   return head + '\r\n';
 }

@@ -39,7 +39,8 @@ export type BodyFraming =
 
 /** Why a request could not be parsed; `status` is the response to send before closing. */
 export interface ParseError {
-  readonly status: 400 | 413 | 414 | 431 | 501 | 505;
+  /** For a request, the answer; for a response read by the proxy (502 codes), the proxy always answers 502. */
+  readonly status: 400 | 413 | 414 | 431 | 501 | 502 | 505;
   /** A stable code for tests and logs, such as `header-name-whitespace`. */
   readonly code: string;
   /** A sentence-case description without a trailing period, e.g. "Content-Length values differ". */

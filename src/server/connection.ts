@@ -2,7 +2,7 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { RequestParser, type ParserCallbacks } from '../http/parser';
-import { CONTINUE_HEAD, type DateCache } from '../http/response';
+import { CONTINUE_HEAD, serializeHead, type DateCache } from '../http/response';
 import type { HeaderMap, ParseError, RequestHead } from '../http/types';
 import { isEndless, logRecord, newExchange, toRequest, type Exchange } from './exchange';
 import { errorResponse, internalError, type Request, type Response } from './handler';
@@ -11,7 +11,7 @@ import type { Limits } from './options';
 import { RequestBody } from './request-body';
 import { RequestQueue } from './request-queue';
 import { isSmallBuffered, releaseBody, sendBody, writeBuffered, type BodyOutcome } from './send-body';
-import { lingeringClose, listenTo, type SocketOwner } from './socket';
+import { handOver, lingeringClose, listenTo, type SocketOwner } from './socket';
 import type { WireCache } from './wire';
 
 /** The event streams open on all connections of one server, counted against a cap. */
@@ -43,11 +43,13 @@ export interface ConnectionContext {
  * - streaming: the response in progress never ends (an event stream) and is the last one: what
  *   the client sends is read and discarded, and a client that ends its side is dropped at once.
  * - closing: our side has ended (lingering close) or the socket is being destroyed.
+ * - tunnelled: a 101 answer took the socket over (Response.upgrade); the connection only destroys
+ *   it when the server closes, and learns when it is gone.
  * - closed: the socket is gone.
  * Whether a response is in progress is `current`; whether the client takes our bytes is the
  * socket's `writableNeedDrain`.
  */
-type State = 'reading' | 'finishing' | 'streaming' | 'closing' | 'closed';
+type State = 'reading' | 'finishing' | 'streaming' | 'tunnelled' | 'closing' | 'closed';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -108,6 +110,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** Applies timeouts; called about once a second by the server. */
   sweep(now: number): void {
+    // A tunnel may be idle or blocked as long as its two ends like.
+    if (this.state === 'tunnelled') return;
     const limits = this.ctx.limits;
     if (this.socket.writableNeedDrain || (this.state === 'closing' && this.socket.writableLength > 0)) {
       // A client that stops reading must not hold its file and socket forever.
@@ -331,10 +335,12 @@ export class Connection implements ParserCallbacks, SocketOwner {
   private respond(exchange: Exchange, response: Response): void {
     if (this.state === 'closing' || this.state === 'closed') {
       releaseBody(response.body);
+      response.upgrade?.(undefined);
       this.current = undefined;
       this.finish(exchange, response.status, 0, 'client closed the connection');
       return;
     }
+    if (response.status === 101 && response.upgrade !== undefined) return this.switchProtocols(exchange, response.upgrade, response);
     const small = isSmallBuffered(response, exchange.isHead);
     // Only a stream can be endless, so the common case never asks.
     if (!small && !exchange.isHead && isEndless(response) && !this.openStream(exchange, response)) return;
@@ -364,6 +370,21 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.socket.writableNeedDrain || this.socket.destroyed) this.blockReading();
     this.finish(exchange, response.status, bytes, response.reason);
     this.next(exchange.keepAlive);
+  }
+
+  /** Writes the 101 head, then hands the socket to `upgrade`; nothing more is parsed or answered here. */
+  private switchProtocols(exchange: Exchange, upgrade: (socket: Socket) => void, response: Response): void {
+    const date = this.ctx.dates.get(this.now());
+    const text = serializeHead({ version: exchange.version, status: 101, headers: response.headers, framing: { kind: 'none' }, keepAlive: true, date });
+    this.socket.write(text, 'latin1');
+    this.finish(exchange, 101, text.length, response.reason);
+    this.current = undefined;
+    this.queue.clear();
+    this.queuedBytes = 0;
+    this.dropArriving();
+    this.state = 'tunnelled';
+    handOver(this.socket);
+    upgrade(this.socket);
   }
 
   /**

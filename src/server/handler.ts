@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { HeaderMap, HttpVersion } from '../http/types';
 
@@ -79,6 +80,14 @@ export interface Response {
   readonly reason?: string;
   /** Close the connection after this response. */
   readonly close?: boolean;
+  /**
+   * With status 101 only: takes over the client's socket once the 101 head is written (the
+   * reverse proxy's WebSocket tunnel). From then on the socket is the callee's; the connection
+   * only destroys it when the server closes. Called with undefined when the client is gone
+   * before that, so the callee can release what it holds. Bytes a client sends before it has
+   * the 101 are not handed over: upgrading clients wait for it (RFC 6455 section 4.1).
+   */
+  readonly upgrade?: (socket: Socket | undefined) => void;
 }
 
 /**

@@ -51,8 +51,9 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 /**
- * What changes while a WSGI app runs: bodies are streamed to it with backpressure, so an upload
- * may be large without taking memory (a 20 MB form upload is ordinary for an app).
+ * What changes while a WSGI app runs or a proxy is configured: bodies are streamed to the app or
+ * the upstream with backpressure, so an upload may be large without taking memory (a 20 MB form
+ * upload is ordinary for an app).
  */
 export const APP_LIMITS: Partial<Limits> = { streamBodies: true, maxBodyBytes: 1024 * 1024 * 1024 };
 
@@ -89,6 +90,15 @@ export interface ServerSettings {
   readonly appThreads: number;
   /** Seconds the app may take to start a response before the client gets 504. */
   readonly appTimeout: number;
+  /**
+   * Reverse proxy: path prefix → upstream `http://` URL, e.g. `{ "/api": "http://127.0.0.1:3000" }`;
+   * `/` sends every request to the upstream. Validated by the server (parseRoutes).
+   */
+  readonly proxy: Readonly<Record<string, string>>;
+  /** Seconds an upstream may take to connect and start its answer before the client gets 504. */
+  readonly proxyTimeout: number;
+  /** Send the browser's Host upstream instead of the upstream's own. */
+  readonly proxyKeepHost: boolean;
 }
 
 /**
@@ -109,6 +119,9 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
   python: 'python3',
   appThreads: 8,
   appTimeout: 30,
+  proxy: Object.freeze({}) as Readonly<Record<string, string>>,
+  proxyTimeout: 30,
+  proxyKeepHost: false,
 });
 
 /**

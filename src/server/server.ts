@@ -8,6 +8,7 @@ import { createHostCheck, isLoopbackHost, isWildcardAddress } from './host-check
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
 import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
+import { createProxy, parseRoutes, type Proxy } from './proxy';
 import { createLiveReload, type LiveReload } from './reload';
 import { ignoreFilter } from './reload/ignore';
 import { createStaticHandler, type StaticHandler } from './static';
@@ -15,7 +16,7 @@ import { urlPathOf } from './url-path';
 
 /** Why a server could not start. */
 export interface StartError {
-  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'app-dir-missing' | 'no-free-port' | 'bind-failed';
+  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'app-dir-missing' | 'proxy-invalid' | 'no-free-port' | 'bind-failed';
   /** Sentence case, says what failed, e.g. "Port 8000 and the next 20 ports are in use". */
   readonly message: string;
 }
@@ -99,7 +100,9 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (!rootResult.ok) return rootResult;
   const realRoot = rootResult.path;
   const { host, port: requestedPort } = settings;
-  const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' ? {} : APP_LIMITS), ...options.limits };
+  const routes = parseRoutes(settings.proxy);
+  if (typeof routes === 'string') return { ok: false, error: { code: 'proxy-invalid', message: routes } };
+  const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' && routes.length === 0 ? {} : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
     ? createLiveReload({ roots: [realRoot, settings.root], clientScriptPath: RELOAD_CLIENT_PATH })
@@ -133,10 +136,24 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
     ...(options.overlay === undefined ? {} : { overlay: options.overlay }),
   });
+  const proxy: Proxy | undefined =
+    routes.length === 0
+      ? undefined
+      : createProxy({
+          routes,
+          timeoutMs: settings.proxyTimeout * 1000,
+          keepHost: settings.proxyKeepHost,
+          maxHeaderBytes: limits.maxHeaderBytes,
+          htmlRewriter: reload?.rewriter,
+        });
   const handlers: Handler[] = [];
+  // The host check stays first: a proxied request is no less a DNS-rebinding target.
   handlers.push(createHostCheck(host, settings.allowedHosts));
   if (reload !== undefined) handlers.push(reload.handler);
-  handlers.push(...(options.handlers ?? []), app === undefined ? files.handle : app.route(files.handle));
+  handlers.push(...(options.handlers ?? []));
+  // A prefix (or `/`, everything) belongs to its upstream: files are not consulted for it.
+  if (proxy !== undefined) handlers.push(proxy.handler);
+  handlers.push(app === undefined ? files.handle : app.route(files.handle));
 
   const logger = options.logger;
   // A plain closure: calling a bound function costs more, once per request.
@@ -150,6 +167,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     log,
   });
   if (!listened.ok) {
+    proxy?.dispose();
     reload?.dispose();
     files.dispose();
     await app?.close();
@@ -172,6 +190,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
       appChanges?.dispose();
       reload?.dispose();
       await Promise.all([listener.close(), app?.close()]);
+      proxy?.dispose();
       files.dispose();
     })();
     return closing;

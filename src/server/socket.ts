@@ -50,6 +50,17 @@ export function listenTo(socket: Socket, owner: SocketOwner): void {
 }
 
 /**
+ * Stops delivering the socket's data, end and drain events to its owner: another takes the
+ * socket over (see Response.upgrade). 'close' still reaches the owner, and an error still
+ * destroys the socket.
+ */
+export function handOver(socket: Socket): void {
+  socket.removeListener('data', onSocketData);
+  socket.removeListener('end', onSocketEnd);
+  socket.removeListener('drain', onSocketDrain);
+}
+
+/**
  * Ends our side and discards what the client still sends until it closes, so that unread
  * input does not make the kernel reset the connection and destroy the response in flight
  * (RFC 9112 section 9.6 "tear-down"; nginx calls this lingering close), for at most `lingerMs`

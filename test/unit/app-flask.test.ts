@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, retained } from './helpers/app';
+import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, sampleRetained } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { withLogged } from './helpers/server';
@@ -142,15 +142,7 @@ test('a 20 MB multipart upload reaches Flask whole, with bounded memory in the s
       const boundary = '----tiny-server-boundary';
       const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
       const tail = `\r\n--${boundary}--\r\n`;
-      const baseline = await retained(gc);
-      let peak = 0;
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          peak = Math.max(peak, (await retained(gc)) - baseline);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      })();
+      const stopSampling = await sampleRetained(gc);
       const socket = await open(port);
       const answer = readAll(socket, 60_000);
       socket.write(
@@ -167,8 +159,7 @@ test('a 20 MB multipart upload reaches Flask whole, with bounded memory in the s
       }
       socket.write(tail);
       const [response] = parseResponses(await answer);
-      sampling = false;
-      await sampler;
+      const peak = await stopSampling();
       assert.equal(response?.status, 200, response?.body.toString());
       const result = JSON.parse(response?.body.toString() ?? '{}') as { name: string; size: number; sha256: string; maxrss_kb: number };
       assert.equal(result.name, 'big.bin');

@@ -39,9 +39,9 @@ test('the settings defaults in package.json are the server defaults', () => {
   }
 });
 
-test('Restricted Mode takes the address, hosts, port and dotfiles settings from user settings only', () => {
+test('Restricted Mode takes the address, hosts, port, dotfiles and proxy settings from user settings only', () => {
   const restricted = manifest().capabilities.untrustedWorkspaces.restrictedConfigurations;
-  for (const name of ['host', 'allowedHosts', 'port', 'showDotfiles']) {
+  for (const name of ['host', 'allowedHosts', 'port', 'showDotfiles', 'proxy']) {
     assert.ok(restricted.includes(`tinyServer.${name}`), `tinyServer.${name} is restricted`);
   }
 });

@@ -57,6 +57,27 @@ export function collector(): () => void {
  * Buffers and heap still referenced after full collections, in bytes. V8 frees the memory of
  * collected buffers on a background thread, so it collects twice with a pause between.
  */
+/**
+ * Starts sampling `retained` every 50 ms, above what is retained now; the returned function stops
+ * and resolves with the peak, in bytes.
+ */
+export async function sampleRetained(gc: () => void): Promise<() => Promise<number>> {
+  const baseline = await retained(gc);
+  let peak = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, (await retained(gc)) - baseline);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return async () => {
+    sampling = false;
+    await sampler;
+    return peak;
+  };
+}
+
 export async function retained(gc: () => void): Promise<number> {
   gc();
   await new Promise((r) => setTimeout(r, 20));

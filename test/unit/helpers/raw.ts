@@ -56,6 +56,18 @@ export async function exchange(port: number, bytes: string | Buffer, timeoutMs =
   return done;
 }
 
+/** Field lines as a map: lower-case names, repeated fields joined with ", ". */
+export function fieldsOf(lines: readonly string[]): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+  }
+  return headers;
+}
+
 /** Parses consecutive HTTP/1.1 responses from `data`; bodies framed by Content-Length or chunked. */
 export function parseResponses(data: Buffer, headRequests = 0): RawResponse[] {
   const responses: RawResponse[] = [];
@@ -67,13 +79,7 @@ export function parseResponses(data: Buffer, headRequests = 0): RawResponse[] {
     const lines = data.subarray(offset, end).toString('latin1').split('\r\n');
     const statusLine = lines[0] ?? '';
     const status = Number(statusLine.split(' ')[1]);
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
-    }
+    const headers = fieldsOf(lines.slice(1));
     offset = end + 4;
     let body: Buffer = Buffer.alloc(0);
     const noBody = status === 304 || status === 204 || (status >= 100 && status < 200) || (heads > 0 && status >= 200);

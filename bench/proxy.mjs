@@ -1,0 +1,130 @@
+// `npm run bench -- --proxy`: 1 KiB and 100 MiB answered by an upstream nginx, through Tiny
+// Server's proxy, through nginx's own proxy_pass and through http-proxy on node:http.
+//
+// Fairness choices:
+// - The upstream is the same nginx (one worker, serving the bench site) for every proxy, started
+//   once, so the three proxies differ only in themselves.
+// - The nginx proxy runs one worker and keeps upstream connections alive (`keepalive 64`,
+//   HTTP/1.1, `Connection ""`), with its access log to /dev/null; Tiny Server keeps its request
+//   log on, to /dev/null; http-proxy uses a keep-alive agent.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, makeTempDir, processTree } from './procs.mjs';
+import { HOST, PEERS, launch, nginxBin, tinyCli } from './servers.mjs';
+
+/** The upstream nginx: the file peer, started once by the bench before the proxies. */
+export const upstreamPeer = PEERS.find((peer) => peer.id === 'nginx');
+
+function nginxProxyConf(prefix, port, upstreamPort) {
+  return `worker_processes 1;
+daemon off;
+master_process on;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log /dev/null;
+  keepalive_requests 100000;
+  upstream site { server ${HOST}:${upstreamPort}; keepalive 64; }
+  server {
+    listen ${HOST}:${port};
+    location / {
+      proxy_pass http://site;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const HTTP_PROXY_SCRIPT = `
+const http = require('node:http');
+const httpProxy = require(${JSON.stringify(join(repoRoot, 'node_modules', 'http-proxy'))});
+const [target, port, host] = process.argv.slice(2);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+const proxy = httpProxy.createProxyServer({ target, agent });
+proxy.on('error', (error, req, res) => { res.writeHead(502); res.end(String(error)); });
+http.createServer((req, res) => proxy.web(req, res)).listen(Number(port), host);
+`;
+
+/** The proxies, each in front of the upstream at `upstreamPort()`. */
+export function proxyPeers(upstreamPort) {
+  return [
+    {
+      id: 'tiny',
+      name: 'Tiny Server --proxy',
+      mandatory: true,
+      missing: () => undefined,
+      async start() {
+        const port = await freePort(HOST);
+        const root = makeTempDir('tiny-bench-proxy-root-');
+        const args = [tinyCli, root, '--port', String(port), '--host', HOST, '--no-reload', '--proxy', `/=http://${HOST}:${upstreamPort()}`];
+        return launch('tiny-proxy', process.execPath, args, port);
+      },
+    },
+    {
+      id: 'nginx-proxy',
+      name: 'nginx proxy_pass (1 worker, upstream keepalive)',
+      mandatory: false,
+      missing: () => (nginxBin ? undefined : 'nginx not installed: apt-get install nginx-light'),
+      async start() {
+        const port = await freePort(HOST);
+        const prefix = makeTempDir('tiny-bench-nginx-proxy-');
+        mkdirSync(join(prefix, 'logs'), { recursive: true });
+        const conf = join(prefix, 'nginx.conf');
+        writeFileSync(conf, nginxProxyConf(prefix, port, upstreamPort()));
+        const running = await launch('nginx-proxy', nginxBin, ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')], port);
+        for (let i = 0; i < 20 && running.pids.length < 2; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          running.pids = processTree(running.child.pid);
+        }
+        return running;
+      },
+    },
+    {
+      id: 'http-proxy',
+      name: 'http-proxy on node:http (keep-alive agent)',
+      mandatory: false,
+      missing: () => undefined,
+      async start() {
+        const port = await freePort(HOST);
+        const dir = makeTempDir('tiny-bench-http-proxy-');
+        const script = join(dir, 'proxy.cjs');
+        writeFileSync(script, HTTP_PROXY_SCRIPT);
+        return launch('http-proxy', process.execPath, [script, `http://${HOST}:${upstreamPort()}`, String(port), HOST], port);
+      },
+    },
+  ];
+}
+
+const ratio = (a, b) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
+
+/** Results, ratios and targets for `--proxy`. */
+export function proxyReport(results) {
+  const rows = results.map((r) => {
+    if (r.skipped || r.error) return `| ${r.peer.name} | ${r.skipped ?? `failed: ${(r.error ?? '').split('\n')[0]}`} | | | |`;
+    const small = r.html50;
+    const big = r.big;
+    return `| ${r.peer.name} | ${small ? Math.round(small.reqPerSec).toLocaleString('en-US') : '–'} | ${small ? `${small.p99Ms.toFixed(2)} ms` : '–'}`
+      + ` | ${big ? (big.bytesPerSec / 1e6).toFixed(0) : '–'} | ${small ? small.cpuUsPerRequest.toFixed(1) : '–'} |`;
+  });
+  const get = (id) => results.find((r) => r.peer.id === id);
+  const tiny = get('tiny');
+  const nginx = get('nginx-proxy');
+  const node = get('http-proxy');
+  const target = (label, value, min) => `| ${label} | ${value} | ${value === 'n/a' ? 'not measured' : Number.parseFloat(value) >= min ? 'met' : 'missed'} |`;
+  return [
+    '## Results', '',
+    '| Proxy | req/s 1 KiB (50c) | p99 (50c) | 100 MiB MB/s (4c) | proxy CPU µs/req (50c) |', '|---|---:|---:|---:|---:|', ...rows, '',
+    '## Targets (reported, not enforced)', '',
+    '| Target | Measured | Result |', '|---|---|---|',
+    target('req/s 50c ≥ 1.0× nginx proxy_pass', ratio(tiny?.html50?.reqPerSec, nginx?.html50?.reqPerSec), 1),
+    target('req/s 50c ≥ 3× http-proxy', ratio(tiny?.html50?.reqPerSec, node?.html50?.reqPerSec), 3),
+    target('100 MiB MB/s ≥ 1.0× nginx proxy_pass', ratio(tiny?.big?.bytesPerSec, nginx?.big?.bytesPerSec), 1),
+    target('p99 50c no worse than nginx proxy_pass (nginx p99 ÷ Tiny p99 ≥ 1)', ratio(nginx?.html50?.p99Ms, tiny?.html50?.p99Ms), 1),
+  ].join('\n');
+}

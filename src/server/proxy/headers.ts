@@ -1,0 +1,124 @@
+import type { ResponseHead } from '../../http/response-parser';
+import type { Request, ResponseHeaders } from '../handler';
+import type { Route } from './routes';
+
+/**
+ * Hop-by-hop fields (RFC 9110 section 7.6.1): they describe one connection, so a proxy never
+ * forwards them, nor the fields a Connection field names. `trailer` goes too: trailers are not
+ * passed on. `expect` is answered by this server itself (100 Continue), and `content-length` is
+ * written from the framing actually used.
+ */
+const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'expect', 'content-length']);
+
+/** `Via` added both ways (RFC 9110 section 7.6.3). */
+const VIA = '1.1 tiny-server';
+
+/** The names a Connection field lists, lower-case; usually none. */
+function connectionNamed(value: string | undefined): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined;
+  const names = value
+    .toLowerCase()
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '' && name !== 'close' && name !== 'keep-alive');
+  return names.length === 0 ? undefined : new Set(names);
+}
+
+function appended(previous: string | undefined, value: string): string {
+  return previous === undefined ? value : `${previous}, ${value}`;
+}
+
+/** How the request body goes upstream. */
+export type UploadFraming = 'none' | 'length' | 'chunked';
+
+export interface ForwardOptions {
+  readonly route: Route;
+  readonly target: string;
+  /** Send the client's Host instead of the upstream's (for apps that build URLs from it). */
+  readonly keepHost: boolean;
+  readonly upload: UploadFraming;
+  /** The body length for `length` framing. */
+  readonly length: number;
+  /** Replaces the client's Accept-Encoding (a page that gets live reload must be decodable here). */
+  readonly acceptEncoding: string | undefined;
+  /** `Upgrade` and `Connection: upgrade` are forwarded (a WebSocket handshake). */
+  readonly upgrade: boolean;
+}
+
+/**
+ * The request head sent upstream: the client's fields without hop-by-hop ones, the Host of the
+ * upstream (or the client's), and where the request came from: X-Forwarded-For/-Proto/-Host
+ * (appended to what a proxy before us said) and Forwarded (RFC 7239).
+ */
+export function requestHead(request: Request, options: ForwardOptions): string {
+  const headers = request.headers;
+  const clientHost = headers.get('host') ?? '';
+  const named = connectionNamed(headers.get('connection'));
+  const host = options.keepHost && clientHost !== '' ? clientHost : options.route.upstream.authority;
+  let head = `${request.method} ${options.target} HTTP/1.1\r\nHost: ${host}\r\n`;
+  for (const [name, value] of headers) {
+    if (HOP_BY_HOP.has(name) || SET_HERE.has(name) || named?.has(name) === true) continue;
+    if (name === 'accept-encoding' && options.acceptEncoding !== undefined) continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  if (options.acceptEncoding !== undefined) head += `accept-encoding: ${options.acceptEncoding}\r\n`;
+  const address = request.remoteAddress;
+  const node = address.includes(':') ? `"[${address}]"` : address;
+  head += `x-forwarded-for: ${appended(headers.get('x-forwarded-for'), address)}\r\n`;
+  head += `x-forwarded-proto: ${headers.get('x-forwarded-proto') ?? 'http'}\r\n`;
+  if (clientHost !== '') head += `x-forwarded-host: ${headers.get('x-forwarded-host') ?? clientHost}\r\n`;
+  const forwarded = `for=${node}${clientHost === '' ? '' : `;host="${clientHost}"`};proto=http`;
+  head += `forwarded: ${appended(headers.get('forwarded'), forwarded)}\r\n`;
+  head += `via: ${appended(headers.get('via'), VIA)}\r\n`;
+  if (options.upgrade) head += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? ''}\r\n`;
+  if (options.upload === 'length') head += `content-length: ${options.length}\r\n`;
+  else if (options.upload === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  return `${head}\r\n`;
+}
+
+/** Fields the request head writes itself, after the loop. */
+const SET_HERE = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via']);
+
+/**
+ * The response fields passed to the client: the upstream's, names as sent, repeated fields kept
+ * apart (Set-Cookie), without hop-by-hop ones; Via added, and a Location that points at the
+ * upstream rewritten to this server (see rewriteLocation). `drop` names more fields to leave out.
+ */
+export function responseHeaders(head: ResponseHead, route: Route, clientHost: string, drop?: ReadonlySet<string>): ResponseHeaders {
+  const raw = head.rawHeaders;
+  const named = connectionNamed(head.headers.get('connection'));
+  const out: Record<string, string | string[]> = {};
+  const spelled = new Map<string, string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) === true || drop?.has(lower) === true || lower === 'via') continue;
+    let value = raw[i + 1] as string;
+    if (lower === 'location') value = rewriteLocation(value, route, clientHost);
+    const key = spelled.get(lower);
+    if (key === undefined) {
+      spelled.set(lower, name);
+      out[name] = value;
+    } else {
+      const previous = out[key] as string | string[];
+      out[key] = Array.isArray(previous) ? [...previous, value] : [previous, value];
+    }
+  }
+  out.Via = appended(head.headers.get('via'), VIA);
+  return out;
+}
+
+/**
+ * A redirect to the upstream's own address would send the browser around the proxy (and past
+ * live reload): `http://127.0.0.1:3000/v1/login` under the route `/api` → `http://127.0.0.1:3000/v1`
+ * becomes `http://<this server>/api/login`, the way nginx's default `proxy_redirect` does.
+ * Relative locations and other hosts are left alone.
+ */
+export function rewriteLocation(location: string, route: Route, clientHost: string): string {
+  const { origin, basePath } = route.upstream;
+  if (clientHost === '' || location.length < origin.length || location.slice(0, origin.length).toLowerCase() !== origin.toLowerCase()) return location;
+  const rest = location.slice(origin.length);
+  if (rest !== '' && !/^[/?#]/.test(rest)) return location;
+  const path = rest.startsWith(basePath) && /^([/?#]|$)/.test(rest.slice(basePath.length)) ? route.prefix + rest.slice(basePath.length) : rest;
+  return `http://${clientHost}${path === '' || !path.startsWith('/') ? `/${path}` : path}`;
+}

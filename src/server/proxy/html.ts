@@ -1,0 +1,72 @@
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
+import type { ResponseHead } from '../../http/response-parser';
+import type { Request } from '../handler';
+import type { HtmlRewriter } from '../static';
+
+/** Live reload for proxied pages: which answers get the client, and how a page is made rewritable. */
+export interface PageRewrite {
+  /** A browser navigation (not fetch()), see HtmlRewriter.applies. */
+  applies(request: Request): boolean;
+  rewrite(html: Buffer, urlPath: string): Buffer;
+}
+
+export function pageRewrite(rewriter: HtmlRewriter): PageRewrite {
+  return { applies: (request) => rewriter.applies(request), rewrite: (html, urlPath) => rewriter.rewrite(html, urlPath) };
+}
+
+/** Codings this server can decode to inject the client; a page in another (zstd) would pass unmodified. */
+const DECODERS: Readonly<Record<string, (body: Buffer) => Buffer>> = {
+  identity: (body) => body,
+  gzip: (body) => gunzipSync(body, { maxOutputLength: MAX_DECODED }),
+  'x-gzip': (body) => gunzipSync(body, { maxOutputLength: MAX_DECODED }),
+  // "deflate" is meant to be zlib-wrapped (RFC 9110 section 8.4.1.2); some servers send it raw.
+  deflate: (body) => {
+    try {
+      return inflateSync(body, { maxOutputLength: MAX_DECODED });
+    } catch {
+      return inflateRawSync(body, { maxOutputLength: MAX_DECODED });
+    }
+  },
+  br: (body) => brotliDecompressSync(body, { maxOutputLength: MAX_DECODED }),
+};
+
+/** A decoded page larger than this is sent as received (and a zip bomb stops here). */
+const MAX_DECODED = 64 * 1024 * 1024;
+
+/**
+ * The Accept-Encoding sent upstream for a page that may get the client: the client's codings
+ * this server can decode, so the page never arrives in one it cannot (zstd).
+ */
+export function decodableEncodings(accept: string | undefined): string | undefined {
+  if (accept === undefined) return undefined;
+  const kept = accept.split(',').filter((item) => (item.split(';')[0] ?? '').trim().toLowerCase() in DECODERS);
+  return kept.length === 0 ? 'identity' : kept.map((item) => item.trim()).join(', ');
+}
+
+/**
+ * True when the answer is an HTML page for a navigation, with a body that is the whole
+ * representation (never a 206 range, never a 304, which have none) in a coding we can decode.
+ */
+export function injectable(request: Request, head: ResponseHead, pages: PageRewrite): boolean {
+  if (head.status === 206 || head.headers.has('content-range')) return false;
+  const type = head.headers.get('content-type');
+  if (type === undefined || !/^\s*text\/html\b/i.test(type)) return false;
+  const coding = (head.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+  return coding in DECODERS && pages.applies(request);
+}
+
+/** Fields that no longer describe a rewritten page: it is sent decoded, and its bytes changed. */
+const REWRITTEN_DROPS: ReadonlySet<string> = new Set(['content-encoding', 'etag', 'content-md5', 'digest', 'repr-digest', 'content-digest']);
+const NOTHING: ReadonlySet<string> = new Set();
+
+/** The page with the live-reload client, decoded; a body that cannot be decoded is sent as it came. */
+export function inject(request: Request, head: ResponseHead, body: Buffer, pages: PageRewrite): { body: Buffer; drop: ReadonlySet<string> } {
+  const coding = (head.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+  let html: Buffer;
+  try {
+    html = (DECODERS[coding] as (body: Buffer) => Buffer)(body);
+  } catch {
+    return { body, drop: NOTHING };
+  }
+  return { body: pages.rewrite(html, request.path), drop: REWRITTEN_DROPS };
+}

@@ -1,0 +1,54 @@
+import type { Disposable, Handler } from '../handler';
+import type { HtmlRewriter } from '../static';
+import { forward, type ProxyContext } from './exchange';
+import { pageRewrite } from './html';
+import { UpstreamPool } from './pool';
+import { matchRoute, type Route } from './routes';
+import { tunnel } from './tunnel';
+
+export { parseRoutes, parseUpstream, type Route } from './routes';
+
+export interface ProxyOptions {
+  /** Longest prefix first (see parseRoutes). */
+  readonly routes: readonly Route[];
+  /** How long the upstream may take to connect and start its answer before the client gets 504. */
+  readonly timeoutMs: number;
+  /** Send the client's Host upstream instead of the upstream's own. */
+  readonly keepHost: boolean;
+  /** The server's header limit, which upstream response heads share. */
+  readonly maxHeaderBytes: number;
+  /** Live reload's page rewriter: proxied pages get its client like files do. */
+  readonly htmlRewriter: HtmlRewriter | undefined;
+}
+
+/** The reverse proxy: a handler for the configured prefixes, and its upstream connections. */
+export interface Proxy extends Disposable {
+  readonly handler: Handler;
+}
+
+/**
+ * Requests whose path falls under a configured prefix go to that prefix's upstream, and only
+ * there: the upstream is chosen by the path alone, never by an absolute-form target or the Host
+ * field, so the server cannot be used as an open proxy.
+ */
+export function createProxy(options: ProxyOptions): Proxy {
+  const pools = new Map(options.routes.map((route) => [route, new UpstreamPool(route.upstream)]));
+  const context: ProxyContext = {
+    pools,
+    timeoutMs: options.timeoutMs,
+    keepHost: options.keepHost,
+    maxHeaderBytes: options.maxHeaderBytes,
+    pages: options.htmlRewriter === undefined ? undefined : pageRewrite(options.htmlRewriter),
+    tunnel,
+  };
+  const routes = options.routes;
+  return {
+    handler: (request) => {
+      const route = matchRoute(routes, request.path);
+      return route === undefined ? undefined : forward(request, route, context);
+    },
+    dispose: () => {
+      for (const pool of pools.values()) pool.dispose();
+    },
+  };
+}

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { WebSocket, WebSocketServer } from 'ws';
+import { collector, folderWith, PYTHON, requirePython, sampleRetained } from './helpers/app';
+import { open, parseResponses, readAll } from './helpers/raw';
+import { withServedSite } from './helpers/serve';
+import { waitFor } from './helpers/server';
+import { reply, startUpstream, type UpstreamScript } from './helpers/upstream';
+
+const TAG = /<script src="[./]*\.tiny-server\/reload\/client\.js" async><\/script>/;
+const PAGE = '<!DOCTYPE html><html><head><title>app</title></head><body><p>from the upstream</p></body></html>';
+const NAVIGATION = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
+
+test('a 20 MB POST is streamed to the upstream with bounded memory in the server', async () => {
+  const gc = collector();
+  const size = 20 * 1024 * 1024;
+  let received = 0;
+  const digest = createHash('sha256');
+  const upstream = createServer((socket) => {
+    let head: Buffer | undefined = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      let body = chunk;
+      if (head !== undefined) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        body = head.subarray(end + 4);
+        head = undefined;
+      }
+      received += body.length;
+      digest.update(body);
+      if (received === size) socket.end(reply(digest.copy().digest('hex')));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  try {
+    await withServedSite({}, async ({ port }) => {
+      const stopSampling = await sampleRetained(gc);
+      const socket = await open(port);
+      const answer = readAll(socket, 60_000);
+      socket.write(`POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+      const sent = createHash('sha256');
+      const block = Buffer.alloc(64 * 1024);
+      for (let at = 0; at < size; at += block.length) {
+        block.fill(at % 251);
+        block.writeUInt32BE(at, 0);
+        sent.update(block);
+        if (!socket.write(Buffer.from(block))) await new Promise((r) => socket.once('drain', r));
+      }
+      const [response] = parseResponses(await answer);
+      const peak = await stopSampling();
+      assert.equal(response?.body.toString(), sent.digest('hex'), 'the upstream got every byte in order');
+      const mb = peak / 1024 / 1024;
+      assert.ok(mb < 10, `the server held ${mb.toFixed(1)} MB at a time for a 20 MB body`);
+      process.stdout.write(`# 20 MB upload through the proxy: server retained at most +${mb.toFixed(1)} MB\n`);
+    }, { proxy: { '/api': url } });
+  } finally {
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
+});
+
+test('a WebSocket is tunnelled through the proxy: the 101 is relayed, then frames flow both ways', async () => {
+  const upstream = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => upstream.once('listening', () => resolve()));
+  let upgradePath = '';
+  upstream.on('connection', (socket, request) => {
+    upgradePath = request.url ?? '';
+    socket.send('hello from upstream');
+    socket.on('message', (data) => socket.send(`echo: ${String(data)}`));
+  });
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  try {
+    await withServedSite({}, async ({ port, records }) => {
+      const client = new WebSocket(`ws://127.0.0.1:${port}/hmr/socket?token=1`);
+      const messages: string[] = [];
+      client.on('message', (data) => messages.push(String(data)));
+      await new Promise<void>((resolve, reject) => {
+        client.once('open', () => resolve());
+        client.once('error', reject);
+      });
+      client.send('ping');
+      client.send(Buffer.alloc(200_000, 120).toString());
+      await waitFor(() => messages.length === 3, 3000, 'three messages');
+      assert.equal(messages[0], 'hello from upstream');
+      assert.equal(messages[1], 'echo: ping');
+      assert.equal(messages[2]?.length, 'echo: '.length + 200_000);
+      assert.equal(upgradePath, '/socket?token=1');
+      assert.equal(records[0]?.status, 101);
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      client.close();
+      await closed;
+    }, { proxy: { '/hmr': url } });
+  } finally {
+    for (const socket of upstream.clients) socket.terminate();
+    await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+
+test('proxied HTML pages get the live-reload client: decoded from gzip, sent as identity; never a fetch(), a 304 or HEAD', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (request.headers.has('if-none-match')) return void socket.write('HTTP/1.1 304 Not Modified\r\nETag: "p1"\r\n\r\n');
+    const gzip = (request.headers.get('accept-encoding') ?? '').includes('gzip');
+    const fields = `Content-Type: text/html; charset=utf-8\r\nETag: "p1"\r\n${gzip ? 'Content-Encoding: gzip\r\n' : ''}`;
+    socket.write(reply(gzip ? gzipSync(PAGE) : Buffer.from(PAGE), fields));
+  };
+  const upstream = await startUpstream(script);
+  try {
+    await withServedSite({}, async ({ request }) => {
+      const page = await request('/', `${NAVIGATION}Accept-Encoding: gzip, deflate, br, zstd\r\n`);
+      assert.equal(upstream.requests[0]?.headers.get('accept-encoding'), 'gzip, deflate, br', 'only codings the proxy can decode are offered');
+      assert.match(page.body.toString(), TAG);
+      assert.match(page.body.toString(), /from the upstream/);
+      assert.equal(page.headers.has('content-encoding'), false);
+      assert.equal(page.headers.has('etag'), false);
+      assert.equal(Number(page.headers.get('content-length')), page.body.length);
+      const fetched = await request('/', 'Sec-Fetch-Dest: empty\r\nAccept-Encoding: gzip\r\n');
+      assert.equal(fetched.headers.get('content-encoding'), 'gzip');
+      assert.deepEqual(fetched.body, gzipSync(PAGE));
+      const notModified = await request('/', `${NAVIGATION}If-None-Match: "p1"\r\n`);
+      assert.equal(notModified.status, 304);
+      assert.equal(notModified.body.length, 0);
+      const head = await request('/', NAVIGATION, 'HEAD');
+      assert.equal(Number(head.headers.get('content-length')), PAGE.length, 'HEAD keeps the upstream length');
+    }, { proxy: { '/': upstream.url }, liveReload: true });
+  } finally {
+    await upstream.close();
+  }
+});
+
+test('the proxy in front of python3 -m http.server serves its files and listings, with live reload on its pages', async () => {
+  requirePython();
+  const folder = folderWith({ 'hello.txt': 'hello from python\n', 'docs/page.html': PAGE });
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const pyPort = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const python = spawn(PYTHON, ['-m', 'http.server', String(pyPort), '--bind', '127.0.0.1'], { cwd: folder.dir, stdio: 'ignore' });
+  try {
+    let ready = false;
+    for (let i = 0; i < 100 && !ready; i++) {
+      ready = await open(pyPort, 500).then(
+        (socket) => (socket.destroy(), true),
+        () => false,
+      );
+      if (!ready) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(ready, 'python3 -m http.server listens');
+    await withServedSite({}, async ({ request, records }) => {
+      const file = await request('/py/hello.txt');
+      assert.equal(file.status, 200);
+      assert.equal(file.body.toString(), 'hello from python\n');
+      const page = await request('/py/docs/page.html', NAVIGATION);
+      assert.match(page.body.toString(), TAG);
+      // http.server redirects a folder without its slash to the slash form, as a relative path.
+      const folderRedirect = await request('/py/docs');
+      assert.equal(folderRedirect.status, 301);
+      assert.match(records[0]?.reason ?? '', new RegExp(`proxy → http://127\\.0\\.0\\.1:${pyPort} `));
+    }, { proxy: { '/py': `http://127.0.0.1:${pyPort}` }, liveReload: true });
+  } finally {
+    python.kill();
+    folder.remove();
+  }
+});

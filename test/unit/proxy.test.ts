@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseArgs } from '../../src/cli-args';
+import { formatRecord } from '../../src/server/log';
+import { startServer } from '../../src/server/server';
+import { exchange, get, open, parseResponses } from './helpers/raw';
+import { withServedSite, type ServedSite } from './helpers/serve';
+import { waitFor } from './helpers/server';
+import { reply, startUpstream, type RawUpstream, type UpstreamScript } from './helpers/upstream';
+
+/** Runs `run` with an upstream answering by `script` and a server proxying `prefix` to it (`base` is the upstream URL's path). */
+async function withProxy(
+  script: UpstreamScript,
+  run: (served: ServedSite, upstream: RawUpstream) => Promise<void>,
+  options: { prefix?: string; base?: string; files?: Record<string, string>; proxyTimeout?: number; liveReload?: boolean } = {},
+): Promise<void> {
+  const upstream = await startUpstream(script);
+  try {
+    await withServedSite(options.files ?? { 'index.html': '<p>files</p>' }, (served) => run(served, upstream), {
+      proxy: { [options.prefix ?? '/api']: `${upstream.url}${options.base ?? ''}` },
+      ...(options.proxyTimeout === undefined ? {} : { proxyTimeout: options.proxyTimeout }),
+      ...(options.liveReload === undefined ? {} : { liveReload: options.liveReload }),
+    });
+  } finally {
+    await upstream.close();
+  }
+}
+
+const ok: UpstreamScript = (request, socket) => {
+  socket.write(reply(`you asked for ${request.requestLine}`));
+};
+
+test('the proxy forwards a prefix on segment boundaries, maps the path onto the upstream URL path and logs the upstream', async () => {
+  await withProxy(
+    ok,
+    async ({ request, records }, upstream) => {
+      assert.equal((await request('/api/users/42?x=1')).body.toString(), 'you asked for GET /v1/users/42?x=1 HTTP/1.1');
+      assert.equal((await request('/api')).body.toString(), 'you asked for GET /v1 HTTP/1.1');
+      // `/apix` is not below `/api`: it is a file path, and there is no such file.
+      assert.equal((await request('/apix')).status, 404);
+      assert.equal(upstream.requests.length, 2);
+      const line = formatRecord(records[0] as (typeof records)[number]);
+      assert.match(line, new RegExp(`GET /api/users/42\\?x=1 HTTP/1.1 200 \\d+B [\\d.]+ms - proxy → ${upstream.url.replace(/\./g, '\\.')} [\\d.]+ms$`));
+    },
+    { base: '/v1/' },
+  );
+});
+
+test('the proxy rewrites Host, adds X-Forwarded-* and Forwarded and Via, and drops hop-by-hop fields both ways', async () => {
+  const script: UpstreamScript = (_request, socket) => {
+    socket.write(
+      reply('ok', 'Content-Type: text/plain\r\nConnection: keep-alive, X-Secret\r\nX-Secret: hop\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Kept: yes\r\n'),
+    );
+  };
+  await withProxy(script, async ({ request }, upstream) => {
+    const response = await request('/api/x', 'X-Forwarded-For: 10.0.0.9\r\nConnection: X-Drop\r\nX-Drop: 1\r\nTE: trailers\r\nKeep-Alive: 1\r\nX-Kept: client\r\n');
+    const seen = upstream.requests[0]?.headers ?? new Map<string, string>();
+    assert.equal(seen.get('host'), `127.0.0.1:${upstream.port}`);
+    assert.equal(seen.get('x-forwarded-for'), '10.0.0.9, 127.0.0.1');
+    assert.equal(seen.get('x-forwarded-proto'), 'http');
+    assert.equal(seen.get('x-forwarded-host'), '127.0.0.1');
+    assert.equal(seen.get('forwarded'), 'for=127.0.0.1;host="127.0.0.1";proto=http');
+    assert.equal(seen.get('via'), '1.1 tiny-server');
+    assert.equal(seen.get('x-kept'), 'client');
+    for (const name of ['x-drop', 'te', 'keep-alive']) assert.equal(seen.has(name), false, `${name} is not forwarded`);
+    assert.equal(response.headers.get('x-kept'), 'yes');
+    assert.equal(response.headers.get('via'), '1.1 tiny-server');
+    assert.equal(response.headers.get('set-cookie'), 'a=1, b=2');
+    for (const name of ['x-secret', 'keep-alive']) assert.equal(response.headers.has(name), false, `${name} is not passed back`);
+  });
+});
+
+test('proxyKeepHost sends the browser Host upstream', async () => {
+  const upstream = await startUpstream(ok);
+  try {
+    await withServedSite({}, async ({ request }) => {
+      await request('/api/');
+      assert.equal(upstream.requests[0]?.headers.get('host'), '127.0.0.1');
+    }, { proxy: { '/api': upstream.url }, proxyKeepHost: true });
+  } finally {
+    await upstream.close();
+  }
+});
+
+test('a redirect to the upstream address is rewritten to the proxy, others are left alone', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    const location = request.requestLine.includes('/elsewhere') ? 'https://example.com/x' : `http://127.0.0.1:${(socket.localPort ?? 0).toString()}/v1/login?next=%2F`;
+    socket.write(reply('', `Location: ${location}\r\n`, '302 Found'));
+  };
+  await withProxy(
+    script,
+    async ({ request, port }) => {
+      assert.equal((await request('/api/account')).headers.get('location'), `http://127.0.0.1/api/login?next=%2F`);
+      assert.equal((await request('/api/elsewhere')).headers.get('location'), 'https://example.com/x');
+      void port;
+    },
+    { base: '/v1' },
+  );
+});
+
+test('an absolute-form target or a Host naming another server never chooses the upstream', async () => {
+  await withProxy(ok, async ({ port }, upstream) => {
+    const raw = 'GET http://127.0.0.1:1/api/x HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n';
+    const [response] = parseResponses(await exchange(port, raw));
+    assert.equal(response?.status, 200);
+    assert.equal(upstream.requests[0]?.requestLine, 'GET /x HTTP/1.1');
+    // A Host that is not this server's is refused by the host check before the proxy sees it.
+    const [refused] = parseResponses(await exchange(port, 'GET /api/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n'));
+    assert.equal(refused?.status, 403);
+    assert.equal(upstream.requests.length, 1);
+  });
+});
+
+test('keep-alive connections to the upstream are pooled and reused', async () => {
+  await withProxy(ok, async ({ request }, upstream) => {
+    for (let i = 0; i < 5; i++) assert.equal((await request(`/api/${i}`)).status, 200);
+    assert.equal(upstream.connections, 1);
+  });
+});
+
+test('an upstream that refuses the connection gives a 502 page naming it, with the hint', async () => {
+  const upstream = await startUpstream(ok);
+  await upstream.close();
+  await withServedSite({}, async ({ request, records }) => {
+    const response = await request('/api/x', 'Accept: text/html\r\n');
+    assert.equal(response.status, 502);
+    assert.match(response.body.toString(), new RegExp(`127\\.0\\.0\\.1:${upstream.port}`));
+    assert.match(response.body.toString(), /Is your API running\?/);
+    assert.match(records[0]?.reason ?? '', /proxy → http:\/\/127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\)/);
+  }, { proxy: { '/api': upstream.url } });
+});
+
+test('an upstream slower than proxyTimeout gives 504, and its connection is closed', async () => {
+  await withProxy(
+    () => undefined,
+    async ({ request }, upstream) => {
+      const started = Date.now();
+      const response = await request('/api/slow');
+      assert.equal(response.status, 504);
+      assert.ok(Date.now() - started >= 900, 'waited for the timeout');
+      await waitFor(() => upstream.closed === 1, 2000, 'the upstream connection to close');
+    },
+    { proxyTimeout: 1 },
+  );
+});
+
+test('a smuggling-shaped or malformed upstream response gives 502, and the next request goes on a fresh connection', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (request.requestLine.includes('/smuggle')) {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nevil!\n');
+    } else if (request.requestLine.includes('/garbage')) {
+      socket.write('HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n');
+    } else {
+      socket.write(reply('fine'));
+    }
+  };
+  await withProxy(script, async ({ request, records }, upstream) => {
+    const smuggled = await request('/api/smuggle');
+    assert.equal(smuggled.status, 502);
+    assert.match(records[0]?.reason ?? '', /transfer-encoding-with-content-length/);
+    const next = await request('/api/next');
+    assert.equal(next.body.toString(), 'fine');
+    assert.equal(upstream.requests.at(-1)?.connection, 2, 'a new upstream connection');
+    assert.equal((await request('/api/garbage')).status, 502);
+    assert.equal((await request('/api/again')).body.toString(), 'fine');
+    assert.equal(upstream.requests.at(-1)?.connection, 3);
+  });
+});
+
+test('an upstream that closes in the middle of a body cuts the client connection instead of hanging', async () => {
+  const script: UpstreamScript = (_request, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n');
+    socket.write(Buffer.alloc(70_000, 97));
+    setTimeout(() => socket.destroy(), 50);
+  };
+  await withProxy(script, async ({ port }) => {
+    const bytes = await exchange(port, get('/api/cut'), 5000);
+    const text = bytes.toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(text, /Content-Length: 100000\r\n/);
+    assert.ok(bytes.length < 100_000, 'the body stops short: the client can tell it is cut');
+  });
+});
+
+test('chunked responses with trailers and interim 1xx responses pass through', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (request.requestLine.includes('/interim')) socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n');
+    socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n');
+  };
+  await withProxy(script, async ({ request }) => {
+    for (const path of ['/api/chunked', '/api/interim']) {
+      const response = await request(path);
+      assert.equal(response.status, 200, path);
+      assert.equal(response.body.toString(), 'hello world', path);
+      assert.equal(response.headers.has('trailer'), false);
+    }
+  });
+});
+
+test('request bodies go upstream with Content-Length or chunked, any method', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    const framing = request.headers.has('content-length') ? `length ${request.headers.get('content-length')}` : (request.headers.get('transfer-encoding') ?? 'none');
+    socket.write(reply(`${request.requestLine.split(' ')[0]} ${framing} ${request.body.toString()}`));
+  };
+  await withProxy(script, async ({ port }) => {
+    const post = parseResponses(await exchange(port, 'POST /api/form HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\nConnection: close\r\n\r\na=1&b=2'));
+    assert.equal(post[0]?.body.toString(), 'POST length 7 a=1&b=2');
+    const chunked = 'PATCH /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n';
+    assert.equal(parseResponses(await exchange(port, chunked))[0]?.body.toString(), 'PATCH chunked abcde');
+    const empty = 'DELETE /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+    assert.equal(parseResponses(await exchange(port, empty))[0]?.body.toString(), 'DELETE none ');
+  });
+});
+
+test('a client that goes away mid-response makes the proxy destroy its upstream connection', async () => {
+  let upstreamSocketClosed = false;
+  const script: UpstreamScript = (_request, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: one\n\n');
+    socket.once('close', () => (upstreamSocketClosed = true));
+  };
+  await withProxy(script, async ({ port }) => {
+    const socket = await open(port);
+    socket.write(get('/api/events'));
+    // SSE passes through unbuffered: the first event arrives while the upstream keeps the stream open.
+    const first = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes('data: one')) resolve(text);
+      });
+    });
+    assert.match(first, /content-type: text\/event-stream/i);
+    assert.equal(upstreamSocketClosed, false);
+    socket.destroy();
+    await waitFor(() => upstreamSocketClosed, 3000, 'the upstream connection to close');
+  });
+});
+
+test('--proxy is repeatable and checked; the proxy setting is validated when the server starts', async () => {
+  const parsed = parseArgs(['--proxy', '/api=http://127.0.0.1:3000', '--proxy=/=http://localhost:8080/app', '--proxy-timeout', '5', '--proxy-keep-host'], '/srv');
+  assert.equal(parsed.kind, 'run');
+  if (parsed.kind !== 'run') return;
+  assert.deepEqual(parsed.settings.proxy, { '/api': 'http://127.0.0.1:3000', '/': 'http://localhost:8080/app' });
+  assert.equal(parsed.settings.proxyTimeout, 5);
+  assert.equal(parsed.settings.proxyKeepHost, true);
+  const https = parseArgs(['--proxy', '/api=https://127.0.0.1:3000']);
+  assert.equal(https.kind, 'error');
+  assert.match(https.kind === 'error' ? https.message : '', /https upstreams are not supported/);
+  assert.equal(parseArgs(['--proxy', 'api=http://x']).kind, 'error');
+  assert.match(parseArgs(['--proxy', '/api=nonsense']).kind === 'error' ? 'error' : '', /error/);
+  const started = await startServer({ root: '.', port: 0, proxy: { '/api': 'ftp://127.0.0.1' } });
+  assert.deepEqual(started.ok ? undefined : started.error.code, 'proxy-invalid');
+});
