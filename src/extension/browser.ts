@@ -5,21 +5,24 @@ import * as vscode from 'vscode';
  * address goes through `asExternalUri` first so that remote, Codespaces and web setups get an
  * address their browser can reach (a port-forwarding proxy, for instance).
  */
-export async function openInSimpleBrowser(url: string): Promise<void> {
-  openedSimpleBrowser = true;
+export async function openInSimpleBrowser(url: string, viewColumn = vscode.ViewColumn.Beside): Promise<void> {
+  simpleBrowserUrl = url;
   const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
-  await vscode.commands.executeCommand('simpleBrowser.api.open', external, {
-    viewColumn: vscode.ViewColumn.Beside,
-    preserveFocus: true,
-  });
+  await vscode.commands.executeCommand('simpleBrowser.api.open', external, { viewColumn, preserveFocus: true });
 }
 
-/** Whether Tiny Server has opened a Simple Browser in this window (only that one is navigated). */
-let openedSimpleBrowser = false;
+/** The address Tiny Server last showed in the Simple Browser; undefined until it opened one. */
+let simpleBrowserUrl: string | undefined;
+
+/** Whether the Simple Browser was last sent to `url` by Tiny Server (a folder and its index file alike). */
+export function showsInSimpleBrowser(url: string): boolean {
+  const page = (address: string): string => address.replace(/\/index\.html?$/, '/');
+  return simpleBrowserUrl !== undefined && page(simpleBrowserUrl) === page(url);
+}
 
 /** The open Simple Browser's tab, once Tiny Server has opened one; undefined when closed since. */
 export function simpleBrowserTab(): vscode.Tab | undefined {
-  if (!openedSimpleBrowser) return undefined;
+  if (simpleBrowserUrl === undefined) return undefined;
   for (const group of vscode.window.tabGroups.all) {
     for (const tab of group.tabs) {
       if (tab.input instanceof vscode.TabInputWebview && tab.input.viewType.includes('simpleBrowser.view')) return tab;

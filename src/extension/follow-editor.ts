@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { simpleBrowserTab } from './browser';
+import { openInSimpleBrowser, showsInSimpleBrowser, simpleBrowserTab } from './browser';
 import { DisposableOwner } from './dispose';
 import type { ServerManager } from './manager';
 
@@ -12,8 +12,6 @@ export const SHOWABLE = /\.(html?|xhtml|svg|xml|txt|png|jpe?g|gif|webp|avif|bmp|
  * without taking the focus from the editor.
  */
 export class EditorFollower extends DisposableOwner {
-  private shown: string | undefined;
-
   constructor(private readonly manager: ServerManager) {
     super();
     this._register(vscode.window.tabGroups.onDidChangeTabs(() => this.follow()));
@@ -28,16 +26,10 @@ export class EditorFollower extends DisposableOwner {
     if (running === undefined || !running.settings.followEditor) return;
     const url = running.server.urlOf(uri.fsPath);
     const browser = simpleBrowserTab();
-    if (url === undefined || browser === undefined || url === this.shown) return;
+    if (url === undefined || browser === undefined || showsInSimpleBrowser(url)) return;
     // In the editor's own group, showing the page would hide the editor being typed into.
     if (browser.group === vscode.window.tabGroups.activeTabGroup) return;
-    this.shown = url;
-    void vscode.env.asExternalUri(vscode.Uri.parse(url)).then((external) =>
-      vscode.commands.executeCommand('simpleBrowser.api.open', external, {
-        viewColumn: browser.group.viewColumn,
-        preserveFocus: true,
-      }),
-    );
+    void openInSimpleBrowser(url, browser.group.viewColumn);
   }
 }
 

@@ -15,8 +15,12 @@ export interface LiveReload {
   readonly handler: Handler;
   /** Injects the client's script tag into pages. */
   readonly rewriter: HtmlRewriter;
-  /** Absolute file paths under the root that changed; bursts are merged into one event. */
-  notifyChanged(paths: readonly string[]): void;
+  /**
+   * Absolute file paths under the root that changed; bursts are merged into one event. `settled`
+   * says the source waited for quiet itself (a pause in typing), so the event goes out at once,
+   * with whatever else the burst holds.
+   */
+  notifyChanged(paths: readonly string[], settled?: boolean): void;
   /** Ends every event stream. */
   dispose(): void;
 }
@@ -56,8 +60,10 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   return {
     handler,
     rewriter: createReloadRewriter(),
-    notifyChanged: (paths) => {
-      if (!disposed) batcher.add(paths);
+    notifyChanged: (paths, settled = false) => {
+      if (disposed) return;
+      batcher.add(paths);
+      if (settled) batcher.flush();
     },
     dispose: () => {
       disposed = true;

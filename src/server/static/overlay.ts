@@ -20,7 +20,10 @@ export interface ContentOverlay {
   readonly size: number;
   /** The content for the file at `realPath` (links resolved), or undefined to serve the disk's. */
   get(realPath: string): OverlayContent | undefined;
-  /** Calls `listener` with the real paths whose content was set, changed or dropped. */
+  /**
+   * Calls `listener` with the real paths whose content was set, changed or dropped, once the
+   * content has settled (after a pause in typing): pages are told at once.
+   */
   onDidChange(listener: (realPaths: readonly string[]) => void): Disposable;
 }
 
