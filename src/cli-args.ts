@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { isAppSpec } from './server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
+import { spaFallbackUrlPath } from './server/static';
 
 /** What a `tiny-server` command line asks for: the server's settings, and the CLI's own flag. */
 export interface CliRun {
@@ -28,6 +29,9 @@ Options:
       --dotfiles        serve files and folders whose name starts with a dot
       --no-listing      answer 404 instead of listing folders without index.html
       --allow-host NAME accept requests for this Host name too (repeatable)
+      --spa [FILE]      single-page app: page loads of routes no file answers get FILE
+                        (default index.html; FILE is taken when it ends in .html or .htm,
+                        or given as --spa=FILE)
       --app MOD:CALL    run this WSGI app (e.g. app:app) for requests no file answers
       --app-dir DIR     folder the app is imported from (default: the root)
       --app-mount PATH  send only paths below this prefix to the app (e.g. /api)
@@ -37,6 +41,9 @@ Options:
   -q, --quiet           do not print a line per request
   -h, --help            show this help
   -v, --version         show the version`;
+
+/** What a bare `--spa` serves. */
+const SPA_DEFAULT = 'index.html';
 
 function parsePort(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d{1,5}$/.test(value)) return undefined;
@@ -50,7 +57,7 @@ function parsePort(value: string | undefined): number | undefined {
  */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedArgs {
   let root: string | undefined;
-  let { host, port, liveReload, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout } = DEFAULT_SETTINGS;
+  let { host, port, liveReload, spaFallback, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout } = DEFAULT_SETTINGS;
   let quiet = false;
   const allowedHosts: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -83,6 +90,14 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
         const raw = value();
         if (raw === undefined || raw === '') return { kind: 'error', message: 'Missing host name after --allow-host' };
         allowedHosts.push(raw);
+        break;
+      }
+      case '--spa': {
+        // FILE is optional: a next argument is taken only when it names a page, not a root folder.
+        const next = argv[i + 1];
+        const raw = inline ?? (next !== undefined && !next.startsWith('-') && /\.html?$/i.test(next) ? argv[++i] : SPA_DEFAULT);
+        if (raw === undefined || spaFallbackUrlPath(raw) === undefined) return { kind: 'error', message: `Invalid SPA fallback ${JSON.stringify(raw ?? '')}: expected a file relative to the root, e.g. index.html` };
+        spaFallback = raw;
         break;
       }
       case '--app': {
@@ -144,6 +159,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       host,
       port,
       liveReload,
+      spaFallback,
       showDotfiles,
       directoryListing,
       allowedHosts,

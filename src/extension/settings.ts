@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { isAppSpec } from '../server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
+import { spaFallbackUrlPath } from '../server/static';
 import { isInside } from '../server/static/paths';
 
 export const SECTION = 'tinyServer';
@@ -42,6 +43,11 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
     const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
     return typeof value === 'boolean' ? value : DEFAULT_SETTINGS[name];
   };
+  const spa = config.get<unknown>('spaFallback', DEFAULT_SETTINGS.spaFallback);
+  const spaFallback = typeof spa === 'string' ? spa.trim() : '';
+  if (spaFallback !== '' && spaFallbackUrlPath(spaFallback) === undefined) {
+    return { ok: false, message: `Setting tinyServer.spaFallback must be a file relative to the served folder, such as index.html, not ${spaFallback}` };
+  }
   const app = appFromSettings(folder.uri.fsPath, config);
   if (!app.ok) return app;
   return {
@@ -56,6 +62,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         directoryListing: flag('directoryListing'),
         allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
         liveReload: flag('liveReload'),
+        spaFallback,
         ...app.settings,
       },
       openOnStart: OPEN_ON_START.includes(openOnStart as OpenOnStart) ? (openOnStart as OpenOnStart) : 'simpleBrowser',

@@ -74,6 +74,11 @@ export interface ServerSettings {
   readonly allowedHosts: readonly string[];
   /** Inject the live-reload client into HTML pages, serve its endpoint and watch the root. */
   readonly liveReload: boolean;
+  /**
+   * A single-page app's page (relative to the root, e.g. `index.html`), answered for a page load
+   * of a route no file answers (see static/spa.ts); empty turns the fallback off.
+   */
+  readonly spaFallback: string;
   /** The WSGI app to run for requests no file answers, `module:callable`; empty runs none. */
   readonly app: string;
   /** Absolute folder the app is imported from (first on sys.path, and its working folder); empty means the root. */
@@ -99,6 +104,7 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
   directoryListing: true,
   allowedHosts: Object.freeze([]) as readonly string[],
   liveReload: true,
+  spaFallback: '',
   app: '',
   appDir: '',
   appMount: '/',

@@ -9,12 +9,12 @@ import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
 import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
 import { createLiveReload, type LiveReload } from './reload';
-import { createStaticHandler, type StaticHandler } from './static';
+import { createStaticHandler, spaFallbackUrlPath, type StaticHandler } from './static';
 import { urlPathOf } from './url-path';
 
 /** Why a server could not start. */
 export interface StartError {
-  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'app-dir-missing' | 'no-free-port' | 'bind-failed';
+  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'app-dir-missing' | 'spa-fallback-invalid' | 'no-free-port' | 'bind-failed';
   /** Sentence case, says what failed, e.g. "Port 8000 and the next 20 ports are in use". */
   readonly message: string;
 }
@@ -98,6 +98,10 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (!rootResult.ok) return rootResult;
   const realRoot = rootResult.path;
   const { host, port: requestedPort } = settings;
+  const spaFallback = settings.spaFallback === '' ? undefined : spaFallbackUrlPath(settings.spaFallback);
+  if (settings.spaFallback !== '' && spaFallback === undefined) {
+    return { ok: false, error: { code: 'spa-fallback-invalid', message: `The SPA fallback ${settings.spaFallback} is not a file path relative to the served folder, such as index.html` } };
+  }
   const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' ? {} : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
@@ -130,6 +134,9 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     // A folder without an index file is the app's to answer, as nginx's `try_files $uri @app`.
     directoryListing: settings.directoryListing && !(app !== undefined && mount === ''),
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
+    // Files, then the app below its mount, then the SPA page for the routes outside it.
+    spaFallback,
+    spaExcept: app === undefined ? undefined : (path) => app.mounts(path),
   });
   const handlers: Handler[] = [];
   handlers.push(createHostCheck(host, settings.allowedHosts));

@@ -56,6 +56,8 @@ export interface App extends Disposable {
   readonly dir: string;
   /** The newest process's start; `since` is epoch milliseconds. */
   readonly status: AppStatus;
+  /** True for a path below the app's mount: what no file answers there goes to the app. */
+  mounts(path: string): boolean;
   /** The handler chain's last step: `files` first, then the app for what no file answers. */
   route(files: Handler): Handler;
   /** Absolute paths that changed below the app's folder. */
@@ -129,7 +131,7 @@ class AppRunner implements App {
 
   route(files: Handler): Handler {
     return (request) => {
-      if (!this.mounted(request.path)) return files(request);
+      if (!this.mounts(request.path)) return files(request);
       const method = request.method;
       if ((method !== 'GET' && method !== 'HEAD') || this.isSource(request.path)) return this.forward(request);
       const answer = files(request);
@@ -153,7 +155,7 @@ class AppRunner implements App {
     await Promise.all([...this.all].map((bridge) => bridge.stop()));
   }
 
-  private mounted(path: string): boolean {
+  mounts(path: string): boolean {
     const mount = this.options.mount;
     return mount === '' || (path.startsWith(mount) && (path.length === mount.length || path.charCodeAt(mount.length) === 47));
   }

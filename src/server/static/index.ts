@@ -28,6 +28,13 @@ export interface StaticOptions {
   readonly directoryListing: boolean;
   /** Applied only to text/html documents; rewritten bytes define Content-Length, ETag, ranges, compression. */
   readonly htmlRewriter?: HtmlRewriter;
+  /**
+   * URL path of the page a single-page app answers for routes no file answers (see spa.ts), e.g.
+   * `/index.html`; undefined turns the fallback off.
+   */
+  readonly spaFallback?: string | undefined;
+  /** Paths whose 404 stands although the fallback would apply: an app's mount, which the 404 sends to the app. */
+  readonly spaExcept?: ((urlPath: string) => boolean) | undefined;
 }
 
 /** The static file handler; `dispose` drops its in-memory cache. */
@@ -38,3 +45,4 @@ export interface StaticHandler {
 
 export { createStaticHandler } from './static';
 export { resolveSafePath, type SafePath } from './paths';
+export { spaFallbackUrlPath } from './spa';
