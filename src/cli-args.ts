@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { isAppSpec } from './server/app';
+import { appKind } from './server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
 import { spaFallbackUrlPath } from './server/static';
 
@@ -33,6 +33,7 @@ Options:
                         (default index.html; FILE is taken when it ends in .html or .htm,
                         or given as --spa=FILE)
       --app MOD:CALL    run this WSGI app (e.g. app:app) for requests no file answers
+      --app FILE.mjs    or this Fetch-standard JavaScript app (.js, .mjs, .cjs; e.g. a Hono app)
       --app-dir DIR     folder the app is imported from (default: the root)
       --app-mount PATH  send only paths below this prefix to the app (e.g. /api)
       --python PATH     Python interpreter for the app (default ${DEFAULT_SETTINGS.python})
@@ -102,7 +103,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       }
       case '--app': {
         const raw = value();
-        if (raw === undefined || !isAppSpec(raw)) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable, e.g. app:app` };
+        if (raw === undefined || appKind(raw) === undefined) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable (a WSGI app, e.g. app:app) or a .js, .mjs or .cjs file in the app folder (a Fetch app, e.g. server.mjs)` };
         app = raw;
         break;
       }

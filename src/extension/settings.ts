@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { isAppSpec } from '../server/app';
+import { appKind } from '../server/app';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
 import { spaFallbackUrlPath } from '../server/static';
 import { isInside } from '../server/static/paths';
@@ -72,7 +72,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
 
 type AppSettings = Pick<ServerSettings, 'app' | 'appDir' | 'appMount' | 'python' | 'appThreads' | 'appTimeout'>;
 
-/** The WSGI app settings; `appDir` must stay inside the workspace folder, like `root`. */
+/** The app settings (WSGI or Fetch); `appDir` must stay inside the workspace folder, like `root`. */
 function appFromSettings(
   folder: string,
   config: vscode.WorkspaceConfiguration,
@@ -86,8 +86,8 @@ function appFromSettings(
     return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : DEFAULT_SETTINGS[name];
   };
   const app = text('app');
-  if (app !== '' && !isAppSpec(app)) {
-    return { ok: false, message: `Setting tinyServer.app must name a WSGI app as module:callable, e.g. app:app, not ${app}` };
+  if (app !== '' && appKind(app) === undefined) {
+    return { ok: false, message: `Setting tinyServer.app must name a WSGI app as module:callable (e.g. app:app) or a Fetch app's .js, .mjs or .cjs file (e.g. server.mjs), not ${app}` };
   }
   const dir = config.get<unknown>('appDir', '');
   const appDir = dir === '' || dir === undefined ? { ok: true as const, path: '' } : rootFromSetting(folder, dir, 'appDir');
