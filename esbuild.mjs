@@ -56,7 +56,8 @@ function tsFiles(dir) {
 const targets = [
   {
     ...common,
-    entryPoints: { extension: 'src/extension.ts', cli: 'src/cli.ts' },
+    // The Fetch bridge runs in a child process of its own (see src/server/app/fetch-bridge.ts).
+    entryPoints: { extension: 'src/extension.ts', cli: 'src/cli.ts', fetch_bridge: 'src/server/app/fetch-bridge.ts' },
     outdir: 'dist',
     external: ['vscode'],
   },

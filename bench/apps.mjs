@@ -1,5 +1,7 @@
 // `npm run bench -- --apps`: the same hello-world WSGI app behind Tiny Server, gunicorn (one sync
-// worker; one gthread worker with Tiny Server's thread count) and wsgiref.simple_server.
+// worker; one gthread worker with Tiny Server's thread count) and wsgiref.simple_server; and the
+// same hello-world Fetch app behind Tiny Server and on @hono/node-server (srvx is not installed:
+// it needs Node >= 20.16).
 //
 // Fairness choices (documented in bench/README.md):
 // - Every server runs the app on /usr/bin/python3, the interpreter Debian's gunicorn runs on, so
@@ -8,6 +10,7 @@
 //   /dev/null; wsgiref logs each request to stderr (a temp file).
 import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, makeTempDir, which } from './procs.mjs';
 import { HOST, launch, tinyCli } from './servers.mjs';
 
@@ -24,10 +27,17 @@ const HELLO_PY = `def app(environ, start_response):
     return [body]
 `;
 
-/** A root holding only hello.py: no file answers ${APP_PATH}, so every request goes to the app. */
+const HELLO_MJS = `const body = ${JSON.stringify(BODY)};
+export default {
+  fetch: () => new Response(body, { headers: { 'content-type': 'text/plain', 'content-length': String(body.length) } }),
+};
+`;
+
+/** A root holding only hello.py and hello.mjs: no file answers ${APP_PATH}, so every request goes to the app. */
 export function createAppSite() {
   const root = makeTempDir('tiny-bench-app-');
   writeFileSync(join(root, 'hello.py'), HELLO_PY);
+  writeFileSync(join(root, 'hello.mjs'), HELLO_MJS);
   chmodSync(join(root, 'hello.py'), 0o644);
   return root;
 }
@@ -78,10 +88,34 @@ const wsgiref = {
   },
 };
 
+const tinyFetch = {
+  id: 'tiny-fetch',
+  name: 'Tiny Server --app hello.mjs',
+  mandatory: false,
+  missing: () => (existsSync(tinyCli) ? undefined : `${tinyCli} not found: run npm run compile`),
+  async start(root) {
+    const port = await freePort(HOST);
+    return launch('tiny-fetch', process.execPath, [tinyCli, root, '--port', String(port), '--host', HOST, '--no-reload', '--app', 'hello.mjs'], port);
+  },
+};
+
+const honoNode = {
+  id: 'hono-node',
+  name: '@hono/node-server (node:http)',
+  mandatory: false,
+  missing: () => undefined,
+  async start(root) {
+    const port = await freePort(HOST);
+    return launch('hono-node', process.execPath, [fileURLToPath(new URL('hono-node-server.mjs', import.meta.url)), root, HOST, String(port)], port);
+  },
+};
+
 export const APP_PEERS = [
   tinyApp,
   gunicornPeer('gunicorn-sync', 'gunicorn (1 sync worker)', ['--worker-class', 'sync']),
   gunicornPeer('gunicorn-gthread', `gunicorn (1 gthread worker, ${APP_THREADS} threads)`, ['--worker-class', 'gthread', '--threads', String(APP_THREADS)]),
   wsgiref,
+  tinyFetch,
+  honoNode,
 ];
 export { gunicornBin };

@@ -162,5 +162,6 @@ export function appsTargetsTable(results) {
     ratioTarget('req/s 50c ≥ 1.0× gunicorn gthread', tiny, gthread, rps, 1, false),
     ratioTarget('p99 50c no worse than gunicorn sync (sync p99 ÷ Tiny p99 ≥ 1)', sync, tiny, p99, 1, false),
     ratioTarget('p99 50c no worse than gunicorn gthread (gthread p99 ÷ Tiny p99 ≥ 1)', gthread, tiny, p99, 1, false),
+    ratioTarget('Fetch app: req/s 50c ≥ 1.0× @hono/node-server', run('tiny-fetch'), run('hono-node'), rps, 1, false),
   ].join('\n');
 }

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { isAppSpec } from './server/app';
+import { appKind } from './server/app';
 import { parseUpstream } from './server/proxy';
 import { DEFAULT_SETTINGS, type ServerSettings } from './server/options';
+import { spaFallbackUrlPath } from './server/static';
 
 /** What a `tiny-server` command line asks for: the server's settings, and the CLI's own flag. */
 export interface CliRun {
@@ -31,7 +32,11 @@ Options:
       --allow-host NAME accept requests for this Host name too (repeatable)
       --watch-ignore G  changes to paths matching this glob do not reload pages (repeatable;
                         ${DEFAULT_SETTINGS.watchIgnore.join(' and ')} always)
+      --spa [FILE]      single-page app: page loads of routes no file answers get FILE
+                        (default index.html; FILE is taken when it ends in .html or .htm,
+                        or given as --spa=FILE)
       --app MOD:CALL    run this WSGI app (e.g. app:app) for requests no file answers
+      --app FILE.mjs    or this Fetch-standard JavaScript app (.js, .mjs, .cjs; e.g. a Hono app)
       --app-dir DIR     folder the app is imported from (default: the root)
       --app-mount PATH  send only paths below this prefix to the app (e.g. /api)
       --python PATH     Python interpreter for the app (default ${DEFAULT_SETTINGS.python})
@@ -46,6 +51,9 @@ Options:
   -h, --help            show this help
   -v, --version         show the version`;
 
+/** What a bare `--spa` serves. */
+const SPA_DEFAULT = 'index.html';
+
 function parsePort(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d{1,5}$/.test(value)) return undefined;
   const port = Number(value);
@@ -58,7 +66,8 @@ function parsePort(value: string | undefined): number | undefined {
  */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedArgs {
   let root: string | undefined;
-  let { host, port, liveReload, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout, proxyTimeout, proxyKeepHost } = DEFAULT_SETTINGS;
+  let { host, port, liveReload, spaFallback, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout, proxyTimeout, proxyKeepHost } =
+    DEFAULT_SETTINGS;
   const proxy: Record<string, string> = {};
   let quiet = false;
   const allowedHosts: string[] = [];
@@ -101,9 +110,17 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
         watchIgnore.push(glob);
         break;
       }
+      case '--spa': {
+        // FILE is optional: a next argument is taken only when it names a page, not a root folder.
+        const next = argv[i + 1];
+        const raw = inline ?? (next !== undefined && !next.startsWith('-') && /\.html?$/i.test(next) ? argv[++i] : SPA_DEFAULT);
+        if (raw === undefined || spaFallbackUrlPath(raw) === undefined) return { kind: 'error', message: `Invalid SPA fallback ${JSON.stringify(raw ?? '')}: expected a file relative to the root, e.g. index.html` };
+        spaFallback = raw;
+        break;
+      }
       case '--app': {
         const raw = value();
-        if (raw === undefined || !isAppSpec(raw)) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable, e.g. app:app` };
+        if (raw === undefined || appKind(raw) === undefined) return { kind: 'error', message: `Invalid app ${JSON.stringify(raw ?? '')}: expected module:callable (a WSGI app, e.g. app:app) or a .js, .mjs or .cjs file in the app folder (a Fetch app, e.g. server.mjs)` };
         app = raw;
         break;
       }
@@ -175,6 +192,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       host,
       port,
       liveReload,
+      spaFallback,
       showDotfiles,
       directoryListing,
       allowedHosts,

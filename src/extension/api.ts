@@ -30,7 +30,7 @@ export interface ServerInfo {
   /** Requests answered when the snapshot was taken. */
   readonly requestCount: number;
   /**
-   * The WSGI app (`tinyServer.app`) as a sentence, e.g. "app:app restarted at 14:02:11 in 793 ms";
+   * The app (`tinyServer.app`, WSGI or Fetch) as a sentence, e.g. "app:app restarted at 14:02:11 in 793 ms";
    * undefined when the server runs no app.
    */
   readonly app: string | undefined;

@@ -174,7 +174,7 @@ export class ServerManager extends DisposableOwner {
     if (app === '' || vscode.workspace.isTrusted) return app;
     if (!this.warnedAboutTrust) {
       this.warnedAboutTrust = true;
-      this.log.warn(`[${folder.name}] The WSGI app ${app} did not start: apps run workspace code, so they run only in trusted workspaces (Restricted Mode serves the files only)`);
+      this.log.warn(`[${folder.name}] The app ${app} did not start: apps run workspace code, so they run only in trusted workspaces (Restricted Mode serves the files only)`);
     }
     return '';
   }

@@ -1,9 +1,10 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { isAppSpec } from '../server/app';
+import { appKind } from '../server/app';
 import { parseRoutes } from '../server/proxy';
 import { DEFAULT_SETTINGS, type ServerSettings } from '../server/options';
+import { spaFallbackUrlPath } from '../server/static';
 import { isInside } from '../server/static/paths';
 
 export const SECTION = 'tinyServer';
@@ -49,6 +50,11 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
     const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
     return typeof value === 'boolean' ? value : DEFAULT_SETTINGS[name];
   };
+  const spa = config.get<unknown>('spaFallback', DEFAULT_SETTINGS.spaFallback);
+  const spaFallback = typeof spa === 'string' ? spa.trim() : '';
+  if (spaFallback !== '' && spaFallbackUrlPath(spaFallback) === undefined) {
+    return { ok: false, message: `Setting tinyServer.spaFallback must be a file relative to the served folder, such as index.html, not ${spaFallback}` };
+  }
   const app = appFromSettings(folder.uri.fsPath, config);
   if (!app.ok) return app;
   const proxy = proxyFromSettings(config);
@@ -66,6 +72,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
         liveReload: flag('liveReload'),
         watchIgnore: watchIgnoreOf(folder, config),
+        spaFallback,
         ...app.settings,
         ...proxy.settings,
       },
@@ -89,7 +96,7 @@ function watchIgnoreOf(folder: vscode.WorkspaceFolder, config: vscode.WorkspaceC
 
 type AppSettings = Pick<ServerSettings, 'app' | 'appDir' | 'appMount' | 'python' | 'appThreads' | 'appTimeout'>;
 
-/** The WSGI app settings; `appDir` must stay inside the workspace folder, like `root`. */
+/** The app settings (WSGI or Fetch); `appDir` must stay inside the workspace folder, like `root`. */
 function appFromSettings(
   folder: string,
   config: vscode.WorkspaceConfiguration,
@@ -103,8 +110,8 @@ function appFromSettings(
     return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : DEFAULT_SETTINGS[name];
   };
   const app = text('app');
-  if (app !== '' && !isAppSpec(app)) {
-    return { ok: false, message: `Setting tinyServer.app must name a WSGI app as module:callable, e.g. app:app, not ${app}` };
+  if (app !== '' && appKind(app) === undefined) {
+    return { ok: false, message: `Setting tinyServer.app must name a WSGI app as module:callable (e.g. app:app) or a Fetch app's .js, .mjs or .cjs file (e.g. server.mjs), not ${app}` };
   }
   const dir = config.get<unknown>('appDir', '');
   const appDir = dir === '' || dir === undefined ? { ok: true as const, path: '' } : rootFromSetting(folder, dir, 'appDir');

@@ -13,6 +13,11 @@ const ACCEPTS_HTML = /(^|[\s,])text\/html\s*(;|,|$)/i;
 export function requestsDocument(request: Request, destinations: ReadonlySet<string>): boolean {
   const dest = request.headers.get('sec-fetch-dest');
   if (dest !== undefined) return destinations.has(dest.trim().toLowerCase());
+  return acceptsHtml(request);
+}
+
+/** True when `Accept` names `text/html`. */
+export function acceptsHtml(request: Request): boolean {
   const accept = request.headers.get('accept');
   return accept !== undefined && ACCEPTS_HTML.test(accept);
 }

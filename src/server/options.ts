@@ -78,6 +78,11 @@ export interface ServerSettings {
   readonly liveReload: boolean;
   /** Globs (relative to the root) whose changes never reach pages; `**\/node_modules/**` and the like. */
   readonly watchIgnore: readonly string[];
+  /**
+   * A single-page app's page (relative to the root, e.g. `index.html`), answered for a page load
+   * of a route no file answers (see static/spa.ts); empty turns the fallback off.
+   */
+  readonly spaFallback: string;
   /** The WSGI app to run for requests no file answers, `module:callable`; empty runs none. */
   readonly app: string;
   /** Absolute folder the app is imported from (first on sys.path, and its working folder); empty means the root. */
@@ -113,6 +118,7 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
   allowedHosts: Object.freeze([]) as readonly string[],
   liveReload: true,
   watchIgnore: Object.freeze(['**/node_modules/**', '**/.git/**']) as readonly string[],
+  spaFallback: '',
   app: '',
   appDir: '',
   appMount: '/',

@@ -11,12 +11,20 @@ import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, ty
 import { createProxy, parseRoutes, type Proxy } from './proxy';
 import { createLiveReload, type LiveReload } from './reload';
 import { ignoreFilter } from './reload/ignore';
-import { createStaticHandler, type StaticHandler } from './static';
+import { createStaticHandler, spaFallbackUrlPath, type StaticHandler } from './static';
 import { urlPathOf } from './url-path';
 
 /** Why a server could not start. */
 export interface StartError {
-  readonly code: 'root-missing' | 'root-not-directory' | 'root-unreadable' | 'app-dir-missing' | 'proxy-invalid' | 'no-free-port' | 'bind-failed';
+  readonly code:
+    | 'root-missing'
+    | 'root-not-directory'
+    | 'root-unreadable'
+    | 'app-dir-missing'
+    | 'proxy-invalid'
+    | 'spa-fallback-invalid'
+    | 'no-free-port'
+    | 'bind-failed';
   /** Sentence case, says what failed, e.g. "Port 8000 and the next 20 ports are in use". */
   readonly message: string;
 }
@@ -102,6 +110,10 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const { host, port: requestedPort } = settings;
   const routes = parseRoutes(settings.proxy);
   if (typeof routes === 'string') return { ok: false, error: { code: 'proxy-invalid', message: routes } };
+  const spaFallback = settings.spaFallback === '' ? undefined : spaFallbackUrlPath(settings.spaFallback);
+  if (settings.spaFallback !== '' && spaFallback === undefined) {
+    return { ok: false, error: { code: 'spa-fallback-invalid', message: `The SPA fallback ${settings.spaFallback} is not a file path relative to the served folder, such as index.html` } };
+  }
   const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' && routes.length === 0 ? {} : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
@@ -135,6 +147,9 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     directoryListing: settings.directoryListing && !(app !== undefined && mount === ''),
     ...(reload === undefined ? {} : { htmlRewriter: reload.rewriter }),
     ...(options.overlay === undefined ? {} : { overlay: options.overlay }),
+    // Files, then the app below its mount, then the SPA page for the routes outside it.
+    spaFallback,
+    spaExcept: app === undefined ? undefined : (path) => app.mounts(path),
   });
   const proxy: Proxy | undefined =
     routes.length === 0

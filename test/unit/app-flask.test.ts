@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, sampleRetained } from './helpers/app';
+import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, sampleRetained, writeBlocks } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { withLogged } from './helpers/server';
@@ -149,14 +148,7 @@ test('a 20 MB multipart upload reaches Flask whole, with bounded memory in the s
         `POST /upload HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
           `Content-Length: ${head.length + size + tail.length}\r\n${close}\r\n${head}`,
       );
-      const digest = createHash('sha256');
-      const block = Buffer.alloc(64 * 1024);
-      for (let sent = 0; sent < size; sent += block.length) {
-        block.fill(sent % 251);
-        block.writeUInt32BE(sent, 0);
-        digest.update(block);
-        if (!socket.write(Buffer.from(block))) await new Promise((r) => socket.once('drain', r));
-      }
+      const sha256 = await writeBlocks(socket, size);
       socket.write(tail);
       const [response] = parseResponses(await answer);
       const peak = await stopSampling();
@@ -164,7 +156,7 @@ test('a 20 MB multipart upload reaches Flask whole, with bounded memory in the s
       const result = JSON.parse(response?.body.toString() ?? '{}') as { name: string; size: number; sha256: string; maxrss_kb: number };
       assert.equal(result.name, 'big.bin');
       assert.equal(result.size, size);
-      assert.equal(result.sha256, digest.digest('hex'));
+      assert.equal(result.sha256, sha256);
       const serverMb = peak / 1024 / 1024;
       const appMb = (result.maxrss_kb - appBefore) / 1024;
       // A body read whole would hold 20 MB (twice that while concatenated); a window is 256 KiB.

@@ -16,26 +16,34 @@ export interface ExchangeSink {
   onGone(reason: string): void;
 }
 
-export interface BridgeSpawnOptions {
-  readonly python: string;
-  readonly bridgePath: string;
-  readonly app: string;
-  readonly appDir: string;
-  readonly threads: number;
+/** How to start a bridge: the program, its arguments and environment (see kinds.ts). */
+export interface BridgeCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Added to the server's environment. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The app's folder: the process's working folder. */
+  readonly cwd: string;
+  /** What to do when `command` is missing, e.g. "set the Python interpreter to use". */
+  readonly missingHint: string;
+}
+
+export interface BridgeSpawnOptions extends BridgeCommand {
   /** A line for the server's log: the app's output and wsgi.errors, prefixed. */
   readonly log: (line: string) => void;
 }
 
 /** How starting the app ended. */
 export type StartOutcome =
-  | { readonly ok: true; readonly pid: number; readonly python: string; readonly ms: number }
+  /** `runtime` names what runs the app, e.g. "Python 3.11.7" or "Node 20.20.2". */
+  | { readonly ok: true; readonly pid: number; readonly runtime: string; readonly ms: number }
   | { readonly ok: false; readonly message: string; readonly traceback: string };
 
 /** How long a stopping bridge gets after its pipe closes before it is killed. */
 const KILL_AFTER_MS = 2000;
 
 /**
- * One Python process running the bridge and the app. Requests are multiplexed over its pipes
+ * One process running a bridge and the app (wsgi_bridge.py under Python, fetch_bridge.js under Node). Requests are multiplexed over its pipes
  * by id; the process is stopped with `stop()` (pipe closed, then SIGTERM, then SIGKILL), or
  * `retire()` (stopped once the requests in flight have finished).
  */
@@ -63,12 +71,10 @@ export class BridgeProcess {
         done(this.outcome);
       };
     });
-    const args = ['-u', '-B', options.bridgePath, '--app', options.app, '--app-dir', options.appDir, '--threads', String(options.threads)];
-    this.child = spawn(options.python, args, {
-      cwd: options.appDir,
+    this.child = spawn(options.command, options.args, {
+      cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-      // -B and this keep Python from writing __pycache__ into the app's (often the served) folder.
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+      env: { ...process.env, ...options.env },
     });
     this.input = this.child.stdio[3] as Writable;
     const output = this.child.stdio[4] as Readable;
@@ -84,7 +90,7 @@ export class BridgeProcess {
     this.exited = new Promise((done) => this.child.once('close', () => done()));
     this.child.once('error', (error) => {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      this.fail(missing ? `cannot run ${options.python}: no such program (set the Python interpreter to use)` : `cannot run ${options.python}: ${error.message}`);
+      this.fail(missing ? `cannot run ${options.command}: no such program (${options.missingHint})` : `cannot run ${options.command}: ${error.message}`);
     });
     this.child.once('exit', (code, signal) => this.fail(signal === null ? `the app process exited with code ${code}` : `the app process was killed by ${signal}`));
   }
@@ -219,7 +225,8 @@ export class BridgeProcess {
   private onProcessFrame(frame: Frame): void {
     const info = parseJson(frame.payload) as Record<string, unknown>;
     if (frame.type === FRAME.ready) {
-      this.settleStart({ ok: true, pid: Number(info.pid), python: String(info.python), ms: 0 });
+      const runtime = info.runtime === undefined ? `Python ${String(info.python)}` : String(info.runtime);
+      this.settleStart({ ok: true, pid: Number(info.pid), runtime, ms: 0 });
     } else if (frame.type === FRAME.failed) {
       this.settleStart({ ok: false, message: String(info.message), traceback: String(info.traceback ?? '') });
     }

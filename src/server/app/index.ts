@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, relative } from 'node:path';
 import type { Disposable, Handler, Request, Response } from '../handler';
 import { ChangeBatcher } from '../reload';
 import type { HtmlRewriter } from '../static';
@@ -7,23 +6,12 @@ import { isInside, resolveSafePath } from '../static/paths';
 import { BridgeProcess, type StartOutcome } from './bridge-process';
 import { appErrorPage } from './error-page';
 import { forward, type ExchangeContext } from './exchange';
+import { appKind, type AppKind } from './kinds';
 
-/** The bridge script: dist/wsgi_bridge.py next to the bundle, or further up for test bundles. */
-export const BRIDGE_PATH = findBridge(__dirname);
-
-function findBridge(start: string): string {
-  let dir = start;
-  for (let i = 0; i < 4; i++) {
-    const candidate = join(dir, 'dist', 'wsgi_bridge.py');
-    if (existsSync(join(dir, 'wsgi_bridge.py'))) return join(dir, 'wsgi_bridge.py');
-    if (existsSync(candidate)) return candidate;
-    dir = join(dir, '..');
-  }
-  return join(start, 'wsgi_bridge.py');
-}
+export { appKind, BRIDGE_PATH, FETCH_BRIDGE_PATH, isAppSpec, isFetchAppSpec } from './kinds';
 
 export interface AppOptions {
-  /** `module:callable`. */
+  /** `module:callable` for a WSGI app, a `.js`/`.mjs`/`.cjs` file for a Fetch app (see kinds.ts). */
   readonly app: string;
   /** The app's folder, symlinks resolved. */
   readonly appDir: string;
@@ -56,6 +44,8 @@ export interface App extends Disposable {
   readonly dir: string;
   /** The newest process's start; `since` is epoch milliseconds. */
   readonly status: AppStatus;
+  /** True for a path below the app's mount: what no file answers there goes to the app. */
+  mounts(path: string): boolean;
   /** The handler chain's last step: `files` first, then the app for what no file answers. */
   route(files: Handler): Handler;
   /** Absolute paths that changed below the app's folder. */
@@ -64,11 +54,6 @@ export interface App extends Disposable {
   setPort(port: number): void;
   /** Stops every app process; resolves when they have exited. */
   close(): Promise<void>;
-}
-
-/** `module:callable`: a dotted module path, a colon, a dotted attribute path (e.g. `app:app`). */
-export function isAppSpec(spec: string): boolean {
-  return /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(spec);
 }
 
 /** `/api/` and `/api` mount at `/api`; `/` and `` mount at the root (``). */
@@ -82,16 +67,6 @@ export function startApp(options: AppOptions): App {
   return new AppRunner(options);
 }
 
-/** Files whose change replaces the app process: its code, and templates a framework caches. */
-function needsRestart(appDir: string, path: string): boolean {
-  if (!isInside(appDir, path)) return false;
-  const segments = relative(appDir, path).split(sep);
-  if (segments.includes('__pycache__')) return false;
-  return path.endsWith('.py') || segments.slice(0, -1).includes('templates');
-}
-
-const SOURCE_EXTENSIONS = /\.py[cod]?$/i;
-
 class AppRunner implements App {
   private current: BridgeProcess;
   private readonly all = new Set<BridgeProcess>();
@@ -104,8 +79,12 @@ class AppRunner implements App {
   private restarts = -1;
   /** Whether the app's folder is inside the served one, so its sources could be asked for. */
   private readonly sourcesServable: boolean;
+  private readonly kind: AppKind;
 
   constructor(private readonly options: AppOptions) {
+    const kind = appKind(options.app);
+    if (kind === undefined) throw new TypeError(`${options.app} names no app: expected module:callable or a .js, .mjs or .cjs file`);
+    this.kind = kind;
     this.context = {
       mount: options.mount,
       serverName: options.serverName,
@@ -129,7 +108,7 @@ class AppRunner implements App {
 
   route(files: Handler): Handler {
     return (request) => {
-      if (!this.mounted(request.path)) return files(request);
+      if (!this.mounts(request.path)) return files(request);
       const method = request.method;
       if ((method !== 'GET' && method !== 'HEAD') || this.isSource(request.path)) return this.forward(request);
       const answer = files(request);
@@ -139,7 +118,8 @@ class AppRunner implements App {
   }
 
   changed(paths: readonly string[]): void {
-    const relevant = paths.filter((path) => needsRestart(this.options.appDir, path));
+    const { appDir } = this.options;
+    const relevant = paths.filter((path) => isInside(appDir, path) && this.kind.needsRestart(relative(appDir, path)));
     if (relevant.length > 0 && !this.closed) this.batcher.add(relevant);
   }
 
@@ -153,17 +133,17 @@ class AppRunner implements App {
     await Promise.all([...this.all].map((bridge) => bridge.stop()));
   }
 
-  private mounted(path: string): boolean {
+  mounts(path: string): boolean {
     const mount = this.options.mount;
     return mount === '' || (path.startsWith(mount) && (path.length === mount.length || path.charCodeAt(mount.length) === 47));
   }
 
-  /** True for the app's own sources (.py, .pyc, __pycache__), which are never served as files. */
+  /** True for the app's own sources (see AppKind.isSource), which are never served as files. */
   private isSource(urlPath: string): boolean {
-    if (!this.sourcesServable || !/py|%/i.test(urlPath)) return false;
+    if (!this.sourcesServable || !this.kind.maybeSource.test(urlPath)) return false;
     const safe = resolveSafePath(this.options.realRoot, urlPath, this.options.showDotfiles);
     if (!safe.ok || !isInside(this.options.appDir, safe.path)) return false;
-    return SOURCE_EXTENSIONS.test(safe.path) || relative(this.options.appDir, safe.path).split(sep).includes('__pycache__');
+    return this.kind.isSource(relative(this.options.appDir, safe.path), this.options.app);
   }
 
   private async forward(request: Request): Promise<Response> {
@@ -212,7 +192,7 @@ class AppRunner implements App {
 
   private spawn(verb: string): BridgeProcess {
     const { app, appDir, python, threads, log } = this.options;
-    const bridge = new BridgeProcess({ python, bridgePath: BRIDGE_PATH, app, appDir, threads, log: (line) => log(`app: ${line}`) });
+    const bridge = new BridgeProcess({ ...this.kind.command(app, appDir, python, threads), log: (line) => log(`app: ${line}`) });
     this.all.add(bridge);
     this.restarts++;
     const restarts = this.restarts;
@@ -224,7 +204,7 @@ class AppRunner implements App {
           ? { state: 'running', since, startMs: outcome.ms, restarts }
           : { state: 'failed', since, message: outcome.message };
       }
-      if (outcome.ok) log(`app: ${app} ${verb} in ${outcome.ms} ms (pid ${outcome.pid}, Python ${outcome.python})`);
+      if (outcome.ok) log(`app: ${app} ${verb} in ${outcome.ms} ms (pid ${outcome.pid}, ${outcome.runtime})`);
       else log(`app: ${app} could not start: ${outcome.message}${outcome.traceback === '' ? '' : `\n${outcome.traceback.trimEnd()}`}`);
     });
     void bridge.exited.then(() => this.all.delete(bridge));

@@ -31,6 +31,13 @@ export interface StaticOptions {
   readonly htmlRewriter?: HtmlRewriter;
   /** Unsaved editor text served in place of files on disk. */
   readonly overlay?: ContentOverlay;
+  /**
+   * URL path of the page a single-page app answers for routes no file answers (see spa.ts), e.g.
+   * `/index.html`; undefined turns the fallback off.
+   */
+  readonly spaFallback?: string | undefined;
+  /** Paths whose 404 stands although the fallback would apply: an app's mount, which the 404 sends to the app. */
+  readonly spaExcept?: ((urlPath: string) => boolean) | undefined;
 }
 
 /** The static file handler; `dispose` drops its in-memory cache. */
@@ -42,3 +49,4 @@ export interface StaticHandler {
 export { createStaticHandler } from './static';
 export { resolveSafePath, type SafePath } from './paths';
 export type { ContentOverlay, OverlayContent } from './overlay';
+export { spaFallbackUrlPath } from './spa';

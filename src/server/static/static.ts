@@ -10,6 +10,7 @@ import { openSafePath, type OpenedFile } from './open-file';
 import { OverlayDocuments, type ContentOverlay, type Servable } from './overlay';
 import { fsFailure, type PathFailure, type PathRedirect } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
+import { wantsSpaPage } from './spa';
 
 /** Index files tried in a folder, in order. */
 const INDEX_NAMES = ['index.html', 'index.htm'] as const;
@@ -40,6 +41,8 @@ class StaticFiles {
   private readonly rewriter: HtmlRewriter | undefined;
   private readonly overlay: ContentOverlay | undefined;
   private readonly overlaid = new OverlayDocuments();
+  private readonly spaFallback: string | undefined;
+  private readonly spaExcept: (urlPath: string) => boolean;
 
   constructor(options: StaticOptions) {
     this.root = options.root;
@@ -47,6 +50,8 @@ class StaticFiles {
     this.directoryListing = options.directoryListing;
     this.rewriter = options.htmlRewriter;
     this.overlay = options.overlay;
+    this.spaFallback = options.spaFallback;
+    this.spaExcept = options.spaExcept ?? (() => false);
   }
 
   /**
@@ -152,7 +157,12 @@ class StaticFiles {
     return undefined;
   }
 
-  private file(request: Request, target: FileTarget, shown: string): Response {
+  /**
+   * The file, answered for `request`; `keep` false leaves it out of the cache (the SPA page is
+   * cached under its own path only: under a route's it would answer that route's next request
+   * on the hot path, whoever asks and even once a file appears there).
+   */
+  private file(request: Request, target: FileTarget, shown: string, keep = true): Response {
     const media = mediaTypeFor(target.lexicalPath);
     // Checked, opened and found a regular file inside the root: only now may unsaved text stand in.
     const content = this.overlay?.get(target.realPath);
@@ -178,7 +188,7 @@ class StaticFiles {
       closeSync(target.fd);
     }
     // Large HTML read for rewriting is served once and not kept.
-    if (cacheable) this.cache.set(entry);
+    if (cacheable && keep) this.cache.set(entry);
     return this.serveEntry(entry, request);
   }
 
@@ -191,8 +201,24 @@ class StaticFiles {
   /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
   private failure(request: Request, failure: PathFailure, shown: string): Response {
     const { status, reason } = failure;
+    if (status === 404 && this.spaFallback !== undefined && wantsSpaPage(request) && !this.spaExcept(request.path)) {
+      const page = this.spaPage(request, shown);
+      if (page !== undefined) return page;
+    }
     if (!showsErrorPage(request)) return { status, headers: TEXT_HEADERS, body: errorText(status), reason };
     return this.html(request, status, errorPage(status, shown), reason);
+  }
+
+  /**
+   * The SPA's page for a route (see spa.ts), through the same checks and open as the file
+   * itself, with the same validators; live reload's tag is addressed from the route's path.
+   * Undefined when there is no such file, so the route keeps its own 404.
+   */
+  private spaPage(request: Request, shown: string): Response | undefined {
+    const opened = openSafePath(this.root, this.spaFallback as string, this.showDotfiles);
+    if (!opened.ok) return undefined;
+    if (opened.kind !== 'file') return undefined;
+    return this.file(request, { ...opened, shadowedBy: undefined }, shown, false);
   }
 
   /** A generated page (listing or error), rewritten like any HTML document when the rewriter applies. */

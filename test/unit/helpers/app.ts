@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,7 +33,7 @@ export function folderWith(files: Readonly<Record<string, string>>): { dir: stri
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Process ids of bridge processes whose command line mentions `marker` (an app folder), from /proc. */
+/** Process ids of bridge processes (Python or Node) whose command line mentions `marker` (an app folder), from /proc. */
 export function bridgeProcesses(marker: string): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -42,7 +44,7 @@ export function bridgeProcesses(marker: string): number[] {
     } catch {
       continue;
     }
-    if (cmdline.includes('wsgi_bridge.py') && cmdline.includes(marker)) pids.push(Number(name));
+    if ((cmdline.includes('wsgi_bridge.py') || cmdline.includes('fetch_bridge.js')) && cmdline.includes(marker)) pids.push(Number(name));
   }
   return pids;
 }
@@ -84,4 +86,20 @@ export async function retained(gc: () => void): Promise<number> {
   gc();
   const usage = process.memoryUsage();
   return usage.arrayBuffers + usage.heapUsed;
+}
+
+/**
+ * Writes `size` bytes of 64 KiB blocks (each different) to `socket`, waiting for it to drain;
+ * resolves with their SHA-256 in hex.
+ */
+export async function writeBlocks(socket: Socket, size: number): Promise<string> {
+  const digest = createHash('sha256');
+  const block = Buffer.alloc(64 * 1024);
+  for (let sent = 0; sent < size; sent += block.length) {
+    block.fill(sent % 251);
+    block.writeUInt32BE(sent, 0);
+    digest.update(block);
+    if (!socket.write(Buffer.from(block))) await new Promise((r) => socket.once('drain', r));
+  }
+  return digest.digest('hex');
 }
