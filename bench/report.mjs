@@ -99,9 +99,12 @@ export function targetsTable(results, idleCount) {
   const tiny = by('tiny') ?? {};
   const sirv = by('sirv') ?? {};
   const nginx = by('nginx') ?? {};
+  const tuned = by('nginx-tuned') ?? {};
   const rps = (r) => r.reqPerSec;
   const lines = ['| Target | Measured | Result |', '|---|---|---|',
     ratioTarget('req/s 50c ≥ 5× sirv', tiny.html50, sirv.html50, rps, 5, false),
+    ratioTarget('req/s 50c ≥ 1.0× nginx (open_file_cache, buffered log)', tiny.html50, tuned.html50, rps, 1, false),
+    ratioTarget('req/s 500c ≥ 1.0× nginx (open_file_cache, buffered log), zero errors', tiny.html500, tuned.html500, rps, 1, true),
     ratioTarget('req/s 50c ≥ 1.0× nginx', tiny.html50, nginx.html50, rps, 1, false),
     ratioTarget('req/s 500c ≥ 5× sirv, zero errors', tiny.html500, sirv.html500, rps, 5, true),
     ratioTarget('req/s 500c ≥ 1.0× nginx, zero errors', tiny.html500, nginx.html500, rps, 1, true),

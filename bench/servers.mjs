@@ -80,8 +80,13 @@ const sirv = {
 
 const nginxBin = which('nginx') ?? ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
 
+/** What production static configs add: cached descriptors and stats, and a batched access log. */
+const TUNED_NGINX = `access_log /dev/null combined buffer=64k flush=1s;
+  open_file_cache max=1000;
+  open_file_cache_valid 60s;`;
+
 /** A self-contained nginx.conf: every path nginx writes (pid, logs, temp dirs) lives in `prefix`. */
-function nginxConf(prefix, root, port) {
+function nginxConf(prefix, root, port, tuned) {
   const hard = hardOpenFileLimit();
   const files = Number.isFinite(hard) ? hard : 65536;
   const mimeTypes = existsSync('/etc/nginx/mime.types')
@@ -97,7 +102,7 @@ events { worker_connections ${Math.max(1024, files - 100)}; }
 http {
   ${mimeTypes}
   default_type application/octet-stream;
-  access_log /dev/null;
+  ${tuned ? TUNED_NGINX : 'access_log /dev/null;'}
   sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;
@@ -110,17 +115,23 @@ http {
 `;
 }
 
-const nginx = {
-  id: 'nginx',
-  name: 'nginx',
+/**
+ * nginx as the bench has always run it (every request opens, stats and sendfiles the file, and
+ * writes its log line at once), and `tuned`: as production configures a static server, with
+ * `open_file_cache` (descriptors and stats kept between requests) and the access log written in
+ * 64 KiB batches, as Tiny Server batches its log.
+ */
+const nginxPeer = (tuned) => ({
+  id: tuned ? 'nginx-tuned' : 'nginx',
+  name: tuned ? 'nginx (open_file_cache, buffered log)' : 'nginx',
   mandatory: false,
-  idle: true,
+  idle: !tuned,
   missing: () => (nginxBin ? undefined : 'nginx not installed: apt-get install nginx-light'),
   async start(root) {
     const port = await freePort(HOST);
     const prefix = makeTempDir('tiny-bench-nginx-');
     const conf = join(prefix, 'nginx.conf');
-    writeFileSync(conf, nginxConf(prefix, root, port));
+    writeFileSync(conf, nginxConf(prefix, root, port, tuned));
     // -p keeps nginx's default temp paths (client_body_temp, ...) inside the prefix; -e the startup log.
     const args = ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')];
     const running = await launch('nginx', nginxBin, args, port);
@@ -131,7 +142,9 @@ const nginx = {
     }
     return running;
   },
-};
+});
+const nginx = nginxPeer(false);
+const nginxTuned = nginxPeer(true);
 
 const pythonBin = which('python3');
 
@@ -150,5 +163,5 @@ const python = {
 };
 
 // The baseline takes part only when BENCH_BASELINE_CLI names a build.
-export const PEERS = [tiny, ...(baselineCli === undefined ? [] : [baseline]), sirv, nginx, python];
+export const PEERS = [tiny, ...(baselineCli === undefined ? [] : [baseline]), sirv, nginxTuned, nginx, python];
 export { HOST, nginxBin, pythonBin };
