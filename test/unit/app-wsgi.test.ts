@@ -332,6 +332,9 @@ test('close() of the result is called when the client goes away mid-response, an
     const head = await request(server.port, `HEAD /endless?${marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
     assert.equal(head.status, 200);
     assert.equal(head.body.length, 0);
+    // Without a length from the app, HEAD is framed as its GET would be, not given a false length 0.
+    assert.equal(head.headers.get('content-length'), undefined);
+    assert.equal(head.headers.get('transfer-encoding'), 'chunked');
     await waitFor(() => existsSync(marker), 5000, 'close() to be called after HEAD');
     rmSync(marker);
     await recordFor(records, `/endless?${marker}`);

@@ -177,9 +177,11 @@ class AppExchange implements ExchangeSink {
     const { status, headers } = this;
     if (hasNoContent(status, this.request.method)) {
       if (!this.ended) this.abandon();
-      // HEAD keeps the length a GET would have; the connection sends no body for it.
+      // HEAD keeps the framing a GET would have (the app's length, else chunked), never a made-up
+      // `Content-Length: 0`; the connection sends no body for it.
       const length = this.length;
-      if (this.request.method !== 'HEAD' || length === undefined || status === 204 || status === 304) this.resolve({ status, headers });
+      if (this.request.method !== 'HEAD' || status === 204 || status === 304) this.resolve({ status, headers });
+      else if (length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]) } });
       else this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]), length } });
       return;
     }
