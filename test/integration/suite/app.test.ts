@@ -88,4 +88,20 @@ suite('WSGI app', () => {
       log.dispose();
     }
   });
+
+  test('a Fetch-standard JavaScript app runs in a child process on the extension host\'s own runtime', async () => {
+    const second = folder('second');
+    const tiny = await api();
+    const port = await freePort();
+    await setSetting(second, 'port', port);
+    await setSetting(second, 'appDir', 'backend');
+    await setSetting(second, 'app', 'hello.mjs');
+    const started = await tiny.start(second.uri);
+    assert.ok(started.ok, started.ok ? '' : started.message);
+    const answer = await get(`http://127.0.0.1:${port}/users/42`);
+    // The app's process reports the runtime the extension host runs on: the same Node version.
+    assert.equal(answer.text.startsWith(`hello from Node ${process.versions.node}`), true, answer.text);
+    assert.match(answer.text, / at \/users\/42$/);
+    assert.match(serverOf(tiny, second.uri)?.app ?? '', /^hello\.mjs started at .+ in \d+ ms$/);
+  });
 });
