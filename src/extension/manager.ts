@@ -107,6 +107,7 @@ export class ServerManager extends DisposableOwner {
       logger: this.log.requestLogger(folder.name),
       changes: watchFiles,
       appLog: (line) => this.log.info(`[${folder.name}] ${line}`),
+      onConsole: (entry) => this.log.logPageConsole(folder.name, entry),
     });
     if (!result.ok) return this.failed(folder, result.error.message);
     const server = result.server;

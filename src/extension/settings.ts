@@ -38,7 +38,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
   if (!root.ok) return root;
   const openOnStart = config.get<unknown>('openOnStart', 'simpleBrowser');
   const allowedHosts = config.get<unknown>('allowedHosts', DEFAULT_SETTINGS.allowedHosts);
-  const flag = (name: 'showDotfiles' | 'directoryListing' | 'liveReload'): boolean => {
+  const flag = (name: 'showDotfiles' | 'directoryListing' | 'liveReload' | 'forwardConsole'): boolean => {
     const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
     return typeof value === 'boolean' ? value : DEFAULT_SETTINGS[name];
   };
@@ -56,6 +56,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         directoryListing: flag('directoryListing'),
         allowedHosts: Array.isArray(allowedHosts) ? allowedHosts.filter((h): h is string => typeof h === 'string') : [],
         liveReload: flag('liveReload'),
+        forwardConsole: flag('forwardConsole'),
         ...app.settings,
       },
       openOnStart: OPEN_ON_START.includes(openOnStart as OpenOnStart) ? (openOnStart as OpenOnStart) : 'simpleBrowser',
