@@ -18,6 +18,9 @@
 // - when the page cannot tell (no Resource Timing, or its buffer filled up) it reloads.
 // A stream that reconnects to a restarted server (a different instance id) reloads every page once.
 //
+// Before a reload the page's place is saved in sessionStorage (window and id'd boxes' scroll, the
+// focused element, typed values of text-like fields); the reloaded page restores it once.
+//
 // With the tag's data-console attribute (tinyServer.forwardConsole), the page's console methods,
 // uncaught errors and unhandled rejections are also sent to the server (see forwardConsole).
 (function () {
@@ -83,6 +86,7 @@
     // The client is served at <root>/.tiny-server/reload/client.js.
     const root = new URL('../../', script.src);
     if (script.hasAttribute('data-console')) safely(() => forwardConsole(script.src, root));
+    safely(restorePlace);
     let reloading = false;
     let timingFull = false;
     if (window.performance && performance.addEventListener) {
@@ -99,6 +103,7 @@
     };
     const reload = () => {
       reloading = true;
+      safely(savePlace);
       location.reload();
     };
 
@@ -465,6 +470,184 @@
 
   function cutString(text) {
     return text.length <= MAX_STRING ? text : text.slice(0, MAX_STRING) + '… (' + (text.length - MAX_STRING) + ' more characters)';
+  }
+
+  // ---- The page keeps its place -------------------------------------------------------------
+
+  const PLACE_KEY = 'tiny-server.place:';
+  /** A saved place older than this belongs to an earlier visit, not to the reload that saved it. */
+  const PLACE_MAX_AGE_MS = 60000;
+  /** After the load event, layout changes (late images, fonts) restore the scroll for this long. */
+  const PLACE_SETTLE_MS = 3000;
+  /** Inputs whose typed text is kept: never passwords, files, checkboxes or hidden fields. */
+  const TEXT_TYPES = new Set(['text', 'search', 'email', 'url', 'tel', 'number', 'date', 'time', 'datetime-local', 'month', 'week', 'color', 'range']);
+  /** Fields whose value is a secret whatever their type (HTML autofill tokens). */
+  const SECRET_AUTOCOMPLETE = /password|one-time-code|cc-/i;
+
+  function placeKey() {
+    return PLACE_KEY + location.pathname + location.search;
+  }
+
+  function savePlace() {
+    const place = { at: Date.now(), x: window.scrollX, y: window.scrollY, boxes: [], fields: [], focus: null };
+    for (const el of document.querySelectorAll('[id]')) {
+      if ((el.scrollTop || el.scrollLeft) && place.boxes.length < 200) place.boxes.push({ id: el.id, top: el.scrollTop, left: el.scrollLeft });
+    }
+    for (const field of document.querySelectorAll('input, textarea, select')) {
+      const key = fieldKey(field);
+      if (key === null || !keepable(field)) continue;
+      if (isDefault(field)) continue;
+      if (field.localName === 'select') place.fields.push({ key, values: Array.from(field.selectedOptions, (o) => o.value) });
+      else place.fields.push({ key, value: field.value });
+    }
+    const active = document.activeElement;
+    if (active && active !== document.body && active !== document.documentElement) {
+      place.focus = { key: active.id ? '#' + CSS.escape(active.id) : cssPath(active), start: null, end: null };
+      try {
+        place.focus.start = active.selectionStart;
+        place.focus.end = active.selectionEnd;
+      } catch {
+        // Inputs such as type=number have no selection.
+      }
+    }
+    sessionStorage.setItem(placeKey(), JSON.stringify(place));
+  }
+
+  /** True while a field shows what the document says (neither the user nor the browser changed it). */
+  function isDefault(field) {
+    if (field.localName !== 'select') return field.value === field.defaultValue;
+    const options = Array.from(field.options);
+    if (field.multiple) return options.every((o) => o.selected === o.defaultSelected);
+    // A single select without a `selected` attribute shows its first option.
+    return field.selectedIndex === Math.max(0, options.findIndex((o) => o.defaultSelected));
+  }
+
+  function keepable(field) {
+    if (SECRET_AUTOCOMPLETE.test(field.getAttribute('autocomplete') || '')) return false;
+    return field.localName !== 'input' || TEXT_TYPES.has(field.type);
+  }
+
+  /** `#id`, or the name and its index among fields of that name; null for a field with neither. */
+  function fieldKey(field) {
+    if (field.id) return '#' + CSS.escape(field.id);
+    if (!field.name) return null;
+    return 'name:' + Array.prototype.indexOf.call(document.getElementsByName(field.name), field) + ':' + field.name;
+  }
+
+  function findField(key) {
+    if (key.charAt(0) === '#') return document.querySelector(key);
+    const match = /^name:(\d+):(.*)$/s.exec(key);
+    return match ? document.getElementsByName(match[2])[Number(match[1])] || null : null;
+  }
+
+  /** A selector for an element without an id: tag and position up from the nearest id'd ancestor. */
+  function cssPath(el) {
+    const steps = [];
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+      if (node.id && node !== el) {
+        steps.unshift('#' + CSS.escape(node.id));
+        break;
+      }
+      let index = 1;
+      for (let sibling = node.previousElementSibling; sibling; sibling = sibling.previousElementSibling) {
+        if (sibling.localName === node.localName) index++;
+      }
+      steps.unshift(node.localName + ':nth-of-type(' + index + ')');
+    }
+    return steps.join(' > ');
+  }
+
+  /** Restores the place a reload saved, once: it is removed from storage as it is read. */
+  function restorePlace() {
+    const key = placeKey();
+    const saved = sessionStorage.getItem(key);
+    if (saved === null) return;
+    sessionStorage.removeItem(key);
+    const place = JSON.parse(saved);
+    if (!place || typeof place.at !== 'number' || Date.now() - place.at > PLACE_MAX_AGE_MS) return;
+    const fields = Array.isArray(place.fields) ? place.fields : [];
+    const boxes = Array.isArray(place.boxes) ? place.boxes : [];
+    const ready = () => {
+      const missing = fields.filter((saved) => !safelyRestoreField(saved));
+      safely(() => restoreFocus(place.focus));
+      keepScroll(place, boxes);
+      // Fields a script adds while the page loads exist by its load event.
+      if (missing.length > 0) whenLoaded(() => missing.forEach(safelyRestoreField));
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => safely(ready), { once: true });
+    else ready();
+  }
+
+  function whenLoaded(action) {
+    if (document.readyState === 'complete') safely(action);
+    else addEventListener('load', () => safely(action), { once: true });
+  }
+
+  /** False when the field is not there (yet); a field the browser or the user changed is kept. */
+  function safelyRestoreField(saved) {
+    try {
+      const field = findField(String(saved.key));
+      if (!field || !keepable(field) || !isDefault(field)) return !!field;
+      if (field.localName === 'select') {
+        for (const option of field.options) option.selected = saved.values.includes(option.value);
+      } else {
+        field.value = String(saved.value);
+      }
+      // Frameworks keep their own copy of a field's value and learn of changes from these events.
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+      field.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;
+    } catch {
+      return true;
+    }
+  }
+
+  function restoreFocus(focus) {
+    if (!focus || typeof focus.key !== 'string') return;
+    const el = document.querySelector(focus.key);
+    if (!el || typeof el.focus !== 'function') return;
+    el.focus({ preventScroll: true });
+    if (typeof focus.start === 'number' && typeof el.setSelectionRange === 'function') el.setSelectionRange(focus.start, focus.end);
+  }
+
+  /**
+   * Scrolls back now and again whenever layout may have moved (the load event, a frame later,
+   * images loading, the document resizing) until the page has settled or the user scrolls.
+   */
+  function keepScroll(place, boxes) {
+    const userInput = ['wheel', 'touchstart', 'keydown', 'mousedown'];
+    let active = true;
+    let observer = null;
+    const apply = () => {
+      if (!active) return;
+      window.scrollTo(Number(place.x) || 0, Number(place.y) || 0);
+      for (const box of boxes) {
+        const el = document.getElementById(String(box.id));
+        if (!el) continue;
+        el.scrollTop = Number(box.top) || 0;
+        el.scrollLeft = Number(box.left) || 0;
+      }
+    };
+    const onLoad = () => safely(apply);
+    const stop = () => {
+      active = false;
+      for (const type of userInput) removeEventListener(type, stop, true);
+      document.removeEventListener('load', onLoad, true);
+      if (observer) observer.disconnect();
+    };
+    for (const type of userInput) addEventListener(type, stop, true);
+    document.addEventListener('load', onLoad, true);
+    if (typeof ResizeObserver === 'function') {
+      observer = new ResizeObserver(onLoad);
+      observer.observe(document.documentElement);
+    }
+    apply();
+    requestAnimationFrame(onLoad);
+    whenLoaded(() => {
+      apply();
+      requestAnimationFrame(onLoad);
+      setTimeout(stop, PLACE_SETTLE_MS);
+    });
   }
 
   if (typeof document === 'undefined') runWorker();
