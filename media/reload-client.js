@@ -17,6 +17,12 @@
 // - other paths are ignored: editing one page does not reload the pages that merely link to it;
 // - when the page cannot tell (no Resource Timing, or its buffer filled up) it reloads.
 // A stream that reconnects to a restarted server (a different instance id) reloads every page once.
+//
+// Before a reload the page's place is saved in sessionStorage (window and id'd boxes' scroll, the
+// focused element, typed values of text-like fields); the reloaded page restores it once.
+//
+// With the tag's data-console attribute (tinyServer.forwardConsole), the page's console methods,
+// uncaught errors and unhandled rejections are also sent to the server (see forwardConsole).
 (function () {
   'use strict';
 
@@ -79,6 +85,8 @@
     window[key] = state;
     // The client is served at <root>/.tiny-server/reload/client.js.
     const root = new URL('../../', script.src);
+    if (script.hasAttribute('data-console')) safely(() => forwardConsole(script.src, root));
+    safely(restorePlace);
     let reloading = false;
     let timingFull = false;
     if (window.performance && performance.addEventListener) {
@@ -95,6 +103,7 @@
     };
     const reload = () => {
       reloading = true;
+      safely(savePlace);
       location.reload();
     };
 
@@ -190,6 +199,455 @@
     } catch {
       direct();
     }
+  }
+
+  /** Runs `action`; whatever it throws stays here, never reaching the page. */
+  function safely(action) {
+    try {
+      action();
+    } catch {
+      // The page must behave as it would without the client.
+    }
+  }
+
+  // ---- The page's console, forwarded to the server ------------------------------------------
+
+  const CONSOLE_METHODS = ['debug', 'log', 'info', 'warn', 'error'];
+  /** Lines are sent in one POST this often... */
+  const FLUSH_MS = 200;
+  /** ...and lines beyond this many per POST are only counted (the server caps lines a second too). */
+  const MAX_PENDING = 1000;
+  /** JSON chars per POST: at most 3 UTF-8 bytes each, below the server's 256 KiB. */
+  const MAX_BATCH_CHARS = 60000;
+  /** A keepalive request (sent as the page goes away) may carry 64 KiB in all. */
+  const MAX_KEEPALIVE_CHARS = 20000;
+  const MAX_TEXT = 8000;
+  const MAX_STRING = 1000;
+  const MAX_ITEMS = 100;
+  const MAX_DEPTH = 2;
+  /** Values one message may visit, so that a huge object costs the page little. */
+  const MAX_NODES = 500;
+
+  /**
+   * Wraps the console methods (each still calls the original, so the browser's console shows
+   * what it showed) and listens for uncaught errors and unhandled rejections. Lines are queued as
+   * JSON and POSTed to <root>/.tiny-server/console in batches, also when the page goes away.
+   * Nothing here may throw into the page, and a line logged while a line is being rendered (a
+   * getter that logs) is not forwarded, so the wrapper cannot recurse.
+   */
+  function forwardConsole(src, root) {
+    const endpoint = new URL('../console', src).href;
+    const send = window.fetch.bind(window);
+    const later = window.setTimeout.bind(window);
+    const page = rootPath(location.href, root, true) || location.pathname;
+    let pending = [];
+    let dropped = 0;
+    let timer = 0;
+    let busy = false;
+
+    const flush = (final) => {
+      timer = 0;
+      while (pending.length > 0 || dropped > 0) {
+        let size = 0;
+        let count = 0;
+        while (count < pending.length && (count === 0 || size + pending[count].length < MAX_BATCH_CHARS)) size += pending[count++].length;
+        const body = '{"entries":[' + pending.slice(0, count).join(',') + '],"dropped":' + dropped + '}';
+        pending = pending.slice(count);
+        dropped = 0;
+        const keepalive = final === true && body.length < MAX_KEEPALIVE_CHARS;
+        send(endpoint, { method: 'POST', body, keepalive, cache: 'no-store', credentials: 'same-origin' }).catch(() => {});
+      }
+    };
+    const queue = (kind, text, source) => {
+      pending.push(JSON.stringify(source ? { kind, page, text, source } : { kind, page, text }));
+      if (!timer) timer = later(flush, FLUSH_MS);
+    };
+    /** Runs `make` unless a line is being made already; a line beyond MAX_PENDING costs a count. */
+    const report = (make) => {
+      if (busy) return;
+      if (pending.length >= MAX_PENDING) {
+        dropped++;
+        return;
+      }
+      busy = true;
+      try {
+        make();
+      } catch {
+        // A value that cannot be rendered is not worth breaking the page for.
+      } finally {
+        busy = false;
+      }
+    };
+
+    for (const method of CONSOLE_METHODS) {
+      const original = console[method];
+      if (typeof original !== 'function') continue;
+      console[method] = function (...args) {
+        report(() => queue(method, render(args, root), callerSource(new Error().stack, src, root)));
+        return original.apply(this, args);
+      };
+    }
+    addEventListener('error', (event) => {
+      // Failed resource loads (an image's 404) are plain Events; only script errors are ErrorEvents.
+      if (!(event instanceof ErrorEvent)) return;
+      report(() => {
+        const error = event.error;
+        const text = error instanceof Error ? 'Uncaught ' + errorText(error, root) : event.message || 'Uncaught ' + inspect(error, 0, newWalk(root));
+        const source = event.filename ? at(event.filename, event.lineno, event.colno, root) : callerSource(error && error.stack, src, root);
+        queue('uncaught', text, source);
+      });
+    });
+    addEventListener('unhandledrejection', (event) => {
+      report(() => {
+        const reason = event.reason;
+        const text = 'Uncaught (in promise) ' + (reason instanceof Error ? errorText(reason, root) : inspect(reason, 0, newWalk(root)));
+        queue('rejection', text, reason instanceof Error ? callerSource(reason.stack, src, root) : undefined);
+      });
+    });
+    addEventListener('pagehide', () => report(() => flush(true)));
+  }
+
+  /**
+   * The URL path of `href` below the served root (`/index.html`), percent-decoded when `decode`;
+   * null for a URL elsewhere.
+   */
+  function rootPath(href, root, decode) {
+    const url = new URL(href);
+    if (url.origin !== root.origin || !url.pathname.startsWith(root.pathname)) return null;
+    const path = '/' + url.pathname.slice(root.pathname.length);
+    if (!decode) return path;
+    try {
+      return decodeURIComponent(path);
+    } catch {
+      return path;
+    }
+  }
+
+  /** A source location: a path below the root, which the server turns into a file, or a URL. */
+  function at(href, line, column, root) {
+    try {
+      const path = rootPath(href, root, false);
+      return path === null ? { url: href, line, column } : { path, line, column };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Chromium's `    at f (URL:12:5)` and `    at URL:12:5`, Firefox's and Safari's `f@URL:12:5`. */
+  const FRAME = /(?:^\s*at (?:.*\()?|@)((?:https?|file|blob):.*?):(\d+):(\d+)\)?\s*$/;
+
+  /** The first frame of `stack` that is not this script's (the console wrapper). */
+  function callerSource(stack, src, root) {
+    if (typeof stack !== 'string') return undefined;
+    for (const line of stack.split('\n')) {
+      const frame = FRAME.exec(line);
+      if (frame && frame[1] !== src) return at(frame[1], Number(frame[2]), Number(frame[3]), root);
+    }
+    return undefined;
+  }
+
+  /** One message as the console would print it: printf-style `%s %d %i %f %o %O %c`, then the rest. */
+  function render(args, root) {
+    const walk = newWalk(root);
+    const parts = [];
+    let next = 0;
+    if (typeof args[0] === 'string') {
+      next = 1;
+      parts.push(
+        args[0].replace(/%([sdifoOc%])/g, (whole, spec) => {
+          if (spec === '%') return '%';
+          if (next >= args.length) return whole;
+          const value = args[next++];
+          if (spec === 'c') return '';
+          if (spec === 's') return typeof value === 'string' ? value : inspect(value, 1, walk);
+          if (spec === 'o' || spec === 'O') return inspect(value, 1, walk);
+          if (typeof value !== 'number') return 'NaN';
+          return String(spec === 'f' ? value : Math.trunc(value));
+        }),
+      );
+    }
+    for (; next < args.length; next++) parts.push(typeof args[next] === 'string' ? args[next] : inspect(args[next], 0, walk));
+    const text = parts.join(' ');
+    return text.length <= MAX_TEXT ? text : text.slice(0, MAX_TEXT) + '… (' + (text.length - MAX_TEXT) + ' more characters)';
+  }
+
+  function newWalk(root) {
+    return { root, nodes: 0, ancestors: [] };
+  }
+
+  /** The error's stack (or name and message), with URLs below the root written as paths. */
+  function errorText(error, root) {
+    let head;
+    try {
+      head = String(error.name) + ': ' + String(error.message);
+    } catch {
+      head = 'Error';
+    }
+    const stack = typeof error.stack === 'string' ? error.stack : '';
+    // Chromium's stack starts with "Name: message", Firefox's and Safari's with the first frame.
+    const text = stack.startsWith(head) ? stack : stack ? head + '\n' + stack : head;
+    return text.split(root.href).join('');
+  }
+
+  /**
+   * A readable, bounded rendering of any value: `depth` levels of nesting, MAX_ITEMS entries per
+   * object, MAX_NODES values in all, [Circular] for a reference to an object being rendered,
+   * elements as their start tag. Getters are not called (they may have effects).
+   */
+  function inspect(value, depth, walk) {
+    if (++walk.nodes > MAX_NODES) return '…';
+    switch (typeof value) {
+      case 'string':
+        return depth === 0 ? cutString(value) : JSON.stringify(cutString(value));
+      case 'bigint':
+        return value + 'n';
+      case 'symbol':
+        return value.toString();
+      case 'function':
+        return /^class[\s{]/.test(Function.prototype.toString.call(value)) ? '[class ' + (value.name || '(anonymous)') + ']' : '[Function: ' + (value.name || '(anonymous)') + ']';
+      case 'number':
+        return Object.is(value, -0) ? '-0' : String(value);
+      case 'object':
+        if (value === null) return 'null';
+        if (walk.ancestors.includes(value)) return '[Circular]';
+        walk.ancestors.push(value);
+        try {
+          return inspectObject(value, depth, walk);
+        } finally {
+          walk.ancestors.pop();
+        }
+      default:
+        return String(value);
+    }
+  }
+
+  function inspectObject(value, depth, walk) {
+    if (value instanceof Error) return depth === 0 ? errorText(value, walk.root) : '[' + value.name + ': ' + value.message + ']';
+    if (typeof Node === 'function' && value instanceof Node) return describeNode(value);
+    if (value === window) return '[Window]';
+    if (value instanceof Date) return isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+    if (value instanceof RegExp) return String(value);
+    if (value instanceof Promise) return 'Promise {…}';
+    const isList = Array.isArray(value) || ArrayBuffer.isView(value);
+    if (depth > MAX_DEPTH) return isList ? '[Array]' : '[Object]';
+    if (value instanceof Map) return 'Map(' + value.size + ') ' + entriesOf(value.entries(), value.size, (e) => inspect(e[0], depth + 1, walk) + ' => ' + inspect(e[1], depth + 1, walk), '{', '}');
+    if (value instanceof Set) return 'Set(' + value.size + ') ' + entriesOf(value.values(), value.size, (v) => inspect(v, depth + 1, walk), '{', '}');
+    if (isList) {
+      const name = Array.isArray(value) ? '' : value.constructor.name + '(' + value.length + ') ';
+      return name + entriesOf(Array.prototype.values.call(value), value.length, (v) => inspect(v, depth + 1, walk), '[', ']');
+    }
+    const keys = Object.keys(value);
+    const proto = Object.getPrototypeOf(value);
+    const name = proto === null ? '[Object: null prototype] ' : proto === Object.prototype ? '' : ((proto.constructor && proto.constructor.name) || 'Object') + ' ';
+    const show = (key) => {
+      const property = Object.getOwnPropertyDescriptor(value, key);
+      const shown = property && 'value' in property ? inspect(property.value, depth + 1, walk) : '[Getter/Setter]';
+      return (/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key)) + ': ' + shown;
+    };
+    return name + entriesOf(keys.values(), keys.length, show, '{', '}');
+  }
+
+  function entriesOf(iterator, size, show, open, close) {
+    const items = [];
+    for (const item of iterator) {
+      if (items.length === MAX_ITEMS) break;
+      items.push(show(item));
+    }
+    if (size > items.length) items.push('… ' + (size - items.length) + ' more');
+    return items.length === 0 ? open + close : open + ' ' + items.join(', ') + ' ' + close;
+  }
+
+  /** An element as its start tag (id and class), other nodes by their kind. */
+  function describeNode(node) {
+    if (node.nodeType === 1) {
+      const id = node.id ? ' id="' + node.id + '"' : '';
+      const cls = node.getAttribute('class') ? ' class="' + node.getAttribute('class') + '"' : '';
+      return '<' + node.localName + id + cls + '>';
+    }
+    if (node.nodeType === 3) return '#text ' + JSON.stringify(cutString(node.data));
+    return node.nodeName;
+  }
+
+  function cutString(text) {
+    return text.length <= MAX_STRING ? text : text.slice(0, MAX_STRING) + '… (' + (text.length - MAX_STRING) + ' more characters)';
+  }
+
+  // ---- The page keeps its place -------------------------------------------------------------
+
+  const PLACE_KEY = 'tiny-server.place:';
+  /** A saved place older than this belongs to an earlier visit, not to the reload that saved it. */
+  const PLACE_MAX_AGE_MS = 60000;
+  /** After the load event, layout changes (late images, fonts) restore the scroll for this long. */
+  const PLACE_SETTLE_MS = 3000;
+  /** Inputs whose typed text is kept: never passwords, files, checkboxes or hidden fields. */
+  const TEXT_TYPES = new Set(['text', 'search', 'email', 'url', 'tel', 'number', 'date', 'time', 'datetime-local', 'month', 'week', 'color', 'range']);
+  /** Fields whose value is a secret whatever their type (HTML autofill tokens). */
+  const SECRET_AUTOCOMPLETE = /password|one-time-code|cc-/i;
+
+  function placeKey() {
+    return PLACE_KEY + location.pathname + location.search;
+  }
+
+  function savePlace() {
+    const place = { at: Date.now(), x: window.scrollX, y: window.scrollY, boxes: [], fields: [], focus: null };
+    for (const el of document.querySelectorAll('[id]')) {
+      if ((el.scrollTop || el.scrollLeft) && place.boxes.length < 200) place.boxes.push({ id: el.id, top: el.scrollTop, left: el.scrollLeft });
+    }
+    for (const field of document.querySelectorAll('input, textarea, select')) {
+      const key = fieldKey(field);
+      if (key === null || !keepable(field)) continue;
+      if (isDefault(field)) continue;
+      if (field.localName === 'select') place.fields.push({ key, values: Array.from(field.selectedOptions, (o) => o.value) });
+      else place.fields.push({ key, value: field.value });
+    }
+    const active = document.activeElement;
+    if (active && active !== document.body && active !== document.documentElement) {
+      place.focus = { key: active.id ? '#' + CSS.escape(active.id) : cssPath(active), start: null, end: null };
+      try {
+        place.focus.start = active.selectionStart;
+        place.focus.end = active.selectionEnd;
+      } catch {
+        // Inputs such as type=number have no selection.
+      }
+    }
+    sessionStorage.setItem(placeKey(), JSON.stringify(place));
+  }
+
+  /** True while a field shows what the document says (neither the user nor the browser changed it). */
+  function isDefault(field) {
+    if (field.localName !== 'select') return field.value === field.defaultValue;
+    const options = Array.from(field.options);
+    if (field.multiple) return options.every((o) => o.selected === o.defaultSelected);
+    // A single select without a `selected` attribute shows its first option.
+    return field.selectedIndex === Math.max(0, options.findIndex((o) => o.defaultSelected));
+  }
+
+  function keepable(field) {
+    if (SECRET_AUTOCOMPLETE.test(field.getAttribute('autocomplete') || '')) return false;
+    return field.localName !== 'input' || TEXT_TYPES.has(field.type);
+  }
+
+  /** `#id`, or the name and its index among fields of that name; null for a field with neither. */
+  function fieldKey(field) {
+    if (field.id) return '#' + CSS.escape(field.id);
+    if (!field.name) return null;
+    return 'name:' + Array.prototype.indexOf.call(document.getElementsByName(field.name), field) + ':' + field.name;
+  }
+
+  function findField(key) {
+    if (key.charAt(0) === '#') return document.querySelector(key);
+    const match = /^name:(\d+):(.*)$/s.exec(key);
+    return match ? document.getElementsByName(match[2])[Number(match[1])] || null : null;
+  }
+
+  /** A selector for an element without an id: tag and position up from the nearest id'd ancestor. */
+  function cssPath(el) {
+    const steps = [];
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+      if (node.id && node !== el) {
+        steps.unshift('#' + CSS.escape(node.id));
+        break;
+      }
+      let index = 1;
+      for (let sibling = node.previousElementSibling; sibling; sibling = sibling.previousElementSibling) {
+        if (sibling.localName === node.localName) index++;
+      }
+      steps.unshift(node.localName + ':nth-of-type(' + index + ')');
+    }
+    return steps.join(' > ');
+  }
+
+  /** Restores the place a reload saved, once: it is removed from storage as it is read. */
+  function restorePlace() {
+    const key = placeKey();
+    const saved = sessionStorage.getItem(key);
+    if (saved === null) return;
+    sessionStorage.removeItem(key);
+    const place = JSON.parse(saved);
+    if (!place || typeof place.at !== 'number' || Date.now() - place.at > PLACE_MAX_AGE_MS) return;
+    const fields = Array.isArray(place.fields) ? place.fields : [];
+    const boxes = Array.isArray(place.boxes) ? place.boxes : [];
+    const ready = () => {
+      const missing = fields.filter((saved) => !safelyRestoreField(saved));
+      safely(() => restoreFocus(place.focus));
+      keepScroll(place, boxes);
+      // Fields a script adds while the page loads exist by its load event.
+      if (missing.length > 0) whenLoaded(() => missing.forEach(safelyRestoreField));
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => safely(ready), { once: true });
+    else ready();
+  }
+
+  function whenLoaded(action) {
+    if (document.readyState === 'complete') safely(action);
+    else addEventListener('load', () => safely(action), { once: true });
+  }
+
+  /** False when the field is not there (yet); a field the browser or the user changed is kept. */
+  function safelyRestoreField(saved) {
+    try {
+      const field = findField(String(saved.key));
+      if (!field || !keepable(field) || !isDefault(field)) return !!field;
+      if (field.localName === 'select') {
+        for (const option of field.options) option.selected = saved.values.includes(option.value);
+      } else {
+        field.value = String(saved.value);
+      }
+      // Frameworks keep their own copy of a field's value and learn of changes from these events.
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+      field.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;
+    } catch {
+      return true;
+    }
+  }
+
+  function restoreFocus(focus) {
+    if (!focus || typeof focus.key !== 'string') return;
+    const el = document.querySelector(focus.key);
+    if (!el || typeof el.focus !== 'function') return;
+    el.focus({ preventScroll: true });
+    if (typeof focus.start === 'number' && typeof el.setSelectionRange === 'function') el.setSelectionRange(focus.start, focus.end);
+  }
+
+  /**
+   * Scrolls back now and again whenever layout may have moved (the load event, a frame later,
+   * images loading, the document resizing) until the page has settled or the user scrolls.
+   */
+  function keepScroll(place, boxes) {
+    const userInput = ['wheel', 'touchstart', 'keydown', 'mousedown'];
+    let active = true;
+    let observer = null;
+    const apply = () => {
+      if (!active) return;
+      window.scrollTo(Number(place.x) || 0, Number(place.y) || 0);
+      for (const box of boxes) {
+        const el = document.getElementById(String(box.id));
+        if (!el) continue;
+        el.scrollTop = Number(box.top) || 0;
+        el.scrollLeft = Number(box.left) || 0;
+      }
+    };
+    const onLoad = () => safely(apply);
+    const stop = () => {
+      active = false;
+      for (const type of userInput) removeEventListener(type, stop, true);
+      document.removeEventListener('load', onLoad, true);
+      if (observer) observer.disconnect();
+    };
+    for (const type of userInput) addEventListener(type, stop, true);
+    document.addEventListener('load', onLoad, true);
+    if (typeof ResizeObserver === 'function') {
+      observer = new ResizeObserver(onLoad);
+      observer.observe(document.documentElement);
+    }
+    apply();
+    requestAnimationFrame(onLoad);
+    whenLoaded(() => {
+      apply();
+      requestAnimationFrame(onLoad);
+      setTimeout(stop, PLACE_SETTLE_MS);
+    });
   }
 
   if (typeof document === 'undefined') runWorker();

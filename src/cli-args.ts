@@ -27,6 +27,7 @@ Options:
   -H, --host ADDR       address to bind (default ${DEFAULT_SETTINGS.host}; 0.0.0.0 exposes the folder
                         to the network)
       --no-reload       do not inject the live-reload client into HTML pages
+      --no-console      do not print what served pages write to their console
       --dotfiles        serve files and folders whose name starts with a dot
       --no-listing      answer 404 instead of listing folders without index.html
       --allow-host NAME accept requests for this Host name too (repeatable)
@@ -66,7 +67,7 @@ function parsePort(value: string | undefined): number | undefined {
  */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedArgs {
   let root: string | undefined;
-  let { host, port, liveReload, spaFallback, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout, proxyTimeout, proxyKeepHost } =
+  let { host, port, liveReload, forwardConsole, spaFallback, showDotfiles, directoryListing, app, appDir, appMount, python, appThreads, appTimeout, proxyTimeout, proxyKeepHost } =
     DEFAULT_SETTINGS;
   const proxy: Record<string, string> = {};
   let quiet = false;
@@ -169,6 +170,9 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       case '--no-reload':
         liveReload = false;
         break;
+      case '--no-console':
+        forwardConsole = false;
+        break;
       case '--dotfiles':
         showDotfiles = true;
         break;
@@ -193,6 +197,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       port,
       liveReload,
       spaFallback,
+      forwardConsole,
       showDotfiles,
       directoryListing,
       allowedHosts,

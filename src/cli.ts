@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { USAGE, parseArgs, type CliRun } from './cli-args';
 import { BatchedRecords, type RequestLogger } from './server/log';
 import { exposureWarning, isLoopbackHost } from './server/host-check';
-import { watchTree } from './server/reload';
+import { formatConsoleEntry, relativeFile, watchTree, type ConsoleEntry } from './server/reload';
 import type { ChangeSource } from './server/options';
 import { startServer } from './server/server';
 
@@ -47,6 +47,18 @@ function keepYoungGenerationSmall(): void {
 const watchFiles: ChangeSource = (root, notify) =>
   watchTree(root, notify, (message) => process.stderr.write(`tiny-server: live reload: ${message}\n`));
 
+/**
+ * Prints what a page wrote to its console, `HH:MM:SS [page LEVEL] ...`, files named relative to
+ * the root: warnings and errors to stderr, the rest to stdout after the request lines before it.
+ */
+function consolePrinter(root: string, requests: BatchedRecords | undefined): (entry: ConsoleEntry) => void {
+  return (entry) => {
+    requests?.flush();
+    const line = `${clock(Date.now())}[page ${entry.level}] ${formatConsoleEntry(entry, (file) => relativeFile(root, file))}\n`;
+    (entry.level === 'warn' || entry.level === 'error' ? process.stderr : process.stdout).write(line);
+  };
+}
+
 async function run({ settings, quiet }: CliRun): Promise<number> {
   keepYoungGenerationSmall();
   const log = quiet ? undefined : stdoutLogger();
@@ -54,6 +66,7 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
     ...settings,
     changes: watchFiles,
     appLog: (line) => process.stderr.write(`${line}\n`),
+    onConsole: consolePrinter(settings.root, log?.lines),
     ...(log === undefined ? {} : { logger: log.logger }),
   });
   if (!result.ok) {

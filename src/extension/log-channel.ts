@@ -1,12 +1,13 @@
 import * as vscode from 'vscode';
 import { BatchedLines, formatReceived, formatRecord, type RequestLogRecord, type RequestLogger } from '../server/log';
+import { formatConsoleEntry, type ConsoleEntry } from '../server/reload';
 import { DisposableOwner } from './dispose';
 
-type Level = 'info' | 'warn' | 'error' | 'trace';
+type Level = 'info' | 'warn' | 'error' | 'debug' | 'trace';
 
 /** Level tags for queued lines; BatchedLines carries strings, so the level rides in front. */
-const TAGS: Record<Level, string> = { info: 'I', warn: 'W', error: 'E', trace: 'T' };
-const LEVELS: Record<string, Level> = { I: 'info', W: 'warn', E: 'error', T: 'trace' };
+const TAGS: Record<Level, string> = { info: 'I', warn: 'W', error: 'E', debug: 'D', trace: 'T' };
+const LEVELS: Record<string, Level> = { I: 'info', W: 'warn', E: 'error', D: 'debug', T: 'trace' };
 
 /**
  * The "Tiny Server" output channel. Request lines are batched (a benchmark answers tens of
@@ -45,6 +46,14 @@ export class LogChannel extends DisposableOwner {
   /** A logger for one server; `label` (the folder name) starts each of its lines. */
   requestLogger(label: string): RequestLogger {
     return { log: (record) => this.logRequest(label, record) };
+  }
+
+  /**
+   * A console line of a page that `label`'s server served, at its own level, in order with the
+   * request lines. Source files are named by absolute path, which the Output view makes a link.
+   */
+  logPageConsole(label: string, entry: ConsoleEntry): void {
+    this.batch.push(`${TAGS[entry.level]}[${label}] ${formatConsoleEntry(entry, (file) => file)}`);
   }
 
   private logRequest(label: string, record: RequestLogRecord): void {

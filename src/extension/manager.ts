@@ -114,6 +114,7 @@ export class ServerManager extends DisposableOwner {
       changes: watchFiles,
       ...(overlay === undefined ? {} : { overlay }),
       appLog: (line) => this.log.info(`[${folder.name}] ${line}`),
+      onConsole: (entry) => this.log.logPageConsole(folder.name, entry),
     });
     if (!result.ok) {
       this.releaseOverlay();

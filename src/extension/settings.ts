@@ -46,7 +46,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
   if (!root.ok) return root;
   const openOnStart = config.get<unknown>('openOnStart', 'simpleBrowser');
   const allowedHosts = config.get<unknown>('allowedHosts', DEFAULT_SETTINGS.allowedHosts);
-  const flag = (name: 'showDotfiles' | 'directoryListing' | 'liveReload'): boolean => {
+  const flag = (name: 'showDotfiles' | 'directoryListing' | 'liveReload' | 'forwardConsole'): boolean => {
     const value = config.get<unknown>(name, DEFAULT_SETTINGS[name]);
     return typeof value === 'boolean' ? value : DEFAULT_SETTINGS[name];
   };
@@ -73,6 +73,7 @@ export function readSettings(folder: vscode.WorkspaceFolder): SettingsResult {
         liveReload: flag('liveReload'),
         watchIgnore: watchIgnoreOf(folder, config),
         spaFallback,
+        forwardConsole: flag('forwardConsole'),
         ...app.settings,
         ...proxy.settings,
       },

@@ -247,6 +247,13 @@ function putUtf8(bytes: Buffer, at: number, value: string, i: number, c: number)
 
 const scratch = new LogBytes(1024);
 
+/** Decoded text (a page's console line), escaped as the reason of a request line: one line, no controls. */
+export function formatText(value: string): string {
+  scratch.clear();
+  scratch.text(value);
+  return scratch.toString();
+}
+
 /** `value` as received on the wire (a header field), escaped as in the request line. */
 export function formatReceived(value: string): string {
   scratch.clear();

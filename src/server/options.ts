@@ -2,6 +2,7 @@ import { connectionBudget, openFileLimit } from './fd-limit';
 import type { Disposable, Handler } from './handler';
 import type { RequestLogger } from './log';
 import type { ContentOverlay } from './static';
+import type { ConsoleEntry } from './reload/console';
 
 /** Protocol and resource limits; defaults in `DEFAULT_LIMITS`. */
 export interface Limits {
@@ -83,6 +84,11 @@ export interface ServerSettings {
    * of a route no file answers (see static/spa.ts); empty turns the fallback off.
    */
   readonly spaFallback: string;
+  /**
+   * Pages send their console lines, uncaught errors and unhandled rejections to `onConsole`
+   * (through the live-reload client, so only while `liveReload` is on).
+   */
+  readonly forwardConsole: boolean;
   /** The WSGI app to run for requests no file answers, `module:callable`; empty runs none. */
   readonly app: string;
   /** Absolute folder the app is imported from (first on sys.path, and its working folder); empty means the root. */
@@ -119,6 +125,7 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'root'> = Object.freeze({
   liveReload: true,
   watchIgnore: Object.freeze(['**/node_modules/**', '**/.git/**']) as readonly string[],
   spaFallback: '',
+  forwardConsole: true,
   app: '',
   appDir: '',
   appMount: '/',
@@ -162,6 +169,12 @@ export interface ServerOptions extends Partial<Omit<ServerSettings, 'root'>> {
    * not, and what it printed or wrote to wsgi.errors. Without one, these lines are dropped.
    */
   readonly appLog?: (line: string) => void;
+  /**
+   * Receives each line a served page writes to its console, while `forwardConsole` and
+   * `liveReload` are on (at most 100 a second, then one line saying how many were dropped).
+   * Without one, pages do not forward at all. Format one with `formatConsoleEntry`.
+   */
+  readonly onConsole?: (entry: ConsoleEntry) => void;
 }
 
 /** How many ports after a taken one are tried. */

@@ -117,7 +117,11 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' && routes.length === 0 ? {} : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
-    ? createLiveReload({ roots: [realRoot, settings.root], clientScriptPath: RELOAD_CLIENT_PATH })
+    ? createLiveReload({
+        roots: [realRoot, settings.root],
+        clientScriptPath: RELOAD_CLIENT_PATH,
+        onConsole: settings.forwardConsole ? options.onConsole : undefined,
+      })
     : undefined;
   const appDir = settings.app === '' ? undefined : await openRoot(resolve(settings.root, settings.appDir));
   if (appDir !== undefined && !appDir.ok) return { ok: false, error: { code: 'app-dir-missing', message: `App folder: ${appDir.error.message}` } };

@@ -6,8 +6,10 @@ import type { HtmlRewriter } from '../static';
 import { etagListMatchesWeakly } from '../../http/conditional';
 import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
 import { EventChannel, refusalReason } from './sse';
+import { CONSOLE_PATH, createConsoleEndpoint, type ConsoleEntry } from './console';
 
 export { watchTree } from './watch';
+export { formatConsoleEntry, relativeFile, type ConsoleEntry, type ConsoleLevel } from './console';
 
 /** Live reload for one server: the endpoint, the page rewriter and the change broadcast. */
 export interface LiveReload {
@@ -30,6 +32,11 @@ export interface LiveReloadOptions {
   readonly roots: readonly string[];
   /** Absolute path of media/reload-client.js. */
   readonly clientScriptPath: string;
+  /**
+   * Receives what pages write to their console; with it, pages get a client that forwards
+   * (see scriptTag) and the console endpoint answers. Without it, neither.
+   */
+  readonly onConsole?: ((entry: ConsoleEntry) => void) | undefined;
 }
 
 /** A burst ends after this much quiet... */
@@ -51,15 +58,18 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
     const urlPaths = toUrlPaths(options.roots, paths);
     if (urlPaths.length > 0) channel.broadcast({ type: 'change', paths: urlPaths });
   });
+  const [realRoot = '', root = realRoot] = options.roots;
+  const pageConsole = options.onConsole === undefined ? undefined : createConsoleEndpoint([realRoot, root], options.onConsole);
   const handler: Handler = (request) => {
     if (request.path === CLIENT_PATH) return client(request);
     if (request.path === EVENTS_PATH) return openEvents(channel, request);
+    if (pageConsole !== undefined && request.path === CONSOLE_PATH) return pageConsole.answer(request);
     return undefined;
   };
   let disposed = false;
   return {
     handler,
-    rewriter: createReloadRewriter(),
+    rewriter: createReloadRewriter(pageConsole !== undefined),
     notifyChanged: (paths, settled = false) => {
       if (disposed) return;
       batcher.add(paths);
@@ -67,6 +77,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
     },
     dispose: () => {
       disposed = true;
+      pageConsole?.dispose();
       batcher.dispose();
       channel.dispose();
     },

@@ -15,6 +15,8 @@ export const EVENTS_FILE = 'events';
 
 /** Appended to the entity tag of rewritten pages; bump it when the injected tag changes. */
 const ETAG_SUFFIX = '-lr1';
+/** The same for pages whose tag turns on console forwarding (a different tag, see scriptTag). */
+const CONSOLE_ETAG_SUFFIX = '-lr1c';
 
 /** Fetch destinations that show a document: a tab, the Simple Browser's iframe, a frameset. */
 const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame']);
@@ -32,11 +34,16 @@ export function isPageLoad(request: Request): boolean {
  * The script tag for a page at `urlPath`, addressed relative to the page so that it also works
  * behind a path-prefix proxy (code-server serves port 8000 as `/proxy/8000/`): each `/` after
  * the first is one folder to climb, e.g. `/a/b/c.html` and `/a/b/` both get `../../`.
+ *
+ * With `forwardConsole` the tag carries `data-console` and is not `async`: the client must wrap
+ * `console` before the page's own scripts run, or the lines a page logs while it loads (most of
+ * them) would be missed. It is served from this machine with a validator, so blocking the parser
+ * on it costs a local round trip.
  */
-export function scriptTag(urlPath: string): string {
+export function scriptTag(urlPath: string, forwardConsole = false): string {
   const depth = Math.max(0, urlPath.split('/').length - 2);
   const up = depth === 0 ? './' : '../'.repeat(depth);
-  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}" async></script>`;
+  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}"${forwardConsole ? ' data-console' : ' async'}></script>`;
 }
 
 type Layout =
@@ -84,11 +91,11 @@ export function injectTag(html: Buffer, tag: string): Buffer {
   return Buffer.concat([html.subarray(0, offset), bytes, html.subarray(offset)]);
 }
 
-/** The rewriter that adds the live-reload client to pages. */
-export function createReloadRewriter(): HtmlRewriter {
+/** The rewriter that adds the live-reload client to pages (see scriptTag for `forwardConsole`). */
+export function createReloadRewriter(forwardConsole = false): HtmlRewriter {
   return {
     applies: isPageLoad,
-    rewrite: (html, urlPath) => injectTag(html, scriptTag(urlPath)),
-    etagSuffix: ETAG_SUFFIX,
+    rewrite: (html, urlPath) => injectTag(html, scriptTag(urlPath, forwardConsole)),
+    etagSuffix: forwardConsole ? CONSOLE_ETAG_SUFFIX : ETAG_SUFFIX,
   };
 }

@@ -102,11 +102,11 @@ export class EventChannel implements Disposable {
  * or `X-Forwarded-Host` name it) or a loopback name. `Origin: null` (sandboxed frames, file:
  * pages) is refused.
  */
-export function refusalReason(request: Request): string | undefined {
+export function refusalReason(request: Request, what = 'Reload channel'): string | undefined {
   const site = request.headers.get('sec-fetch-site');
   if (site !== undefined) {
     const value = site.trim().toLowerCase();
-    return value === 'same-origin' || value === 'none' ? undefined : `Reload channel refused a ${value} request`;
+    return value === 'same-origin' || value === 'none' ? undefined : `${what} refused a ${value} request`;
   }
   const origin = request.headers.get('origin');
   if (origin === undefined) return undefined;
@@ -114,9 +114,9 @@ export function refusalReason(request: Request): string | undefined {
   try {
     host = new URL(origin).host.toLowerCase();
   } catch {
-    return `Reload channel refused origin ${origin}`;
+    return `${what} refused origin ${origin}`;
   }
   const allowed = [request.headers.get('host'), request.headers.get('x-forwarded-host')];
   if (allowed.some((h) => h?.trim().toLowerCase() === host) || isLoopbackHost(hostName(host))) return undefined;
-  return `Reload channel refused origin ${origin}`;
+  return `${what} refused origin ${origin}`;
 }
