@@ -252,6 +252,17 @@ async function checkUi(page, origin, workspace) {
     const failed = /(GET \S+) HTTP\/1\.1 (5\d\d) /.exec(text);
     if (failed) throw new Error(`the output shows "${failed[1]}" answered ${failed[2]}`);
   });
+  await step(page, 'The page\'s console.error appears in the Tiny Server output with its file and line', async () => {
+    const line = readFileSync(join(workspace, 'index.html'), 'utf8').split('\n').findIndex((l) => l.includes('console.error')) + 1;
+    const expected = new RegExp(`console\\.error: The fixture page reports an error on purpose \\(\\S*index\\.html:${line}:\\d+\\)`);
+    let text = '';
+    await until('the output did not show the page\'s console.error line', async () => {
+      text = await outputText(page);
+      return expected.test(text);
+    }).catch((error) => {
+      throw new Error(`${error.message}; it showed: ${text.slice(-600) || '(nothing)'}`);
+    });
+  });
   await checkLiveReload(page, origin, port, workspace);
   await checkApp(page, origin, port, workspace);
   await checkFollowEditor(page, origin, port);
