@@ -3,35 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
-import type { Disposable } from '../../src/server/handler';
-import type { ContentOverlay, OverlayContent } from '../../src/server/static';
 import { EventReader } from './helpers/event-reader';
+import { MapOverlay } from './helpers/overlay';
 import { withServedSite } from './helpers/serve';
-
-/** An overlay as the extension keeps one: real path → bytes, with change events. */
-class MapOverlay implements ContentOverlay {
-  private readonly contents = new Map<string, OverlayContent>();
-  private readonly listeners = new Set<(paths: readonly string[]) => void>();
-
-  get size(): number {
-    return this.contents.size;
-  }
-
-  get(realPath: string): OverlayContent | undefined {
-    return this.contents.get(realPath);
-  }
-
-  set(realPath: string, bytes: Buffer | undefined): void {
-    if (bytes === undefined) this.contents.delete(realPath);
-    else this.contents.set(realPath, { bytes, modifiedMs: Date.now() });
-    for (const listener of this.listeners) listener([realPath]);
-  }
-
-  onDidChange(listener: (paths: readonly string[]) => void): Disposable {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  }
-}
 
 const PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>t</title></head><body><p>saved</p></body></html>';
 const NAVIGATE = 'Accept: text/html\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n';
