@@ -75,7 +75,20 @@ class ProxyExchange implements UpstreamUser {
     private readonly resolve: (response: Response) => void,
   ) {
     this.deadline = this.started + context.timeoutMs;
+    request.client?.whenGone(this.clientGone);
   }
+
+  /**
+   * The client left before its answer was ready: nobody will read it, so the upstream request is
+   * aborted (its connection destroyed, not pooled), as nginx does by default. The status is
+   * nginx's 499 "client closed request", for the log only: the client's socket is gone.
+   */
+  private readonly clientGone = (): void => {
+    if (this.settled) return;
+    this.abandon();
+    this.settled = true;
+    this.resolve({ status: 499, headers: {}, reason: `client closed the connection; request to ${this.route.upstream.origin} aborted` });
+  };
 
   private get pool(): UpstreamPool {
     return this.context.pools.get(this.route) as UpstreamPool;
