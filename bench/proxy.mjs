@@ -51,21 +51,31 @@ proxy.on('error', (error, req, res) => { res.writeHead(502); res.end(String(erro
 http.createServer((req, res) => proxy.web(req, res)).listen(Number(port), host);
 `;
 
-/** The proxies, each in front of the upstream at `upstreamPort()`. */
-export function proxyPeers(upstreamPort) {
-  return [
-    {
-      id: 'tiny',
-      name: 'Tiny Server --proxy',
-      mandatory: true,
-      missing: () => undefined,
-      async start() {
-        const port = await freePort(HOST);
-        const root = makeTempDir('tiny-bench-proxy-root-');
-        const args = [tinyCli, root, '--port', String(port), '--host', HOST, '--no-reload', '--proxy', `/=http://${HOST}:${upstreamPort()}`];
-        return launch('tiny-proxy', process.execPath, args, port);
-      },
+/** Tiny Server's proxy from the CLI at `cli`. */
+function tinyProxyPeer(id, name, cli, upstreamPort) {
+  return {
+    id,
+    name,
+    mandatory: true,
+    missing: () => undefined,
+    async start() {
+      const port = await freePort(HOST);
+      const root = makeTempDir('tiny-bench-proxy-root-');
+      const args = [cli, root, '--port', String(port), '--host', HOST, '--no-reload', '--proxy', `/=http://${HOST}:${upstreamPort()}`];
+      return launch(id, process.execPath, args, port);
     },
+  };
+}
+
+/**
+ * The proxies, each in front of the upstream at `upstreamPort()`. BENCH_TINY_BASE_CLI=<cli.js of
+ * another build> adds that build as one more proxy, for a before/after in the same run.
+ */
+export function proxyPeers(upstreamPort) {
+  const base = process.env.BENCH_TINY_BASE_CLI;
+  return [
+    tinyProxyPeer('tiny', 'Tiny Server --proxy', tinyCli, upstreamPort),
+    ...(base === undefined ? [] : [tinyProxyPeer('tiny-base', 'Tiny Server --proxy (BENCH_TINY_BASE_CLI)', base, upstreamPort)]),
     {
       id: 'nginx-proxy',
       name: 'nginx proxy_pass (1 worker, upstream keepalive)',

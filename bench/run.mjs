@@ -5,7 +5,7 @@
 // --apps (a hello-world WSGI app behind Tiny Server, gunicorn and wsgiref instead of files),
 // --proxy (1 KiB and 100 MiB from an upstream nginx through Tiny Server's proxy, nginx proxy_pass, http-proxy),
 // BENCH_DURATION=<seconds per round>, BENCH_ROUNDS=<rounds per load>,
-// BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>.
+// BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>, BENCH_TINY_BASE_CLI=<another build, as one more proxy in --proxy>.
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
 import { cleanup, installCleanupHandlers, stop } from './procs.mjs';

@@ -74,6 +74,7 @@ const CHUNKED: ResponseFraming = Object.freeze({ kind: 'chunked' });
 const UNTIL_CLOSE: ResponseFraming = Object.freeze({ kind: 'close' });
 const FIELD: FieldLine = emptyFieldLine();
 const CHUNK_LINE = emptyChunkSizeLine();
+const NO_VIEW = new ByteView(Buffer.alloc(0));
 
 /**
  * An incremental, strict HTTP/1.1 response parser (RFC 9112), the request parser's sibling: the
@@ -100,6 +101,8 @@ export class ResponseParser {
   private rawHeaders: string[] = [];
   private contentLength: string | null = null;
   private trailers: HeaderMap = NO_TRAILERS;
+  /** The view of the input being executed, made once per input rather than once per line. */
+  private view = NO_VIEW;
 
   constructor(
     private readonly callbacks: ResponseCallbacks,
@@ -129,6 +132,13 @@ export class ResponseParser {
    * the rest belongs to the protocol the connection switched to. Never throws.
    */
   execute(input: Buffer): number {
+    const used = this.run(input);
+    // The view must not keep the input alive once it is parsed.
+    this.view = NO_VIEW;
+    return used;
+  }
+
+  private run(input: Buffer): number {
     let offset = 0;
     while (offset < input.length) {
       switch (this.state) {
@@ -186,7 +196,8 @@ export class ResponseParser {
       this.completeLine(line.toString('latin1', 0, length), new ByteView(line), 0);
       return end;
     }
-    this.completeLine(input.toString('latin1', offset, end), new ByteView(input), offset);
+    if (this.view.bytes !== input) this.view = new ByteView(input);
+    this.completeLine(input.toString('latin1', offset, end), this.view, offset);
     return end;
   }
 

@@ -5,7 +5,7 @@ import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, serializeHead, type DateCache } from '../http/response';
 import type { HeaderMap, ParseError, RequestHead } from '../http/types';
 import { isEndless, logRecord, newExchange, toRequest, type Exchange } from './exchange';
-import { errorResponse, internalError, type Request, type Response } from './handler';
+import { errorResponse, internalError, type ClientLink, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { RequestBody } from './request-body';
@@ -57,7 +57,7 @@ const EMPTY = Buffer.alloc(0);
  * One client socket: feeds the parser, answers requests strictly in order (pipelining), applies
  * backpressure both ways and enforces the header, keep-alive and send timeouts through `sweep()`.
  */
-export class Connection implements ParserCallbacks, SocketOwner {
+export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   private state: State = 'reading';
   private readonly parser: RequestParser;
   /** Requests waiting for their turn behind `current`. */
@@ -67,6 +67,8 @@ export class Connection implements ParserCallbacks, SocketOwner {
   /** The request being answered. */
   private current: Exchange | undefined;
   private abortBody: (() => void) | undefined;
+  /** Told when the client leaves before the handler's answer arrives (see ClientLink). */
+  private gone: (() => void) | undefined;
   /** The body of the request being read, when bodies are streamed (Limits.streamBodies). */
   private bodyStream: RequestBody | undefined;
   /** Its reader has not asked for more: reading waits (backpressure to the client). */
@@ -106,6 +108,20 @@ export class Connection implements ParserCallbacks, SocketOwner {
     if (this.state !== 'closed') this.state = 'closing';
     this.abortBody?.();
     this.socket.destroy();
+  }
+
+  /** @internal ClientLink, for the request being answered */
+  whenGone(listener: () => void): void {
+    this.gone = listener;
+  }
+
+  /** The client left while a handler works on its answer: tell it, and drop the socket. */
+  private clientGone(): void {
+    const gone = this.gone;
+    if (gone === undefined) return;
+    this.gone = undefined;
+    gone();
+    this.destroy();
   }
 
   /** Applies timeouts; called about once a second by the server. */
@@ -243,6 +259,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
 
   /** @internal socket listener */
   onEnd(): void {
+    if (this.gone !== undefined) return this.clientGone();
     if (this.state === 'reading') {
       if (this.current === undefined && this.queue.size === 0) this.close();
       else this.state = 'finishing';
@@ -264,6 +281,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
   onSocketClose(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clientGone();
     this.abortBody?.();
     this.bodyStream?.destroy(new Error('client closed the connection'));
     this.ctx.onClose(this);
@@ -321,7 +339,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
       this.respond(exchange, exchange.preset);
       return;
     }
-    const result = this.ctx.dispatch(toRequest(exchange, this.remoteAddress, this.remotePort));
+    const result = this.ctx.dispatch(toRequest(exchange, this.remoteAddress, this.remotePort, this));
     if (result instanceof Promise) {
       result.then(
         (response) => this.respond(exchange, response),
@@ -333,6 +351,7 @@ export class Connection implements ParserCallbacks, SocketOwner {
   }
 
   private respond(exchange: Exchange, response: Response): void {
+    this.gone = undefined;
     if (this.state === 'closing' || this.state === 'closed') {
       releaseBody(response.body);
       response.upgrade?.(undefined);

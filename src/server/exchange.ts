@@ -2,7 +2,7 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { HttpVersion, RequestHead } from '../http/types';
-import type { Request, Response } from './handler';
+import type { ClientLink, Request, Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { ResponseFrame } from './send-body';
 import type { RequestBody } from './request-body';
@@ -56,7 +56,7 @@ export function newExchange(
 }
 
 /** What a handler sees of a parsed request (one with a head). */
-export function toRequest(exchange: Exchange, remoteAddress: string, remotePort: number): Request {
+export function toRequest(exchange: Exchange, remoteAddress: string, remotePort: number, client: ClientLink): Request {
   const head = exchange.head as RequestHead;
   return {
     method: head.method,
@@ -69,6 +69,7 @@ export function toRequest(exchange: Exchange, remoteAddress: string, remotePort:
     bodyStream: exchange.bodyStream,
     remoteAddress,
     remotePort,
+    client,
   };
 }
 

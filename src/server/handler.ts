@@ -25,6 +25,19 @@ export interface Request {
   readonly bodyStream?: Readable | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The client's connection, for a handler that waits long (the proxy): set by the connection. */
+  readonly client?: ClientLink | undefined;
+}
+
+/** What a handler may learn of the client's connection while it works on an answer. */
+export interface ClientLink {
+  /**
+   * Calls `listener` once if the client leaves (ends or closes its connection) before the
+   * handler's answer arrives; the connection then drops the socket, and that answer is only
+   * logged. A later call replaces the listener; the answer clears it. Like nginx, this takes a
+   * client that only ended its side (a half-close) for gone too.
+   */
+  whenGone(listener: () => void): void;
 }
 
 /**

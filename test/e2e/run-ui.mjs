@@ -3,7 +3,8 @@
 // "Start Tiny Server" from the command palette, and checks what a person would see: the port in
 // the status bar, the page in the Simple Browser, the request lines in the "Tiny Server" output,
 // live reload (a stylesheet and a page changed on disk by another program, then the page edited
-// and saved in a VS Code editor), and the stopped state after "Stop Tiny Server". The workbench
+// and saved in a VS Code editor), the WSGI app, a page from an upstream through tinyServer.proxy
+// (with its log line), and the stopped state after "Stop Tiny Server". The workbench
 // opens a throwaway copy of the fixture, so the files the test changes are never the repository's.
 // Each step leaves a screenshot in test-results/e2e/, and the live reload steps print how long
 // each change took to show ("# ... ms"). Exits non-zero, naming the step, when a check fails.
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provision, ProvisionError, REPO_ROOT } from '../integration/provision.mjs';
 import { launchChromium, startCodeServer, timeout, workbenchUrl } from '../integration/run-server.mjs';
+import { startUpstream, UPSTREAM_HEADING } from './upstream.mjs';
 
 const FIXTURE = join(REPO_ROOT, 'test', 'e2e', 'fixture');
 const RESULTS = join(REPO_ROOT, 'test-results', 'e2e');
@@ -206,7 +208,7 @@ function refuses(port) {
   });
 }
 
-async function checkUi(page, origin, workspace) {
+async function checkUi(page, origin, workspace, upstream) {
   await step(page, 'Workbench opens the fixture folder', async () => {
     await page.goto(workbenchUrl(origin, { workspace }));
     await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: STEP_MS });
@@ -265,6 +267,7 @@ async function checkUi(page, origin, workspace) {
   });
   await checkLiveReload(page, origin, port, workspace);
   await checkApp(page, origin, port, workspace);
+  await checkProxy(page, origin, port, upstream);
   await checkFollowEditor(page, origin, port);
   await step(page, 'Stop Tiny Server shows the stopped state and frees the port', async () => {
     await runCommand(page, 'Stop Tiny Server');
@@ -410,11 +413,54 @@ async function checkApp(page, origin, port, workspace) {
   });
 }
 
-/** Copies the fixture to a throwaway folder (named like it, as the workbench shows the name). */
-function copyFixture() {
+/**
+ * tinyServer.proxy (`/api` → the upstream the runner started): back on the fixture page, its link
+ * to api/page shows the upstream's page, with live reload injected, and the output's line for
+ * that request names the upstream.
+ */
+async function checkProxy(page, origin, port, upstream) {
+  await step(page, 'A link under /api shows the upstream\'s page through tinyServer.proxy', async () => {
+    // The Simple Browser shows the app's page now; a person goes back to the fixture page first.
+    await pageFrame(page, origin, port)?.evaluate(() => window.history.back());
+    await until(`the Simple Browser did not go back to "${CHANGED_HEADING}${TYPED_BURSTS.join("")}"`, async () =>
+      (await pageState(page, origin, port))?.heading === CHANGED_HEADING + TYPED_BURSTS.join("") ? true : null, RELOAD_MS);
+    await pageFrame(page, origin, port)?.click('#proxy-link', { timeout: STEP_MS });
+    await until(`the Simple Browser did not show "${UPSTREAM_HEADING}"`, async () =>
+      (await pageState(page, origin, port))?.heading === UPSTREAM_HEADING ? true : null, RELOAD_MS);
+    // The proxied page gets the live reload client like a file does.
+    await untilConnected(page, origin, port);
+    if (!upstream.requests.some((line) => line.startsWith('GET /page'))) {
+      throw new Error(`the upstream was not asked for /page; it got: ${upstream.requests.join(', ') || 'nothing'}`);
+    }
+  });
+  await step(page, 'Tiny Server output shows the proxied request and its upstream', async () => {
+    // The click left the keyboard in the Simple Browser; a person clicks an editor's tab first.
+    await page.locator('.tabs-container .tab', { hasText: 'index.html' }).first().click();
+    await runCommand(page, 'Show Tiny Server Log');
+    const line = new RegExp(`GET /api/page\\S* HTTP/1\\.1 200 .* proxy → http://127\\.0\\.0\\.1:${upstream.port} [\\d.]+ms`);
+    let text = '';
+    await until(`the output did not show "GET /api/page HTTP/1.1 200 … proxy → http://127.0.0.1:${upstream.port} …ms"`, async () => {
+      text = await outputText(page);
+      return line.test(text);
+    }).catch((error) => {
+      throw new Error(`${error.message}; it showed: ${text.slice(-600) || '(nothing)'}`);
+    });
+  });
+}
+
+/**
+ * Copies the fixture to a throwaway folder (named like it, as the workbench shows the name) and
+ * points its tinyServer.proxy at the upstream's port, which the fixture cannot know.
+ */
+function copyFixture(upstreamPort) {
   const parent = mkdtempSync(join(tmpdir(), 'tiny-server-e2e-'));
   const workspace = join(parent, 'fixture');
   cpSync(FIXTURE, workspace, { recursive: true });
+  const settings = join(workspace, '.vscode', 'settings.json');
+  const text = readFileSync(settings, 'utf8');
+  const end = text.lastIndexOf('}');
+  const proxy = `,\n  // Written by the UI test runner: its upstream's port.\n  "tinyServer.proxy": { "/api": "http://127.0.0.1:${upstreamPort}" }\n`;
+  writeFileSync(settings, `${text.slice(0, end).trimEnd()}${proxy}}\n`);
   return { workspace, remove: () => rmSync(parent, { recursive: true, force: true }) };
 }
 
@@ -441,7 +487,9 @@ async function main() {
   process.on('SIGTERM', onSignal);
   const limit = timeout(limitMs, `The UI test did not finish within ${limitMs / 1000} s`);
   try {
-    const fixture = copyFixture();
+    const upstream = await startUpstream();
+    cleanups.push(upstream.close);
+    const fixture = copyFixture(upstream.port);
     cleanups.push(fixture.remove);
     const server = await startCodeServer(build, { logFile: join(RESULTS, 'code-server.log') });
     cleanups.push(server.dispose);
@@ -452,7 +500,7 @@ async function main() {
     cleanups.push(() => new Promise((r) => workbenchLog.end(r)));
     await page.exposeFunction('codeAutomationLog', (type, args) => workbenchLog.write(`[${type}] ${args}\n`));
     page.on('pageerror', (error) => workbenchLog.write(`[pageerror] ${error.stack ?? error.message}\n`));
-    await Promise.race([checkUi(page, server.origin, fixture.workspace), limit.promise, server.died]);
+    await Promise.race([checkUi(page, server.origin, fixture.workspace, upstream), limit.promise, server.died]);
   } finally {
     limit.cancel();
     await cleanup();

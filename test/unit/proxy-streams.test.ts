@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
-import { collector, folderWith, PYTHON, requirePython, sampleRetained } from './helpers/app';
+import { collector, folderWith, sampleRetained } from './helpers/app';
 import { open, parseResponses, readAll } from './helpers/raw';
 import { withServedSite } from './helpers/serve';
 import { waitFor } from './helpers/server';
-import { reply, startUpstream, type UpstreamScript } from './helpers/upstream';
+import { reply, startPythonHttpServer, startUpstream, type UpstreamScript } from './helpers/upstream';
 
 const TAG = /<script src="[./]*\.tiny-server\/reload\/client\.js" async><\/script>/;
 const PAGE = '<!DOCTYPE html><html><head><title>app</title></head><body><p>from the upstream</p></body></html>';
@@ -133,23 +132,10 @@ test('proxied HTML pages get the live-reload client: decoded from gzip, sent as 
 });
 
 test('the proxy in front of python3 -m http.server serves its files and listings, with live reload on its pages', async () => {
-  requirePython();
   const folder = folderWith({ 'hello.txt': 'hello from python\n', 'docs/page.html': PAGE });
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const pyPort = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  const python = spawn(PYTHON, ['-m', 'http.server', String(pyPort), '--bind', '127.0.0.1'], { cwd: folder.dir, stdio: 'ignore' });
   try {
-    let ready = false;
-    for (let i = 0; i < 100 && !ready; i++) {
-      ready = await open(pyPort, 500).then(
-        (socket) => (socket.destroy(), true),
-        () => false,
-      );
-      if (!ready) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(ready, 'python3 -m http.server listens');
+    const python = await startPythonHttpServer(folder.dir);
+    const pyPort = python.port;
     await withServedSite({}, async ({ request, records }) => {
       const file = await request('/py/hello.txt');
       assert.equal(file.status, 200);
@@ -160,9 +146,8 @@ test('the proxy in front of python3 -m http.server serves its files and listings
       const folderRedirect = await request('/py/docs');
       assert.equal(folderRedirect.status, 301);
       assert.match(records[0]?.reason ?? '', new RegExp(`proxy → http://127\\.0\\.0\\.1:${pyPort} `));
-    }, { proxy: { '/py': `http://127.0.0.1:${pyPort}` }, liveReload: true });
+    }, { proxy: { '/py': python.url }, liveReload: true }).finally(() => python.stop());
   } finally {
-    python.kill();
     folder.remove();
   }
 });

@@ -236,6 +236,27 @@ test('a client that goes away mid-response makes the proxy destroy its upstream 
   });
 });
 
+test('a client that leaves before the upstream answers makes the proxy abort the upstream request and close that connection', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (!request.requestLine.includes('/slow')) socket.write(reply('fine'));
+  };
+  await withProxy(script, async ({ port, request, records }, upstream) => {
+    const client = await open(port);
+    client.write(get('/api/slow'));
+    await waitFor(() => upstream.requests.length === 1, 2000, 'the upstream to get the request');
+    assert.equal(upstream.closed, 0);
+    client.destroy();
+    // Well before proxyTimeout (30 s): the proxy learns that the client left, and stops waiting.
+    await waitFor(() => upstream.closed === 1, 2000, 'the upstream connection to close');
+    await waitFor(() => records.length === 1, 2000, 'the log line');
+    assert.equal(records[0]?.status, 499);
+    assert.match(records[0]?.reason ?? '', /client closed the connection/);
+    // The aborted connection was not pooled: the next request opens another.
+    assert.equal((await request('/api/next')).body.toString(), 'fine');
+    assert.equal(upstream.requests.at(-1)?.connection, 2);
+  });
+});
+
 test('--proxy is repeatable and checked; the proxy setting is validated when the server starts', async () => {
   const parsed = parseArgs(['--proxy', '/api=http://127.0.0.1:3000', '--proxy=/=http://localhost:8080/app', '--proxy-timeout', '5', '--proxy-keep-host'], '/srv');
   assert.equal(parsed.kind, 'run');

@@ -3,12 +3,12 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix } from '../../http/response';
-import { ResponseParser, type ResponseHead } from '../../http/response-parser';
+import type { ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
 import type { Request, Response, StreamBody } from '../handler';
 import { requestHead, responseHeaders, type UploadFraming } from './headers';
 import { decodableEncodings, injectable, inject, type PageRewrite } from './html';
-import type { Lease, UpstreamPool } from './pool';
+import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
 import { upstreamTarget, type Route } from './routes';
 import { proxyError } from './errors';
 import type { Tunnel } from './tunnel';
@@ -18,7 +18,6 @@ export interface ProxyContext {
   readonly pools: ReadonlyMap<Route, UpstreamPool>;
   readonly timeoutMs: number;
   readonly keepHost: boolean;
-  readonly maxHeaderBytes: number;
   /** Live reload's page rewriting, when it is on. */
   readonly pages: PageRewrite | undefined;
   /** Hands a 101 answer's sockets to a tunnel (see tunnel.ts). */
@@ -27,27 +26,34 @@ export interface ProxyContext {
 
 /** A page waiting for live reload is held whole up to this size; a larger one streams unmodified. */
 const MAX_REWRITE = 8 * 1024 * 1024;
-const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+/**
+ * A body with a Content-Length up to this size is held until complete and answered as a Buffer
+ * (one write with its head, no Readable): an upstream that sends head and body in separate
+ * segments (nginx with sendfile) would otherwise cost a stream per small answer.
+ */
+const MAX_HELD = 64 * 1024;
 const EVENT_STREAM = /^\s*text\/event-stream\b/i;
+const EMPTY = Buffer.alloc(0);
 
 /** Forwards `request` on `route` and resolves with the upstream's response, or an error page. */
 export function forward(request: Request, route: Route, context: ProxyContext): Promise<Response> {
-  return new Promise((resolve) => new ProxyExchange(request, route, context, resolve));
+  return new Promise((resolve) => new ProxyExchange(request, route, context, resolve).send());
 }
 
 /**
- * One request through the proxy: the head and body go upstream on a pooled connection, the
- * response comes back through a ResponseParser. A response complete within the data event of
- * its head (most small answers) is resolved as a buffer; any other streams, with backpressure
- * both ways (the upstream socket pauses while the client is slow). Whatever goes wrong makes
- * the upstream connection be destroyed; only a clean exchange returns it to the pool.
+ * One request through the proxy: the head and body go upstream on a pooled connection, whose
+ * parser hands the response back here. A small answer (or a page that gets live reload) is
+ * resolved as a buffer once complete; any other streams from the end of the data event that
+ * brought its head, with backpressure both ways (the upstream socket pauses while the client is
+ * slow). Whatever goes wrong makes the upstream connection be destroyed; only a clean exchange
+ * returns it to the pool.
  */
-class ProxyExchange {
-  private lease!: Lease;
-  private parser: ResponseParser;
+class ProxyExchange implements UpstreamUser {
+  private connection!: UpstreamConnection;
   private readonly started = performance.now();
+  /** Until the head arrives: when the pool's sweep gives up waiting (504). */
+  private readonly deadline: number;
   private headMs = 0;
-  private timer: NodeJS.Timeout | undefined;
   private head: ResponseHead | undefined;
   private chunks: Buffer[] = [];
   private size = 0;
@@ -56,6 +62,8 @@ class ProxyExchange {
   private ended = false;
   private uploaded = false;
   private received = false;
+  /** The body is held until it is complete (small, or a page to rewrite) rather than streamed. */
+  private hold = false;
   private rewrite = false;
   private attempt = 0;
   private resumeUpload: (() => void) | undefined;
@@ -66,14 +74,21 @@ class ProxyExchange {
     private readonly context: ProxyContext,
     private readonly resolve: (response: Response) => void,
   ) {
-    this.parser = this.newParser();
-    this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
-    this.send();
+    this.deadline = this.started + context.timeoutMs;
+    request.client?.whenGone(this.clientGone);
   }
 
-  private newParser(): ResponseParser {
-    return new ResponseParser(this, { maxHeaderBytes: this.context.maxHeaderBytes, maxBodyBytes: NO_LIMIT });
-  }
+  /**
+   * The client left before its answer was ready: nobody will read it, so the upstream request is
+   * aborted (its connection destroyed, not pooled), as nginx does by default. The status is
+   * nginx's 499 "client closed request", for the log only: the client's socket is gone.
+   */
+  private readonly clientGone = (): void => {
+    if (this.settled) return;
+    this.abandon();
+    this.settled = true;
+    this.resolve({ status: 499, headers: {}, reason: `client closed the connection; request to ${this.route.upstream.origin} aborted` });
+  };
 
   private get pool(): UpstreamPool {
     return this.context.pools.get(this.route) as UpstreamPool;
@@ -84,14 +99,10 @@ class ProxyExchange {
   }
 
   /** Sends the head and the body on a pooled connection. */
-  private send(): void {
-    const lease = this.pool.take();
-    this.lease = lease;
-    const socket = lease.socket;
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onSocketClose);
+  send(): void {
+    const connection = this.pool.take(this);
+    this.connection = connection;
+    const socket = connection.socket;
     const { request } = this;
     const body = request.bodyStream;
     const upload: UploadFraming = body !== undefined ? (request.headers.has('content-length') ? 'length' : 'chunked') : request.body.length > 0 || request.headers.has('content-length') ? 'length' : 'none';
@@ -107,8 +118,9 @@ class ProxyExchange {
       acceptEncoding: page ? decodableEncodings(request.headers.get('accept-encoding')) : undefined,
       upgrade: this.upgrade,
     });
-    this.parser.expect(request.method);
+    connection.parser.expect(request.method);
     if (body === undefined) {
+      // Head and body in one write: one syscall, one segment.
       socket.write(request.body.length > 0 ? Buffer.concat([Buffer.from(head, 'latin1'), request.body]) : head, 'latin1');
       this.uploaded = true;
     } else {
@@ -149,50 +161,42 @@ class ProxyExchange {
     });
   }
 
-  /** Takes this exchange's listeners off the upstream connection. */
-  private detach(socket: Socket): void {
-    socket.removeListener('data', this.onData);
-    socket.removeListener('end', this.onEnd);
-    socket.removeListener('error', this.onSocketError);
-    socket.removeListener('close', this.onSocketClose);
-    if (this.resumeUpload !== undefined) socket.removeListener('drain', this.resumeUpload);
+  /** @internal UpstreamUser */
+  onParsed(): void {
+    this.received = true;
+    if (this.head !== undefined && !this.settled && !this.hold) this.settleStream();
   }
 
-  private readonly onEnd = (): void => {
-    this.parser.end();
-  };
-
-  private readonly onData = (chunk: Buffer): void => {
-    this.received = true;
-    const used = this.parser.execute(chunk);
-    if (this.head !== undefined && !this.settled && !this.rewrite) this.settleBody();
-    // After a 101 the rest is the new protocol's, for the tunnel: back into the paused socket.
-    if (used < chunk.length && !this.parser.failed) this.lease.socket.unshift(chunk.subarray(used));
-  };
+  /** @internal UpstreamUser: times out the wait for the head */
+  sweep(now: number): void {
+    if (this.head === undefined && !this.ended && now >= this.deadline) this.fail(504, `no answer within ${this.context.timeoutMs / 1000} s`);
+  }
 
   /** @internal parser callback */
   onHead(head: ResponseHead): void {
     if (head.status < 200 && head.status !== 101) return;
-    this.clearTimer();
     this.headMs = performance.now() - this.started;
     if (head.status === 101) return this.switchProtocols(head);
     this.head = head;
+    const framing = head.framing;
+    if (framing.kind === 'none') return this.settleEmpty(head);
     const pages = this.context.pages;
-    this.rewrite = pages !== undefined && head.framing.kind !== 'none' && injectable(this.request, head, pages);
-    if (head.framing.kind === 'none') this.settleEmpty(head);
+    this.rewrite = pages !== undefined && injectable(this.request, head, pages);
+    this.hold = this.rewrite || (framing.kind === 'length' && framing.length <= MAX_HELD);
   }
 
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
     if (this.stream !== undefined) {
-      if (!this.stream.push(chunk)) this.lease.socket.pause();
+      if (!this.stream.push(chunk)) this.connection.socket.pause();
       return;
     }
     this.chunks.push(chunk);
     this.size += chunk.length;
     if (this.rewrite && this.size > MAX_REWRITE) {
       this.rewrite = false;
-      this.settleBody();
+      this.hold = false;
+      this.settleStream();
     }
   }
 
@@ -202,6 +206,7 @@ class ProxyExchange {
     this.release();
     if (this.stream !== undefined) this.stream.push(null);
     else if (this.rewrite) this.settleRewritten();
+    else if (!this.settled) this.settleWhole();
   }
 
   /** @internal parser callback */
@@ -214,8 +219,8 @@ class ProxyExchange {
     if (!this.upgrade) return this.fail(502, 'switched protocols without being asked to');
     this.settled = true;
     this.ended = true;
-    const socket = this.lease.socket;
-    this.detach(socket);
+    const socket = this.connection.handOver();
+    if (this.resumeUpload !== undefined) socket.removeListener('drain', this.resumeUpload);
     socket.pause();
     this.resolve(this.context.tunnel(socket, head, this.responseHeaders(head), this.reason()));
   }
@@ -233,16 +238,20 @@ class ProxyExchange {
     }
   }
 
-  /** After a data event: the body whole when it is complete by now, else a stream from here on. */
-  private settleBody(): void {
+  /** The complete body as one buffer. */
+  private settleWhole(): void {
     const head = this.head as ResponseHead;
     this.settled = true;
-    const headers = this.responseHeaders(head);
-    if (this.ended) {
-      this.resolve({ status: head.status, headers, body: Buffer.concat(this.chunks, this.size), reason: this.reason() });
-      return;
-    }
-    const socket = this.lease.socket;
+    const body = this.size === 0 ? EMPTY : this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    this.resolve({ status: head.status, headers: this.responseHeaders(head), body, reason: this.reason() });
+  }
+
+  /** The body as a stream from here on: what arrived so far, then the rest as it comes. */
+  private settleStream(): void {
+    const head = this.head as ResponseHead;
+    this.settled = true;
+    const socket = this.connection.socket;
     const stream = new Readable({
       highWaterMark: 64 * 1024,
       read: () => {
@@ -262,7 +271,7 @@ class ProxyExchange {
     // leaves is noticed at once even while no event is written, and the upstream is released.
     const endless = EVENT_STREAM.test(head.headers.get('content-type') ?? '');
     const body: StreamBody = length === undefined ? { kind: 'stream', stream, endless } : { kind: 'stream', stream, length, endless };
-    this.resolve({ status: head.status, headers, body, reason: this.reason() });
+    this.resolve({ status: head.status, headers: this.responseHeaders(head), body, reason: this.reason() });
   }
 
   /** The page, decoded when it was compressed, with live reload's client in it, sent as identity. */
@@ -270,6 +279,7 @@ class ProxyExchange {
     const head = this.head as ResponseHead;
     this.settled = true;
     const page = inject(this.request, head, Buffer.concat(this.chunks, this.size), this.context.pages as PageRewrite);
+    this.chunks = [];
     this.resolve({ status: head.status, headers: this.responseHeaders(head, page.drop), body: page.body, reason: this.reason() });
   }
 
@@ -283,54 +293,44 @@ class ProxyExchange {
 
   /** A clean end: the connection goes back to the pool when both sides of the exchange are complete. */
   private release(): void {
-    const socket = this.lease.socket;
-    this.detach(socket);
+    const connection = this.connection;
+    const socket = connection.socket;
+    if (this.resumeUpload !== undefined) socket.removeListener('drain', this.resumeUpload);
     socket.resume();
-    if (this.head?.keepAlive === true && this.uploaded) this.pool.give(socket);
-    else socket.destroy();
+    if (this.head?.keepAlive === true && this.uploaded) this.pool.give(connection);
+    else connection.destroy();
   }
 
-  private readonly onSocketError = (error: NodeJS.ErrnoException): void => {
+  /** @internal UpstreamUser */
+  onSocketError(error: NodeJS.ErrnoException): void {
     if (this.retry()) return;
     const code = error.code ?? '';
     const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : error.message;
     this.fail(502, `${why}${code === '' ? '' : ` (${code})`}`, !this.received);
-  };
+  }
 
-  private readonly onSocketClose = (): void => {
+  /** @internal UpstreamUser */
+  onSocketClose(): void {
     if (this.ended || this.retry()) return;
     this.fail(502, 'upstream closed the connection before the response was complete');
-  };
+  }
 
   /**
    * A reused connection that the upstream closed as we sent on it (its keep-alive timeout) failed
    * before any answer: the request is sent again on a new one, once, if its body was not streamed.
    */
   private retry(): boolean {
-    if (!this.lease.reused || this.received || this.attempt > 0 || this.request.bodyStream !== undefined || this.settled) return false;
+    if (!this.connection.reused || this.received || this.attempt > 0 || this.request.bodyStream !== undefined || this.settled) return false;
     this.attempt++;
-    const socket = this.lease.socket;
-    this.detach(socket);
-    socket.on('error', () => undefined);
-    socket.destroy();
-    this.parser = this.newParser();
+    this.connection.destroy();
     this.send();
     return true;
-  }
-
-  private timeOut(): void {
-    this.timer = undefined;
-    this.fail(504, `no answer within ${this.context.timeoutMs / 1000} s`);
   }
 
   /** Stops the exchange: the upstream connection is destroyed, never reused. */
   private abandon(): void {
     this.ended = true;
-    this.clearTimer();
-    const socket = this.lease.socket;
-    socket.removeListener('data', this.onData);
-    socket.on('error', () => undefined);
-    socket.destroy();
+    this.connection.destroy();
   }
 
   /** Fails the exchange: an error page before the response started, a cut connection after. */
@@ -344,10 +344,5 @@ class ProxyExchange {
     if (this.settled) return;
     this.settled = true;
     this.resolve(proxyError(status, this.route, this.request, why, unreachable));
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
   }
 }

@@ -88,13 +88,19 @@ export function responseHeaders(head: ResponseHead, route: Route, clientHost: st
   const raw = head.rawHeaders;
   const named = connectionNamed(head.headers.get('connection'));
   const out: Record<string, string | string[]> = {};
-  const spelled = new Map<string, string>();
+  // Repeated fields (Set-Cookie) need their names matched case-insensitively; the usual head has
+  // none (one name per field in the parser's map), and skips that Map.
+  const spelled = head.headers.size * 2 === raw.length ? undefined : new Map<string, string>();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || named?.has(lower) === true || drop?.has(lower) === true || lower === 'via') continue;
     let value = raw[i + 1] as string;
     if (lower === 'location') value = rewriteLocation(value, route, clientHost);
+    if (spelled === undefined) {
+      out[name] = value;
+      continue;
+    }
     const key = spelled.get(lower);
     if (key === undefined) {
       spelled.set(lower, name);

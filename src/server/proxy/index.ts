@@ -32,12 +32,11 @@ export interface Proxy extends Disposable {
  * field, so the server cannot be used as an open proxy.
  */
 export function createProxy(options: ProxyOptions): Proxy {
-  const pools = new Map(options.routes.map((route) => [route, new UpstreamPool(route.upstream)]));
+  const pools = new Map(options.routes.map((route) => [route, new UpstreamPool(route.upstream, options.maxHeaderBytes)]));
   const context: ProxyContext = {
     pools,
     timeoutMs: options.timeoutMs,
     keepHost: options.keepHost,
-    maxHeaderBytes: options.maxHeaderBytes,
     pages: options.htmlRewriter === undefined ? undefined : pageRewrite(options.htmlRewriter),
     tunnel,
   };

@@ -1,106 +1,205 @@
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ResponseParser, type ResponseCallbacks, type ResponseHead } from '../../http/response-parser';
+import type { HeaderMap, ParseError } from '../../http/types';
 import type { Upstream } from './routes';
 
 /** Idle connections kept per upstream: enough for a benchmark's 50 concurrent clients and a browser's bursts. */
 const MAX_IDLE = 128;
 /**
- * An idle connection is closed after this long: below the keep-alive timeout of common dev
+ * An idle connection is closed after about this long: below the keep-alive timeout of common dev
  * servers (Node's http 5 s, gunicorn 2 s is the exception), so we rarely reuse one the upstream
  * is closing at that moment; a request that meets such a race is retried (see ProxyExchange).
  */
 const IDLE_MS = 4000;
+/**
+ * One sweep timer per pool instead of a setTimeout per request and per given-back connection: it
+ * closes idle connections and times out exchanges still waiting for their head, to within SWEEP_MS.
+ */
+const SWEEP_MS = 250;
+const IDLE_SWEEPS = Math.ceil(IDLE_MS / SWEEP_MS);
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
-/** A connection to the upstream and whether it carried a request before. */
-export interface Lease {
-  readonly socket: Socket;
-  readonly reused: boolean;
+/** The exchange that holds a connection: it gets the connection's parsed response and socket events. */
+export interface UpstreamUser extends ResponseCallbacks {
+  /** The parser has taken a data event (its callbacks have run). */
+  onParsed(): void;
+  onSocketError(error: NodeJS.ErrnoException): void;
+  /** The socket closed while this user held it. */
+  onSocketClose(): void;
+  /** Called by the pool's sweep with `performance.now()`. */
+  sweep(now: number): void;
+}
+
+/**
+ * One keep-alive connection to the upstream, with its own response parser and listeners, set
+ * once for its whole life: an exchange only becomes its `user` (no listeners added and removed,
+ * no parser built per request). While idle, any byte, end or error drops it.
+ */
+export class UpstreamConnection implements ResponseCallbacks {
+  readonly parser: ResponseParser;
+  user: UpstreamUser | undefined;
+  /** It carried an exchange before: the upstream may be closing it at this moment. */
+  reused = false;
+  /** Sweeps that found it idle in a row. */
+  idleSweeps = 0;
+
+  constructor(
+    readonly socket: Socket,
+    maxHeaderBytes: number,
+    private readonly pool: UpstreamPool,
+  ) {
+    this.parser = new ResponseParser(this, { maxHeaderBytes, maxBodyBytes: NO_LIMIT });
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onClose);
+  }
+
+  /** Gives the socket to someone else (a tunnel): this connection and the pool let go of it. */
+  handOver(): Socket {
+    const socket = this.socket;
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('error', this.onSocketError);
+    socket.removeListener('close', this.onClose);
+    this.user = undefined;
+    this.pool.forget(this);
+    return socket;
+  }
+
+  /** Destroys the socket; the errors it may still raise are nobody's concern. */
+  destroy(): void {
+    this.user = undefined;
+    this.socket.destroy();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const user = this.user;
+    // Bytes on an idle connection answer nothing we asked: it cannot be trusted.
+    if (user === undefined) return void this.socket.destroy();
+    const used = this.parser.execute(chunk);
+    // After a 101 the rest is the new protocol's, for the tunnel: back into the paused socket.
+    if (used < chunk.length && !this.parser.failed) this.socket.unshift(chunk.subarray(used));
+    user.onParsed();
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.user === undefined) this.socket.destroy();
+    else this.parser.end();
+  };
+
+  private readonly onSocketError = (error: NodeJS.ErrnoException): void => {
+    const user = this.user;
+    if (user === undefined) this.socket.destroy();
+    else user.onSocketError(error);
+  };
+
+  private readonly onClose = (): void => {
+    const user = this.user;
+    this.user = undefined;
+    this.pool.forget(this);
+    user?.onSocketClose();
+  };
+
+  /** @internal parser callback */
+  onHead(head: ResponseHead): void {
+    this.user?.onHead(head);
+  }
+
+  /** @internal parser callback */
+  onBody(chunk: Buffer): void {
+    this.user?.onBody(chunk);
+  }
+
+  /** @internal parser callback */
+  onMessageEnd(trailers: HeaderMap): void {
+    this.user?.onMessageEnd(trailers);
+  }
+
+  /** @internal parser callback */
+  onError(error: ParseError): void {
+    this.user?.onError(error);
+  }
 }
 
 /**
  * The keep-alive connections to one upstream. A connection is only given back after a complete,
  * well-framed exchange; one that failed in any way is destroyed, so a desynchronised stream is
- * never reused. An idle connection that receives bytes or closes is dropped.
+ * never reused.
  */
 export class UpstreamPool {
-  private readonly idle: Socket[] = [];
+  private readonly idle: UpstreamConnection[] = [];
   /** Connections lent to exchanges: destroyed with the pool, so no request outlives the server. */
-  private readonly busy = new Set<Socket>();
-  /** The idle timer and 'close' listener of each idle connection. */
-  private readonly waiting = new Map<Socket, { timer: NodeJS.Timeout; onClose: () => void }>();
+  private readonly busy = new Set<UpstreamConnection>();
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly upstream: Upstream) {}
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly maxHeaderBytes: number,
+  ) {}
 
-  /** An idle connection, newest first, or a new one (still connecting). */
-  take(): Lease {
-    const socket = this.idle.pop();
-    if (socket !== undefined) {
-      this.forget(socket);
-      this.lend(socket);
-      return { socket, reused: true };
+  /** An idle connection, newest first, or a new one (still connecting), lent to `user`. */
+  take(user: UpstreamUser): UpstreamConnection {
+    let connection = this.idle.pop();
+    // One destroyed while idle has not said 'close' yet.
+    while (connection?.socket.destroyed === true) connection = this.idle.pop();
+    if (connection === undefined) {
+      const socket = connect({ host: this.upstream.hostname, port: this.upstream.port });
+      socket.setNoDelay(true);
+      connection = new UpstreamConnection(socket, this.maxHeaderBytes, this);
     }
-    const fresh = connect({ host: this.upstream.hostname, port: this.upstream.port });
-    fresh.setNoDelay(true);
-    this.lend(fresh);
-    return { socket: fresh, reused: false };
+    connection.user = user;
+    this.busy.add(connection);
+    this.timer ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    return connection;
   }
 
-  /** Keeps a connection whose exchange ended cleanly, with no listeners of the exchange left on it (it must not be paused). */
-  give(socket: Socket): void {
-    this.busy.delete(socket);
-    if (this.closed || socket.destroyed || this.idle.length >= MAX_IDLE) {
-      socket.destroy();
+  /** Keeps a connection whose exchange ended cleanly (its parser idle, its socket flowing). */
+  give(connection: UpstreamConnection): void {
+    connection.user = undefined;
+    this.busy.delete(connection);
+    if (this.closed || connection.socket.destroyed || this.idle.length >= MAX_IDLE) {
+      connection.destroy();
       return;
     }
-    socket.on('data', dropIdle);
-    socket.on('end', dropIdle);
-    socket.on('error', dropIdle);
-    const onClose = (): void => this.remove(socket);
-    socket.on('close', onClose);
-    const timer = setTimeout(() => socket.destroy(), IDLE_MS);
-    timer.unref();
-    this.waiting.set(socket, { timer, onClose });
-    this.idle.push(socket);
-    socket.resume();
+    connection.reused = true;
+    connection.idleSweeps = 0;
+    this.idle.push(connection);
   }
 
-  /** Closes every idle connection; connections in use are destroyed by their exchanges. */
+  /** Closes every connection, idle or in use. */
   dispose(): void {
     this.closed = true;
-    for (const socket of this.idle.splice(0)) {
-      this.forget(socket);
-      socket.destroy();
-    }
-    for (const socket of this.busy) socket.destroy();
+    for (const connection of this.idle.splice(0)) connection.destroy();
+    for (const connection of this.busy) connection.destroy();
     this.busy.clear();
+    this.stopSweeping();
   }
 
-  private lend(socket: Socket): void {
-    this.busy.add(socket);
-    socket.once('close', () => this.busy.delete(socket));
+  /** @internal a connection that closed or was handed over */
+  forget(connection: UpstreamConnection): void {
+    if (this.busy.delete(connection)) return;
+    const index = this.idle.indexOf(connection);
+    if (index >= 0) this.idle.splice(index, 1);
   }
 
-  private remove(socket: Socket): void {
-    const index = this.idle.indexOf(socket);
-    if (index < 0) return;
-    this.idle.splice(index, 1);
-    this.forget(socket);
+  private sweep(): void {
+    const idle = this.idle;
+    let kept = 0;
+    for (const connection of idle) {
+      if (++connection.idleSweeps >= IDLE_SWEEPS) connection.destroy();
+      else idle[kept++] = connection;
+    }
+    idle.length = kept;
+    const now = performance.now();
+    for (const connection of this.busy) connection.user?.sweep(now);
+    if (this.idle.length === 0 && this.busy.size === 0) this.stopSweeping();
   }
 
-  /** Takes the idle-state listeners and timer off a connection. */
-  private forget(socket: Socket): void {
-    socket.removeListener('data', dropIdle);
-    socket.removeListener('end', dropIdle);
-    socket.removeListener('error', dropIdle);
-    const waiting = this.waiting.get(socket);
-    if (waiting === undefined) return;
-    socket.removeListener('close', waiting.onClose);
-    clearTimeout(waiting.timer);
-    this.waiting.delete(socket);
+  private stopSweeping(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
   }
-}
-
-/** Bytes from an idle connection answer nothing we asked: the connection cannot be trusted. */
-function dropIdle(this: Socket): void {
-  this.destroy();
 }

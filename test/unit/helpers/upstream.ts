@@ -1,5 +1,7 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import { fieldsOf } from './raw';
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { PYTHON, requirePython } from './app';
+import { fieldsOf, open } from './raw';
 
 /** One request as a raw upstream read it: the head text and the body bytes. */
 export interface UpstreamRequest {
@@ -127,4 +129,38 @@ async function serve(socket: Socket, connection: number, requests: UpstreamReque
 export function reply(body: string | Buffer, fields = 'Content-Type: text/plain\r\n', status = '200 OK'): Buffer {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   return Buffer.concat([Buffer.from(`HTTP/1.1 ${status}\r\n${fields}Content-Length: ${bytes.length}\r\n\r\n`, 'latin1'), bytes]);
+}
+
+/** `python3 -m http.server` serving a folder, as a test's upstream. */
+export interface PythonUpstream {
+  readonly port: number;
+  readonly url: string;
+  stop(): void;
+}
+
+/**
+ * Starts `python3 -m http.server` on a free port of 127.0.0.1 serving `dir`, and waits until it
+ * accepts connections. Without python3 the test fails with the fix in the message.
+ */
+export async function startPythonHttpServer(dir: string): Promise<PythonUpstream> {
+  requirePython();
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const python = spawn(PYTHON, ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+  const stop = (): void => void python.kill();
+  let ready = false;
+  for (let i = 0; i < 100 && !ready; i++) {
+    ready = await open(port, 500).then(
+      (socket) => (socket.destroy(), true),
+      () => false,
+    );
+    if (!ready) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!ready) {
+    stop();
+    throw new Error(`python3 -m http.server did not listen on port ${port} within 5 s`);
+  }
+  return { port, url: `http://127.0.0.1:${port}`, stop };
 }
