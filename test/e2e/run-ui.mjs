@@ -422,8 +422,8 @@ async function checkProxy(page, origin, port, upstream) {
   await step(page, 'A link under /api shows the upstream\'s page through tinyServer.proxy', async () => {
     // The Simple Browser shows the app's page now; a person goes back to the fixture page first.
     await pageFrame(page, origin, port)?.evaluate(() => window.history.back());
-    await until(`the Simple Browser did not go back to "${CHANGED_HEADING}${TYPED_BURSTS.join("")}"`, async () =>
-      (await pageState(page, origin, port))?.heading === CHANGED_HEADING + TYPED_BURSTS.join("") ? true : null, RELOAD_MS);
+    await until(`the Simple Browser did not go back to "${CHANGED_HEADING}${TYPED_BURSTS.join('')}"`, async () =>
+      (await pageState(page, origin, port))?.heading === CHANGED_HEADING + TYPED_BURSTS.join('') ? true : null, RELOAD_MS);
     await pageFrame(page, origin, port)?.click('#proxy-link', { timeout: STEP_MS });
     await until(`the Simple Browser did not show "${UPSTREAM_HEADING}"`, async () =>
       (await pageState(page, origin, port))?.heading === UPSTREAM_HEADING ? true : null, RELOAD_MS);
