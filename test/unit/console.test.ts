@@ -123,3 +123,17 @@ test('parseArgs() turns console forwarding off with --no-console', () => {
   const plain = parseArgs([], '/srv');
   assert.ok(plain.kind === 'run' && plain.settings.forwardConsole);
 });
+
+test('a source path through a file (index.html/) keeps its URL and the rest of the batch is logged', async () => {
+  await withConsole(async (port, entries) => {
+    const batch = JSON.stringify({
+      entries: [
+        { kind: 'log', page: '/', text: 'odd source', source: { path: '/index.html/', line: 1, column: 1 } },
+        { kind: 'log', page: '/', text: 'next line', source: { path: '/', line: 2, column: 1 } },
+      ],
+    });
+    assert.equal((await send(port, post(batch))).status, 204);
+    assert.deepEqual(entries.map((e) => e.text), ['odd source', 'next line']);
+    assert.deepEqual(entries[0]?.source, { url: '/index.html/', line: 1, column: 1 });
+  });
+});

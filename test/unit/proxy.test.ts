@@ -272,3 +272,46 @@ test('--proxy is repeatable and checked; the proxy setting is validated when the
   const started = await startServer({ root: '.', port: 0, proxy: { '/api': 'ftp://127.0.0.1' } });
   assert.deepEqual(started.ok ? undefined : started.error.code, 'proxy-invalid');
 });
+
+test('a Content-Length sent twice (equal, as the parser accepts) goes upstream as one number, not as "5, 5"', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    socket.write(reply(`length ${request.headers.get('content-length')} body ${request.body.toString()}`));
+  };
+  await withProxy(script, async ({ port }) => {
+    const raw = 'POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello';
+    assert.equal(parseResponses(await exchange(port, raw))[0]?.body.toString(), 'length 5 body hello');
+  });
+});
+
+test('an upstream that ends a reused keep-alive connection (FIN) as the request goes out: the request is sent again on a new one', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    const onThisConnection = upstreamRequests.filter((r) => r.connection === request.connection).length;
+    // The first connection answers once, then closes its side when the next request arrives.
+    if (request.connection === 1 && onThisConnection === 2) socket.end();
+    else socket.write(reply('ok'));
+  };
+  let upstreamRequests: RawUpstream['requests'] = [];
+  await withProxy(script, async ({ request }, upstream) => {
+    upstreamRequests = upstream.requests;
+    assert.equal((await request('/api/first')).status, 200);
+    const second = await request('/api/second');
+    assert.equal(second.status, 200, second.body.toString());
+    assert.equal(upstream.connections, 2, 'the retry went on a new connection');
+  });
+});
+
+test('HEAD through the proxy keeps the framing its GET would have: the length, else chunked, never Content-Length 0', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    const chunked = request.requestLine.includes('/chunked');
+    if (request.requestLine.startsWith('HEAD')) {
+      socket.write(`HTTP/1.1 200 OK\r\n${chunked ? 'Transfer-Encoding: chunked' : 'Content-Length: 5'}\r\n\r\n`);
+    } else socket.write(reply('hello'));
+  };
+  await withProxy(script, async ({ request }) => {
+    const chunked = await request('/api/chunked', '', 'HEAD');
+    assert.equal(chunked.headers.get('content-length'), undefined);
+    assert.equal(chunked.headers.get('transfer-encoding'), 'chunked');
+    const sized = await request('/api/sized', '', 'HEAD');
+    assert.equal(sized.headers.get('content-length'), '5');
+  });
+});

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
+import { nextContentLength } from '../../http/header-fields';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix } from '../../http/response';
 import type { ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
@@ -105,8 +106,11 @@ class ProxyExchange implements UpstreamUser {
     const socket = connection.socket;
     const { request } = this;
     const body = request.bodyStream;
-    const upload: UploadFraming = body !== undefined ? (request.headers.has('content-length') ? 'length' : 'chunked') : request.body.length > 0 || request.headers.has('content-length') ? 'length' : 'none';
-    const length = body !== undefined ? Number(request.headers.get('content-length')) : request.body.length;
+    // The declared length as the parser read it: repeated or list-form fields (`5, 5`, which the
+    // parser accepts when equal) are one number, never forwarded as they came.
+    const declared = body === undefined ? undefined : declaredLength(request.headers.get('content-length'));
+    const upload: UploadFraming = body !== undefined ? (declared !== undefined ? 'length' : 'chunked') : request.body.length > 0 || request.headers.has('content-length') ? 'length' : 'none';
+    const length = declared ?? request.body.length;
     const pages = this.context.pages;
     const page = pages !== undefined && pages.applies(request);
     const head = requestHead(request, {
@@ -229,10 +233,12 @@ class ProxyExchange implements UpstreamUser {
   private settleEmpty(head: ResponseHead): void {
     this.settled = true;
     const headers = this.responseHeaders(head);
-    const length = head.headers.get('content-length');
     const status = head.status;
-    if (this.request.method === 'HEAD' && length !== undefined && status !== 204 && status !== 304 && /^\d{1,15}$/.test(length)) {
-      this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]), length: Number(length) }, reason: this.reason() });
+    if (this.request.method === 'HEAD' && status !== 204 && status !== 304) {
+      // HEAD is framed as its GET would be: the upstream's length, else chunked; never a made-up 0.
+      const length = declaredLength(head.headers.get('content-length'));
+      const stream = Readable.from([]);
+      this.resolve({ status, headers, body: length === undefined ? { kind: 'stream', stream } : { kind: 'stream', stream, length }, reason: this.reason() });
     } else {
       this.resolve({ status, headers, reason: this.reason() });
     }
@@ -309,6 +315,16 @@ class ProxyExchange implements UpstreamUser {
     this.fail(502, `${why}${code === '' ? '' : ` (${code})`}`, !this.received);
   }
 
+  /**
+   * @internal UpstreamUser. A FIN before any byte of the answer, on a reused connection, is how
+   * an upstream's keep-alive usually ends as we send: retried like a reset. Otherwise the parser
+   * decides (a close-delimited body ends here; anything else is incomplete).
+   */
+  onSocketEnd(): void {
+    if (!this.received && this.retry()) return;
+    this.connection.parser.end();
+  }
+
   /** @internal UpstreamUser */
   onSocketClose(): void {
     if (this.ended || this.retry()) return;
@@ -345,4 +361,11 @@ class ProxyExchange implements UpstreamUser {
     this.settled = true;
     this.resolve(proxyError(status, this.route, this.request, why, unreachable));
   }
+}
+
+/** A Content-Length field's value as the parsers accept it (digits, or equal ones in a list). */
+function declaredLength(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const digits = nextContentLength(null, value);
+  return typeof digits === 'string' ? Number(digits) : undefined;
 }

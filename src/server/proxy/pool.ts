@@ -25,6 +25,8 @@ export interface UpstreamUser extends ResponseCallbacks {
   /** The parser has taken a data event (its callbacks have run). */
   onParsed(): void;
   onSocketError(error: NodeJS.ErrnoException): void;
+  /** The upstream ended its side (FIN) while this user held the connection. */
+  onSocketEnd(): void;
   /** The socket closed while this user held it. */
   onSocketClose(): void;
   /** Called by the pool's sweep with `performance.now()`. */
@@ -85,8 +87,9 @@ export class UpstreamConnection implements ResponseCallbacks {
   };
 
   private readonly onEnd = (): void => {
-    if (this.user === undefined) this.socket.destroy();
-    else this.parser.end();
+    const user = this.user;
+    if (user === undefined) this.socket.destroy();
+    else user.onSocketEnd();
   };
 
   private readonly onSocketError = (error: NodeJS.ErrnoException): void => {

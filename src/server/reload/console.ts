@@ -187,12 +187,16 @@ function toEntry([realRoot, root]: readonly [string, string], entry: ClientEntry
  * opened). A folder's URL names its index file, in the static handler's order.
  */
 function fileOf(realRoot: string, urlPath: string): string | undefined {
-  const safe = resolveSafePath(realRoot, urlPath, true);
-  if (!safe.ok) return undefined;
-  if (!urlPath.endsWith('/')) return safe.lexicalPath;
-  for (const name of ['index.html', 'index.htm']) {
-    const index = join(safe.lexicalPath, name);
-    if (statSync(index, { throwIfNoEntry: false })?.isFile() === true) return index;
+  try {
+    const safe = resolveSafePath(realRoot, urlPath, true);
+    if (!safe.ok) return undefined;
+    if (!urlPath.endsWith('/')) return safe.lexicalPath;
+    for (const name of ['index.html', 'index.htm']) {
+      const index = join(safe.lexicalPath, name);
+      if (statSync(index, { throwIfNoEntry: false })?.isFile() === true) return index;
+    }
+  } catch {
+    // ENOTDIR, EACCES and the like: the line keeps its URL, and the rest of the batch is logged.
   }
   return undefined;
 }
