@@ -60,3 +60,18 @@ function buildTable(titles: readonly string[]): Array<KnownName | undefined> {
   }
   return table;
 }
+
+/**
+ * Hop-by-hop fields (RFC 9110 section 7.6.1, with the obsolete Keep-Alive and Proxy-Connection):
+ * they describe one connection, so they never pass from one connection to another; the fields a
+ * Connection field names are hop-by-hop too. Lower case.
+ */
+export const HOP_BY_HOP_FIELDS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);

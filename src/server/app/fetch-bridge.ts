@@ -16,6 +16,7 @@
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
 import { BODY_CHUNK, FRAME, FrameDecoder, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, type Frame } from './frames';
 
 type FetchHandler = (request: Request) => unknown;
@@ -30,12 +31,6 @@ interface Head {
   readonly serverName: string;
   readonly serverPort: number;
 }
-
-/**
- * RFC 9110 section 7.6.1: fields about one connection, which the server writes itself. The app
- * may copy them from somewhere (a proxied response); they are dropped rather than refused.
- */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
  * Frames to the server. Writes are corked until the loop's check phase, so the frames of every
@@ -242,58 +237,6 @@ class Exchange {
     }
     return true;
   }
-}
-
-/** How long, and how many bytes, a HEAD response's body is read to give it the length a GET would have. */
-const HEAD_READ_MS = 10;
-const HEAD_READ_BYTES = 1024 * 1024;
-
-/**
- * The length of a body at hand (a string or bytes given to `new Response`), read and dropped;
- * undefined for one that streams on (RFC 9110 section 9.3.2: HEAD may then omit the length).
- */
-async function bodyLength(body: ReadableStream<Uint8Array>): Promise<number | undefined> {
-  const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((done) => (timer = setTimeout(() => done(undefined), HEAD_READ_MS)));
-  let total = 0;
-  try {
-    for (;;) {
-      const read = await Promise.race([reader.read(), late]);
-      if (read === undefined || !(read.value instanceof Uint8Array || read.done)) return undefined;
-      if (read.done) return total;
-      total += read.value.byteLength;
-      if (total > HEAD_READ_BYTES) return undefined;
-    }
-  } finally {
-    clearTimeout(timer);
-    void reader.cancel().catch(() => undefined);
-  }
-}
-
-function fieldsOf(headers: Headers): Array<[string, string]> {
-  const fields: Array<[string, string]> = [];
-  headers.forEach((value, name) => {
-    if (name !== 'set-cookie' && !HOP_BY_HOP.has(name)) fields.push([name, value]);
-  });
-  // forEach joins repeated fields with ", ", which Set-Cookie cannot survive (RFC 6265 section 3).
-  for (const cookie of headers.getSetCookie()) fields.push(['set-cookie', cookie]);
-  return fields;
-}
-
-/** A Response, also one from another realm or a library's own class that follows the standard. */
-function isResponse(value: unknown): value is Response {
-  if (value instanceof Response) return true;
-  if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<Response>;
-  return typeof candidate.status === 'number' && candidate.headers instanceof Headers && 'body' in candidate;
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
-  return `${typeof value} ${String(value).slice(0, 40)}`;
 }
 
 /**

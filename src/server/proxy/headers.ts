@@ -1,14 +1,14 @@
+import { HOP_BY_HOP_FIELDS } from '../../http/field-names';
 import type { ResponseHead } from '../../http/response-parser';
 import type { Request, ResponseHeaders } from '../handler';
 import type { Route } from './routes';
 
 /**
- * Hop-by-hop fields (RFC 9110 section 7.6.1): they describe one connection, so a proxy never
- * forwards them, nor the fields a Connection field names. `trailer` goes too: trailers are not
- * passed on. `expect` is answered by this server itself (100 Continue), and `content-length` is
- * written from the framing actually used.
+ * Never forwarded: the hop-by-hop fields (and, below, those a Connection field names); `trailer`
+ * is among them, and trailers are not passed on. Besides, `expect` is answered by this server
+ * itself (100 Continue), and `content-length` is written from the framing actually used.
  */
-const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'expect', 'content-length']);
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_FIELDS, 'expect', 'content-length']);
 
 /** `Via` added both ways (RFC 9110 section 7.6.3). */
 const VIA = '1.1 tiny-server';
