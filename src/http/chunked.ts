@@ -32,15 +32,49 @@ export interface ChunkSizeLine {
   extensionStart: number;
 }
 
-export function emptyChunkSizeLine(): ChunkSizeLine {
+function emptyChunkSizeLine(): ChunkSizeLine {
   return { size: 0, extensionStart: -1 };
+}
+
+/** Scratch for the line being read: lines are read one at a time, whichever parser reads them. */
+const SIZE_LINE = emptyChunkSizeLine();
+
+/**
+ * What a chunked body has used of its limits: the request and the response parser keep one each,
+ * reset per message, and take every chunk size line through it.
+ */
+export class ChunkedBudget {
+  bodyBytes = 0;
+  /** Extension bytes count against the header limit, as trailers do. */
+  extensionBytes = 0;
+
+  reset(): void {
+    this.bodyBytes = 0;
+    this.extensionBytes = 0;
+  }
+
+  /**
+   * Checks and counts the chunk size line `s[start, end)`, `n` bytes with its line ending: the
+   * chunk's size (0 for the last chunk), or why the message is refused.
+   */
+  takeSizeLine(s: string, start: number, end: number, n: number, maxBodyBytes: number): number | ParseError {
+    const chunk = SIZE_LINE;
+    const error = scanChunkSizeLine(s, start, end, chunk);
+    if (error !== null) return error;
+    // Chunk lines must end in CRLF: leniency here is what request smuggling feeds on.
+    if (n - (end - start) !== 2) return PARSE_ERROR.chunkLineEnding;
+    if (chunk.extensionStart >= 0) this.extensionBytes += n - (chunk.extensionStart - start);
+    if (chunk.size > maxBodyBytes - this.bodyBytes) return PARSE_ERROR.bodyTooLarge;
+    this.bodyBytes += chunk.size;
+    return chunk.size;
+  }
 }
 
 /**
  * Reads the chunk size line `s[start, end)` (line ending removed) into `out`, or returns why it is
  * malformed. Extensions are ignored (RFC 9112 section 7.1.1) but must not hold control characters.
  */
-export function scanChunkSizeLine(s: string, start: number, end: number, out: ChunkSizeLine): ParseError | null {
+function scanChunkSizeLine(s: string, start: number, end: number, out: ChunkSizeLine): ParseError | null {
   let size = 0;
   let i = start;
   for (; i < end; i++) {
