@@ -26,10 +26,20 @@
 (function () {
   'use strict';
 
-  /** Opens the event stream at `url`; calls `emit` with change and restart messages. */
+  /** How many changes the server's hello repeats, and a stream keeps for pages that connect later. */
+  const RECENT_CHANGES = 32;
+
+  /**
+   * Opens the event stream at `url`; calls `emit` with change, restart and connected messages.
+   * Returns `connected()`, the connected message for a page that joins later: the server's id and
+   * the changes since its hello (the hello's own recent ones first), so that page can apply the
+   * ones that went out while it was loading (see replayMissed).
+   */
   function connect(url, emit) {
     let instance = null;
+    let recent = [];
     let delay = 500;
+    const connected = () => (instance === null ? null : { type: 'connected', id: instance, recent: recent.slice() });
     const open = () => {
       const source = new EventSource(url);
       source.onmessage = (event) => {
@@ -43,8 +53,11 @@
           delay = 500;
           if (instance !== null && instance !== message.id) emit({ type: 'restart' });
           instance = message.id;
-          emit({ type: 'connected' });
+          recent = Array.isArray(message.recent) ? message.recent.slice(-RECENT_CHANGES) : [];
+          emit(connected());
         } else if (message.type === 'change') {
+          recent.push(message);
+          if (recent.length > RECENT_CHANGES) recent.shift();
           emit(message);
         }
       };
@@ -57,13 +70,12 @@
       };
     };
     open();
+    return connected;
   }
 
   function runWorker() {
     let ports = [];
-    const last = {};
-    connect(new URL('events', self.location.href), (message) => {
-      if (message.type === 'connected') last.connected = message;
+    const connected = connect(new URL('events', self.location.href), (message) => {
       for (const port of ports) port.postMessage(message);
     });
     self.onconnect = (event) => {
@@ -73,7 +85,8 @@
         ports = ports.filter((p) => p !== port);
         if (e.data === 'back') ports.push(port);
       };
-      if (last.connected) port.postMessage(last.connected);
+      const hello = connected();
+      if (hello) port.postMessage(hello);
     };
   }
 
@@ -95,17 +108,49 @@
       });
     }
 
+    // The server's id and the number of the last change this page has seen, saved before a
+    // reload so the reloaded page can tell which changes it missed (see replayMissed).
+    let instance = null;
+    let lastSeq = 0;
     const onMessage = (message) => {
       if (reloading) return;
-      if (message.type === 'connected') state.connected = true;
-      else if (message.type === 'restart') reload();
-      else if (message.type === 'change' && Array.isArray(message.paths)) onChange(message.paths);
+      if (message.type === 'connected') {
+        state.connected = true;
+        instance = message.id;
+        safely(() => replayMissed(message));
+      } else if (message.type === 'restart') reload();
+      else if (message.type === 'change' && Array.isArray(message.paths)) {
+        if (typeof message.seq === 'number') lastSeq = Math.max(lastSeq, message.seq);
+        onChange(message.paths);
+      }
     };
-    const reload = () => {
+    const reload = (fromChange) => {
       reloading = true;
       safely(savePlace);
+      if (fromChange && instance !== null) safely(() => sessionStorage.setItem(seenKey(), JSON.stringify({ id: instance, seq: lastSeq })));
       location.reload();
     };
+
+    /**
+     * A change that goes out while this page reloads for an earlier one reaches no page (the old
+     * one is gone, this one has no stream yet): typing "typed" could leave the page at "type".
+     * The reloaded page therefore compares the changes the stream repeats with the last one its
+     * predecessor saw, once, and applies the newer ones. At worst that reloads once more for a
+     * change the page already had.
+     */
+    function replayMissed(message) {
+      const key = seenKey();
+      const saved = sessionStorage.getItem(key);
+      if (saved === null) return;
+      sessionStorage.removeItem(key);
+      const seen = JSON.parse(saved);
+      if (!seen || seen.id !== message.id || !Array.isArray(message.recent)) return;
+      lastSeq = seen.seq;
+      const missed = message.recent.filter((change) => typeof change.seq === 'number' && change.seq > seen.seq && Array.isArray(change.paths));
+      if (missed.length === 0) return;
+      lastSeq = missed[missed.length - 1].seq;
+      onChange(missed.flatMap((change) => change.paths));
+    }
 
     function onChange(paths) {
       const sheets = linkedSheets();
@@ -117,7 +162,7 @@
         if (own.length > 0) swaps.push(...own.map((sheet) => sheet.link));
         else if (dependsOn(changed)) mustReload = true;
       }
-      if (mustReload) reload();
+      if (mustReload) reload(true);
       else swaps.forEach(swap);
     }
 
@@ -486,6 +531,11 @@
 
   function placeKey() {
     return PLACE_KEY + location.pathname + location.search;
+  }
+
+  /** Where a page that reloads for a change leaves the last change it saw (see replayMissed). */
+  function seenKey() {
+    return 'tiny-server.seen:' + location.pathname + location.search;
   }
 
   function savePlace() {

@@ -7,6 +7,20 @@ import { DisposableOwner } from './dispose';
 /** A pause in typing this long sends the text to the pages (one update per pause, not per key). */
 export const TYPING_PAUSE_MS = 150;
 
+/** VS Code's ids for UTF-8 without and with a byte order mark. */
+const UTF8_ENCODINGS = new Set(['utf8', 'utf8bom']);
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * UTF-8 (most pages) is encoded here rather than through `workspace.encode`, which is a round trip
+ * to the workbench: in VS Code for the Web and code-server that is a trip through the browser,
+ * on the way from a keystroke to the updated page.
+ */
+function encodeUtf8(text: string, encoding: string): Uint8Array {
+  const bytes = Buffer.from(text, 'utf8');
+  return encoding === 'utf8bom' ? Buffer.concat([UTF8_BOM, bytes]) : bytes;
+}
+
 /**
  * `workspace.encode` and `TextDocument.encoding` (VS Code 1.100): typed by hand, since the
  * extension supports older versions, where they are missing and unsaved text is not served.
@@ -84,7 +98,7 @@ export class EditorOverlay extends DisposableOwner implements ContentOverlay {
     const encoding = (document as unknown as { readonly encoding?: string }).encoding ?? 'utf8';
     let bytes: Uint8Array;
     try {
-      bytes = await this.encoding.encode(document.getText(), { encoding });
+      bytes = UTF8_ENCODINGS.has(encoding) ? encodeUtf8(document.getText(), encoding) : await this.encoding.encode(document.getText(), { encoding });
     } catch {
       return; // text the encoding cannot hold: the pages keep what they had until it can be saved
     }

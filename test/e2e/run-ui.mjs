@@ -132,6 +132,8 @@ async function pageState(page, origin, port) {
       marker: window.__tinyMarker ?? null,
       heading: document.getElementById('greeting')?.textContent ?? null,
       background: getComputedStyle(document.body).backgroundColor,
+      // When this document's navigation began, on the same clock as the test's Date.now().
+      navigatedAt: performance.timeOrigin,
     }))
     .catch(() => null);
 }
@@ -319,22 +321,26 @@ async function checkLiveReload(page, origin, port, workspace) {
     await untilConnected(page, origin, port);
     // Each burst of typing is timed from its last keystroke until the page shows it, unsaved.
     const times = [];
+    // When the reload that showed it began: the part before is the typing pause and the way to
+    // the page, the part after is the page loading in the Simple Browser.
+    const reloads = [];
     let expected = CHANGED_HEADING;
     for (const burst of TYPED_BURSTS) {
       await page.keyboard.type(burst);
       const typed = Date.now();
       expected += burst;
       const shown = expected;
-      const { ms } = await timeUntilShown(`the page did not show the unsaved "${shown}"`, page, origin, port,
+      const { ms, state } = await timeUntilShown(`the page did not show the unsaved "${shown}"`, page, origin, port,
         (seen) => seen.heading === shown, typed);
       times.push(ms);
+      reloads.push(Math.round(state.navigatedAt - typed));
       await untilConnected(page, origin, port);
     }
     await page.keyboard.press('Escape'); // closes a suggestion list, if typing opened one
     if (readFileSync(html, 'utf8').includes(TYPED_BURSTS[0])) throw new Error('index.html was saved; the test needed it unsaved');
     const sorted = [...times].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)];
-    console.log(`# unsaved text shown ${times.join(', ')} ms after the last keystroke; median ${median} ms (target < 300 ms)`);
+    console.log(`# unsaved text shown ${times.join(', ')} ms after the last keystroke (its reload began after ${reloads.join(', ')} ms); median ${median} ms (target < 300 ms)`);
     if (median > 1000) throw new Error(`the median time from the last keystroke to the page was ${median} ms (over 1 s)`);
   });
   await step(page, 'Saving index.html with Ctrl+S keeps the typed text on the page and on disk', async () => {

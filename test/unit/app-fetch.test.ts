@@ -124,7 +124,7 @@ test('a Hono app runs unchanged with --app server.mjs from the CLI: routes, JSON
     assert.deepEqual(JSON.parse(created.body.toString()), { created: { name: 'Ada' } });
     const page = await request(port, get('/page', `Sec-Fetch-Dest: document\r\n${close}`));
     assert.match(page.body.toString(), /<title>hono page<\/title>/);
-    assert.match(page.body.toString(), /<script src="\.\/\.tiny-server\/reload\/client\.js"/, 'the app\'s page gets live reload');
+    assert.match(page.body.toString(), /<script src="\.\/\.tiny-server\/reload\/client\.js\?v=[\w-]+"/, 'the app\'s page gets live reload');
     const cookies = await request(port, get('/cookies', close));
     assert.equal(cookies.headers.get('set-cookie'), 'a=1; Path=/, b=2, with a comma; Path=/', 'two Set-Cookie fields, each whole');
     const failed = await request(port, get('/error', close));

@@ -410,7 +410,7 @@ test('saving a .py file replaces the app process: a request in flight finishes o
         const firstStart = server.appStatus;
         assert.ok(firstStart?.state === 'running' && firstStart.restarts === 0 && firstStart.startMs > 0, JSON.stringify(firstStart));
         const page = (await request(server.port, get('/x', `Sec-Fetch-Dest: document\r\n${close}`))).body.toString();
-        assert.match(page, /^version 1<script src="[^"]*\.tiny-server\/reload\/client\.js"/, 'a page load gets the live reload client');
+        assert.match(page, /^version 1<script src="[^"]*\.tiny-server\/reload\/client\.js\?v=[\w-]+"/, 'a page load gets the live reload client');
         const [first] = bridgeProcesses(folder.dir);
         const events = await open(server.port);
         let received = '';
@@ -420,7 +420,7 @@ test('saving a .py file replaces the app process: a request in flight finishes o
         const inFlight = request(server.port, get('/slow', close));
         await new Promise((r) => setTimeout(r, 300));
         writeFileSync(join(folder.dir, 'main.py'), version(2));
-        await waitFor(() => /"type":"change","paths":\["\/"\]/.test(received), 15_000, 'the page reload event');
+        await waitFor(() => /"type":"change","seq":\d+,"paths":\["\/"\]/.test(received), 15_000, 'the page reload event');
         assert.equal((await inFlight).body.toString(), 'version 1', 'the request in flight finished on the old process');
         assert.equal((await request(server.port, get('/x', close))).body.toString(), 'version 2');
         const restart = server.appStatus;

@@ -112,7 +112,7 @@ test('the server watches through the change source it is given, sends its change
       changes.notify[0]?.([join(site.link, 'sub', 'page one.html'), join(site.real, 'index.html'), '/elsewhere/x.html']);
       await waitFor(() => received.includes('"change"'), 3000, 'the change event');
       const change = /data: (\{"type":"change".*)\n/.exec(received)?.[1];
-      assert.deepEqual(JSON.parse(change ?? '{}'), { type: 'change', paths: ['/sub/page%20one.html', '/index.html'] });
+      assert.deepEqual(JSON.parse(change ?? '{}'), { type: 'change', seq: 1, paths: ['/sub/page%20one.html', '/index.html'] });
     } finally {
       socket.destroy();
     }

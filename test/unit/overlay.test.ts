@@ -71,9 +71,9 @@ test('a change to unsaved text is a change event for open pages, like a saved ch
         await reader.nthEvent(0);
         overlay.set(site.path('style.css'), Buffer.from('p { color: blue }'));
         // The client swaps stylesheets for a change that names only stylesheets, as on save.
-        assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/style.css'] });
+        assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/style.css'] });
         overlay.set(site.path('index.html'), Buffer.from(PAGE.replace('saved', 'typed')));
-        assert.deepEqual(await reader.nthEvent(2), { type: 'change', paths: ['/index.html'] });
+        assert.deepEqual(await reader.nthEvent(2), { type: 'change', seq: 2, paths: ['/index.html'] });
       } finally {
         reader.socket.destroy();
       }

@@ -10,7 +10,7 @@ import { withServedSite } from './helpers/serve';
 import { waitFor } from './helpers/server';
 import { reply, startPythonHttpServer, startUpstream, type UpstreamScript } from './helpers/upstream';
 
-const TAG = /<script src="[./]*\.tiny-server\/reload\/client\.js" async><\/script>/;
+const TAG = /<script src="[./]*\.tiny-server\/reload\/client\.js\?v=[\w-]+" async><\/script>/;
 const PAGE = '<!DOCTYPE html><html><head><title>app</title></head><body><p>from the upstream</p></body></html>';
 const NAVIGATION = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
 

@@ -100,6 +100,59 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+test('a reload takes the client from the browser cache instead of asking the server again', async () => {
+  assert.ok(browser, 'Chromium is running');
+  const site = createFixtureSite({ 'index.html': page('version 0'), 'css/site.css': 'p { color: rgb(0, 0, 255); }' });
+  const targets: string[] = [];
+  const logger = { log: (record: { readonly target: string }) => void targets.push(record.target) };
+  const result = await startServer({ root: site.root, port: 0, portAttempts: 0, liveReload: true, changes: watchTree, logger });
+  assert.ok(result.ok, result.ok ? '' : result.error.message);
+  const context = await browser.newContext();
+  try {
+    const tab = await context.newPage();
+    await tab.goto(new URL('/index.html', result.server.url).href);
+    await connected(tab);
+    const clientRequests = () => targets.filter((target) => target.startsWith('/.tiny-server/reload/client.js')).length;
+    const pageRequests = () => targets.filter((target) => target === '/index.html').length;
+    const before = clientRequests();
+    assert.ok(before >= 1, `the first load asked for the client (${targets.join(', ')})`);
+    site.write('index.html', page('version 1'));
+    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
+    await connected(tab);
+    // Positive control: the reload did go to the server, for the page itself.
+    assert.equal(pageRequests(), 2, `the page was asked for twice (${targets.join(', ')})`);
+    assert.equal(clientRequests(), before, `the reload asked for the client again (${targets.join(', ')})`);
+  } finally {
+    await context.close();
+    await result.server.close();
+    site.remove();
+  }
+});
+
+test('a change that goes out while the page reloads for an earlier one still reaches the page', async () => {
+  await withHarness({}, async (h) => {
+    await h.open('/index.html');
+    // The reload for version 1 is held after the server answered it, while version 2 is written
+    // and its event goes out: no page listens then (the old one is leaving, the new one is not
+    // connected yet). The reloaded page must still end up at version 2.
+    let released = false;
+    await h.page.route(
+      '**/index.html',
+      async (route) => {
+        const response = await route.fetch();
+        h.site.write('index.html', page('version 2'));
+        await delay(600);
+        released = true;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    h.site.write('index.html', page('version 1'));
+    await waitFor(() => released, 5000, 'the held reload');
+    await h.page.waitForFunction(() => document.getElementById('text')?.textContent === 'version 2', null, { timeout: 5000 });
+  });
+});
+
 test('editing the HTML file reloads the page', async () => {
   await withHarness({}, async (h) => {
     await h.open('/index.html');
@@ -182,7 +235,7 @@ test('a fetch() of an HTML file gets the file unmodified while the page gets the
     assert.deepEqual(Buffer.from(fetched.index), readFileSync(h.site.path('index.html')));
     assert.deepEqual(Buffer.from(fetched.again), readFileSync(h.site.path('index.html')));
     assert.deepEqual(Buffer.from(fetched.gbk), readFileSync(h.site.path('gbk.html')));
-    assert.equal(await h.page.locator('script[src$=".tiny-server/reload/client.js"]').count(), 1);
+    assert.equal(await h.page.locator('script[src*=".tiny-server/reload/client.js?v="]').count(), 1);
   });
 });
 
@@ -214,7 +267,7 @@ test('GBK and Shift_JIS pages render the same with and without the client', asyn
       await a.goto(new URL(file, withClient?.url).href);
       await b.goto(new URL(file, without?.url).href);
       await connected(a);
-      assert.equal(await a.locator('script[src$=".tiny-server/reload/client.js"]').count(), 1);
+      assert.equal(await a.locator('script[src*=".tiny-server/reload/client.js?v="]').count(), 1);
       assert.equal(await b.locator('script').count(), (await a.locator('script').count()) - 1);
       assert.equal(await a.locator('body').innerText(), await b.locator('body').innerText());
       assert.equal(await a.title(), await b.title());

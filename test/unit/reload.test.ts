@@ -66,9 +66,28 @@ test('notifyChanged() sends one change event for a burst, with URL paths from th
       const change = await reader.nthEvent(1);
       assert.ok(Date.now() - started < 300, `event came ${Date.now() - started} ms after the burst`);
       const expected = Array.from({ length: 10 }, (_, i) => `/css/f${i}.css`).concat('/a%20b/%C3%A9%23%3F.html');
-      assert.deepEqual(change, { type: 'change', paths: expected });
+      assert.deepEqual(change, { type: 'change', seq: 1, paths: expected });
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(reader.events().length, 2, 'no second event for the same burst');
+    } finally {
+      reader.socket.destroy();
+    }
+  });
+});
+
+test('a stream opened after changes hears the recent ones in its hello, numbered', async () => {
+  await withReload(async (port, reload, root) => {
+    reload.notifyChanged([join(root, 'a.css')], true);
+    reload.notifyChanged([join(root, 'index.html')], true);
+    const reader = await EventReader.open(port);
+    try {
+      const hello = await reader.nthEvent(0);
+      assert.deepEqual(hello.recent, [
+        { type: 'change', seq: 1, paths: ['/a.css'] },
+        { type: 'change', seq: 2, paths: ['/index.html'] },
+      ]);
+      reload.notifyChanged([join(root, 'b.css')], true);
+      assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 3, paths: ['/b.css'] });
     } finally {
       reader.socket.destroy();
     }
@@ -83,7 +102,7 @@ test('an idle stream outlives the keep-alive and header timeouts', async () => {
         await reader.nthEvent(0);
         await new Promise((r) => setTimeout(r, 600));
         reload.notifyChanged([join(root, 'a.css')]);
-        assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/a.css'] });
+        assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/a.css'] });
       } finally {
         reader.socket.destroy();
       }
@@ -98,7 +117,7 @@ test('every open stream receives each change', async () => {
     try {
       await Promise.all(readers.map((r) => r.nthEvent(0)));
       reload.notifyChanged([join(root, 'index.html')]);
-      for (const reader of readers) assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/index.html'] });
+      for (const reader of readers) assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/index.html'] });
     } finally {
       for (const reader of readers) reader.socket.destroy();
     }
@@ -115,7 +134,7 @@ test('a change to nothing under the root sends no event', async () => {
       assert.equal(reader.events().length, 1);
       // Positive control: the same stream does carry a change under the root, and only that one.
       reload.notifyChanged(['/srv/site-evil/b.html', join(root, 'a.css')]);
-      assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/a.css'] });
+      assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/a.css'] });
     } finally {
       reader.socket.destroy();
     }
@@ -236,7 +255,7 @@ test('an event-stream client that half-closes is closed and logged at once; an o
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(staying.closed, false);
       reload.notifyChanged([join(root, 'a.css')]);
-      assert.deepEqual(await staying.nthEvent(1), { type: 'change', paths: ['/a.css'] });
+      assert.deepEqual(await staying.nthEvent(1), { type: 'change', seq: 1, paths: ['/a.css'] });
       assert.equal(records.length, 1);
     } finally {
       leaving.socket.destroy();
@@ -273,6 +292,23 @@ test('the client script is served from memory with an entity tag', async () => {
     const again = get('/.tiny-server/reload/client.js', `If-None-Match: ${etag}\r\nConnection: close\r\n`);
     assert.equal(parseResponses(await exchange(port, again))[0]?.status, 304);
   });
+});
+
+test('the client is cached for good under its version and revalidated under any other URL', async () => {
+  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: CLIENT });
+  try {
+    const html = reload.rewriter.rewrite(Buffer.from('<head></head>'), '/index.html').toString();
+    const query = /client\.js\?(v=[\w-]+)"/.exec(html)?.[1];
+    assert.ok(query !== undefined, html);
+    const cacheControl = async (path: string) => (await reload.handler(fakeRequest(path)))?.headers['Cache-Control'];
+    assert.equal(await cacheControl(`/.tiny-server/reload/client.js?${query}`), 'public, max-age=31536000, immutable');
+    assert.equal(await cacheControl('/.tiny-server/reload/client.js'), 'no-cache');
+    assert.equal(await cacheControl('/.tiny-server/reload/client.js?v=old'), 'no-cache');
+    // The version is part of the pages' entity tags, so a cached page with an old client URL is not confirmed.
+    assert.match(reload.rewriter.etagSuffix, new RegExp(`-${query.slice(2)}$`));
+  } finally {
+    reload.dispose();
+  }
 });
 
 test('the handler leaves other paths to the next handler', async () => {

@@ -19,9 +19,9 @@ test('a page load of a route no file answers gets the SPA page with 200, the liv
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(page.body.toString(), /<title>app<\/title>/);
-    assert.match(page.body.toString(), /<script src="\.\.\/\.tiny-server\/reload\/client\.js" async><\/script>/, 'one folder up from /users/42');
+    assert.match(page.body.toString(), /<script src="\.\.\/\.tiny-server\/reload\/client\.js\?v=[\w-]+" async><\/script>/, 'one folder up from /users/42');
     const deeper = await request('/users/42/edit/', NAVIGATION);
-    assert.match(deeper.body.toString(), /src="\.\.\/\.\.\/\.\.\/\.tiny-server\/reload\/client\.js"/);
+    assert.match(deeper.body.toString(), /src="\.\.\/\.\.\/\.\.\/\.tiny-server\/reload\/client\.js\?v=[\w-]+"/);
     const index = await request('/index.html', NAVIGATION);
     const etag = page.headers.get('etag') ?? '';
     assert.equal(etag, index.headers.get('etag'), 'the same validator as the file itself');

@@ -45,7 +45,7 @@ test('changes matching watchIgnore send no event; others still do', async () => 
         // Positive control: a page change after them is the next event, and the only paths in it.
         await new Promise((resolve) => setTimeout(resolve, 300));
         notify([site.path('index.html')]);
-        assert.deepEqual(await reader.nthEvent(1), { type: 'change', paths: ['/index.html'] });
+        assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/index.html'] });
       } finally {
         reader.socket.destroy();
       }

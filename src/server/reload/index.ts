@@ -4,7 +4,7 @@ import { PLAIN_TEXT_HEADERS, type Disposable, type Handler, type Request, type R
 import { urlPathOf } from '../url-path';
 import type { HtmlRewriter } from '../static';
 import { etagListMatchesWeakly } from '../../http/conditional';
-import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE } from './inject';
+import { CLIENT_FILE, createReloadRewriter, ENDPOINT_PATH, EVENTS_FILE, VERSION_PARAMETER } from './inject';
 import { EventChannel, refusalReason } from './sse';
 import { CONSOLE_PATH, createConsoleEndpoint, type ConsoleEntry } from './console';
 
@@ -56,12 +56,12 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const client = loadClient(options.clientScriptPath);
   const batcher = new ChangeBatcher((paths) => {
     const urlPaths = toUrlPaths(options.roots, paths);
-    if (urlPaths.length > 0) channel.broadcast({ type: 'change', paths: urlPaths });
+    if (urlPaths.length > 0) channel.broadcastChange(urlPaths);
   });
   const [realRoot = '', root = realRoot] = options.roots;
   const pageConsole = options.onConsole === undefined ? undefined : createConsoleEndpoint([realRoot, root], options.onConsole);
   const handler: Handler = (request) => {
-    if (request.path === CLIENT_PATH) return client(request);
+    if (request.path === CLIENT_PATH) return client.answer(request);
     if (request.path === EVENTS_PATH) return openEvents(channel, request);
     if (pageConsole !== undefined && request.path === CONSOLE_PATH) return pageConsole.answer(request);
     return undefined;
@@ -69,7 +69,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   let disposed = false;
   return {
     handler,
-    rewriter: createReloadRewriter(pageConsole !== undefined),
+    rewriter: createReloadRewriter(pageConsole !== undefined, client.version),
     notifyChanged: (paths, settled = false) => {
       if (disposed) return;
       batcher.add(paths);
@@ -101,23 +101,42 @@ function openEvents(channel: EventChannel, request: Request): Response {
   return channel.open();
 }
 
-/** Reads the client once; a missing file (a broken package) is answered with 500 on each request. */
-function loadClient(path: string): (request: Request) => Response {
+/** The live reload client's answer, and its version for the script tag's URL (see scriptTag). */
+interface Client {
+  readonly answer: (request: Request) => Response;
+  readonly version: string | undefined;
+}
+
+/** Kept a year under the URL that names its version: those bytes never change. */
+const VERSIONED = 'public, max-age=31536000, immutable';
+
+/**
+ * Reads the client once; a missing file (a broken package) is answered with 500 on each request.
+ * Asked for under its current version it may be cached for good; under no version or an old one
+ * (a page from before an update) it is answered with the current bytes and revalidated each time.
+ */
+function loadClient(path: string): Client {
   let body: Buffer;
   try {
     body = readFileSync(path);
   } catch (error) {
     const reason = `Cannot read the live reload client ${path}: ${(error as Error).message}`;
-    return () => ({ status: 500, headers: PLAIN_TEXT_HEADERS, body: Buffer.from('Live reload client missing\n'), reason });
+    const answer = (): Response => ({ status: 500, headers: PLAIN_TEXT_HEADERS, body: Buffer.from('Live reload client missing\n'), reason });
+    return { answer, version: undefined };
   }
-  const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`;
-  const headers = { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache', ETag: etag, 'X-Content-Type-Options': 'nosniff' };
-  return (request) => {
+  const hash = createHash('sha1').update(body).digest('base64url').slice(0, 20);
+  const etag = `"${hash}"`;
+  const version = hash.slice(0, 12);
+  const versionedQuery = `${VERSION_PARAMETER}=${version}`;
+  const answer = (request: Request): Response => {
     const refused = methodNotAllowed(request);
     if (refused !== undefined) return refused;
+    const cacheControl = request.query === versionedQuery ? VERSIONED : 'no-cache';
     const candidates = request.headers.get('if-none-match');
-    return candidates !== undefined && etagListMatchesWeakly(candidates, etag) ? { status: 304, headers: { ETag: etag, 'Cache-Control': 'no-cache' } } : { status: 200, headers, body };
+    if (candidates !== undefined && etagListMatchesWeakly(candidates, etag)) return { status: 304, headers: { ETag: etag, 'Cache-Control': cacheControl } };
+    return { status: 200, headers: { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': cacheControl, ETag: etag, 'X-Content-Type-Options': 'nosniff' }, body };
   };
+  return { answer, version };
 }
 
 /**

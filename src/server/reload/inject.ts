@@ -13,10 +13,12 @@ export const ENDPOINT_PATH = '/.tiny-server/reload/';
 export const CLIENT_FILE = 'client.js';
 export const EVENTS_FILE = 'events';
 
-/** Appended to the entity tag of rewritten pages; bump it when the injected tag changes. */
-const ETAG_SUFFIX = '-lr1';
+/** Appended to the entity tag of rewritten pages, with the client's version; bump it when the injected tag changes. */
+const ETAG_SUFFIX = '-lr2';
 /** The same for pages whose tag turns on console forwarding (a different tag, see scriptTag). */
-const CONSOLE_ETAG_SUFFIX = '-lr1c';
+const CONSOLE_ETAG_SUFFIX = '-lr2c';
+/** The query that names the client's version in its URL (see scriptTag). */
+export const VERSION_PARAMETER = 'v';
 
 /** Fetch destinations that show a document: a tab, the Simple Browser's iframe, a frameset. */
 const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame']);
@@ -37,13 +39,18 @@ export function isPageLoad(request: Request): boolean {
  *
  * With `forwardConsole` the tag carries `data-console` and is not `async`: the client must wrap
  * `console` before the page's own scripts run, or the lines a page logs while it loads (most of
- * them) would be missed. It is served from this machine with a validator, so blocking the parser
- * on it costs a local round trip.
+ * them) would be missed.
+ *
+ * With a `version` (a hash of the client's bytes) the URL carries it as `?v=…` and the client is
+ * cached as immutable under that URL. A reload then takes the client from the browser's cache
+ * instead of revalidating it, which matters because the parser waits for it: behind code-server's
+ * proxy that round trip was a good part of the time from a keystroke to the updated page.
  */
-export function scriptTag(urlPath: string, forwardConsole = false): string {
+export function scriptTag(urlPath: string, forwardConsole = false, version?: string): string {
   const depth = Math.max(0, urlPath.split('/').length - 2);
   const up = depth === 0 ? './' : '../'.repeat(depth);
-  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}"${forwardConsole ? ' data-console' : ' async'}></script>`;
+  const query = version === undefined ? '' : `?${VERSION_PARAMETER}=${version}`;
+  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}${query}"${forwardConsole ? ' data-console' : ' async'}></script>`;
 }
 
 type Layout =
@@ -91,11 +98,16 @@ export function injectTag(html: Buffer, tag: string): Buffer {
   return Buffer.concat([html.subarray(0, offset), bytes, html.subarray(offset)]);
 }
 
-/** The rewriter that adds the live-reload client to pages (see scriptTag for `forwardConsole`). */
-export function createReloadRewriter(forwardConsole = false): HtmlRewriter {
+/**
+ * The rewriter that adds the live-reload client to pages (see scriptTag for `forwardConsole` and
+ * `version`). The version is part of the pages' entity tags, so a page cached with an older
+ * client's URL is not confirmed by a 304 once the client changes.
+ */
+export function createReloadRewriter(forwardConsole = false, version?: string): HtmlRewriter {
+  const suffix = forwardConsole ? CONSOLE_ETAG_SUFFIX : ETAG_SUFFIX;
   return {
     applies: isPageLoad,
-    rewrite: (html, urlPath) => injectTag(html, scriptTag(urlPath, forwardConsole)),
-    etagSuffix: forwardConsole ? CONSOLE_ETAG_SUFFIX : ETAG_SUFFIX,
+    rewrite: (html, urlPath) => injectTag(html, scriptTag(urlPath, forwardConsole, version)),
+    etagSuffix: version === undefined ? suffix : `${suffix}-${version}`,
   };
 }

@@ -9,10 +9,18 @@ const HEARTBEAT_MS = 20_000;
 /** A client that has not read this much queued data is dropped rather than buffered forever. */
 const MAX_QUEUED_BYTES = 256 * 1024;
 
+/** How many recent changes a hello event repeats (see EventChannel.open). */
+const RECENT_CHANGES = 32;
+
+/** One change, numbered in the order the channel sent it (from 1, per process). */
+export interface ChangeEvent {
+  readonly type: 'change';
+  readonly seq: number;
+  readonly paths: readonly string[];
+}
+
 /** What the channel sends; each becomes one `data:` line of JSON. */
-export type ReloadEvent =
-  | { readonly type: 'hello'; readonly id: string }
-  | { readonly type: 'change'; readonly paths: readonly string[] };
+export type ReloadEvent = { readonly type: 'hello'; readonly id: string; readonly recent: readonly ChangeEvent[] } | ChangeEvent;
 
 /** One Server-Sent Events frame (HTML Living Standard 9.2.6); JSON has no raw line breaks. */
 export function formatEvent(event: ReloadEvent): string {
@@ -26,6 +34,8 @@ export function formatEvent(event: ReloadEvent): string {
 export class EventChannel implements Disposable {
   private readonly streams = new Set<PassThrough>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly recent: ChangeEvent[] = [];
+  private seq = 0;
 
   constructor(
     /** Differs per process, so a page that reconnects to a restarted server knows to reload. */
@@ -33,10 +43,15 @@ export class EventChannel implements Disposable {
     private readonly heartbeatMs = HEARTBEAT_MS,
   ) {}
 
-  /** Opens a stream: the retry interval and a hello event go out at once. */
+  /**
+   * Opens a stream: the retry interval and a hello event go out at once. The hello repeats the
+   * last changes, numbered: a page that reloaded for change N and connects after N+1 went out
+   * (while it was loading, with no stream to hear it) finds N+1 there and applies it, instead of
+   * showing the text typed before the last keystroke until the next change.
+   */
   open(): Response {
     const stream = new PassThrough();
-    stream.write(`retry: ${RETRY_MS}\n` + formatEvent({ type: 'hello', id: this.instanceId }));
+    stream.write(`retry: ${RETRY_MS}\n` + formatEvent({ type: 'hello', id: this.instanceId, recent: this.recent }));
     this.streams.add(stream);
     // The connection destroys the stream when the client goes away or the request was HEAD.
     stream.once('close', () => this.forget(stream));
@@ -60,7 +75,12 @@ export class EventChannel implements Disposable {
     };
   }
 
-  broadcast(event: ReloadEvent): void {
+  /** Sends a change to every open stream, numbered, and keeps it for the next hellos. */
+  broadcastChange(paths: readonly string[]): void {
+    this.seq += 1;
+    const event: ChangeEvent = { type: 'change', seq: this.seq, paths };
+    this.recent.push(event);
+    if (this.recent.length > RECENT_CHANGES) this.recent.shift();
     this.send(formatEvent(event));
   }
 

@@ -44,6 +44,36 @@ suite('Unsaved edits and the editor', () => {
     }, 5000);
   });
 
+  test('a GBK page with unsaved edits is served in GBK; a UTF-8 page in UTF-8', async () => {
+    const site = folder('site');
+    const port = await freePort();
+    await setSetting(site, 'port', port);
+    const tiny = await api();
+    assert.ok((await tiny.start(site.uri)).ok);
+    const gbkUri = vscode.Uri.joinPath(site.uri, 'sub', 'gbk.html');
+    // TextDocumentOpenOptions.encoding (VS Code 1.100) is newer than the typings the extension builds against.
+    const open = vscode.workspace.openTextDocument as unknown as (uri: vscode.Uri, options: { encoding: string }) => Thenable<vscode.TextDocument>;
+    const gbk = await vscode.window.showTextDocument(await open(gbkUri, { encoding: 'gbk' }));
+    await typeInto(gbk, '你好，世界！', '未保存');
+    const wanted = Buffer.from([0xce, 0xb4, 0xb1, 0xa3, 0xb4, 0xe6]); // 未保存 in GBK
+    let served: Buffer = Buffer.alloc(0);
+    await waitFor('the unsaved GBK text to be served in GBK', () => {
+      void get(`http://127.0.0.1:${port}/sub/gbk.html`).then((answer) => (served = answer.body));
+      return served.includes(wanted);
+    }, 5000);
+    assert.equal(served.includes(Buffer.from('未保存')), false, 'not UTF-8');
+    const utf8 = await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'about.html'));
+    await typeInto(utf8, '<body>', 'unsaved é');
+    let text = '';
+    await waitFor('the unsaved UTF-8 text to be served', () => {
+      void get(`http://127.0.0.1:${port}/about.html`).then((answer) => (text = answer.text));
+      return text.includes('unsaved é');
+    }, 5000);
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+    await vscode.window.showTextDocument(gbk.document);
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+  });
+
   test('with tinyServer.updateOn "save", unsaved edits are not served', async () => {
     const site = folder('site');
     const port = await freePort();

@@ -118,9 +118,10 @@ export function probe(port: number): Promise<'accepted' | 'refused'> {
 }
 
 /** GET `url` with a 5 s limit; answers status and body text. */
-export async function get(url: string): Promise<{ status: number; text: string }> {
+export async function get(url: string): Promise<{ status: number; text: string; body: Buffer }> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  return { status: response.status, text: await response.text() };
+  const body = Buffer.from(await response.arrayBuffer());
+  return { status: response.status, text: body.toString('utf8'), body };
 }
 
 /** Resolves once `check()` is true, re-checking every 50 ms; rejects after `ms`. */
