@@ -65,7 +65,22 @@ class AppExchange implements ExchangeSink {
     bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
     this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
     this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
+    request.client?.whenGone(this.clientGone);
   }
+
+  /**
+   * The client left before its answer was ready: the app's request is aborted (a Fetch app's
+   * `request.signal`, a WSGI iterable's close()). 499 is nginx's "client closed request", for
+   * the log only.
+   */
+  private readonly clientGone = (): void => {
+    if (this.settled) return;
+    this.abandon();
+    this.clearTimer();
+    if (this.settleTimer !== undefined) clearTimeout(this.settleTimer);
+    this.settled = true;
+    this.resolve({ status: 499, headers: {}, reason: 'client closed the connection; app request aborted' });
+  };
 
   private head(): unknown {
     const { request, context } = this;
