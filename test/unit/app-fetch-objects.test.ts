@@ -33,7 +33,7 @@ const routes = {
   facts(request) {
     const rebuilt = new Request(request, { headers: { 'x-agent': 'rebuilt' } });
     return json({
-      isRequest: request instanceof Request, tag: Object.prototype.toString.call(request), constructor: request.constructor.name,
+      isRequest: request instanceof Request, tag: Object.prototype.toString.call(request), constructor: request.constructor === Request,
       method: request.method, url: request.url, agent: request.headers.get('x-agent'),
       signal: request.signal instanceof AbortSignal && !request.signal.aborted, body: request.body, bodyUsed: request.bodyUsed,
       cache: request.cache, inspected: inspect(request).includes(request.url),
@@ -125,7 +125,7 @@ test('the app\'s Request is a Request: instanceof, method, URL, fields, signal, 
     const port = server.port;
     const facts = json(await request(port, `GET /facts?q=1 HTTP/1.1\r\nHost: LocalHost:${port}\r\nX-Agent: test\r\n${close}\r\n`));
     assert.deepEqual(facts, {
-      isRequest: true, tag: '[object Request]', constructor: 'Request', method: 'GET', url: `http://localhost:${port}/facts?q=1`, agent: 'test',
+      isRequest: true, tag: '[object Request]', constructor: true, method: 'GET', url: `http://localhost:${port}/facts?q=1`, agent: 'test',
       signal: true, body: null, bodyUsed: false, cache: 'default', inspected: true,
       rebuilt: [true, 'GET', `http://localhost:${port}/facts?q=1`, 'rebuilt'],
     });

@@ -137,8 +137,14 @@ class AppExchange implements ExchangeSink {
     this.headers = headers;
     this.html &&= !encoded;
     if (hasNoContent(this.status, this.request.method)) this.settleStarted();
-    else this.settleTimer = setTimeout(() => this.settleStarted(), SETTLE_MS);
+    // The wait starts once the frames that came with START are read: a response whose body and
+    // END came in the same pipe read (most) is settled by then, and needs no timer.
+    else queueMicrotask(this.awaitBody);
   }
+
+  private readonly awaitBody = (): void => {
+    if (!this.settled) this.settleTimer = setTimeout(() => this.settleStarted(), SETTLE_MS);
+  };
 
   onBody(chunk: Buffer): void {
     this.unacknowledged += chunk.length;

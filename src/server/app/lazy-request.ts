@@ -81,8 +81,6 @@ const unwrap = (input: unknown): unknown => (input instanceof LazyRequest ? Lazy
  * input, still the `instanceof` test for every Request) and `fetch` (which unwraps its input).
  */
 export function installLazyRequest(): void {
-  // `request.constructor` is the Request class, as for a real one.
-  delete (LazyRequest.prototype as { constructor?: unknown }).constructor;
   // Whatever else a Request has (body, text(), clone(), cache, ...) is the real Request's.
   delegateRest(LazyRequest.prototype, NativeRequest.prototype, LazyRequest.real);
   class AppRequest extends NativeRequest {
@@ -95,6 +93,8 @@ export function installLazyRequest(): void {
     }
   }
   Object.defineProperty(AppRequest, 'name', { value: 'Request' });
+  // `request.constructor === Request`, as for a Request the app makes.
+  Object.defineProperty(LazyRequest.prototype, 'constructor', { value: AppRequest, writable: true, configurable: true });
   const nativeFetch = globalThis.fetch;
   const fetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => nativeFetch(unwrap(input) as RequestInfo | URL, init);
   Object.defineProperty(globalThis, 'Request', { value: AppRequest, writable: true, configurable: true });
