@@ -65,7 +65,22 @@ class AppExchange implements ExchangeSink {
     bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
     this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
     this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
+    request.client?.whenGone(this.clientGone);
   }
+
+  /**
+   * The client left before its answer was ready: the app's request is aborted (a Fetch app's
+   * `request.signal`, a WSGI iterable's close()). 499 is nginx's "client closed request", for
+   * the log only.
+   */
+  private readonly clientGone = (): void => {
+    if (this.settled) return;
+    this.abandon();
+    this.clearTimer();
+    if (this.settleTimer !== undefined) clearTimeout(this.settleTimer);
+    this.settled = true;
+    this.resolve({ status: 499, headers: {}, reason: 'client closed the connection; app request aborted' });
+  };
 
   private head(): unknown {
     const { request, context } = this;
@@ -122,8 +137,14 @@ class AppExchange implements ExchangeSink {
     this.headers = headers;
     this.html &&= !encoded;
     if (hasNoContent(this.status, this.request.method)) this.settleStarted();
-    else this.settleTimer = setTimeout(() => this.settleStarted(), SETTLE_MS);
+    // The wait starts once the frames that came with START are read: a response whose body and
+    // END came in the same pipe read (most) is settled by then, and needs no timer.
+    else queueMicrotask(this.awaitBody);
   }
+
+  private readonly awaitBody = (): void => {
+    if (!this.settled) this.settleTimer = setTimeout(() => this.settleStarted(), SETTLE_MS);
+  };
 
   onBody(chunk: Buffer): void {
     this.unacknowledged += chunk.length;

@@ -16,8 +16,11 @@
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
 import { BODY_CHUNK, FRAME, FrameDecoder, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, type Frame } from './frames';
+import { LazyRequest, fetchMethod, fetchUrl, fieldValue, installLazyRequest, type RequestSource } from './lazy-request';
+import { LightResponse, installLightResponse, type ResponseParts } from './light-response';
 
 type FetchHandler = (request: Request) => unknown;
 
@@ -66,9 +69,17 @@ class Channel {
   }
 }
 
-/** One request: its body as it arrives, its response under credit, its abort signal. */
-class Exchange {
-  readonly aborter = new AbortController();
+/**
+ * One request: its body as it arrives, its response under credit, its abort signal. It is the
+ * source of the app's LazyRequest, which asks for the body stream and the signal only when the
+ * app uses them: an AbortController costs as much as the rest of a hello-world request.
+ */
+class Exchange implements RequestSource {
+  method = '';
+  url = '';
+  private aborter: AbortController | undefined;
+  private abortReason: Error | undefined;
+  private hasBody = false;
   private readonly pending: Buffer[] = [];
   private inputEnded = false;
   private wakeReader: (() => void) | undefined;
@@ -86,7 +97,21 @@ class Exchange {
   ) {}
 
   get aborted(): boolean {
-    return this.aborter.signal.aborted;
+    return this.abortReason !== undefined;
+  }
+
+  get fields(): ReadonlyArray<readonly [string, string]> {
+    return this.head.headers;
+  }
+
+  signal(): AbortSignal {
+    this.aborter ??= new AbortController();
+    if (this.abortReason !== undefined && !this.aborter.signal.aborted) this.aborter.abort(this.abortReason);
+    return this.aborter.signal;
+  }
+
+  body(): ReadableStream<Uint8Array> | null {
+    return this.hasBody ? this.bodyStream() : null;
   }
 
   // Frames from the server.
@@ -101,7 +126,8 @@ class Exchange {
   }
 
   abort(): void {
-    this.aborter.abort(new Error('The client went away or the server gave up on the request'));
+    this.abortReason ??= new Error('The client went away or the server gave up on the request');
+    this.aborter?.abort(this.abortReason);
     this.wake();
   }
 
@@ -137,27 +163,26 @@ class Exchange {
     }
   }
 
-  /** The Fetch Request; undefined (and a 501 sent) for a method the Fetch standard forbids. */
+  /**
+   * The app's Request; undefined (and a 501 sent) for a method the Fetch standard forbids
+   * (CONNECT, TRACE, TRACK) or a Host that makes no URL.
+   */
   private request(): Request | undefined {
     const { method, scriptName, path, query, headers: fields } = this.head;
-    const headers = new Headers();
-    for (const [name, value] of fields) headers.append(name, value);
+    const fetchedMethod = fetchMethod(method);
     // The URL the client asked for, mount prefix included: routes are written as the browser sees them.
-    const host = headers.get('host') ?? `${this.head.serverName}:${this.head.serverPort}`;
-    const url = `http://${host}${scriptName}${path}${query === '' ? '' : `?${query}`}`;
-    const length = headers.get('content-length');
-    const hasBody = method !== 'GET' && method !== 'HEAD' && (headers.has('transfer-encoding') || (length !== null && length !== '0'));
-    const body = hasBody ? this.bodyStream() : null;
-    // Fetch requires `duplex: 'half'` for a streamed body; @types/node 20 does not know it yet.
-    const init: RequestInit & { duplex: 'half' } = { method, headers, body, duplex: 'half', signal: this.aborter.signal };
-    try {
-      return new Request(url, init);
-    } catch (error) {
-      // CONNECT, TRACE and TRACK have no Request (Fetch "forbidden method"); a bad Host has no URL.
-      const text = `The app cannot be given this request: ${(error as Error).message}\n`;
-      this.head501(text);
+    const host = fieldValue(fields, 'host') ?? `${this.head.serverName}:${this.head.serverPort}`;
+    const url = fetchUrl(host, `${scriptName}${path}${query === '' ? '' : `?${query}`}`);
+    if (fetchedMethod === undefined || url === undefined) {
+      const why = fetchedMethod === undefined ? `the Fetch standard forbids the method ${method}` : `the Host ${JSON.stringify(host)} makes no URL`;
+      this.head501(`The app cannot be given this request: ${why}\n`);
       return undefined;
     }
+    this.method = fetchedMethod;
+    this.url = url;
+    const length = fieldValue(fields, 'content-length');
+    this.hasBody = fetchedMethod !== 'GET' && fetchedMethod !== 'HEAD' && (fieldValue(fields, 'transfer-encoding') !== undefined || (length !== undefined && length !== '0'));
+    return new LazyRequest(this) as unknown as Request;
   }
 
   private head501(text: string): void {
@@ -176,7 +201,7 @@ class Exchange {
             await new Promise<void>((wake) => (this.wakeReader = wake));
           }
           const chunk = this.pending.shift();
-          if (this.aborted) controller.error(this.aborter.signal.reason);
+          if (this.aborted) controller.error(this.abortReason);
           else if (chunk !== undefined) {
             controller.enqueue(chunk);
             this.acknowledge(chunk.length);
@@ -200,6 +225,11 @@ class Exchange {
   /** START at once (an event stream's head must not wait for its first event), then the body. */
   private async send(response: Response): Promise<void> {
     this.started = true;
+    const parts = LightResponse.parts(response);
+    if (parts !== undefined) {
+      await this.sendParts(parts);
+      return;
+    }
     const fields = fieldsOf(response.headers);
     const body = response.body;
     if (this.head.method === 'HEAD' && body !== null && !response.headers.has('content-length')) {
@@ -218,10 +248,20 @@ class Exchange {
         }
       } finally {
         // The client went away: the app's stream is cancelled (its cancel() runs).
-        if (this.aborted) void reader.cancel(this.aborter.signal.reason).catch(() => undefined);
+        if (this.aborted) void reader.cancel(this.abortReason).catch(() => undefined);
       }
     }
     if (!this.aborted) this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+  }
+
+  /** A LightResponse: its body's bytes at once, no stream to read. */
+  private async sendParts({ status, statusText, fields, body }: ResponseParts): Promise<void> {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const head = this.head.method === 'HEAD';
+    if (head && bytes !== null && !fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes.byteLength)]);
+    this.channel.send(encodeJsonFrame(FRAME.start, this.id, { status: `${status} ${statusText}`, headers: fields }));
+    if (bytes !== null && !head && !(await this.sendBody(bytes))) return;
+    this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
   }
 
   /** Sends `chunk` within the credit, waiting for more; false when the request was aborted. */
@@ -309,6 +349,11 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (error) => console.error('Uncaught exception in the app:', error));
   const channel = new Channel(new Socket({ fd: 4, readable: false, writable: true }));
   process.chdir(appDir);
+  // As in cli.ts: V8's young generation stays at two 1 MiB semi-spaces instead of growing to 16
+  // MiB each under load.
+  setFlagsFromString('--semi-space-growth-factor=1');
+  installLazyRequest();
+  installLightResponse();
   let handler: FetchHandler;
   try {
     handler = await loadApp(spec, appDir);

@@ -39,11 +39,16 @@ export async function bodyLength(body: ReadableStream<Uint8Array>): Promise<numb
 export function fieldsOf(headers: Headers): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
   headers.forEach((value, name) => {
-    if (name !== 'set-cookie' && !HOP_BY_HOP_FIELDS.has(name)) fields.push([name, value]);
+    if (name !== 'set-cookie' && keepsField(name)) fields.push([name, value]);
   });
   // forEach joins repeated fields with ", ", which Set-Cookie cannot survive (RFC 6265 section 3).
   for (const cookie of headers.getSetCookie()) fields.push(['set-cookie', cookie]);
   return fields;
+}
+
+/** Whether the app's field `name` (lower-case) is sent: hop-by-hop fields are the server's. */
+export function keepsField(name: string): boolean {
+  return !HOP_BY_HOP_FIELDS.has(name);
 }
 
 /** A Response, also one from another realm or a library's own class that follows the standard. */
