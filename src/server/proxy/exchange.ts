@@ -57,6 +57,8 @@ class ProxyExchange implements UpstreamUser {
   private headMs = 0;
   private head: ResponseHead | undefined;
   private chunks: Buffer[] = [];
+  /** A held body of known length, copied into one buffer as it arrives (no concat at the end). */
+  private whole: Buffer | undefined;
   private size = 0;
   private stream: Readable | undefined;
   private settled = false;
@@ -101,7 +103,7 @@ class ProxyExchange implements UpstreamUser {
 
   /** Sends the head and the body on a pooled connection. */
   send(): void {
-    const connection = this.pool.take(this);
+    const connection = this.pool.take(this, this.upgrade);
     this.connection = connection;
     const socket = connection.socket;
     const { request } = this;
@@ -187,15 +189,24 @@ class ProxyExchange implements UpstreamUser {
     const pages = this.context.pages;
     this.rewrite = pages !== undefined && injectable(this.request, head, pages);
     this.hold = this.rewrite || (framing.kind === 'length' && framing.length <= MAX_HELD);
+    if (this.hold && framing.kind === 'length' && framing.length <= MAX_HELD) this.whole = Buffer.allocUnsafe(framing.length);
   }
 
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
+    // The chunk lies in the shared read buffer of the upstream sockets (READ_BUFFER in pool.ts),
+    // which the next read overwrites: what is kept is a copy.
     if (this.stream !== undefined) {
-      if (!this.stream.push(chunk)) this.connection.socket.pause();
+      if (!this.stream.push(Buffer.from(chunk))) this.connection.socket.pause();
       return;
     }
-    this.chunks.push(chunk);
+    const whole = this.whole;
+    if (whole !== undefined) {
+      chunk.copy(whole, this.size);
+      this.size += chunk.length;
+      return;
+    }
+    this.chunks.push(Buffer.from(chunk));
     this.size += chunk.length;
     if (this.rewrite && this.size > MAX_REWRITE) {
       this.rewrite = false;
@@ -248,8 +259,7 @@ class ProxyExchange implements UpstreamUser {
   private settleWhole(): void {
     const head = this.head as ResponseHead;
     this.settled = true;
-    const body = this.size === 0 ? EMPTY : this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size);
-    this.chunks = [];
+    const body = this.heldBody();
     this.resolve({ status: head.status, headers: this.responseHeaders(head), body, reason: this.reason() });
   }
 
@@ -284,9 +294,15 @@ class ProxyExchange implements UpstreamUser {
   private settleRewritten(): void {
     const head = this.head as ResponseHead;
     this.settled = true;
-    const page = inject(this.request, head, Buffer.concat(this.chunks, this.size), this.context.pages as PageRewrite);
-    this.chunks = [];
+    const page = inject(this.request, head, this.heldBody(), this.context.pages as PageRewrite);
     this.resolve({ status: head.status, headers: this.responseHeaders(head, page.drop), body: page.body, reason: this.reason() });
+  }
+
+  private heldBody(): Buffer {
+    const chunks = this.chunks;
+    this.chunks = [];
+    if (this.whole !== undefined) return this.whole;
+    return this.size === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.size);
   }
 
   private responseHeaders(head: ResponseHead, drop?: ReadonlySet<string>): Response['headers'] {
