@@ -116,6 +116,7 @@ function head(options: SendOptions, framing: Framing, keepAlive = options.keepAl
     version: options.version,
     status,
     headers: options.response.headers,
+    fieldLines: options.response.fieldLines,
     framing,
     keepAlive,
     date: options.date,
@@ -126,7 +127,7 @@ function head(options: SendOptions, framing: Framing, keepAlive = options.keepAl
 function firstBytes(version: HttpVersion, response: Response, keepAlive: boolean, date: string, combined: boolean): Buffer {
   const body = response.body as Buffer | undefined;
   const framing: Framing = hasNoContent(response.status) ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 };
-  const text = serializeHead({ version, status: response.status, headers: response.headers, framing, keepAlive, date });
+  const text = serializeHead({ version, status: response.status, headers: response.headers, fieldLines: response.fieldLines, framing, keepAlive, date });
   return combined ? concatHead(text, body as Buffer) : Buffer.from(text, 'latin1');
 }
 
