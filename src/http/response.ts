@@ -83,6 +83,8 @@ export interface HeadOptions {
   readonly version: HttpVersion;
   readonly status: number;
   readonly headers: HeaderValues;
+  /** Written instead of `headers` when set: see `Response.fieldLines`. */
+  readonly fieldLines?: string | undefined;
   readonly framing: Framing;
   readonly keepAlive: boolean;
   /** The current IMF-fixdate, from `DateCache`. */
@@ -97,7 +99,7 @@ export interface HeadOptions {
 export function serializeHead(options: HeadOptions): string {
   const { status, framing } = options;
   let head = `HTTP/1.1 ${status} ${statusText(status)}\r\nDate: ${options.date}\r\n`;
-  head += serializeFields(options.headers);
+  head += options.fieldLines ?? serializeFields(options.headers);
   if (framing.kind === 'length') head += `Content-Length: ${framing.length}\r\n`;
   else if (framing.kind === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   // RFC 9110 section 7.8: a 101 names the upgrade in Connection.

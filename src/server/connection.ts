@@ -394,7 +394,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   /** Writes the 101 head, then hands the socket to `upgrade`; nothing more is parsed or answered here. */
   private switchProtocols(exchange: Exchange, upgrade: (socket: Socket) => void, response: Response): void {
     const date = this.ctx.dates.get(this.now());
-    const text = serializeHead({ version: exchange.version, status: 101, headers: response.headers, framing: { kind: 'none' }, keepAlive: true, date });
+    const text = serializeHead({ version: exchange.version, status: 101, headers: response.headers, fieldLines: response.fieldLines, framing: { kind: 'none' }, keepAlive: true, date });
     this.socket.write(text, 'latin1');
     this.finish(exchange, 101, text.length, response.reason);
     this.current = undefined;

@@ -88,6 +88,14 @@ export type ResponseHeaders = Record<string, string | number | readonly string[]
 export interface Response {
   readonly status: number;
   readonly headers: ResponseHeaders;
+  /**
+   * The fields already serialized (`name: value\r\n` each), written instead of `headers`: for
+   * fields a parser has checked already, which a handler copies many of per request (the
+   * proxy's relay of an upstream's fields, built as one string without an object of fields per
+   * response to be walked, lower-cased and checked again). Never the fields the connection
+   * writes itself (Date, Connection, Content-Length, Transfer-Encoding, Keep-Alive).
+   */
+  readonly fieldLines?: string;
   readonly body?: Body;
   /** Why the request failed, for the log (e.g. "no file at /srv/site/missing.html"). */
   readonly reason?: string;

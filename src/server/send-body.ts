@@ -73,9 +73,9 @@ export function writeBuffered(socket: Socket, response: Response, frame: Respons
   let bytes: Buffer;
   if (Object.isFrozen(response)) {
     const variant = wireVariant(isHead, keepAlive, version);
-    bytes = wire.get(response, date, variant) ?? wire.set(response, variant, firstBytes(version, response, keepAlive, date, combined));
+    bytes = wire.get(response, date, variant) ?? wire.set(response, variant, firstBytes(version, response, keepAlive, date, combined, false));
   } else {
-    bytes = firstBytes(version, response, keepAlive, date, combined);
+    bytes = firstBytes(version, response, keepAlive, date, combined, true);
   }
   if (withBody && !combined) {
     socket.cork();
@@ -116,22 +116,28 @@ function head(options: SendOptions, framing: Framing, keepAlive = options.keepAl
     version: options.version,
     status,
     headers: options.response.headers,
+    fieldLines: options.response.fieldLines,
     framing,
     keepAlive,
     date: options.date,
   });
 }
 
-/** The head, followed by the body when `combined`: what the first write sends. */
-function firstBytes(version: HttpVersion, response: Response, keepAlive: boolean, date: string, combined: boolean): Buffer {
+/**
+ * The head, followed by the body when `combined`: what the first write sends. `pooled` for bytes
+ * sent once (a proxied answer): a slice of Node's shared pool instead of an allocation of their
+ * own; bytes kept in the wire cache get their own, so they never pin a pool slab.
+ */
+function firstBytes(version: HttpVersion, response: Response, keepAlive: boolean, date: string, combined: boolean, pooled: boolean): Buffer {
   const body = response.body as Buffer | undefined;
   const framing: Framing = hasNoContent(response.status) ? { kind: 'none' } : { kind: 'length', length: body?.length ?? 0 };
-  const text = serializeHead({ version, status: response.status, headers: response.headers, framing, keepAlive, date });
-  return combined ? concatHead(text, body as Buffer) : Buffer.from(text, 'latin1');
+  const text = serializeHead({ version, status: response.status, headers: response.headers, fieldLines: response.fieldLines, framing, keepAlive, date });
+  return combined ? concatHead(text, body as Buffer, pooled) : Buffer.from(text, 'latin1');
 }
 
-function concatHead(text: string, body: Buffer): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(text.length + body.length);
+function concatHead(text: string, body: Buffer, pooled: boolean): Buffer {
+  const length = text.length + body.length;
+  const bytes = pooled ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length);
   bytes.write(text, 0, 'latin1');
   body.copy(bytes, text.length);
   return bytes;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
 import { collector, folderWith, sampleRetained, writeBlocks } from './helpers/app';
-import { open, parseResponses, readAll } from './helpers/raw';
+import { get, open, parseResponses, readAll } from './helpers/raw';
 import { withServedSite } from './helpers/serve';
 import { waitFor } from './helpers/server';
 import { reply, startPythonHttpServer, startUpstream, type UpstreamScript } from './helpers/upstream';
@@ -118,6 +118,45 @@ test('proxied HTML pages get the live-reload client: decoded from gzip, sent as 
       assert.equal(notModified.body.length, 0);
       const head = await request('/', NAVIGATION, 'HEAD');
       assert.equal(Number(head.headers.get('content-length')), PAGE.length, 'HEAD keeps the upstream length');
+    }, { proxy: { '/': upstream.url }, liveReload: true });
+  } finally {
+    await upstream.close();
+  }
+});
+
+test('bytes read from the upstream into the shared read buffer arrive intact: a large body to a client that reads late, a page held in pieces', async () => {
+  // Larger than what the kernel buffers on loopback, so the proxy's writes to the client queue up.
+  const big = randomBytes(32 * 1024 * 1024);
+  const pieces = ['<!DOCTYPE html><html><head><title>pieces</title></head><body>', '<p>the second piece</p>', '<p>the third piece</p></body></html>'];
+  const script: UpstreamScript = async (request, socket) => {
+    if (request.requestLine.startsWith('GET /big ')) {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${big.length}\r\n\r\n`);
+      socket.write(big);
+      return;
+    }
+    // A chunked page is held until complete (for live reload), over several reads.
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n');
+    for (const piece of pieces) {
+      socket.write(`${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    socket.write('0\r\n\r\n');
+  };
+  const upstream = await startUpstream(script);
+  try {
+    await withServedSite({}, async ({ port, request }) => {
+      const socket = await open(port);
+      socket.pause();
+      socket.write(get('/big', 'Connection: close\r\n'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const answer = readAll(socket, 30_000);
+      socket.resume();
+      const [response] = parseResponses(await answer);
+      assert.equal(response?.body.length, big.length);
+      assert.ok(response.body.equals(big), 'the streamed body is byte for byte what the upstream sent');
+      const page = await request('/page', NAVIGATION);
+      assert.match(page.body.toString(), TAG);
+      assert.equal(page.body.toString().replace(TAG, ''), pieces.join(''));
     }, { proxy: { '/': upstream.url }, liveReload: true });
   } finally {
     await upstream.close();

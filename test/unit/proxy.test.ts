@@ -70,6 +70,19 @@ test('the proxy rewrites Host, adds X-Forwarded-* and Forwarded and Via, and dro
   });
 });
 
+test('the upstream\'s fields are relayed as lines of their own, names as sent, with one Date (the proxy\'s) and the length of the body sent', async () => {
+  const fields = 'content-type: text/plain\r\nDate: Mon, 01 Jan 1990 00:00:00 GMT\r\nSet-Cookie: a=1\r\nX-Custom-Case: kept\r\nSet-Cookie: b=2\r\n';
+  await withProxy((_request, socket) => void socket.write(reply('relayed', fields)), async ({ port }) => {
+    const head = (await exchange(port, get('/api/x', 'Connection: close\r\n'))).toString('latin1').split('\r\n\r\n')[0] ?? '';
+    const lines = head.split('\r\n');
+    assert.equal(lines.filter((line) => /^date:/i.test(line)).length, 1, 'one Date');
+    assert.ok(!head.includes('1990'), 'the Date is the proxy\'s own');
+    assert.deepEqual(lines.filter((line) => line.startsWith('Set-Cookie: ')), ['Set-Cookie: a=1', 'Set-Cookie: b=2']);
+    assert.ok(lines.includes('content-type: text/plain') && lines.includes('X-Custom-Case: kept'), head);
+    assert.deepEqual(lines.filter((line) => /^content-length:/i.test(line)), ['Content-Length: 7']);
+  });
+});
+
 test('proxyKeepHost sends the browser Host upstream', async () => {
   const upstream = await startUpstream(ok);
   try {

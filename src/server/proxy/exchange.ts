@@ -7,7 +7,7 @@ import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix } from '../../http/response';
 import type { ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
 import type { Request, Response, StreamBody } from '../handler';
-import { requestHead, responseHeaders, type UploadFraming } from './headers';
+import { requestHead, responseFields, type UploadFraming } from './headers';
 import { decodableEncodings, injectable, inject, type PageRewrite } from './html';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
 import { upstreamTarget, type Route } from './routes';
@@ -35,6 +35,8 @@ const MAX_REWRITE = 8 * 1024 * 1024;
 const MAX_HELD = 64 * 1024;
 const EVENT_STREAM = /^\s*text\/event-stream\b/i;
 const EMPTY = Buffer.alloc(0);
+/** A relayed answer's fields travel as `Response.fieldLines` (see responseFields). */
+const NO_HEADERS = Object.freeze({});
 
 /** Forwards `request` on `route` and resolves with the upstream's response, or an error page. */
 export function forward(request: Request, route: Route, context: ProxyContext): Promise<Response> {
@@ -57,6 +59,8 @@ class ProxyExchange implements UpstreamUser {
   private headMs = 0;
   private head: ResponseHead | undefined;
   private chunks: Buffer[] = [];
+  /** A held body of known length, copied into one buffer as it arrives (no concat at the end). */
+  private whole: Buffer | undefined;
   private size = 0;
   private stream: Readable | undefined;
   private settled = false;
@@ -101,7 +105,7 @@ class ProxyExchange implements UpstreamUser {
 
   /** Sends the head and the body on a pooled connection. */
   send(): void {
-    const connection = this.pool.take(this);
+    const connection = this.pool.take(this, this.upgrade);
     this.connection = connection;
     const socket = connection.socket;
     const { request } = this;
@@ -187,15 +191,24 @@ class ProxyExchange implements UpstreamUser {
     const pages = this.context.pages;
     this.rewrite = pages !== undefined && injectable(this.request, head, pages);
     this.hold = this.rewrite || (framing.kind === 'length' && framing.length <= MAX_HELD);
+    if (this.hold && framing.kind === 'length' && framing.length <= MAX_HELD) this.whole = Buffer.allocUnsafe(framing.length);
   }
 
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
+    // The chunk lies in the shared read buffer of the upstream sockets (READ_BUFFER in pool.ts),
+    // which the next read overwrites: what is kept is a copy.
     if (this.stream !== undefined) {
-      if (!this.stream.push(chunk)) this.connection.socket.pause();
+      if (!this.stream.push(Buffer.from(chunk))) this.connection.socket.pause();
       return;
     }
-    this.chunks.push(chunk);
+    const whole = this.whole;
+    if (whole !== undefined) {
+      chunk.copy(whole, this.size);
+      this.size += chunk.length;
+      return;
+    }
+    this.chunks.push(Buffer.from(chunk));
     this.size += chunk.length;
     if (this.rewrite && this.size > MAX_REWRITE) {
       this.rewrite = false;
@@ -226,21 +239,21 @@ class ProxyExchange implements UpstreamUser {
     const socket = this.connection.handOver();
     if (this.resumeUpload !== undefined) socket.removeListener('drain', this.resumeUpload);
     socket.pause();
-    this.resolve(this.context.tunnel(socket, head, this.responseHeaders(head), this.reason()));
+    this.resolve(this.context.tunnel(socket, head, this.responseFields(head), this.reason()));
   }
 
   /** A response without a body; HEAD keeps the upstream's Content-Length. */
   private settleEmpty(head: ResponseHead): void {
     this.settled = true;
-    const headers = this.responseHeaders(head);
+    const fieldLines = this.responseFields(head);
     const status = head.status;
     if (this.request.method === 'HEAD' && status !== 204 && status !== 304) {
       // HEAD is framed as its GET would be: the upstream's length, else chunked; never a made-up 0.
       const length = declaredLength(head.headers.get('content-length'));
       const stream = Readable.from([]);
-      this.resolve({ status, headers, body: length === undefined ? { kind: 'stream', stream } : { kind: 'stream', stream, length }, reason: this.reason() });
+      this.resolve({ status, headers: NO_HEADERS, fieldLines, body: length === undefined ? { kind: 'stream', stream } : { kind: 'stream', stream, length }, reason: this.reason() });
     } else {
-      this.resolve({ status, headers, reason: this.reason() });
+      this.resolve({ status, headers: NO_HEADERS, fieldLines, reason: this.reason() });
     }
   }
 
@@ -248,9 +261,8 @@ class ProxyExchange implements UpstreamUser {
   private settleWhole(): void {
     const head = this.head as ResponseHead;
     this.settled = true;
-    const body = this.size === 0 ? EMPTY : this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size);
-    this.chunks = [];
-    this.resolve({ status: head.status, headers: this.responseHeaders(head), body, reason: this.reason() });
+    const body = this.heldBody();
+    this.resolve({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head), body, reason: this.reason() });
   }
 
   /** The body as a stream from here on: what arrived so far, then the rest as it comes. */
@@ -277,20 +289,26 @@ class ProxyExchange implements UpstreamUser {
     // leaves is noticed at once even while no event is written, and the upstream is released.
     const endless = EVENT_STREAM.test(head.headers.get('content-type') ?? '');
     const body: StreamBody = length === undefined ? { kind: 'stream', stream, endless } : { kind: 'stream', stream, length, endless };
-    this.resolve({ status: head.status, headers: this.responseHeaders(head), body, reason: this.reason() });
+    this.resolve({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head), body, reason: this.reason() });
   }
 
   /** The page, decoded when it was compressed, with live reload's client in it, sent as identity. */
   private settleRewritten(): void {
     const head = this.head as ResponseHead;
     this.settled = true;
-    const page = inject(this.request, head, Buffer.concat(this.chunks, this.size), this.context.pages as PageRewrite);
-    this.chunks = [];
-    this.resolve({ status: head.status, headers: this.responseHeaders(head, page.drop), body: page.body, reason: this.reason() });
+    const page = inject(this.request, head, this.heldBody(), this.context.pages as PageRewrite);
+    this.resolve({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head, page.drop), body: page.body, reason: this.reason() });
   }
 
-  private responseHeaders(head: ResponseHead, drop?: ReadonlySet<string>): Response['headers'] {
-    return responseHeaders(head, this.route, this.request.headers.get('host') ?? '', drop);
+  private heldBody(): Buffer {
+    const chunks = this.chunks;
+    this.chunks = [];
+    if (this.whole !== undefined) return this.whole;
+    return this.size === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.size);
+  }
+
+  private responseFields(head: ResponseHead, drop?: ReadonlySet<string>): string {
+    return responseFields(head, this.route, this.request.headers.get('host') ?? '', drop);
   }
 
   private reason(): string {

@@ -1,6 +1,6 @@
 import { HOP_BY_HOP_FIELDS } from '../../http/field-names';
 import type { ResponseHead } from '../../http/response-parser';
-import type { Request, ResponseHeaders } from '../handler';
+import type { Request } from '../handler';
 import type { Route } from './routes';
 
 /**
@@ -80,38 +80,31 @@ export function requestHead(request: Request, options: ForwardOptions): string {
 const SET_HERE = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via']);
 
 /**
- * The response fields passed to the client: the upstream's, names as sent, repeated fields kept
- * apart (Set-Cookie), without hop-by-hop ones; Via added, and a Location that points at the
- * upstream rewritten to this server (see rewriteLocation). `drop` names more fields to leave out.
+ * Not passed to the client besides the hop-by-hop fields: Via, which is rewritten, and Date, which
+ * the connection writes itself (as it drops a handler's, see Response.fieldLines).
  */
-export function responseHeaders(head: ResponseHead, route: Route, clientHost: string, drop?: ReadonlySet<string>): ResponseHeaders {
+const NOT_RELAYED = new Set([...HOP_BY_HOP, 'via', 'date']);
+
+/**
+ * The response fields passed to the client, as field lines (Response.fieldLines): the upstream's
+ * in the order received, names as sent, repeated fields kept apart (Set-Cookie), without
+ * hop-by-hop ones; Via added, and a Location that points at the upstream rewritten to this server
+ * (see rewriteLocation). `drop` names more fields to leave out. The response parser has checked
+ * every name and value, so one string is built from them directly: no object of fields per
+ * response for the connection to walk, lower-case and check again.
+ */
+export function responseFields(head: ResponseHead, route: Route, clientHost: string, drop?: ReadonlySet<string>): string {
   const raw = head.rawHeaders;
   const named = connectionNamed(head.headers.get('connection'));
-  const out: Record<string, string | string[]> = {};
-  // Repeated fields (Set-Cookie) need their names matched case-insensitively; the usual head has
-  // none (one name per field in the parser's map), and skips that Map.
-  const spelled = head.headers.size * 2 === raw.length ? undefined : new Map<string, string>();
+  let out = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named?.has(lower) === true || drop?.has(lower) === true || lower === 'via') continue;
-    let value = raw[i + 1] as string;
-    if (lower === 'location') value = rewriteLocation(value, route, clientHost);
-    if (spelled === undefined) {
-      out[name] = value;
-      continue;
-    }
-    const key = spelled.get(lower);
-    if (key === undefined) {
-      spelled.set(lower, name);
-      out[name] = value;
-    } else {
-      const previous = out[key] as string | string[];
-      out[key] = Array.isArray(previous) ? [...previous, value] : [previous, value];
-    }
+    if (NOT_RELAYED.has(lower) || named?.has(lower) === true || drop?.has(lower) === true) continue;
+    const value = raw[i + 1] as string;
+    out += `${name}: ${lower === 'location' ? rewriteLocation(value, route, clientHost) : value}\r\n`;
   }
-  out.Via = appended(head.headers.get('via'), VIA);
-  return out;
+  return `${out}Via: ${appended(head.headers.get('via'), VIA)}\r\n`;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ResponseParser, type ResponseCallbacks, type ResponseHead } from '../../http/response-parser';
@@ -19,6 +20,13 @@ const IDLE_MS = 4000;
 const SWEEP_MS = 250;
 const IDLE_SWEEPS = Math.ceil(IDLE_MS / SWEEP_MS);
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+/**
+ * The read buffer of every pooled upstream socket (`net.connect`'s `onread`): each read lands in
+ * this one buffer instead of a fresh 64 KiB allocation shrunk to size, and reaches the parser
+ * without the Readable 'data' machinery. Reads are handled one at a time, synchronously, so one
+ * buffer serves all sockets; whatever outlives the read (body bytes) is copied by the exchange.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The exchange that holds a connection: it gets the connection's parsed response and socket events. */
 export interface UpstreamUser extends ResponseCallbacks {
@@ -46,13 +54,24 @@ export class UpstreamConnection implements ResponseCallbacks {
   /** Sweeps that found it idle in a row. */
   idleSweeps = 0;
 
+  readonly socket: Socket;
+
+  /**
+   * `streamed`: the socket reads through its Readable side, as a tunnel needs after a 101 (see
+   * `handOver`); such a connection serves one exchange and is never pooled.
+   */
   constructor(
-    readonly socket: Socket,
+    upstream: Upstream,
     maxHeaderBytes: number,
     private readonly pool: UpstreamPool,
+    readonly streamed: boolean,
   ) {
     this.parser = new ResponseParser(this, { maxHeaderBytes, maxBodyBytes: NO_LIMIT });
-    socket.on('data', this.onData);
+    const { hostname: host, port } = upstream;
+    const socket = streamed ? connect({ host, port }) : connect({ host, port, onread: { buffer: READ_BUFFER, callback: this.onRead } });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    if (streamed) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onClose);
@@ -76,13 +95,19 @@ export class UpstreamConnection implements ResponseCallbacks {
     this.socket.destroy();
   }
 
+  /** Reading pauses through `socket.pause()` (backpressure from a streamed body), never by returning false. */
+  private readonly onRead = (length: number): boolean => {
+    this.onData(READ_BUFFER.subarray(0, length));
+    return true;
+  };
+
   private readonly onData = (chunk: Buffer): void => {
     const user = this.user;
     // Bytes on an idle connection answer nothing we asked: it cannot be trusted.
     if (user === undefined) return void this.socket.destroy();
     const used = this.parser.execute(chunk);
     // After a 101 the rest is the new protocol's, for the tunnel: back into the paused socket.
-    if (used < chunk.length && !this.parser.failed) this.socket.unshift(chunk.subarray(used));
+    if (used < chunk.length && this.streamed && !this.parser.failed) this.socket.unshift(chunk.subarray(used));
     user.onParsed();
   };
 
@@ -143,16 +168,15 @@ export class UpstreamPool {
     private readonly maxHeaderBytes: number,
   ) {}
 
-  /** An idle connection, newest first, or a new one (still connecting), lent to `user`. */
-  take(user: UpstreamUser): UpstreamConnection {
-    let connection = this.idle.pop();
+  /**
+   * An idle connection, newest first, or a new one (still connecting), lent to `user`; a request
+   * that asks to upgrade gets a new `streamed` one, which a tunnel can take over.
+   */
+  take(user: UpstreamUser, upgrade: boolean): UpstreamConnection {
+    let connection = upgrade ? undefined : this.idle.pop();
     // One destroyed while idle has not said 'close' yet.
     while (connection?.socket.destroyed === true) connection = this.idle.pop();
-    if (connection === undefined) {
-      const socket = connect({ host: this.upstream.hostname, port: this.upstream.port });
-      socket.setNoDelay(true);
-      connection = new UpstreamConnection(socket, this.maxHeaderBytes, this);
-    }
+    connection ??= new UpstreamConnection(this.upstream, this.maxHeaderBytes, this, upgrade);
     connection.user = user;
     this.busy.add(connection);
     this.timer ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
@@ -163,7 +187,7 @@ export class UpstreamPool {
   give(connection: UpstreamConnection): void {
     connection.user = undefined;
     this.busy.delete(connection);
-    if (this.closed || connection.socket.destroyed || this.idle.length >= MAX_IDLE) {
+    if (this.closed || connection.streamed || connection.socket.destroyed || this.idle.length >= MAX_IDLE) {
       connection.destroy();
       return;
     }
