@@ -33,7 +33,7 @@ const BACKGROUND = 'rgb(20, 90, 60)';
 const CHANGED_BACKGROUND = 'rgb(110, 40, 90)';
 const CHANGED_HEADING = 'Reloaded after a change on disk';
 /** Typed into index.html in bursts, unsaved: the page must show each one. */
-const TYPED_BURSTS = [' and typed', ' in', ' VS', ' Code'];
+const TYPED_BURSTS = [' and typed', ' in', ' VS', ' Code', ' by', ' a', ' person'];
 const SECOND_HEADING = 'The second page of the fixture';
 const APP_HEADING = 'Hello from the WSGI app';
 const APP_TYPED = ', edited in app.py';
@@ -132,8 +132,11 @@ async function pageState(page, origin, port) {
       marker: window.__tinyMarker ?? null,
       heading: document.getElementById('greeting')?.textContent ?? null,
       background: getComputedStyle(document.body).backgroundColor,
-      // When this document's navigation began, on the same clock as the test's Date.now().
+      // When this document's navigation began and when it first painted its text, on the same
+      // clock as the test's Date.now(); null before the first paint.
       navigatedAt: performance.timeOrigin,
+      paintedAt: ((paint) => (paint ? performance.timeOrigin + paint.startTime : null))(
+        performance.getEntriesByType('paint').find((entry) => entry.name === 'first-contentful-paint')),
     }))
     .catch(() => null);
 }
@@ -324,15 +327,20 @@ async function checkLiveReload(page, origin, port, workspace) {
     // When the reload that showed it began: the part before is the typing pause and the way to
     // the page, the part after is the page loading in the Simple Browser.
     const reloads = [];
+    const polled = [];
     let expected = CHANGED_HEADING;
     for (const burst of TYPED_BURSTS) {
       await page.keyboard.type(burst);
       const typed = Date.now();
       expected += burst;
       const shown = expected;
+      // The page is polled every 25 ms through the workbench's frames, which notices a new
+      // document late; the time is therefore the reloaded document's first paint, as the page
+      // itself reports it (the poll's own time is printed beside it).
       const { ms, state } = await timeUntilShown(`the page did not show the unsaved "${shown}"`, page, origin, port,
-        (seen) => seen.heading === shown, typed);
-      times.push(ms);
+        (seen) => seen.heading === shown && seen.paintedAt !== null, typed);
+      times.push(Math.round(state.paintedAt - typed));
+      polled.push(ms);
       reloads.push(Math.round(state.navigatedAt - typed));
       await untilConnected(page, origin, port);
     }
@@ -340,7 +348,7 @@ async function checkLiveReload(page, origin, port, workspace) {
     if (readFileSync(html, 'utf8').includes(TYPED_BURSTS[0])) throw new Error('index.html was saved; the test needed it unsaved');
     const sorted = [...times].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)];
-    console.log(`# unsaved text shown ${times.join(', ')} ms after the last keystroke (its reload began after ${reloads.join(', ')} ms); median ${median} ms (target < 300 ms)`);
+    console.log(`# unsaved text painted ${times.join(', ')} ms after the last keystroke (its reload began after ${reloads.join(', ')} ms; the poll saw it after ${polled.join(', ')} ms); median ${median} ms (target < 300 ms)`);
     if (median > 1000) throw new Error(`the median time from the last keystroke to the page was ${median} ms (over 1 s)`);
   });
   await step(page, 'Saving index.html with Ctrl+S keeps the typed text on the page and on disk', async () => {
