@@ -76,10 +76,7 @@ class AppExchange implements ExchangeSink {
   private readonly clientGone = (): void => {
     if (this.settled) return;
     this.abandon();
-    this.clearTimer();
-    if (this.settleTimer !== undefined) clearTimeout(this.settleTimer);
-    this.settled = true;
-    this.resolve({ status: 499, headers: {}, reason: 'client closed the connection; app request aborted' });
+    this.settleWith({ status: 499, headers: {}, reason: 'client closed the connection; app request aborted' });
   };
 
   private head(): unknown {
@@ -258,11 +255,17 @@ class AppExchange implements ExchangeSink {
   }
 
   private fail(status: number, title: string, reason: string, traceback: string): void {
+    const shown = this.context.showTraceback ? traceback : '';
+    this.settleWith({ status, headers: HTML_HEADERS, body: appErrorPage(status, title, shown), reason });
+  }
+
+  /** Answers with `response` unless an answer went out already; either way both timers stop. */
+  private settleWith(response: Response): void {
     this.clearTimer();
+    if (this.settleTimer !== undefined) clearTimeout(this.settleTimer);
     if (this.settled) return;
     this.settled = true;
-    const shown = this.context.showTraceback ? traceback : '';
-    this.resolve({ status, headers: HTML_HEADERS, body: appErrorPage(status, title, shown), reason });
+    this.resolve(response);
   }
 
   private clearTimer(): void {
