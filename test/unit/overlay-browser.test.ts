@@ -3,10 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { startServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
-import { createFixtureSite } from './helpers/fixture-site';
 import { MapOverlay } from './helpers/overlay';
+import { connected, withPageServer } from './helpers/page-server';
 
 let browser: Browser | undefined;
 before(async () => {
@@ -19,57 +18,35 @@ after(async () => {
 const page = (text: string, charset = 'utf-8'): string =>
   `<!doctype html><html><head><meta charset="${charset}"><link rel="stylesheet" href="site.css"></head><body><p id="text">${text}</p></body></html>`;
 
-async function connected(tab: Page): Promise<void> {
-  await tab.waitForFunction(
-    () => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true,
-    null,
-    { timeout: 5000 },
-  );
-}
-
 const textIs = (tab: Page, text: string): Promise<unknown> =>
   tab.waitForFunction((expected) => document.getElementById('text')?.textContent === expected, text, { timeout: 5000 });
 
 test('a page shows unsaved text, its stylesheet swaps in place, and revert brings the saved page back', async () => {
-  assert.ok(browser, 'Chromium is running');
   // "中文" in GBK: a page that is not UTF-8 must stay readable when its unsaved text is served.
   const gbkText = Buffer.from([0xd6, 0xd0, 0xce, 0xc4]);
-  const site = createFixtureSite({ 'index.html': page('saved'), 'site.css': 'p { color: rgb(0, 0, 255); }', 'gbk.html': page('saved', 'gbk') });
+  const files = { 'index.html': page('saved'), 'site.css': 'p { color: rgb(0, 0, 255); }', 'gbk.html': page('saved', 'gbk') };
   const overlay = new MapOverlay();
-  const started = await startServer({ root: site.root, port: 0, liveReload: true, overlay });
-  assert.ok(started.ok, started.ok ? '' : started.error.message);
-  const server = started.server;
-  const context = await browser.newContext();
-  try {
-    const tab = await context.newPage();
-    let loads = 0;
-    tab.on('load', () => loads++);
-    await tab.goto(new URL('/', server.url).href);
-    await connected(tab);
+  await withPageServer(browser, files, async ({ site, page: tab, loads, open }) => {
+    await open('/');
     await textIs(tab, 'saved');
 
     overlay.set(site.path('index.html'), Buffer.from(page('typed, not saved')));
     await textIs(tab, 'typed, not saved');
     await connected(tab);
-    const loadsBeforeCss = loads;
+    const loadsBeforeCss = loads();
     await tab.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
     overlay.set(site.path('site.css'), Buffer.from('p { color: rgb(255, 0, 0); }'));
     await tab.waitForFunction(() => getComputedStyle(document.getElementById('text') as HTMLElement).color === 'rgb(255, 0, 0)', null, { timeout: 5000 });
     assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'the stylesheet swapped without a reload');
-    assert.equal(loads, loadsBeforeCss);
+    assert.equal(loads(), loadsBeforeCss);
 
     overlay.set(site.path('index.html'), undefined);
     await textIs(tab, 'saved');
 
-    await tab.goto(new URL('/gbk.html', server.url).href);
-    await connected(tab);
+    await open('/gbk.html');
     const edited = Buffer.from(page('@@', 'gbk'));
     const at = edited.indexOf('@@');
     overlay.set(site.path('gbk.html'), Buffer.concat([edited.subarray(0, at), gbkText, edited.subarray(at + 2)]));
     await textIs(tab, '中文');
-  } finally {
-    await context.close();
-    await server.close();
-    site.remove();
-  }
+  }, { overlay });
 });

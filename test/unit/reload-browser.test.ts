@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { watchTree } from '../../src/server/reload';
 import { startServer, type TinyServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
+import { withPageServer } from './helpers/page-server';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 import { waitFor } from './helpers/server';
 
@@ -101,17 +102,11 @@ function delay(ms: number): Promise<void> {
 }
 
 test('a reload takes the client from the browser cache instead of asking the server again', async () => {
-  assert.ok(browser, 'Chromium is running');
-  const site = createFixtureSite({ 'index.html': page('version 0'), 'css/site.css': 'p { color: rgb(0, 0, 255); }' });
   const targets: string[] = [];
   const logger = { log: (record: { readonly target: string }) => void targets.push(record.target) };
-  const result = await startServer({ root: site.root, port: 0, portAttempts: 0, liveReload: true, changes: watchTree, logger });
-  assert.ok(result.ok, result.ok ? '' : result.error.message);
-  const context = await browser.newContext();
-  try {
-    const tab = await context.newPage();
-    await tab.goto(new URL('/index.html', result.server.url).href);
-    await connected(tab);
+  const files = { 'index.html': page('version 0'), 'css/site.css': 'p { color: rgb(0, 0, 255); }' };
+  await withPageServer(browser, files, async ({ site, page: tab, open }) => {
+    await open('/index.html');
     const clientRequests = () => targets.filter((target) => target.startsWith('/.tiny-server/reload/client.js')).length;
     const pageRequests = () => targets.filter((target) => target === '/index.html').length;
     const before = clientRequests();
@@ -122,11 +117,7 @@ test('a reload takes the client from the browser cache instead of asking the ser
     // Positive control: the reload did go to the server, for the page itself.
     assert.equal(pageRequests(), 2, `the page was asked for twice (${targets.join(', ')})`);
     assert.equal(clientRequests(), before, `the reload asked for the client again (${targets.join(', ')})`);
-  } finally {
-    await context.close();
-    await result.server.close();
-    site.remove();
-  }
+  }, { logger });
 });
 
 test('a change that goes out while the page reloads for an earlier one still reaches the page', async () => {
