@@ -16,6 +16,8 @@
 //   counts for everything below it; "/" means anything may have changed;
 // - other paths are ignored: editing one page does not reload the pages that merely link to it;
 // - when the page cannot tell (no Resource Timing, or its buffer filled up) it reloads.
+// A page without scripts of its own whose only changed path is the page itself is updated in
+// place instead of reloaded (see updateInPlace): it shows the same, sooner, and keeps its place.
 // A stream that reconnects to a restarted server (a different instance id) reloads every page once.
 //
 // Before a reload the page's place is saved in sessionStorage (window and id'd boxes' scroll, the
@@ -28,6 +30,8 @@
 
   /** How many changes the server's hello repeats, and a stream keeps for pages that connect later. */
   const RECENT_CHANGES = 32;
+  /** The query a stylesheet swapped in place gets, so the browser fetches it anew. */
+  const RELOAD_QUERY = 'tiny-reload';
 
   /**
    * Opens the event stream at `url`; calls `emit` with change, restart and connected messages.
@@ -156,14 +160,48 @@
       const sheets = linkedSheets();
       const swaps = [];
       let mustReload = false;
+      let pageChanged = false;
       for (const path of paths) {
         const changed = pathKey(new URL('.' + path, root));
         const own = sheets.filter((sheet) => sheet.key === changed);
         if (own.length > 0) swaps.push(...own.map((sheet) => sheet.link));
+        else if (pageKeys().includes(changed)) pageChanged = true;
         else if (dependsOn(changed)) mustReload = true;
       }
-      if (mustReload) reload(true);
-      else swaps.forEach(swap);
+      if (mustReload || (pageChanged && !isStatic(document, script))) reload(true);
+      else {
+        swaps.forEach(swap);
+        if (pageChanged) refresh();
+      }
+    }
+
+    // One in-place update at a time; a change that arrives meanwhile fetches the page once more.
+    let refreshing = false;
+    let refreshAgain = false;
+    function refresh() {
+      if (refreshing) {
+        refreshAgain = true;
+        return;
+      }
+      refreshing = true;
+      const step = () => {
+        refreshAgain = false;
+        updateInPlace(script).then(
+          (updated) => {
+            if (!updated) reload(true);
+            else if (refreshAgain && !reloading) step();
+            else refreshing = false;
+          },
+          () => reload(true),
+        );
+      };
+      step();
+    }
+
+    /** The page's own paths: its URL, and a folder URL's index files. */
+    function pageKeys() {
+      const page = pathKey(location);
+      return page.endsWith('/') ? [page, page + 'index.html', page + 'index.htm'] : [page];
     }
 
     function linkedSheets() {
@@ -173,8 +211,7 @@
     }
 
     function dependsOn(changed) {
-      const used = [pathKey(location)];
-      if (used[0].endsWith('/')) used.push(used[0] + 'index.html', used[0] + 'index.htm');
+      const used = pageKeys();
       if (!window.performance || !performance.getEntriesByType) return true;
       const entries = performance.getEntriesByType('resource');
       if (timingFull || entries.length >= 250) return true;
@@ -186,7 +223,7 @@
     function swap(link) {
       const next = link.cloneNode(false);
       const url = new URL(link.href);
-      url.searchParams.set('tiny-reload', String(Date.now()));
+      url.searchParams.set(RELOAD_QUERY, String(Date.now()));
       next.href = url.href;
       let done = false;
       const finish = () => {
@@ -218,6 +255,19 @@
     }
 
     listen(script.src, onMessage);
+    // A document the browser took from its cache without asking the server (going back or
+    // forward) may be older than its file: updates in place do not reach the cache. Such a page
+    // checks its text once.
+    safely(() => {
+      const navigation = performance.getEntriesByType('navigation')[0];
+      if (navigation && navigation.transferSize === 0) afterParsing(() => isStatic(document, script) && refresh());
+    });
+  }
+
+  /** Runs `action` once the document is parsed, so that nothing changes it under the parser. */
+  function afterParsing(action) {
+    if (document.readyState !== 'loading') action();
+    else document.addEventListener('DOMContentLoaded', () => safely(action), { once: true });
   }
 
   /** Subscribes through the shared worker, or opens a stream of its own. */
@@ -244,6 +294,117 @@
     } catch {
       direct();
     }
+  }
+
+  // ---- Updating a page in place ------------------------------------------------------------
+
+  /**
+   * Whether `doc` has no scripts of its own (`own`, the client's tag, aside): no script element,
+   * no event handler attribute, no javascript: address, nothing a parser without scripting reads
+   * differently (noscript, declarative shadow roots). Only such a page is updated in place: nothing on it can have
+   * changed its DOM or can tell an update from a reload, while a page with scripts reloads so
+   * that they run against the new text.
+   */
+  function isStatic(doc, own) {
+    if (doc.querySelector('noscript, template[shadowrootmode], template[shadowroot]')) return false;
+    for (const el of doc.getElementsByTagName('*')) {
+      if (el === own) continue;
+      if (el.localName === 'script') return false;
+      for (const attribute of el.attributes) if (/^on/i.test(attribute.name) || /^\s*javascript:/i.test(attribute.value)) return false;
+    }
+    return true;
+  }
+
+  /** The text of `type`'s charset parameter, if any (`text/html; charset=gbk`). */
+  function charsetOf(type) {
+    const match = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type);
+    return match ? match[1] : null;
+  }
+
+  /**
+   * Fetches the page again and changes the document to match it, node by node, where both the
+   * document and the new text have no scripts of their own (see isStatic) and the new text
+   * declares the same charset and doctype. What did not change stays as it is: the scroll
+   * position, focus, typed values, playing media, loaded images. Resolves false when the page
+   * must reload instead (not static, not HTML, an error answer, a redirect).
+   */
+  async function updateInPlace(own) {
+    await new Promise(afterParsing);
+    const response = await fetch(location.href, { cache: 'no-store', credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    const type = response.headers.get('content-type') || '';
+    if (!response.ok || response.redirected || !/^text\/html\s*(;|$)/i.test(type)) return false;
+    const text = new TextDecoder(charsetOf(type) || document.characterSet).decode(await response.arrayBuffer());
+    const next = new DOMParser().parseFromString(text, 'text/html');
+    if (!isStatic(next, null) || !isStatic(document, own)) return false;
+    if (doctypeOf(next) !== doctypeOf(document) || charsetDeclaration(next) !== charsetDeclaration(document)) return false;
+    morphAttributes(document.documentElement, next.documentElement);
+    morphChildren(document.documentElement, next.documentElement, own);
+    return true;
+  }
+
+  function doctypeOf(doc) {
+    const type = doc.doctype;
+    return type ? `${type.name}|${type.publicId}|${type.systemId}` : '';
+  }
+
+  /** A changed charset needs the bytes decoded anew: only a reload does that. */
+  function charsetDeclaration(doc) {
+    const meta = doc.querySelector('meta[charset], meta[http-equiv="content-type" i]');
+    return meta ? (meta.getAttribute('charset') || meta.getAttribute('content') || '').toLowerCase() : '';
+  }
+
+  /** Same kind of node: the one in place is changed to match rather than replaced. */
+  function sameKind(have, want) {
+    if (have.nodeType !== want.nodeType) return false;
+    if (have.nodeType !== Node.ELEMENT_NODE) return true;
+    return have.localName === want.localName && have.namespaceURI === want.namespaceURI && (have.id || '') === (want.id || '');
+  }
+
+  /**
+   * Makes `live`'s children (the client's own tag aside, which stays where it is) match `next`'s,
+   * position by position: alike nodes are changed in place, others replaced, extra ones removed.
+   */
+  function morphChildren(live, next, own) {
+    const have = Array.from(live.childNodes).filter((node) => node !== own);
+    const want = Array.from(next.childNodes);
+    // New nodes go before the client's tag when it is the last child, so it stays last.
+    const end = own && own.parentNode === live && own.nextSibling === null ? own : null;
+    want.forEach((node, i) => {
+      const old = have[i];
+      if (old === undefined) live.insertBefore(document.importNode(node, true), end);
+      else if (sameKind(old, node) && old.localName !== 'template') morphNode(old, node, own);
+      else live.replaceChild(document.importNode(node, true), old);
+    });
+    for (const old of have.slice(want.length)) old.remove();
+  }
+
+  function morphNode(live, next, own) {
+    if (live.nodeType !== Node.ELEMENT_NODE) {
+      if (live.nodeValue !== next.nodeValue) live.nodeValue = next.nodeValue;
+      return;
+    }
+    morphAttributes(live, next);
+    morphChildren(live, next, own);
+  }
+
+  function morphAttributes(live, next) {
+    for (const attribute of Array.from(live.attributes)) {
+      if (!next.hasAttributeNS(attribute.namespaceURI, attribute.localName)) live.removeAttributeNS(attribute.namespaceURI, attribute.localName);
+    }
+    for (const attribute of Array.from(next.attributes)) {
+      const current = live.getAttributeNS(attribute.namespaceURI, attribute.localName);
+      if (current === attribute.value) continue;
+      // A stylesheet swapped in place has the same address plus a cache-busting query: setting
+      // it back would load the sheet again for nothing.
+      if (live.localName === 'link' && attribute.name === 'href' && withoutReloadQuery(live.href) === withoutReloadQuery(new URL(attribute.value, document.baseURI).href)) continue;
+      live.setAttributeNS(attribute.namespaceURI, attribute.name, attribute.value);
+    }
+  }
+
+  function withoutReloadQuery(href) {
+    const url = new URL(href);
+    url.searchParams.delete(RELOAD_QUERY);
+    return url.href;
   }
 
   /** Runs `action`; whatever it throws stays here, never reaching the page. */

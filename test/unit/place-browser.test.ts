@@ -55,9 +55,10 @@ test('after a reload caused by an edit the page is scrolled back, in the window 
   });
 });
 
+/** A form with a script of its own, so that an edit reloads it (pages without scripts update in place). */
 function formPage(version: string): string {
   return (
-    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>form</title></head><body>\n' +
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>form</title><script>window.hasScript = true;</script></head><body>\n' +
     `<h1 id="version">${version}</h1>\n` +
     '<form><input id="name" autocomplete="off"> <textarea name="notes" autocomplete="off"></textarea>\n' +
     '<input type="password" id="secret" autocomplete="off"> <input type="text" id="code" autocomplete="one-time-code">\n' +

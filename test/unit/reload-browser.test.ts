@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Frame, Page } from 'playwright-core';
 import { watchTree } from '../../src/server/reload';
 import { startServer, type TinyServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
@@ -152,6 +152,95 @@ test('editing the HTML file reloads the page', async () => {
     // The new text can be read before the reloaded page's load event fires.
     await waitFor(() => h.loads >= 1, 3000, "the reloaded page's load event");
     assert.equal(h.loads, 1);
+  });
+});
+
+/** A page without scripts of its own: long enough to scroll, with a field to type into. */
+function staticPage(version: string, color = 'rgb(0, 0, 255)', extra = ''): string {
+  return (
+    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${version}</title>\n` +
+    `<style>#text { color: ${color}; } .tall { height: 3000px; }</style></head>\n` +
+    `<body><div class="tall"></div><p id="text">${version}</p><input id="field" value="default"><img id="picture" src="css/pixel.svg" alt="">${extra}</body></html>\n`
+  );
+}
+
+test('a page without scripts of its own is updated in place, and keeps its scroll, focus, typed value and loaded image', async () => {
+  const pixel = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>';
+  const targets: string[] = [];
+  const logger = { log: (record: { readonly target: string }) => void targets.push(record.target) };
+  await withPageServer(browser, { 'static.html': staticPage('version 0'), 'css/pixel.svg': pixel }, async ({ site, page: tab, open, loads }) => {
+    await open('/static.html');
+    await tab.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 7;
+      const field = document.getElementById('field') as HTMLInputElement;
+      field.focus({ preventScroll: true });
+      field.value = 'typed by hand';
+      window.scrollTo(0, 1500);
+    });
+    const picture = () => targets.filter((target) => target === '/css/pixel.svg').length;
+    const picturesBefore = picture();
+    const loadsBefore = loads();
+    site.write('static.html', staticPage('version 1', 'rgb(255, 0, 0)'));
+    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
+    const seen = await tab.evaluate(() => ({
+      marker: (window as unknown as { marker?: number }).marker,
+      scrollY: window.scrollY,
+      focused: document.activeElement?.id,
+      value: (document.getElementById('field') as HTMLInputElement).value,
+      title: document.title,
+      color: getComputedStyle(document.getElementById('text') as Element).color,
+      clientTags: document.querySelectorAll('script').length,
+    }));
+    assert.deepEqual(seen, { marker: 7, scrollY: 1500, focused: 'field', value: 'typed by hand', title: 'version 1', color: 'rgb(255, 0, 0)', clientTags: 1 });
+    assert.equal(loads(), loadsBefore, 'the page did not reload');
+    assert.equal(picture(), picturesBefore, 'the image was not fetched again');
+
+    // A text that brings a script of its own reloads the page, so that the script runs.
+    site.write('static.html', staticPage('version 2', 'rgb(255, 0, 0)', '<script>window.ran = true;</script>'));
+    await tab.waitForFunction(() => (window as unknown as { ran?: boolean }).ran === true, null, { timeout: 3000 });
+    assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), undefined, 'the page reloaded');
+    assert.equal(await textOf(tab), 'version 2');
+  }, { logger });
+});
+
+test('a page updated in place and then left shows its new text when its frame goes back to it', async () => {
+  // A frame's history goes through the HTTP cache (never the back/forward cache), which still
+  // holds the text the page was first loaded with. The parent comes from a second server without
+  // live reload (a parent with the client would reload for its frame's change) and is a real
+  // page (an about:blank parent gets no HTTP cache).
+  const files = { 'static.html': staticPage('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
+  await withPageServer(browser, files, async ({ site, server, page: tab }) => {
+    const parentSite = createFixtureSite({ 'frame.html': `<!doctype html><iframe id="view" src="${new URL('/static.html', server.url).href}" width="600" height="400"></iframe>` });
+    const parent = await start(parentSite.root, 0, false);
+    try {
+      await tab.goto(new URL('/frame.html', parent.url).href);
+      const view = () => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
+      const frameText = (want: string) => view().waitForFunction((text) => document.getElementById('text')?.textContent === text, want, { timeout: 3000 });
+      await frameText('version 0');
+      await view().waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
+      await view().evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+      site.write('static.html', staticPage('version 1'));
+      await frameText('version 1');
+      assert.equal(await view().evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'updated in place');
+      await view().evaluate(() => (location.href = 'other.html'));
+      await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
+      await view().evaluate(() => history.back());
+      await frameText('version 1');
+    } finally {
+      await parent.close();
+      parentSite.remove();
+    }
+  });
+});
+
+test('a page with an event handler attribute reloads instead of being updated in place', async () => {
+  const withHandler = (version: string) => staticPage(version, 'rgb(0, 0, 255)', '<button onclick="void 0">press</button>');
+  await withPageServer(browser, { 'handler.html': withHandler('version 0') }, async ({ site, page: tab, open }) => {
+    await open('/handler.html');
+    await tab.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+    site.write('handler.html', withHandler('version 1'));
+    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
+    assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), undefined, 'the page reloaded');
   });
 });
 

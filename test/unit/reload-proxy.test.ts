@@ -35,7 +35,7 @@ async function startPrefixProxy(target: number): Promise<{ server: Server; port:
   return { server, port: (server.address() as AddressInfo).port, outside };
 }
 
-test('a page behind a path-prefix proxy gets its client, stylesheet swaps and reloads through the prefix', async () => {
+test('a page behind a path-prefix proxy gets its client, stylesheet swaps, in-place updates and reloads through the prefix', async () => {
   const site = createFixtureSite({
     'sub/page.html': '<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head><body><p id="text">one</p></body></html>',
     'sub/style.css': 'p { color: rgb(0, 0, 255); }',
@@ -57,8 +57,13 @@ test('a page behind a path-prefix proxy gets its client, stylesheet swaps and re
     site.write('sub/style.css', 'p { color: rgb(255, 0, 0); }');
     await tab.waitForFunction(() => getComputedStyle(document.getElementById('text') as Element).color === 'rgb(255, 0, 0)', null, { timeout: 3000 });
     assert.equal(loads, 1, 'the stylesheet was swapped without a reload');
-    site.write('sub/page.html', '<!DOCTYPE html><html><head></head><body><p id="text">two</p></body></html>');
+    // A page without scripts fetches its new text through the prefix and updates in place...
+    site.write('sub/page.html', '<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head><body><p id="text">two</p></body></html>');
     await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'two', null, { timeout: 3000 });
+    assert.equal(loads, 1, 'the page was updated in place');
+    // ...and one whose new text has a script reloads, through the prefix too.
+    site.write('sub/page.html', '<!DOCTYPE html><html><head></head><body><p id="text">three</p><script>window.three = 3;</script></body></html>');
+    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'three', null, { timeout: 3000 });
     // The new text can be read before the reloaded page's load event fires.
     await waitFor(() => loads >= 2, 3000, "the reloaded page's load event");
     assert.equal(loads, 2);
