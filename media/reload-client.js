@@ -32,6 +32,8 @@
   const RECENT_CHANGES = 32;
   /** The query a stylesheet swapped in place gets, so the browser fetches it anew. */
   const RELOAD_QUERY = 'tiny-reload';
+  /** Stylesheet swaps whose new sheet has not loaded yet (see swap); each settles within 5 s. */
+  const pendingSwaps = new Set();
 
   /**
    * Opens the event stream at `url`; calls `emit` with change, restart and connected messages.
@@ -226,10 +228,16 @@
       url.searchParams.set(RELOAD_QUERY, String(Date.now()));
       next.href = url.href;
       let done = false;
+      let settle;
+      const pending = new Promise((resolve) => (settle = resolve));
+      pendingSwaps.add(pending);
       const finish = () => {
         if (done) return;
         done = true;
-        link.remove();
+        // Only while the new link is still there: the page must never be left without either.
+        if (next.isConnected) link.remove();
+        pendingSwaps.delete(pending);
+        settle();
       };
       next.addEventListener('load', finish);
       next.addEventListener('error', finish);
@@ -306,13 +314,18 @@
    * that they run against the new text.
    */
   function isStatic(doc, own) {
-    if (doc.querySelector('noscript, template[shadowrootmode], template[shadowroot]')) return false;
+    if (doc.querySelector('noscript, template[shadowrootmode], template[shadowroot], iframe[srcdoc], object, embed, frame')) return false;
     for (const el of doc.getElementsByTagName('*')) {
       if (el === own) continue;
       if (el.localName === 'script') return false;
-      for (const attribute of el.attributes) if (/^on/i.test(attribute.name) || /^\s*javascript:/i.test(attribute.value)) return false;
+      for (const attribute of el.attributes) if (/^on/i.test(attribute.name) || isScriptAddress(attribute.value)) return false;
     }
     return true;
+  }
+
+  /** A javascript: address as URL parsing reads it: tabs and newlines anywhere, controls before. */
+  function isScriptAddress(value) {
+    return /^[\x00-\x20]*javascript:/i.test(value.replace(/[\t\n\r]/g, ''));
   }
 
   /** The text of `type`'s charset parameter, if any (`text/html; charset=gbk`). */
@@ -326,19 +339,33 @@
    * document and the new text have no scripts of their own (see isStatic) and the new text
    * declares the same charset and doctype. What did not change stays as it is: the scroll
    * position, focus, typed values, playing media, loaded images. Resolves false when the page
-   * must reload instead (not static, not HTML, an error answer, a redirect).
+   * must reload instead (not static, not HTML, an error answer, a redirect), and true, leaving
+   * the page as it is, when the server cannot be reached.
    */
   async function updateInPlace(own) {
     await new Promise(afterParsing);
-    const response = await fetch(location.href, { cache: 'no-store', credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    let response;
+    try {
+      // A fetch() gets the file without the client's tag (the server adds it to page loads only).
+      response = await fetch(location.href, { cache: 'no-store', credentials: 'same-origin' });
+    } catch {
+      return true; // the server is not there: the page stays as it is, and a restart reloads it
+    }
     const type = response.headers.get('content-type') || '';
     if (!response.ok || response.redirected || !/^text\/html\s*(;|$)/i.test(type)) return false;
     const text = new TextDecoder(charsetOf(type) || document.characterSet).decode(await response.arrayBuffer());
     const next = new DOMParser().parseFromString(text, 'text/html');
     if (!isStatic(next, null) || !isStatic(document, own)) return false;
     if (doctypeOf(next) !== doctypeOf(document) || charsetDeclaration(next) !== charsetDeclaration(document)) return false;
+    // A stylesheet being swapped has two links until the new one loads: let it finish first.
+    await Promise.all(Array.from(pendingSwaps));
+    const place = placeNow();
+    const focused = document.activeElement;
     morphAttributes(document.documentElement, next.documentElement);
     morphChildren(document.documentElement, next.documentElement, own);
+    // Fields and focus on nodes that had to be replaced come back as after a reload.
+    place.fields.forEach(safelyRestoreField);
+    if (document.activeElement !== focused) safely(() => restoreFocus(place.focus));
     return true;
   }
 
@@ -360,22 +387,52 @@
     return have.localName === want.localName && have.namespaceURI === want.namespaceURI && (have.id || '') === (want.id || '');
   }
 
+  /** How far ahead morphChildren looks for an unchanged node, before it changes one in place. */
+  const LOOKAHEAD = 50;
+
   /**
-   * Makes `live`'s children (the client's own tag aside, which stays where it is) match `next`'s,
-   * position by position: alike nodes are changed in place, others replaced, extra ones removed.
+   * Makes `live`'s children (the client's own tag aside, which stays where it is) match `next`'s.
+   * Equal nodes are kept; a node inserted or removed before unchanged ones is found by looking
+   * ahead for the equal one, so those keep their state; otherwise a node of the same kind is
+   * changed in place and one of another kind replaced.
    */
   function morphChildren(live, next, own) {
     const have = Array.from(live.childNodes).filter((node) => node !== own);
     const want = Array.from(next.childNodes);
     // New nodes go before the client's tag when it is the last child, so it stays last.
     const end = own && own.parentNode === live && own.nextSibling === null ? own : null;
-    want.forEach((node, i) => {
+    let i = 0;
+    for (let w = 0; w < want.length; w += 1) {
+      const node = want[w];
       const old = have[i];
-      if (old === undefined) live.insertBefore(document.importNode(node, true), end);
-      else if (sameKind(old, node) && old.localName !== 'template') morphNode(old, node, own);
-      else live.replaceChild(document.importNode(node, true), old);
-    });
-    for (const old of have.slice(want.length)) old.remove();
+      if (old === undefined) {
+        live.insertBefore(document.importNode(node, true), end);
+      } else if (old.isEqualNode(node)) {
+        i += 1;
+      } else if (isMarkup(old) && findEqual(want, w + 1, old) !== -1) {
+        live.insertBefore(document.importNode(node, true), old); // inserted before `old`
+      } else if (isMarkup(node) && findEqual(have, i + 1, node) !== -1) {
+        const found = findEqual(have, i + 1, node);
+        for (; i < found; i += 1) have[i].remove(); // removed before the equal one
+        i += 1;
+      } else {
+        if (sameKind(old, node) && old.localName !== 'template') morphNode(old, node, own);
+        else live.replaceChild(document.importNode(node, true), old);
+        i += 1;
+      }
+    }
+    for (; i < have.length; i += 1) have[i].remove();
+  }
+
+  /** An element or text that is not only white space: what is worth looking ahead for. */
+  function isMarkup(node) {
+    return node.nodeType === Node.ELEMENT_NODE || (node.nodeType === Node.TEXT_NODE && node.nodeValue.trim() !== '');
+  }
+
+  function findEqual(nodes, from, node) {
+    const to = Math.min(nodes.length, from + LOOKAHEAD);
+    for (let k = from; k < to; k += 1) if (nodes[k].isEqualNode(node)) return k;
+    return -1;
   }
 
   function morphNode(live, next, own) {
@@ -383,8 +440,15 @@
       if (live.nodeValue !== next.nodeValue) live.nodeValue = next.nodeValue;
       return;
     }
+    // Browsers choose a video's or audio's <source> once: a change takes load().
+    const media = live instanceof HTMLMediaElement ? sourcesOf(live) : null;
     morphAttributes(live, next);
     morphChildren(live, next, own);
+    if (media !== null && sourcesOf(live) !== media) live.load();
+  }
+
+  function sourcesOf(media) {
+    return Array.from(media.children, (child) => (child.localName === 'source' ? child.outerHTML : '')).join('');
   }
 
   function morphAttributes(live, next) {
@@ -700,6 +764,11 @@
   }
 
   function savePlace() {
+    sessionStorage.setItem(placeKey(), JSON.stringify(placeNow()));
+  }
+
+  /** The page's place as savePlace keeps it: scroll, id'd boxes' scroll, typed fields, focus. */
+  function placeNow() {
     const place = { at: Date.now(), x: window.scrollX, y: window.scrollY, boxes: [], fields: [], focus: null };
     for (const el of document.querySelectorAll('[id]')) {
       if ((el.scrollTop || el.scrollLeft) && place.boxes.length < 200) place.boxes.push({ id: el.id, top: el.scrollTop, left: el.scrollLeft });
@@ -721,7 +790,7 @@
         // Inputs such as type=number have no selection.
       }
     }
-    sessionStorage.setItem(placeKey(), JSON.stringify(place));
+    return place;
   }
 
   /** True while a field shows what the document says (neither the user nor the browser changed it). */

@@ -233,14 +233,79 @@ test('a page updated in place and then left shows its new text when its frame go
   });
 });
 
-test('a page with an event handler attribute reloads instead of being updated in place', async () => {
-  const withHandler = (version: string) => staticPage(version, 'rgb(0, 0, 255)', '<button onclick="void 0">press</button>');
-  await withPageServer(browser, { 'handler.html': withHandler('version 0') }, async ({ site, page: tab, open }) => {
-    await open('/handler.html');
+test('pages with scripts in other forms reload instead of being updated in place', async () => {
+  const forms = {
+    'an event handler attribute': '<button onclick="void 0">press</button>',
+    'a javascript: address with a tab inside': '<a href="java&#9;script:void 0">link</a>',
+    'a frame with its own document': '<iframe srcdoc="<p>inner</p>"></iframe>',
+  };
+  for (const [what, extra] of Object.entries(forms)) {
+    const text = (version: string) => staticPage(version, 'rgb(0, 0, 255)', extra);
+    await withPageServer(browser, { 'page.html': text('version 0') }, async ({ site, page: tab, open }) => {
+      await open('/page.html');
+      await tab.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+      site.write('page.html', text('version 1'));
+      await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
+      assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), undefined, `a page with ${what} reloaded`);
+    });
+  }
+});
+
+test('an element inserted or removed above others leaves them, their typed values and focus as they were', async () => {
+  const text = (before: string) => `<!doctype html><html><head><title>t</title></head><body>\n${before}<p id="para"><input id="field" value="default"></p>\n<p id="text">end</p>\n</body></html>`;
+  await withPageServer(browser, { 'page.html': text('') }, async ({ site, page: tab, open }) => {
+    await open('/page.html');
+    await tab.evaluate(() => {
+      const field = document.getElementById('field') as HTMLInputElement & { mark?: number };
+      field.mark = 1;
+      field.value = 'typed';
+      field.focus();
+    });
+    const same = () => tab.evaluate(() => {
+      const field = document.getElementById('field') as HTMLInputElement & { mark?: number };
+      return { mark: field.mark, value: field.value, focused: document.activeElement === field, heading: document.querySelector('h2')?.textContent ?? null };
+    });
+    site.write('page.html', text('<h2>new heading</h2>\n'));
+    await tab.waitForFunction(() => document.querySelector('h2') !== null, null, { timeout: 3000 });
+    assert.deepEqual(await same(), { mark: 1, value: 'typed', focused: true, heading: 'new heading' }, 'after an insertion');
+    site.write('page.html', text(''));
+    await tab.waitForFunction(() => document.querySelector('h2') === null, null, { timeout: 3000 });
+    assert.deepEqual(await same(), { mark: 1, value: 'typed', focused: true, heading: null }, 'after a removal');
+  });
+});
+
+test('a page changed while its stylesheet is being swapped ends with the new stylesheet', async () => {
+  const text = (version: string) => `<!doctype html><html><head><link rel="stylesheet" href="site.css"></head><body><p id="text">${version}</p></body></html>`;
+  await withPageServer(browser, { 'page.html': text('version 0'), 'site.css': 'p { color: rgb(0, 0, 255); }' }, async ({ site, page: tab, open }) => {
+    await open('/page.html');
     await tab.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
-    site.write('handler.html', withHandler('version 1'));
-    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 3000 });
-    assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), undefined, 'the page reloaded');
+    // The new sheet is held back while the page's own text changes.
+    let held = false;
+    await tab.route('**/site.css?tiny-reload=*', async (route) => {
+      held = true;
+      await delay(1000);
+      await route.continue();
+    });
+    site.write('site.css', 'p { color: rgb(255, 0, 0); }');
+    await waitFor(() => held, 3000, 'the new stylesheet request');
+    site.write('page.html', text('version 1'));
+    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'version 1', null, { timeout: 5000 });
+    await tab.waitForFunction(() => getComputedStyle(document.getElementById('text') as Element).color === 'rgb(255, 0, 0)', null, { timeout: 5000 });
+    await delay(200);
+    const links = await tab.evaluate(() => Array.from(document.querySelectorAll('link[rel=stylesheet]'), (link) => link.getAttribute('href')));
+    assert.equal(links.length, 1, `one stylesheet link: ${JSON.stringify(links)}`);
+    assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'updated in place');
+  });
+});
+
+test("a changed <source> of a video makes it choose its source again", async () => {
+  const text = (name: string) => `<!doctype html><html><head></head><body><p id="text">${name}</p><video id="video" muted><source src="${name}.webm" type="video/webm"></video></body></html>`;
+  await withPageServer(browser, { 'page.html': text('a') }, async ({ site, page: tab, open }) => {
+    await open('/page.html');
+    await tab.waitForFunction(() => (document.getElementById('video') as HTMLVideoElement).currentSrc.endsWith('/a.webm'), null, { timeout: 3000 });
+    site.write('page.html', text('b'));
+    await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'b', null, { timeout: 3000 });
+    await tab.waitForFunction(() => (document.getElementById('video') as HTMLVideoElement).currentSrc.endsWith('/b.webm'), null, { timeout: 3000 });
   });
 });
 

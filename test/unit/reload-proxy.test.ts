@@ -58,9 +58,10 @@ test('a page behind a path-prefix proxy gets its client, stylesheet swaps, in-pl
     await tab.waitForFunction(() => getComputedStyle(document.getElementById('text') as Element).color === 'rgb(255, 0, 0)', null, { timeout: 3000 });
     assert.equal(loads, 1, 'the stylesheet was swapped without a reload');
     // A page without scripts fetches its new text through the prefix and updates in place...
+    await tab.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
     site.write('sub/page.html', '<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head><body><p id="text">two</p></body></html>');
     await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'two', null, { timeout: 3000 });
-    assert.equal(loads, 1, 'the page was updated in place');
+    assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'the page was updated in place');
     // ...and one whose new text has a script reloads, through the prefix too.
     site.write('sub/page.html', '<!DOCTYPE html><html><head></head><body><p id="text">three</p><script>window.three = 3;</script></body></html>');
     await tab.waitForFunction(() => document.getElementById('text')?.textContent === 'three', null, { timeout: 3000 });
