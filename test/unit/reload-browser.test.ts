@@ -233,6 +233,39 @@ test('a page updated in place and then left shows its new text when its frame go
   });
 });
 
+test('a page without scripts taken from the cache while the server is down stays as it is', async () => {
+  const files = { 'static.html': staticPage('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
+  const site = createFixtureSite(files);
+  const parentSite = createFixtureSite({});
+  const server = await start(site.root);
+  let serverOpen = true;
+  const parent = await start(parentSite.root, 0, false);
+  assert.ok(browser, 'Chromium is running');
+  const context = await browser.newContext();
+  try {
+    parentSite.write('frame.html', `<!doctype html><iframe id="view" src="${new URL('/static.html', server.url).href}"></iframe>`);
+    const tab = await context.newPage();
+    await tab.goto(new URL('/frame.html', parent.url).href);
+    const view = () => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
+    await view().waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
+    await view().evaluate(() => (location.href = 'other.html'));
+    await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
+    await server.close();
+    serverOpen = false;
+    await view().evaluate(() => history.back());
+    await view().waitForFunction(() => document.getElementById('text')?.textContent === 'version 0', null, { timeout: 3000 });
+    // The check of its text fails (nothing listens); a reload would show the browser's error page.
+    await delay(1000);
+    assert.equal(await view().evaluate(() => document.getElementById('text')?.textContent ?? null), 'version 0');
+  } finally {
+    await context.close();
+    if (serverOpen) await server.close();
+    await parent.close();
+    site.remove();
+    parentSite.remove();
+  }
+});
+
 test('pages with scripts in other forms reload instead of being updated in place', async () => {
   const forms = {
     'an event handler attribute': '<button onclick="void 0">press</button>',
