@@ -308,10 +308,11 @@
 
   /**
    * Whether `doc` has no scripts of its own (`own`, the client's tag, aside): no script element,
-   * no event handler attribute, no javascript: address, nothing a parser without scripting reads
-   * differently (noscript, declarative shadow roots). Only such a page is updated in place: nothing on it can have
-   * changed its DOM or can tell an update from a reload, while a page with scripts reloads so
-   * that they run against the new text.
+   * no event handler attribute, no javascript: address, no frame or plugin with a document of
+   * its own, nothing a parser without scripting reads differently (noscript, declarative shadow
+   * roots). Only such a page is updated in place: nothing on it can have changed its DOM or can
+   * tell an update from a reload, while a page with scripts reloads so that they run against the
+   * new text.
    */
   function isStatic(doc, own) {
     if (doc.querySelector('noscript, template[shadowrootmode], template[shadowroot], iframe[srcdoc], object, embed, frame')) return false;
@@ -335,9 +336,9 @@
   }
 
   /**
-   * Fetches the page again and changes the document to match it, node by node, where both the
-   * document and the new text have no scripts of their own (see isStatic) and the new text
-   * declares the same charset and doctype. What did not change stays as it is: the scroll
+   * Fetches the page again and changes the document to match it, node by node, where the new
+   * text, like the document (the callers checked it), has no scripts of its own (see isStatic)
+   * and declares the same charset and doctype. What did not change stays as it is: the scroll
    * position, focus, typed values, playing media, loaded images. Resolves false when the page
    * must reload instead (not static, not HTML, an error answer, a redirect), and true, leaving
    * the page as it is, when the server cannot be reached.
@@ -355,7 +356,7 @@
     if (!response.ok || response.redirected || !/^text\/html\s*(;|$)/i.test(type)) return false;
     const text = new TextDecoder(charsetOf(type) || document.characterSet).decode(await response.arrayBuffer());
     const next = new DOMParser().parseFromString(text, 'text/html');
-    if (!isStatic(next, null) || !isStatic(document, own)) return false;
+    if (!isStatic(next, null)) return false;
     if (doctypeOf(next) !== doctypeOf(document) || charsetDeclaration(next) !== charsetDeclaration(document)) return false;
     // A stylesheet being swapped has two links until the new one loads: let it finish first.
     await Promise.all(Array.from(pendingSwaps));
@@ -411,13 +412,15 @@
         i += 1;
       } else if (isMarkup(old) && findEqual(want, w + 1, old) !== -1) {
         live.insertBefore(document.importNode(node, true), old); // inserted before `old`
-      } else if (isMarkup(node) && findEqual(have, i + 1, node) !== -1) {
-        const found = findEqual(have, i + 1, node);
-        for (; i < found; i += 1) have[i].remove(); // removed before the equal one
-        i += 1;
       } else {
-        if (sameKind(old, node) && old.localName !== 'template') morphNode(old, node, own);
-        else live.replaceChild(document.importNode(node, true), old);
+        const found = isMarkup(node) ? findEqual(have, i + 1, node) : -1;
+        if (found !== -1) {
+          for (; i < found; i += 1) have[i].remove(); // removed before the equal one
+        } else if (sameKind(old, node) && old.localName !== 'template') {
+          morphNode(old, node, own);
+        } else {
+          live.replaceChild(document.importNode(node, true), old);
+        }
         i += 1;
       }
     }
