@@ -10,6 +10,36 @@ async function typeInto(editor: vscode.TextEditor, after: string, text: string):
   assert.ok(await editor.edit((edit) => edit.insert(at, text)), 'the edit applied');
 }
 
+/** Starts the server of the fixture folder `site` on a free port. */
+async function serveSite(): Promise<{ site: vscode.WorkspaceFolder; port: number }> {
+  const site = folder('site');
+  const port = await freePort();
+  await setSetting(site, 'port', port);
+  const tiny = await api();
+  assert.ok((await tiny.start(site.uri)).ok);
+  return { site, port };
+}
+
+/** Asks for `url` (one request at a time) until `accept` takes the answer's body; returns it. */
+async function untilServed(what: string, url: string, accept: (body: Buffer) => boolean): Promise<Buffer> {
+  let served: Buffer = Buffer.alloc(0);
+  let asking = false;
+  await waitFor(what, () => {
+    if (!asking) {
+      asking = true;
+      void get(url).then(
+        (answer) => {
+          served = answer.body;
+          asking = false;
+        },
+        () => (asking = false),
+      );
+    }
+    return accept(served);
+  }, 5000);
+  return served;
+}
+
 suite('Unsaved edits and the editor', () => {
   teardown(async () => {
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
@@ -18,11 +48,7 @@ suite('Unsaved edits and the editor', () => {
   });
 
   test('a page open in an editor with unsaved edits is served from the editor; revert serves the disk again', async () => {
-    const site = folder('site');
-    const port = await freePort();
-    await setSetting(site, 'port', port);
-    const tiny = await api();
-    assert.ok((await tiny.start(site.uri)).ok);
+    const { site, port } = await serveSite();
     const url = `http://127.0.0.1:${port}/`;
     const onDisk = (await get(url)).text;
     assert.match(onDisk, /Tiny Server fixture: site</);
@@ -30,45 +56,26 @@ suite('Unsaved edits and the editor', () => {
     const editor = await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'index.html'));
     await typeInto(editor, 'Tiny Server fixture: site', ' (typed, not saved)');
     assert.ok(editor.document.isDirty);
-    let served = '';
-    await waitFor('the unsaved text to be served', () => {
-      void get(url).then((answer) => (served = answer.text));
-      return served.includes('fixture: site (typed, not saved)');
-    }, 5000);
+    await untilServed('the unsaved text to be served', url, (body) => body.toString('utf8').includes('fixture: site (typed, not saved)'));
 
     await vscode.commands.executeCommand('workbench.action.files.revert');
     assert.equal(editor.document.isDirty, false);
-    await waitFor('the file on disk to be served again', () => {
-      void get(url).then((answer) => (served = answer.text));
-      return served === onDisk;
-    }, 5000);
+    await untilServed('the file on disk to be served again', url, (body) => body.toString('utf8') === onDisk);
   });
 
   test('a GBK page with unsaved edits is served in GBK; a UTF-8 page in UTF-8', async () => {
-    const site = folder('site');
-    const port = await freePort();
-    await setSetting(site, 'port', port);
-    const tiny = await api();
-    assert.ok((await tiny.start(site.uri)).ok);
+    const { site, port } = await serveSite();
     const gbkUri = vscode.Uri.joinPath(site.uri, 'sub', 'gbk.html');
     // TextDocumentOpenOptions.encoding (VS Code 1.100) is newer than the typings the extension builds against.
     const open = vscode.workspace.openTextDocument as unknown as (uri: vscode.Uri, options: { encoding: string }) => Thenable<vscode.TextDocument>;
     const gbk = await vscode.window.showTextDocument(await open(gbkUri, { encoding: 'gbk' }));
     await typeInto(gbk, '你好，世界！', '未保存');
     const wanted = Buffer.from([0xce, 0xb4, 0xb1, 0xa3, 0xb4, 0xe6]); // 未保存 in GBK
-    let served: Buffer = Buffer.alloc(0);
-    await waitFor('the unsaved GBK text to be served in GBK', () => {
-      void get(`http://127.0.0.1:${port}/sub/gbk.html`).then((answer) => (served = answer.body));
-      return served.includes(wanted);
-    }, 5000);
+    const served = await untilServed('the unsaved GBK text to be served in GBK', `http://127.0.0.1:${port}/sub/gbk.html`, (body) => body.includes(wanted));
     assert.equal(served.includes(Buffer.from('未保存')), false, 'not UTF-8');
     const utf8 = await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'about.html'));
     await typeInto(utf8, '<body>', 'unsaved é');
-    let text = '';
-    await waitFor('the unsaved UTF-8 text to be served', () => {
-      void get(`http://127.0.0.1:${port}/about.html`).then((answer) => (text = answer.text));
-      return text.includes('unsaved é');
-    }, 5000);
+    await untilServed('the unsaved UTF-8 text to be served', `http://127.0.0.1:${port}/about.html`, (body) => body.toString('utf8').includes('unsaved é'));
     await vscode.commands.executeCommand('workbench.action.files.revert');
     await vscode.window.showTextDocument(gbk.document);
     await vscode.commands.executeCommand('workbench.action.files.revert');
