@@ -30,6 +30,8 @@ export interface ConnectionContext {
   readonly dates: DateCache;
   readonly wire: WireCache;
   readonly streams: StreamSlots;
+  /** See ListenOptions.streamReads. */
+  readonly streamReads: boolean;
   /** Called once when the socket is gone. */
   readonly onClose: (connection: Connection) => void;
 }
@@ -95,7 +97,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     // The connection is its own parser callback object and socket owner (see listenTo): no
     // closures per connection. Nagle is off through the server's noDelay option.
     this.parser = new RequestParser(this, ctx.limits);
-    listenTo(socket, this);
+    listenTo(socket, this, ctx.streamReads);
   }
 
   /** Body bytes held for requests not answered yet: the queued ones and the one arriving. */
@@ -206,8 +208,9 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   /** @internal parser callback */
   onBody(chunk: Buffer): void {
     if (this.head === undefined) return;
-    if (this.bodyStream !== undefined) return this.bodyStream.add(chunk);
-    (this.bodyChunks ??= []).push(chunk);
+    // The chunk is a view of the socket's read buffer, valid only during this call: keep a copy.
+    if (this.bodyStream !== undefined) return this.bodyStream.add(Buffer.from(chunk));
+    (this.bodyChunks ??= []).push(Buffer.from(chunk));
     this.bodySize += chunk.length;
   }
 

@@ -21,6 +21,11 @@ export interface ListenOptions {
   readonly limits: Limits;
   readonly handlers: readonly Handler[];
   readonly log: (record: RequestLogRecord) => void;
+  /**
+   * Read through each socket's stream ('data' events) even where the shared read buffer is
+   * available (see `listenTo`): how Node versions whose sockets lack it are served; for tests.
+   */
+  readonly streamReads?: boolean;
 }
 
 const NOT_HANDLED: Response = {
@@ -101,7 +106,7 @@ export class Listener {
     for (let offset = 0; offset <= attempts; offset++) {
       const port = options.port + offset;
       if (port > 65535) break;
-      const server = createServer({ noDelay: true, allowHalfOpen: true });
+      const server = createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true });
       const bound = await bind(server, options.host, port);
       if (bound.ok) {
         const address = server.address();
@@ -129,6 +134,7 @@ export class Listener {
       dates: new DateCache(),
       wire: new WireCache(),
       streams: streamSlots(limits.maxEventStreams),
+      streamReads: options.streamReads === true,
       log: (record: RequestLogRecord) => {
         this.requestCount++;
         options.log(record);

@@ -55,9 +55,11 @@ export async function withListener(
   handlers: Handler[],
   run: (port: number, records: RequestLogRecord[], listener: Listener) => Promise<void>,
   limits: Partial<Limits> = {},
+  streamReads = false,
 ): Promise<void> {
   const records: RequestLogRecord[] = [];
   const result = await Listener.listen({
+    streamReads,
     host: '127.0.0.1',
     port: 0,
     portAttempts: 0,
