@@ -46,9 +46,9 @@ function onSharedRead(this: SharedReadSocket, nread: number, buffer: Buffer): vo
 /**
  * Trick: Node's `onread` socket option, for accepted sockets. By default every read allocates a
  * new buffer and pushes it through the socket's readable stream to its 'data' event, which also
- * schedules a read-ahead tick; for a small file that cost more CPU per request than our parsing
- * (bench/README.md, Profile). With `onread` Node reads into one buffer and calls a function
- * instead; `pause()`, `resume()`, 'end' and errors keep working. Node offers the option only to
+ * schedules a read-ahead tick: for a small file, about 3 µs of a request's 21 (README.md, "Against
+ * nginx as production configures it"). With `onread` Node reads into one buffer and calls a
+ * function instead; `pause()`, `resume()`, 'end' and errors keep working. Node offers the option only to
  * sockets it creates to connect, so an accepted socket gets the two fields the option sets
  * (`kBuffer`, `kBufferCb`, found by their names) and the handle call it makes, before it first
  * reads (the server accepts with `pauseOnConnect`). Where those are not what this expects, it
