@@ -115,6 +115,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   /** @internal ClientLink, for the request being answered */
   whenGone(listener: () => void): void {
     this.gone = listener;
+    if (this.state === 'finishing') this.updateReading();
   }
 
   /** The client left while a handler works on its answer: tell it, and drop the socket. */
@@ -249,7 +250,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   /** No more requests will be read; what is queued is still answered. */
   private stopReading(): void {
     this.state = 'finishing';
-    this.socket.pause();
+    this.updateReading();
   }
 
   /** Forgets the request being received. */
@@ -298,7 +299,10 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     let read: boolean;
     if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain && !this.bodyBlocked;
     else if (this.state === 'streaming') read = true;
-    else if (this.state === 'finishing') read = false;
+    // Nothing more is parsed; while a handler waits on its answer, reading on (what arrives is
+    // discarded) is how the client's leaving is noticed (whenGone): a paused socket reads
+    // nothing, its FIN and reset included.
+    else if (this.state === 'finishing') read = this.gone !== undefined;
     else return;
     const paused = this.socket.isPaused();
     if (read && paused) this.socket.resume();

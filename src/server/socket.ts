@@ -48,10 +48,12 @@ function onSharedRead(this: SharedReadSocket, nread: number, buffer: Buffer): vo
  * new buffer and pushes it through the socket's readable stream to its 'data' event, which also
  * schedules a read-ahead tick: for a small file, about 3 µs of a request's 21 (README.md, "Against
  * nginx as production configures it"). With `onread` Node reads into one buffer and calls a
- * function instead; `pause()`, `resume()`, 'end' and errors keep working. Node offers the option only to
- * sockets it creates to connect, so an accepted socket gets the two fields the option sets
- * (`kBuffer`, `kBufferCb`, found by their names) and the handle call it makes, before it first
- * reads (the server accepts with `pauseOnConnect`). Where those are not what this expects, it
+ * function instead; `pause()`, `resume()`, 'end' and errors keep working, except that a paused
+ * socket reads nothing at all (not even the peer's FIN or reset), where a paused stream still
+ * reads ahead to its high-water mark. Node offers the option only to sockets it creates to
+ * connect, so an accepted socket gets the two fields the option sets (`kBuffer`, `kBufferCb`,
+ * found by their names) and the handle call it makes, before it first reads (the server accepts
+ * with `pauseOnConnect`). Where those are not what this expects, it
  * changes nothing and returns false: the socket reads through its stream.
  */
 function readIntoSharedBuffer(socket: SharedReadSocket): boolean {

@@ -132,7 +132,6 @@ test("after handOver a socket that read into the shared buffer gives 'data' list
       owner.onChunk = (chunk) => {
         handOver(socket);
         socket.on('data', (data: Buffer) => copies.push(data));
-        // The rest of the first chunk is the new owner's first input, as after a 101.
         socket.write(`took over after ${chunk.toString('latin1')}`);
         socket.pipe(socket);
       };
@@ -200,6 +199,42 @@ for (const streamReads of [false, true]) {
           b.destroy();
         },
         { streamBodies },
+        streamReads,
+      );
+    });
+  }
+}
+
+for (const streamReads of [false, true]) {
+  const name = streamReads ? 'stream reads' : 'shared buffer';
+  for (const [request, leave] of [
+    ['GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'ends its side'],
+    ['GET /slow HTTP/1.0\r\n\r\n', 'resets the connection'],
+  ] as const) {
+    test(`${name}: a client whose request closes the connection and that ${leave} while the handler waits is noticed`, async () => {
+      let goneAfter: number | undefined;
+      let started = 0;
+      const slow: Handler = (request) =>
+        new Promise((resolve) => {
+          started = Date.now();
+          request.client?.whenGone(() => (goneAfter = Date.now() - started));
+          setTimeout(() => resolve({ status: 200, headers: {}, body: Buffer.from('late') }), 1500);
+        });
+      await withListener(
+        [slow],
+        async (port) => {
+          const client = await open(port);
+          client.on('data', () => undefined);
+          client.write(request);
+          await waitFor(() => started > 0, 3000, 'the handler to start');
+          await settle(50);
+          if (leave === 'ends its side') client.end();
+          else client.resetAndDestroy();
+          // Well before the answer (1.5 s): the proxy and the app gateway abort their request then.
+          await waitFor(() => goneAfter !== undefined, 1000, 'whenGone to fire');
+          client.destroy();
+        },
+        {},
         streamReads,
       );
     });
