@@ -21,10 +21,12 @@ function onSocketData(this: OwnedSocket, chunk: Buffer): void {
 }
 
 /**
- * The one buffer all sockets read into (see `readIntoSharedBuffer`): what a read delivers is a
- * view of it, valid until the owner's onData returns.
+ * The one buffer every socket reads into: accepted ones (see `readIntoSharedBuffer`) and the
+ * proxy's upstream connections (`net.connect`'s `onread`). Reads are handled one at a time,
+ * synchronously, so one buffer serves them all; what a read delivers is a view of it, valid
+ * until its callback returns, and whatever outlives the read is copied.
  */
-const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+export const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** Set on a socket reading into the shared buffer. */
 const SHARED_READS = Symbol('sharedReads');
 /** Set by handOver on such a socket: its reads go to 'data' listeners again, as copies. */
@@ -53,8 +55,8 @@ function onSharedRead(this: SharedReadSocket, nread: number, buffer: Buffer): vo
  * reads ahead to its high-water mark. Node offers the option only to sockets it creates to
  * connect, so an accepted socket gets the two fields the option sets (`kBuffer`, `kBufferCb`,
  * found by their names) and the handle call it makes, before it first reads (the server accepts
- * with `pauseOnConnect`). Where those are not what this expects, it
- * changes nothing and returns false: the socket reads through its stream.
+ * with `pauseOnConnect`). Where those are not what this expects, it changes nothing and returns
+ * false: the socket reads through its stream.
  */
 function readIntoSharedBuffer(socket: SharedReadSocket): boolean {
   const handle = socket._handle;

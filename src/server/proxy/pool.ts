@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ResponseParser, type ResponseCallbacks, type ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
+import { SHARED_READ_BUFFER } from '../socket';
 import type { Upstream } from './routes';
 
 /** Idle connections kept per upstream: enough for a benchmark's 50 concurrent clients and a browser's bursts. */
@@ -20,13 +21,6 @@ const IDLE_MS = 4000;
 const SWEEP_MS = 250;
 const IDLE_SWEEPS = Math.ceil(IDLE_MS / SWEEP_MS);
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
-/**
- * The read buffer of every pooled upstream socket (`net.connect`'s `onread`): each read lands in
- * this one buffer instead of a fresh 64 KiB allocation shrunk to size, and reaches the parser
- * without the Readable 'data' machinery. Reads are handled one at a time, synchronously, so one
- * buffer serves all sockets; whatever outlives the read (body bytes) is copied by the exchange.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The exchange that holds a connection: it gets the connection's parsed response and socket events. */
 export interface UpstreamUser extends ResponseCallbacks {
@@ -68,7 +62,7 @@ export class UpstreamConnection implements ResponseCallbacks {
   ) {
     this.parser = new ResponseParser(this, { maxHeaderBytes, maxBodyBytes: NO_LIMIT });
     const { hostname: host, port } = upstream;
-    const socket = streamed ? connect({ host, port }) : connect({ host, port, onread: { buffer: READ_BUFFER, callback: this.onRead } });
+    const socket = streamed ? connect({ host, port }) : connect({ host, port, onread: { buffer: SHARED_READ_BUFFER, callback: this.onRead } });
     this.socket = socket;
     socket.setNoDelay(true);
     if (streamed) socket.on('data', this.onData);
@@ -97,7 +91,7 @@ export class UpstreamConnection implements ResponseCallbacks {
 
   /** Reading pauses through `socket.pause()` (backpressure from a streamed body), never by returning false. */
   private readonly onRead = (length: number): boolean => {
-    this.onData(READ_BUFFER.subarray(0, length));
+    this.onData(SHARED_READ_BUFFER.subarray(0, length));
     return true;
   };
 
