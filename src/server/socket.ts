@@ -58,7 +58,7 @@ function onSharedRead(this: SharedReadSocket, nread: number, buffer: Buffer): vo
  * with `pauseOnConnect`). Where those are not what this expects, it changes nothing and returns
  * false: the socket reads through its stream.
  */
-function readIntoSharedBuffer(socket: SharedReadSocket): boolean {
+function readIntoSharedBuffer(socket: SharedReadSocket, onRead: (this: SharedReadSocket, nread: number, buffer: Buffer) => void = onSharedRead): boolean {
   const handle = socket._handle;
   if (typeof handle?.useUserBuffer !== 'function') return false;
   let buffer: symbol | undefined;
@@ -70,7 +70,7 @@ function readIntoSharedBuffer(socket: SharedReadSocket): boolean {
   const fields = socket as unknown as Record<symbol, unknown>;
   if (buffer === undefined || callback === undefined || fields[buffer] !== null || fields[callback] !== null) return false;
   fields[buffer] = SHARED_READ_BUFFER;
-  fields[callback] = onSharedRead;
+  fields[callback] = onRead;
   handle.useUserBuffer(SHARED_READ_BUFFER);
   socket[SHARED_READS] = true;
   return true;
@@ -79,6 +79,20 @@ function readIntoSharedBuffer(socket: SharedReadSocket): boolean {
 /** Whether `socket` reads into the shared buffer (see listenTo). */
 export function readsIntoSharedBuffer(socket: Socket): boolean {
   return (socket as SharedReadSocket)[SHARED_READS] === true;
+}
+
+/**
+ * Delivers what `socket` reads to `onChunk` as a view of the shared buffer, valid only during
+ * the call; through 'data' events (a buffer each) where Node does not allow that. For a pipe to
+ * a child process, right after the spawn: Node has asked it to read, but nothing is read before
+ * the next poll phase.
+ */
+export function readInto(socket: Socket, onChunk: (chunk: Buffer) => void): void {
+  const shared = readIntoSharedBuffer(socket as SharedReadSocket, (nread, buffer) => onChunk(buffer.subarray(0, nread)));
+  if (!shared) socket.on('data', onChunk);
+  // Flowing, as a 'data' listener would make it: else the end of input is never emitted, and
+  // the socket never closes.
+  socket.resume();
 }
 
 function onSocketEnd(this: OwnedSocket): void {

@@ -66,6 +66,11 @@ const routes = {
     const block = new Uint8Array(65536).fill(122);
     return new Response(new ReadableStream({ pull(c) { if (i++ < blocks) c.enqueue(block); else c.close(); } }));
   },
+  numbered(request) {
+    const blocks = Number(new URL(request.url).searchParams.get('n'));
+    let i = 0;
+    return new Response(new ReadableStream({ pull(c) { if (i < blocks) c.enqueue(new Uint8Array(65536).fill(i++ % 251)); else c.close(); } }));
+  },
   headers() {
     const headers = new Headers({ 'content-type': 'text/plain', connection: 'close', 'x-kept': 'yes' });
     headers.append('set-cookie', 'a=1');
@@ -343,6 +348,32 @@ test('a 64 MB upload streams to the app with bounded memory in the server and in
     await done;
     assert.ok(received > 480 * 65536, `the whole body arrived (${received} bytes)`);
     assert.ok(held / 1024 / 1024 < 5, `the server held ${(held / 1024 / 1024).toFixed(1)} MB while the client did not read`);
+  });
+});
+
+test('a response body held for a slow client stays intact while other answers arrive: the bridge\'s frames are read into a shared buffer, body chunks copied out', async () => {
+  await withApp({}, async ({ server }) => {
+    const port = server.port;
+    const blocks = 40;
+    const download = await open(port);
+    download.pause();
+    download.write(get(`/numbered?n=${blocks}`, close));
+    // Other answers come through the bridge's pipe (and client reads land in the buffer) while
+    // the first body's chunks wait in the server for the client to read.
+    for (let i = 0; i < 20; i++) {
+      const answer = await request(port, get(`/echo?i=${i}`, close));
+      assert.equal((JSON.parse(answer.body.toString()) as { query: string }).query, `?i=${i}`);
+    }
+    const chunks: Buffer[] = [];
+    const done = new Promise((r) => download.once('close', r));
+    download.on('data', (chunk: Buffer) => chunks.push(chunk));
+    download.resume();
+    await done;
+    const [response] = parseResponses(Buffer.concat(chunks));
+    const expected = Buffer.concat(Array.from({ length: blocks }, (_, i) => Buffer.alloc(65536, i % 251)));
+    assert.equal(response?.status, 200);
+    assert.equal(response?.body.length, expected.length);
+    assert.ok(response?.body.equals(expected), 'every block has the bytes the app sent');
   });
 });
 

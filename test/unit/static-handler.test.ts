@@ -253,6 +253,22 @@ test('the handler notices a deleted file and a file replaced by a folder', async
   });
 });
 
+test('a path found missing is shared within a turn of the event loop and looked up again in the next: a file created after a 404 is served', async () => {
+  await withHandler({ 'a.txt': 'a' }, async (get, site) => {
+    assert.equal(get('/new.txt').status, 404);
+    site.write('new.txt', 'created');
+    // Requests of one poll phase arrived before it began, so they may share what it found.
+    assert.equal(get('/new.txt').status, 404, 'the same turn shares the lookup');
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = get('/new.txt');
+    assert.equal(later.status, 200);
+    assert.equal(text(later), 'created');
+    rmSync(site.path('new.txt'));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(get('/new.txt').status, 404);
+  });
+});
+
 test('a cached index.html disappears from / when it is deleted', async () => {
   await withHandler({ 'index.html': 'home', 'a.txt': 'x' }, async (get, site, answer) => {
     assert.equal(text(get('/')), 'home');

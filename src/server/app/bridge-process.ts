@@ -1,11 +1,15 @@
+import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { readInto } from '../socket';
 import { FRAME, FrameDecoder, encodeFrame, encodeHeader, type Frame } from './frames';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
   onStart(status: string, headers: ReadonlyArray<readonly [string, string]>): void;
+  /** A chunk of its own (not a view of a read buffer), which the sink may keep. */
   onBody(chunk: Buffer): void;
   onEnd(): void;
   /** The app raised; `started` says whether START was already received. */
@@ -39,6 +43,9 @@ export type StartOutcome =
   | { readonly ok: true; readonly pid: number; readonly runtime: string; readonly ms: number }
   | { readonly ok: false; readonly message: string; readonly traceback: string };
 
+/** A batch of frames up to this size is joined into one buffer before it is written. */
+const JOIN_BYTES = 16 * 1024;
+
 /** How long a stopping bridge gets after its pipe closes before it is killed. */
 const KILL_AFTER_MS = 2000;
 
@@ -57,7 +64,9 @@ export class BridgeProcess {
   private nextId = 1;
   private gone: string | undefined;
   private retiring = false;
-  private batching = false;
+  /** Frames written in this turn of the event loop (see `queue`). */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
@@ -77,10 +86,11 @@ export class BridgeProcess {
       env: { ...process.env, ...options.env },
     });
     this.input = this.child.stdio[3] as Writable;
-    const output = this.child.stdio[4] as Readable;
+    const output = this.child.stdio[4] as Socket;
     this.input.on('error', () => undefined);
     const decoder = new FrameDecoder((frame) => this.onFrame(frame));
-    output.on('data', (chunk: Buffer) => {
+    // Frames are read from the shared buffer: what outlives the read (a body chunk) is copied.
+    readInto(output, (chunk) => {
       const error = decoder.push(chunk);
       if (error !== undefined) this.broken(`the bridge broke the protocol: ${error.message}`);
     });
@@ -121,36 +131,50 @@ export class BridgeProcess {
     if (this.retiring && this.sinks.size === 0) void this.stop();
   }
 
-  /** Writes a frame; false when the pipe is full (the caller may go on; credit bounds the data). */
-  send(frame: Buffer): boolean {
-    if (this.gone !== undefined) return false;
-    this.batch();
-    return this.input.write(frame);
+  /**
+   * Writes a frame, in this turn's batch. The pipe buffers what it cannot take at once; credit
+   * bounds the body bytes in flight, so the caller need not wait.
+   */
+  send(frame: Buffer): void {
+    if (this.gone !== undefined) return;
+    this.queue(frame);
   }
 
-  /** A BODY frame: header and payload written one after the other, the payload not copied. */
+  /** A BODY frame: header and payload queued one after the other, the payload not copied here. */
   sendBody(id: number, payload: Buffer): void {
     if (this.gone !== undefined) return;
-    this.batch();
-    this.input.write(encodeHeader(FRAME.body, id, payload.length));
-    this.input.write(payload);
+    this.queue(encodeHeader(FRAME.body, id, payload.length));
+    this.queue(payload);
   }
 
   /**
-   * Frames written in one turn of the event loop go out in one write: the REQUEST and END of a
-   * request, and those of every connection read in the same poll phase. Each write to the pipe
-   * is a system call that wakes the bridge, which cost as much as the rest of a request.
+   * Frames queued in one turn of the event loop go out in one write, after the poll phase: the
+   * REQUEST and END of a request, and those of every connection read in the same phase. Each
+   * write to the pipe is a system call that wakes the bridge, which cost as much as the rest of
+   * a request.
    */
-  private batch(): void {
-    if (this.batching) return;
-    this.batching = true;
-    this.input.cork();
-    setImmediate(this.flushBatch);
+  private queue(buffer: Buffer): void {
+    if (this.batch.length === 0) setImmediate(this.flushBatch);
+    this.batch.push(buffer);
+    this.batchBytes += buffer.length;
   }
 
+  /**
+   * Small frames are joined into one buffer (a copy costs less than the stream's bookkeeping
+   * of a write per frame); a batch with large bodies is written as it is, corked into one writev.
+   */
   private readonly flushBatch = (): void => {
-    this.batching = false;
-    this.input.uncork();
+    const { batch, batchBytes } = this;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.gone !== undefined) return;
+    if (batch.length === 1) this.input.write(batch[0] as Buffer);
+    else if (batchBytes <= JOIN_BYTES) this.input.write(Buffer.concat(batch, batchBytes));
+    else {
+      this.input.cork();
+      for (const buffer of batch) this.input.write(buffer);
+      this.input.uncork();
+    }
   };
 
   sendEmpty(type: (typeof FRAME)[keyof typeof FRAME], id: number): void {
@@ -197,7 +221,7 @@ export class BridgeProcess {
         return;
       }
       case FRAME.responseBody:
-        sink.onBody(frame.payload);
+        sink.onBody(Buffer.from(frame.payload));
         return;
       case FRAME.responseEnd:
         this.sinks.delete(frame.id);

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Request, Response, ResponseHeaders } from '../handler';
 import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
+import type { Deadlines, Expiring } from './deadlines';
 import { appErrorPage } from './error-page';
 import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeJsonFrame } from './frames';
 
@@ -13,6 +14,8 @@ export interface ExchangeContext {
   readonly serverName: string;
   readonly serverPort: () => number;
   readonly timeoutMs: number;
+  /** When each request's `timeoutMs` is up: one timer for all of them. */
+  readonly deadlines: Deadlines;
   /** Show tracebacks on error pages (a loopback server, so only its own user sees them). */
   readonly showTraceback: boolean;
   /** Live reload's page rewriter: app pages get its client like files do. */
@@ -34,11 +37,11 @@ function hasNoContent(status: number, method: string): boolean {
  * credit; the response comes back as a buffer when it is complete soon after its head (most
  * pages), else as a stream under our credit.
  */
-class AppExchange implements ExchangeSink {
+class AppExchange implements ExchangeSink, Expiring {
   private readonly id: number;
   private settled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly upload: Upload;
+  /** Sends the request body; undefined for a request without one (END went with the head). */
+  private readonly upload: Upload | undefined;
   private status = 0;
   private headers: ResponseHeaders = {};
   private length: number | undefined;
@@ -63,8 +66,9 @@ class AppExchange implements ExchangeSink {
     const gone = bridge.goneReason;
     if (gone !== undefined) queueMicrotask(() => this.onGone(gone));
     bridge.send(encodeJsonFrame(FRAME.request, this.id, this.head()));
-    this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
-    this.timer = setTimeout(() => this.timeOut(), context.timeoutMs);
+    if (request.bodyStream === undefined && request.body.length === 0) bridge.sendEmpty(FRAME.end, this.id);
+    else this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
+    context.deadlines.add(this);
     request.client?.whenGone(this.clientGone);
   }
 
@@ -98,7 +102,7 @@ class AppExchange implements ExchangeSink {
   }
 
   onGrant(bytes: number): void {
-    this.upload.grant(bytes);
+    this.upload?.grant(bytes);
   }
 
   /** The client's body broke off (bad chunk, connection gone): the app stops reading it. */
@@ -204,7 +208,8 @@ class AppExchange implements ExchangeSink {
       return;
     }
     if (this.complete()) {
-      this.resolve({ status, headers, body: this.rewritten(Buffer.concat(this.chunks)) });
+      const chunks = this.chunks;
+      this.resolve({ status, headers, body: this.rewritten(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)) });
       return;
     }
     this.stream = new Readable({
@@ -239,8 +244,8 @@ class AppExchange implements ExchangeSink {
     this.unacknowledged = 0;
   }
 
-  private timeOut(): void {
-    this.timer = undefined;
+  /** The app did not answer in time (see Deadlines). */
+  expire(): void {
     const seconds = this.context.timeoutMs / 1000;
     this.abandon();
     this.fail(504, `The app did not answer within ${seconds} s`, `app did not answer within ${seconds} s`, '');
@@ -249,7 +254,7 @@ class AppExchange implements ExchangeSink {
   /** Tells the bridge to stop this request (its iterable is closed) and forgets it. */
   private abandon(): void {
     this.ended = true;
-    this.upload.stop();
+    this.upload?.stop();
     this.bridge.sendEmpty(FRAME.abort, this.id);
     this.bridge.close(this.id);
   }
@@ -269,8 +274,7 @@ class AppExchange implements ExchangeSink {
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.context.deadlines.delete(this);
   }
 }
 

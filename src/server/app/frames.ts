@@ -103,7 +103,13 @@ function writeHeader(target: Buffer, type: FrameType, id: number, length: number
 
 /** A frame whose payload is JSON. */
 export function encodeJsonFrame(type: FrameType, id: number, value: unknown): Buffer {
-  return encodeFrame(type, id, Buffer.from(JSON.stringify(value), 'utf8'));
+  // Written into the frame itself: no buffer of the payload to copy from.
+  const json = JSON.stringify(value);
+  const length = Buffer.byteLength(json, 'utf8');
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+  writeHeader(frame, type, id, length);
+  frame.write(json, HEADER_BYTES, 'utf8');
+  return frame;
 }
 
 /** A CREDIT or grant frame. */

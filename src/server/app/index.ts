@@ -4,6 +4,7 @@ import { ChangeBatcher } from '../reload';
 import type { HtmlRewriter } from '../static';
 import { isInside, resolveSafePath } from '../static/paths';
 import { BridgeProcess, type StartOutcome } from './bridge-process';
+import { Deadlines } from './deadlines';
 import { appErrorPage } from './error-page';
 import { forward, type ExchangeContext } from './exchange';
 import { appKind, type AppKind } from './kinds';
@@ -90,6 +91,7 @@ class AppRunner implements App {
       serverName: options.serverName,
       serverPort: () => this.port,
       timeoutMs: options.timeoutMs,
+      deadlines: new Deadlines(options.timeoutMs),
       showTraceback: options.showTraceback,
       htmlRewriter: options.htmlRewriter,
     };
@@ -146,7 +148,15 @@ class AppRunner implements App {
     return this.kind.isSource(relative(this.options.appDir, safe.path), this.options.app);
   }
 
-  private async forward(request: Request): Promise<Response> {
+  private forward(request: Request): Promise<Response> {
+    const bridge = this.current;
+    // The common case, a running process, without the asynchronous function's own promise.
+    if (bridge.outcome?.ok === true && bridge.goneReason === undefined) return forward(bridge, request, this.context);
+    return this.forwardWhenStarted(request);
+  }
+
+  /** While the process starts, after it failed to, or after it stopped. */
+  private async forwardWhenStarted(request: Request): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const bridge = this.current;
       const outcome = bridge.outcome ?? (await this.startedWithin(bridge));

@@ -32,8 +32,16 @@ export function showsErrorPage(request: Request): boolean {
 
 /** The body answered instead of an error page, e.g. "404 Not Found". */
 export function errorText(status: number): Buffer {
-  return Buffer.from(`${status} ${statusText(status)}\n`);
+  let text = ERROR_TEXTS.get(status);
+  if (text === undefined) {
+    text = Buffer.from(`${status} ${statusText(status)}\n`);
+    ERROR_TEXTS.set(status, text);
+  }
+  return text;
 }
+
+/** One body per status: a response's Buffer body is never changed once answered. */
+const ERROR_TEXTS = new Map<number, Buffer>();
 
 const MESSAGES: Readonly<Record<number, string>> = {
   400: 'The path of this request is not valid.',

@@ -11,6 +11,7 @@ import { OverlayDocuments, type ContentOverlay, type Servable } from './overlay'
 import { fsFailure, type PathFailure, type PathRedirect } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
 import { wantsSpaPage } from './spa';
+import { TurnShared } from './turn';
 
 /** Index files tried in a folder, in order. */
 const INDEX_NAMES = ['index.html', 'index.htm'] as const;
@@ -35,6 +36,8 @@ interface FileTarget extends OpenedFile {
 
 class StaticFiles {
   private readonly cache = new FileCache();
+  /** Paths found missing or refused in this turn (see TurnShared). */
+  private readonly refused = new TurnShared<PathFailure | PathRedirect>();
   private readonly root: string;
   private readonly showDotfiles: boolean;
   private readonly directoryListing: boolean;
@@ -107,8 +110,13 @@ class StaticFiles {
   private lookup(request: Request): Response | Promise<Response> {
     // The decoded path, shown on pages; the rewriter gets the path as sent (see HtmlRewriter).
     const shown = decodeForDisplay(request.path);
+    const refused = this.refused.get(request.path);
+    if (refused !== undefined) return this.refuse(request, refused, shown);
     const opened = openSafePath(this.root, request.path, this.showDotfiles);
-    if (!opened.ok) return this.refuse(request, opened, shown);
+    if (!opened.ok) {
+      this.refused.set(request.path, opened);
+      return this.refuse(request, opened, shown);
+    }
     if (opened.kind === 'folder') {
       if (!request.path.endsWith('/')) return folderRedirect(request.path, request.query);
       return this.folder(request, opened.realPath, opened.lexicalPath, shown);

@@ -40,3 +40,31 @@ export function currentTurn(): number {
   }
   return turn;
 }
+
+/** At most this many paths' outcomes are kept for a turn. */
+const MAX_SHARED_PER_TURN = 64;
+
+/**
+ * What a path lookup found in the current turn (see `currentTurn`), shared by the requests of
+ * the same poll phase as a cached file's stat is: most often that there is no file, for every
+ * request an app behind the files answers (files first, then the app), which would otherwise
+ * cost each request a path check and a stat.
+ */
+export class TurnShared<T> {
+  private turn = -1;
+  private readonly found = new Map<string, T>();
+
+  /** What was found for `path` in this turn; call before looking, so that a result belongs to its turn. */
+  get(path: string): T | undefined {
+    const turn = currentTurn();
+    if (turn === this.turn) return this.found.get(path);
+    this.turn = turn;
+    if (this.found.size > 0) this.found.clear();
+    return undefined;
+  }
+
+  /** Keeps what was found for `path` after `get` in the same turn. */
+  set(path: string, value: T): void {
+    if (this.found.size < MAX_SHARED_PER_TURN) this.found.set(path, value);
+  }
+}

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Deadlines, type Expiring } from '../../src/server/app/deadlines';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function entry(name: string, expired: string[]): Expiring {
+  return { expire: () => expired.push(name) };
+}
+
+test('deadlines expire in the order they were added, each after its own time; a removed one never expires', async () => {
+  const expired: string[] = [];
+  const deadlines = new Deadlines(100);
+  const first = entry('first', expired);
+  const removed = entry('removed', expired);
+  deadlines.add(first);
+  deadlines.add(removed);
+  await sleep(60);
+  deadlines.add(entry('later', expired));
+  deadlines.delete(removed);
+  await sleep(70);
+  assert.deepEqual(expired, ['first'], 'the first after 100 ms, the later one not yet');
+  assert.equal(deadlines.size, 1);
+  await sleep(80);
+  assert.deepEqual(expired, ['first', 'later']);
+  assert.equal(deadlines.size, 0);
+  deadlines.add(entry('after a pause', expired));
+  await sleep(150);
+  assert.deepEqual(expired, ['first', 'later', 'after a pause'], 'the timer is armed again once all had expired');
+});
