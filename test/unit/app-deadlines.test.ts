@@ -5,7 +5,7 @@ import { Deadlines, type Expiring } from '../../src/server/app/deadlines';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function entry(name: string, expired: string[]): Expiring {
-  return { expire: () => expired.push(name) };
+  return { expire: () => expired.push(name), deadlineAt: -1, olderEntry: undefined, newerEntry: undefined };
 }
 
 test('deadlines expire in the order they were added, each after its own time; a removed one never expires', async () => {
@@ -24,6 +24,8 @@ test('deadlines expire in the order they were added, each after its own time; a 
   await sleep(80);
   assert.deepEqual(expired, ['first', 'later']);
   assert.equal(deadlines.size, 0);
+  deadlines.delete(removed);
+  assert.equal(deadlines.size, 0, 'removing one that is not listed changes nothing');
   deadlines.add(entry('after a pause', expired));
   await sleep(150);
   assert.deepEqual(expired, ['first', 'later', 'after a pause'], 'the timer is armed again once all had expired');

@@ -40,6 +40,10 @@ function hasNoContent(status: number, method: string): boolean {
 class AppExchange implements ExchangeSink, Expiring {
   private readonly id: number;
   private settled = false;
+  // Links of the app's Deadlines list (see deadlines.ts): -1 while not listed.
+  deadlineAt = -1;
+  olderEntry: Expiring | undefined;
+  newerEntry: Expiring | undefined;
   /** Sends the request body; undefined for a request without one (END went with the head). */
   private readonly upload: Upload | undefined;
   private status = 0;
