@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { IdTable } from '../churn';
 import { readInto } from '../socket';
 import { FRAME, FrameDecoder, encodeFrame, encodeHeader, type Frame } from './frames';
 
@@ -60,7 +61,7 @@ export class BridgeProcess {
   outcome: StartOutcome | undefined;
   private readonly child: ChildProcess;
   private readonly input: Writable;
-  private readonly sinks = new Map<number, ExchangeSink>();
+  private readonly sinks = new IdTable<ExchangeSink>();
   private nextId = 1;
   private gone: string | undefined;
   private retiring = false;
@@ -261,7 +262,7 @@ export class BridgeProcess {
     if (this.gone !== undefined) return;
     this.gone = reason;
     this.settleStart({ ok: false, message: reason, traceback: '' });
-    const sinks = [...this.sinks.values()];
+    const sinks = this.sinks.values();
     this.sinks.clear();
     for (const sink of sinks) sink.onGone(reason);
   }

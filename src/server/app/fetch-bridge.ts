@@ -17,6 +17,7 @@ import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
+import { IdTable } from '../churn';
 import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
 import { BODY_CHUNK, FRAME, FrameDecoder, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, type Frame } from './frames';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, installLazyRequest, type RequestSource } from './lazy-request';
@@ -306,7 +307,7 @@ function fatal(message: string): never {
 
 /** Reads frames from fd 3 until the server closes it, then exits. */
 function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
-  const exchanges = new Map<number, Exchange>();
+  const exchanges = new IdTable<Exchange>();
   const decoder = new FrameDecoder((frame) => onFrame(frame));
   const onFrame = (frame: Frame): void => {
     if (frame.type >= 0x10) fatal(`Frame type 0x${frame.type.toString(16)} is one only the bridge sends`);

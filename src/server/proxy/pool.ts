@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ResponseParser, type ResponseCallbacks, type ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
+import { SlotList, type Slotted } from '../churn';
 import { SHARED_READ_BUFFER } from '../socket';
 import type { Upstream } from './routes';
 
@@ -40,13 +41,15 @@ export interface UpstreamUser extends ResponseCallbacks {
  * once for its whole life: an exchange only becomes its `user` (no listeners added and removed,
  * no parser built per request). While idle, any byte, end or error drops it.
  */
-export class UpstreamConnection implements ResponseCallbacks {
+export class UpstreamConnection implements ResponseCallbacks, Slotted {
   readonly parser: ResponseParser;
   user: UpstreamUser | undefined;
   /** It carried an exchange before: the upstream may be closing it at this moment. */
   reused = false;
   /** Sweeps that found it idle in a row. */
   idleSweeps = 0;
+  /** Its index in the pool's list of lent connections, -1 while not lent. */
+  slot = -1;
 
   readonly socket: Socket;
 
@@ -153,7 +156,7 @@ export class UpstreamConnection implements ResponseCallbacks {
 export class UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
   /** Connections lent to exchanges: destroyed with the pool, so no request outlives the server. */
-  private readonly busy = new Set<UpstreamConnection>();
+  private readonly busy = new SlotList<UpstreamConnection>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -194,8 +197,7 @@ export class UpstreamPool {
   dispose(): void {
     this.closed = true;
     for (const connection of this.idle.splice(0)) connection.destroy();
-    for (const connection of this.busy) connection.destroy();
-    this.busy.clear();
+    for (const connection of this.busy.takeAll()) connection.destroy();
     this.stopSweeping();
   }
 
@@ -215,7 +217,7 @@ export class UpstreamPool {
     }
     idle.length = kept;
     const now = performance.now();
-    for (const connection of this.busy) connection.user?.sweep(now);
+    for (const connection of this.busy.toArray()) connection.user?.sweep(now);
     if (this.idle.length === 0 && this.busy.size === 0) this.stopSweeping();
   }
 

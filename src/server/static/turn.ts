@@ -52,14 +52,15 @@ const MAX_SHARED_PER_TURN = 64;
  */
 export class TurnShared<T> {
   private turn = -1;
-  private readonly found = new Map<string, T>();
+  private found = new Map<string, T>();
 
   /** What was found for `path` in this turn; call before looking, so that a result belongs to its turn. */
   get(path: string): T | undefined {
     const turn = currentTurn();
     if (turn === this.turn) return this.found.get(path);
     this.turn = turn;
-    if (this.found.size > 0) this.found.clear();
+    // A new Map rather than clear(), which links the old table to a new one (see churn.ts).
+    if (this.found.size > 0) this.found = new Map();
     return undefined;
   }
 
