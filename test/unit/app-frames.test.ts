@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FRAME, FrameDecoder, encodeCredit, encodeFrame, encodeJsonFrame, type Frame } from '../../src/server/app/frames';
+import { FRAME, FrameDecoder, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeStartFrame, type Frame, type FrameSink } from '../../src/server/app/frames';
 
 function decodeAll(chunks: readonly Buffer[], maxPayload?: number): { frames: Frame[]; error: string | undefined } {
   const frames: Frame[] = [];
@@ -63,4 +63,56 @@ test('FrameDecoder.idle is true only between frames', () => {
   assert.equal(decoder.idle, false);
   decoder.push(frame.subarray(10));
   assert.equal(decoder.idle, true);
+});
+
+/** A FrameSink that records each write and whether it was corked. */
+function recordingSink(): FrameSink & { writes: Array<{ bytes: Buffer; corked: boolean }> } {
+  let corked = false;
+  const writes: Array<{ bytes: Buffer; corked: boolean }> = [];
+  return {
+    writes,
+    write: (bytes: Buffer) => writes.push({ bytes: Buffer.from(bytes), corked }),
+    cork: () => (corked = true),
+    uncork: () => (corked = false),
+  };
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('TurnBatch writes the frames of one turn once, after the poll phase: small ones joined, a large batch corked; dropped ones never', async () => {
+  const sink = recordingSink();
+  const batch = new TurnBatch(sink);
+  const small = [encodeJsonFrame(FRAME.request, 1, { method: 'GET' }), encodeFrame(FRAME.end, 1), encodeFrame(FRAME.end, 2)];
+  for (const frame of small) batch.push(frame);
+  assert.equal(sink.writes.length, 0, 'nothing before the turn ends');
+  await nextTurn();
+  assert.equal(sink.writes.length, 1);
+  assert.deepEqual(sink.writes[0]?.bytes, Buffer.concat(small));
+  assert.deepEqual(summary(decodeAll([sink.writes[0]?.bytes as Buffer]).frames), summary(decodeAll(small).frames));
+
+  const body = encodeFrame(FRAME.body, 3, Buffer.alloc(64 * 1024, 7));
+  batch.push(encodeFrame(FRAME.end, 4));
+  batch.push(body);
+  await nextTurn();
+  assert.equal(sink.writes.length, 3, 'a batch over the join size is written frame by frame');
+  assert.ok(sink.writes.slice(1).every((write) => write.corked), 'corked into one writev');
+  assert.deepEqual(sink.writes[2]?.bytes, body);
+
+  batch.push(encodeFrame(FRAME.end, 5));
+  batch.flush();
+  assert.equal(sink.writes.length, 4, 'flush writes at once');
+  batch.push(encodeFrame(FRAME.end, 6));
+  batch.drop();
+  batch.push(encodeFrame(FRAME.end, 7));
+  await nextTurn();
+  assert.equal(sink.writes.length, 4, 'nothing after drop');
+});
+
+test('a START frame written field by field is the JSON the bridges expect, whatever the text holds', () => {
+  const fields: Array<[string, string]> = [['content-type', 'text/plain'], ['x-odd', 'quote " backslash \\ caf\u00e9 \u2028']];
+  const { frames } = decodeAll([encodeStartFrame(9, '200 "OK"', fields)]);
+  assert.equal(frames[0]?.type, FRAME.start);
+  assert.equal(frames[0]?.id, 9);
+  assert.deepEqual(JSON.parse(frames[0]?.payload.toString() ?? ''), { status: '200 "OK"', headers: fields });
+  assert.deepEqual(JSON.parse(decodeAll([encodeStartFrame(1, '204 No Content', [])]).frames[0]?.payload.toString() ?? ''), { status: '204 No Content', headers: [] });
 });

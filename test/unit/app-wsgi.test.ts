@@ -18,7 +18,7 @@ def tutorial(environ, start_response):
 
 def environ_json(environ, start_response):
     keys = ['REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'CONTENT_TYPE', 'CONTENT_LENGTH',
-            'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE',
+            'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE', 'HTTP_X_QUOTED',
             'HTTP_X_DASHED', 'wsgi.url_scheme', 'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once',
             'wsgi.input_terminated']
     out = {k: environ.get(k) for k in keys}
@@ -203,7 +203,7 @@ test('the environ follows PEP 3333: latin-1 PATH_INFO, joined fields, fields wit
     const response = await request(
       server.port,
       `POST /environ_json/caf%C3%A9%20x?q=1&r=%20 HTTP/1.1\r\nHost: localhost:${server.port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
-        `X-Twice: one\r\nX-Twice: two\r\nX-Dashed: real\r\nX_Dashed: forged\r\nTransfer-Encoding: chunked\r\n${close}\r\n${chunked}`,
+        `X-Twice: one\r\nX-Twice: two\r\nX-Quoted: say "hi" \\ back\r\nX-Dashed: real\r\nX_Dashed: forged\r\nTransfer-Encoding: chunked\r\n${close}\r\n${chunked}`,
     );
     assert.equal(response.status, 200, response.body.toString());
     const environ = JSON.parse(response.body.toString()) as Record<string, unknown>;
@@ -220,6 +220,7 @@ test('the environ follows PEP 3333: latin-1 PATH_INFO, joined fields, fields wit
     assert.equal(environ.REMOTE_ADDR, '127.0.0.1');
     assert.equal(environ.HTTP_HOST, `localhost:${server.port}`);
     assert.equal(environ.HTTP_X_TWICE, 'one, two');
+    assert.equal(environ.HTTP_X_QUOTED, 'say "hi" \\ back', 'quotes and backslashes survive the REQUEST frame\'s JSON');
     assert.equal(environ.HTTP_X_DASHED, 'real', 'X_Dashed cannot pose as X-Dashed');
     assert.deepEqual(environ['wsgi.version'], [1, 0]);
     assert.equal(environ['wsgi.url_scheme'], 'http');

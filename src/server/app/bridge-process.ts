@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { IdTable } from '../churn';
 import { readInto } from '../socket';
-import { FRAME, FrameDecoder, encodeFrame, encodeHeader, type Frame } from './frames';
+import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, type Frame } from './frames';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
@@ -44,9 +44,6 @@ export type StartOutcome =
   | { readonly ok: true; readonly pid: number; readonly runtime: string; readonly ms: number }
   | { readonly ok: false; readonly message: string; readonly traceback: string };
 
-/** A batch of frames up to this size is joined into one buffer before it is written. */
-const JOIN_BYTES = 16 * 1024;
-
 /** How long a stopping bridge gets after its pipe closes before it is killed. */
 const KILL_AFTER_MS = 2000;
 
@@ -65,9 +62,8 @@ export class BridgeProcess {
   private nextId = 1;
   private gone: string | undefined;
   private retiring = false;
-  /** Frames written in this turn of the event loop (see `queue`). */
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
+  /** Frames written in this turn of the event loop. */
+  private readonly batch: TurnBatch;
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
@@ -87,6 +83,7 @@ export class BridgeProcess {
       env: { ...process.env, ...options.env },
     });
     this.input = this.child.stdio[3] as Writable;
+    this.batch = new TurnBatch(this.input);
     const output = this.child.stdio[4] as Socket;
     this.input.on('error', () => undefined);
     const decoder = new FrameDecoder((frame) => this.onFrame(frame));
@@ -133,50 +130,20 @@ export class BridgeProcess {
   }
 
   /**
-   * Writes a frame, in this turn's batch. The pipe buffers what it cannot take at once; credit
-   * bounds the body bytes in flight, so the caller need not wait.
+   * Writes a frame, in this turn's batch (see TurnBatch). The pipe buffers what it cannot take
+   * at once; credit bounds the body bytes in flight, so the caller need not wait.
    */
   send(frame: Buffer): void {
     if (this.gone !== undefined) return;
-    this.queue(frame);
+    this.batch.push(frame);
   }
 
   /** A BODY frame: header and payload queued one after the other, the payload not copied here. */
   sendBody(id: number, payload: Buffer): void {
     if (this.gone !== undefined) return;
-    this.queue(encodeHeader(FRAME.body, id, payload.length));
-    this.queue(payload);
+    this.batch.push(encodeHeader(FRAME.body, id, payload.length));
+    this.batch.push(payload);
   }
-
-  /**
-   * Frames queued in one turn of the event loop go out in one write, after the poll phase: the
-   * REQUEST and END of a request, and those of every connection read in the same phase. Each
-   * write to the pipe is a system call that wakes the bridge, which cost as much as the rest of
-   * a request.
-   */
-  private queue(buffer: Buffer): void {
-    if (this.batch.length === 0) setImmediate(this.flushBatch);
-    this.batch.push(buffer);
-    this.batchBytes += buffer.length;
-  }
-
-  /**
-   * Small frames are joined into one buffer (a copy costs less than the stream's bookkeeping
-   * of a write per frame); a batch with large bodies is written as it is, corked into one writev.
-   */
-  private readonly flushBatch = (): void => {
-    const { batch, batchBytes } = this;
-    this.batch = [];
-    this.batchBytes = 0;
-    if (this.gone !== undefined) return;
-    if (batch.length === 1) this.input.write(batch[0] as Buffer);
-    else if (batchBytes <= JOIN_BYTES) this.input.write(Buffer.concat(batch, batchBytes));
-    else {
-      this.input.cork();
-      for (const buffer of batch) this.input.write(buffer);
-      this.input.uncork();
-    }
-  };
 
   sendEmpty(type: (typeof FRAME)[keyof typeof FRAME], id: number): void {
     this.send(encodeFrame(type, id));
@@ -261,6 +228,7 @@ export class BridgeProcess {
   private fail(reason: string): void {
     if (this.gone !== undefined) return;
     this.gone = reason;
+    this.batch.drop();
     this.settleStart({ ok: false, message: reason, traceback: '' });
     const sinks = this.sinks.values();
     this.sinks.clear();

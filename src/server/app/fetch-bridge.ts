@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { IdTable } from '../churn';
 import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
-import { BODY_CHUNK, FRAME, FrameDecoder, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, type Frame } from './frames';
+import { BODY_CHUNK, FRAME, FrameDecoder, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeStartFrame, TurnBatch, type Frame } from './frames';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, installLazyRequest, type RequestSource } from './lazy-request';
 import { LightResponse, installLightResponse, type ResponseParts } from './light-response';
 
@@ -36,27 +36,16 @@ interface Head {
   readonly serverPort: number;
 }
 
-/**
- * Frames to the server. Writes are corked until the loop's check phase, so the frames of every
- * response finished in one turn (START, BODY, END, often of several requests) leave in one
- * write: one pipe read for the server instead of three per request.
- */
+/** Frames to the server, in batches (see TurnBatch): one pipe read for the server instead of three per request. */
 class Channel {
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.out.uncork();
-  };
+  private readonly batch: TurnBatch;
 
-  constructor(private readonly out: Socket) {}
+  constructor(private readonly out: Socket) {
+    this.batch = new TurnBatch(out);
+  }
 
   send(frame: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.out.cork();
-      setImmediate(this.uncork);
-    }
-    this.out.write(frame);
+    this.batch.push(frame);
   }
 
   body(id: number, chunk: Uint8Array): void {
@@ -66,6 +55,7 @@ class Channel {
 
   /** The last frame of a process that exits now (the app could not be loaded). */
   last(frame: Buffer, then: () => void): void {
+    this.batch.flush();
     this.out.write(frame, then);
   }
 }
@@ -188,7 +178,7 @@ class Exchange implements RequestSource {
 
   private head501(text: string): void {
     this.started = true;
-    this.channel.send(encodeJsonFrame(FRAME.start, this.id, { status: '501 Not Implemented', headers: [['content-type', 'text/plain; charset=utf-8']] }));
+    this.channel.send(encodeStartFrame(this.id, '501 Not Implemented', [['content-type', 'text/plain; charset=utf-8']]));
     this.channel.body(this.id, Buffer.from(text));
     this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
   }
@@ -237,7 +227,7 @@ class Exchange implements RequestSource {
       const length = await bodyLength(body);
       if (length !== undefined) fields.push(['content-length', String(length)]);
     }
-    this.channel.send(encodeJsonFrame(FRAME.start, this.id, { status: `${response.status} ${response.statusText}`, headers: fields }));
+    this.channel.send(encodeStartFrame(this.id, `${response.status} ${response.statusText}`, fields));
     if (body !== null && !body.locked) {
       const reader = body.getReader();
       try {
@@ -260,7 +250,7 @@ class Exchange implements RequestSource {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const head = this.head.method === 'HEAD';
     if (head && bytes !== null && !fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes.byteLength)]);
-    this.channel.send(encodeJsonFrame(FRAME.start, this.id, { status: `${status} ${statusText}`, headers: fields }));
+    this.channel.send(encodeStartFrame(this.id, `${status} ${statusText}`, fields));
     if (bytes !== null && !head && !(await this.sendBody(bytes))) return;
     this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
   }

@@ -103,12 +103,15 @@ function writeHeader(target: Buffer, type: FrameType, id: number, length: number
 
 /** A frame whose payload is JSON. */
 export function encodeJsonFrame(type: FrameType, id: number, value: unknown): Buffer {
-  // Written into the frame itself: no buffer of the payload to copy from.
-  const json = JSON.stringify(value);
-  const length = Buffer.byteLength(json, 'utf8');
+  return encodeTextFrame(type, id, JSON.stringify(value));
+}
+
+/** A frame whose payload is `text` in UTF-8, written into the frame itself (no buffer to copy from). */
+export function encodeTextFrame(type: FrameType, id: number, text: string): Buffer {
+  const length = Buffer.byteLength(text, 'utf8');
   const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
   writeHeader(frame, type, id, length);
-  frame.write(json, HEADER_BYTES, 'utf8');
+  frame.write(text, HEADER_BYTES, 'utf8');
   return frame;
 }
 
@@ -196,4 +199,67 @@ export class FrameDecoder {
     }
     return at + take;
   }
+}
+
+/** Where a TurnBatch writes: the pipe's writable side. */
+export interface FrameSink {
+  write(buffer: Buffer): unknown;
+  cork(): void;
+  uncork(): void;
+}
+
+/** A batch of frames up to this size is joined into one buffer before it is written. */
+const JOIN_BYTES = 16 * 1024;
+
+/**
+ * Frames queued in one turn of the event loop, written in one write after its poll phase (the
+ * server's: the REQUEST and END of every request read in that phase; the bridge's: START, BODY
+ * and END of every response finished in it). Each write to the pipe is a system call that wakes
+ * the other process, which cost as much as the rest of a request. Small frames are joined into
+ * one buffer (a copy costs less than the stream's bookkeeping of a write per frame); a batch with
+ * large bodies is written as it is, corked into one writev.
+ */
+export class TurnBatch {
+  private frames: Buffer[] = [];
+  private bytes = 0;
+  private dropped = false;
+
+  constructor(private readonly out: FrameSink) {}
+
+  push(buffer: Buffer): void {
+    if (this.dropped) return;
+    if (this.frames.length === 0) setImmediate(this.flush);
+    this.frames.push(buffer);
+    this.bytes += buffer.length;
+  }
+
+  /** Writes what is queued now, before a write that must follow it. */
+  readonly flush = (): void => {
+    const { frames, bytes } = this;
+    if (frames.length === 0) return;
+    this.frames = [];
+    this.bytes = 0;
+    if (this.dropped) return;
+    if (frames.length === 1) this.out.write(frames[0] as Buffer);
+    else if (bytes <= JOIN_BYTES) this.out.write(Buffer.concat(frames, bytes));
+    else {
+      this.out.cork();
+      for (const frame of frames) this.out.write(frame);
+      this.out.uncork();
+    }
+  };
+
+  /** Nothing queued or pushed from now on is written: the other side is gone. */
+  drop(): void {
+    this.dropped = true;
+    this.frames = [];
+    this.bytes = 0;
+  }
+}
+
+/** A START frame: `{status, headers}` written field by field (see headJson in exchange.ts for why). */
+export function encodeStartFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>): Buffer {
+  let headers = '';
+  for (const [name, value] of fields) headers += `${headers === '' ? '[' : ',['}${JSON.stringify(name)},${JSON.stringify(value)}]`;
+  return encodeTextFrame(FRAME.start, id, `{"status":${JSON.stringify(status)},"headers":[${headers}]}`);
 }
