@@ -30,3 +30,25 @@ test('deadlines expire in the order they were added, each after its own time; a 
   await sleep(150);
   assert.deepEqual(expired, ['first', 'later', 'after a pause'], 'the timer is armed again once all had expired');
 });
+
+test('removing the oldest deadline, or others from within an expiry, leaves the rest to expire in order', async () => {
+  const expired: string[] = [];
+  const deadlines = new Deadlines(40);
+  const oldest = entry('oldest', expired);
+  const b = entry('b', expired);
+  const c = entry('c', expired);
+  deadlines.add(oldest);
+  deadlines.add({ ...entry('a', expired), expire: () => {
+    expired.push('a');
+    deadlines.delete(c);
+    deadlines.add(entry('added while expiring', expired));
+  } });
+  deadlines.add(b);
+  deadlines.add(c);
+  deadlines.delete(oldest);
+  await sleep(70);
+  assert.deepEqual(expired, ['a', 'b'], 'c was removed by a\'s expiry');
+  await sleep(60);
+  assert.deepEqual(expired, ['a', 'b', 'added while expiring']);
+  assert.equal(deadlines.size, 0);
+});

@@ -15,8 +15,12 @@ test('an IdTable finds values by id through many additions and removals, and cou
   table.set(9_951, 'replaced');
   assert.equal(table.size, 50, 'setting an id again does not count it twice');
   assert.deepEqual(table.values().length, 50);
+  assert.deepEqual(table.values().slice(0, 2), ['replaced', 'request 9952'], 'values in ascending id order');
   table.clear();
   assert.equal(table.size, 0);
+  table.set(0, 'id 0');
+  assert.equal(table.get(0), 'id 0');
+  assert.equal(table.size, 1);
   assert.equal(table.get(9_951), undefined);
 });
 
