@@ -5,7 +5,7 @@ import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
 import type { Deadlines, Expiring } from './deadlines';
 import { appErrorPage } from './error-page';
-import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeTextFrame } from './frames';
+import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeTextFrame, jsonPairs } from './frames';
 
 /** What every request forwarded to one app shares. */
 export interface ExchangeContext {
@@ -29,17 +29,13 @@ export function forward(bridge: BridgeProcess, request: Request, context: Exchan
 
 /**
  * The REQUEST frame's JSON (see frames.ts): method, path (percent-encoded, below the mount),
- * query, protocol, headers as [name, value] pairs, client and server address, script name.
- * Written field by field, each string through JSON.stringify: half the time of stringifying an
- * object built for it (0.4 against 0.8 µs for a request with one field), and the server's part,
- * the same for every request, is kept as text.
+ * query, protocol, headers, client and server address, script name. Written field by field (see
+ * jsonPairs); the server's part, the same for every request, is kept as text.
  */
 function headJson(request: Request, context: ExchangeContext): string {
-  let headers = '';
-  for (const [name, value] of request.headers) headers += `${headers === '' ? '[' : ',['}${JSON.stringify(name)},${JSON.stringify(value)}]`;
   return (
     `{"method":${JSON.stringify(request.method)},"path":${JSON.stringify(request.path.slice(context.mount.length))}` +
-    `,"query":${JSON.stringify(request.query)},"protocol":"HTTP/${request.version}","headers":[${headers}]` +
+    `,"query":${JSON.stringify(request.query)},"protocol":"HTTP/${request.version}","headers":${jsonPairs(request.headers)}` +
     `,"remoteAddress":${JSON.stringify(request.remoteAddress)},"remotePort":${request.remotePort}${serverPart(context)}}`
   );
 }

@@ -257,9 +257,18 @@ export class TurnBatch {
   }
 }
 
-/** A START frame: `{status, headers}` written field by field (see headJson in exchange.ts for why). */
+/**
+ * Fields as the JSON array of [name, value] pairs both REQUEST and START carry, written pair by
+ * pair, each string through JSON.stringify: half the time of stringifying objects built for the
+ * purpose (0.4 against 0.8 µs for a REQUEST head with one field).
+ */
+export function jsonPairs(fields: Iterable<readonly [string, string]>): string {
+  let pairs = '';
+  for (const [name, value] of fields) pairs += `${pairs === '' ? '[' : ',['}${JSON.stringify(name)},${JSON.stringify(value)}]`;
+  return `[${pairs}]`;
+}
+
+/** A START frame: `{status, headers}`, written field by field (see jsonPairs). */
 export function encodeStartFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  let headers = '';
-  for (const [name, value] of fields) headers += `${headers === '' ? '[' : ',['}${JSON.stringify(name)},${JSON.stringify(value)}]`;
-  return encodeTextFrame(FRAME.start, id, `{"status":${JSON.stringify(status)},"headers":[${headers}]}`);
+  return encodeTextFrame(FRAME.start, id, `{"status":${JSON.stringify(status)},"headers":${jsonPairs(fields)}}`);
 }
