@@ -130,17 +130,16 @@ export class BridgeProcess {
   }
 
   /**
-   * Writes a frame, in this turn's batch (see TurnBatch). The pipe buffers what it cannot take
-   * at once; credit bounds the body bytes in flight, so the caller need not wait.
+   * Writes a frame, in this turn's batch (see TurnBatch; once the process is gone the batch
+   * drops it). The pipe buffers what it cannot take at once; credit bounds the body bytes in
+   * flight, so the caller need not wait.
    */
   send(frame: Buffer): void {
-    if (this.gone !== undefined) return;
     this.batch.push(frame);
   }
 
   /** A BODY frame: header and payload queued one after the other, the payload not copied here. */
   sendBody(id: number, payload: Buffer): void {
-    if (this.gone !== undefined) return;
     this.batch.push(encodeHeader(FRAME.body, id, payload.length));
     this.batch.push(payload);
   }
