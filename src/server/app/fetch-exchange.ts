@@ -1,0 +1,255 @@
+// The Fetch bridge's side of one request (see fetch-bridge.ts): the frames to the server, and an
+// exchange that feeds the app's Request and sends its Response under the server's credit.
+import { Socket } from 'node:net';
+import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
+import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeStartFrame, TurnBatch } from './frames';
+import { LazyRequest, fetchMethod, fetchUrl, fieldValue, type RequestSource } from './lazy-request';
+import { LightResponse, type ResponseParts } from './light-response';
+
+/** The app's handler, as loaded by fetch-bridge.ts. */
+export type FetchHandler = (request: Request) => unknown;
+
+/** The REQUEST frame's head (see headJson in exchange.ts). */
+export interface Head {
+  readonly method: string;
+  readonly scriptName: string;
+  readonly path: string;
+  readonly query: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly serverName: string;
+  readonly serverPort: number;
+}
+
+/** Frames to the server, in batches (see TurnBatch): one pipe read for the server instead of three per request. */
+export class Channel {
+  private readonly batch: TurnBatch;
+
+  constructor(private readonly out: Socket) {
+    this.batch = new TurnBatch(out);
+  }
+
+  send(frame: Buffer): void {
+    this.batch.push(frame);
+  }
+
+  body(id: number, chunk: Uint8Array): void {
+    this.send(encodeHeader(FRAME.responseBody, id, chunk.byteLength));
+    this.send(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+
+  /** The last frame of a process that exits now (the app could not be loaded). */
+  last(frame: Buffer, then: () => void): void {
+    this.batch.flush();
+    this.out.write(frame, then);
+  }
+}
+
+/**
+ * One request: its body as it arrives, its response under credit, its abort signal. It is the
+ * source of the app's LazyRequest, which asks for the body stream and the signal only when the
+ * app uses them: an AbortController costs as much as the rest of a hello-world request.
+ */
+export class Exchange implements RequestSource {
+  method = '';
+  url = '';
+  private aborter: AbortController | undefined;
+  private abortReason: Error | undefined;
+  private hasBody = false;
+  private readonly pending: Buffer[] = [];
+  private inputEnded = false;
+  private wakeReader: (() => void) | undefined;
+  /** Request body bytes read by the app since credit was last granted. */
+  private consumed = 0;
+  /** Response body bytes the server lets us send. */
+  private credit = WINDOW;
+  private wakeWriter: (() => void) | undefined;
+  private started = false;
+
+  constructor(
+    private readonly id: number,
+    private readonly head: Head,
+    private readonly channel: Channel,
+  ) {}
+
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  get fields(): ReadonlyArray<readonly [string, string]> {
+    return this.head.headers;
+  }
+
+  signal(): AbortSignal {
+    this.aborter ??= new AbortController();
+    if (this.abortReason !== undefined && !this.aborter.signal.aborted) this.aborter.abort(this.abortReason);
+    return this.aborter.signal;
+  }
+
+  body(): ReadableStream<Uint8Array> | null {
+    return this.hasBody ? this.bodyStream() : null;
+  }
+
+  // Frames from the server.
+  feed(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.wake();
+  }
+
+  finishInput(): void {
+    this.inputEnded = true;
+    this.wake();
+  }
+
+  abort(): void {
+    this.abortReason ??= new Error('The client went away or the server gave up on the request');
+    this.aborter?.abort(this.abortReason);
+    this.wake();
+  }
+
+  grant(bytes: number): void {
+    this.credit += bytes;
+    this.wake();
+  }
+
+  private wake(): void {
+    const reader = this.wakeReader;
+    const writer = this.wakeWriter;
+    this.wakeReader = undefined;
+    this.wakeWriter = undefined;
+    reader?.();
+    writer?.();
+  }
+
+  /** Calls the app and sends its response; whatever goes wrong becomes an ERROR frame. */
+  async run(handler: FetchHandler): Promise<void> {
+    try {
+      const request = this.request();
+      if (request === undefined) return;
+      const response = await handler(request);
+      if (!isResponse(response)) {
+        throw new TypeError(`The app returned ${describe(response)}, not a Response: return new Response(body), or c.text() / c.json() in Hono`);
+      }
+      await this.send(response);
+    } catch (error) {
+      if (this.aborted) return;
+      const stack = error instanceof Error ? (error.stack ?? '') : '';
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : `Thrown: ${describe(error)}`;
+      this.channel.send(encodeJsonFrame(FRAME.error, this.id, { message, traceback: stack, started: this.started }));
+    }
+  }
+
+  /**
+   * The app's Request; undefined (and a 501 sent) for a method the Fetch standard forbids
+   * (CONNECT, TRACE, TRACK) or a Host that makes no URL.
+   */
+  private request(): Request | undefined {
+    const { method, scriptName, path, query, headers: fields } = this.head;
+    const fetchedMethod = fetchMethod(method);
+    // The URL the client asked for, mount prefix included: routes are written as the browser sees them.
+    const host = fieldValue(fields, 'host') ?? `${this.head.serverName}:${this.head.serverPort}`;
+    const url = fetchUrl(host, `${scriptName}${path}${query === '' ? '' : `?${query}`}`);
+    if (fetchedMethod === undefined || url === undefined) {
+      const why = fetchedMethod === undefined ? `the Fetch standard forbids the method ${method}` : `the Host ${JSON.stringify(host)} makes no URL`;
+      this.head501(`The app cannot be given this request: ${why}\n`);
+      return undefined;
+    }
+    this.method = fetchedMethod;
+    this.url = url;
+    const length = fieldValue(fields, 'content-length');
+    this.hasBody = fetchedMethod !== 'GET' && fetchedMethod !== 'HEAD' && (fieldValue(fields, 'transfer-encoding') !== undefined || (length !== undefined && length !== '0'));
+    return new LazyRequest(this) as unknown as Request;
+  }
+
+  private head501(text: string): void {
+    this.started = true;
+    this.channel.send(encodeStartFrame(this.id, '501 Not Implemented', [['content-type', 'text/plain; charset=utf-8']]));
+    this.channel.body(this.id, Buffer.from(text));
+    this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+  }
+
+  /** The request body, read by the app as the server sends it; credit is granted as it is read. */
+  private bodyStream(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          while (this.pending.length === 0 && !this.inputEnded && !this.aborted) {
+            await new Promise<void>((wake) => (this.wakeReader = wake));
+          }
+          const chunk = this.pending.shift();
+          if (this.aborted) controller.error(this.abortReason);
+          else if (chunk !== undefined) {
+            controller.enqueue(chunk);
+            this.acknowledge(chunk.length);
+          } else controller.close();
+        },
+      },
+      // Nothing is pulled before the app reads: the bytes wait in `pending`, within the window.
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** Grants the server credit for consumed body bytes, a quarter window at a time. */
+  private acknowledge(bytes: number): void {
+    this.consumed += bytes;
+    if (this.consumed >= WINDOW / 4 && !this.inputEnded) {
+      this.channel.send(encodeCredit(FRAME.grant, this.id, this.consumed));
+      this.consumed = 0;
+    }
+  }
+
+  /** START at once (an event stream's head must not wait for its first event), then the body. */
+  private async send(response: Response): Promise<void> {
+    this.started = true;
+    const parts = LightResponse.parts(response);
+    if (parts !== undefined) {
+      await this.sendParts(parts);
+      return;
+    }
+    const fields = fieldsOf(response.headers);
+    const body = response.body;
+    if (this.head.method === 'HEAD' && body !== null && !response.headers.has('content-length')) {
+      const length = await bodyLength(body);
+      if (length !== undefined) fields.push(['content-length', String(length)]);
+    }
+    this.channel.send(encodeStartFrame(this.id, `${response.status} ${response.statusText}`, fields));
+    if (body !== null && !body.locked) {
+      const reader = body.getReader();
+      try {
+        for (let read = await reader.read(); !read.done; read = await reader.read()) {
+          if (!(read.value instanceof Uint8Array)) {
+            throw new TypeError(`The response body stream gave ${describe(read.value)} where bytes belong: enqueue Uint8Array chunks, e.g. through a TextEncoderStream`);
+          }
+          if (!(await this.sendBody(read.value))) break;
+        }
+      } finally {
+        // The client went away: the app's stream is cancelled (its cancel() runs).
+        if (this.aborted) void reader.cancel(this.abortReason).catch(() => undefined);
+      }
+    }
+    if (!this.aborted) this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+  }
+
+  /** A LightResponse: its body's bytes at once, no stream to read. */
+  private async sendParts({ status, statusText, fields, body }: ResponseParts): Promise<void> {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const head = this.head.method === 'HEAD';
+    if (head && bytes !== null && !fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes.byteLength)]);
+    this.channel.send(encodeStartFrame(this.id, `${status} ${statusText}`, fields));
+    if (bytes !== null && !head && !(await this.sendBody(bytes))) return;
+    this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+  }
+
+  /** Sends `chunk` within the credit, waiting for more; false when the request was aborted. */
+  private async sendBody(chunk: Uint8Array): Promise<boolean> {
+    let at = 0;
+    while (at < chunk.byteLength) {
+      while (this.credit <= 0 && !this.aborted) await new Promise<void>((wake) => (this.wakeWriter = wake));
+      if (this.aborted) return false;
+      const size = Math.min(chunk.byteLength - at, this.credit, BODY_CHUNK);
+      this.channel.body(this.id, chunk.subarray(at, at + size));
+      this.credit -= size;
+      at += size;
+    }
+    return true;
+  }
+}
