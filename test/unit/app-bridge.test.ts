@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { BRIDGE_PATH } from '../../src/server/app';
-import { FRAME, FrameDecoder, WINDOW, encodeFrame, encodeJsonFrame, type Frame } from '../../src/server/app/frames';
+import { BridgeProcess, type ExchangeSink } from '../../src/server/app/bridge-process';
+import { FRAME, FrameDecoder, WINDOW, encodeFrame, encodeJsonFrame, splitResponse, type Frame } from '../../src/server/app/frames';
 import { folderWith, PYTHON, requirePython } from './helpers/app';
 import { waitFor } from './helpers/server';
 
@@ -32,7 +33,7 @@ function startBridge(dir: string): { input: Writable; frames: Frame[]; stderr: (
 
 const HEAD = { method: 'POST', scriptName: '', path: '/caf%C3%A9', query: '', protocol: 'HTTP/1.1', headers: [], remoteAddress: '127.0.0.1', remotePort: 1, serverName: '127.0.0.1', serverPort: 80 };
 
-test('the bridge reassembles frames sent one byte at a time and answers with START, BODY and END', async () => {
+test('the bridge reassembles frames sent one byte at a time and answers a whole body in one RESPONSE frame; a REQUEST_ALONE has no body', async () => {
   requirePython();
   const folder = folderWith({ 'echo.py': ECHO });
   const bridge = startBridge(folder.dir);
@@ -43,11 +44,15 @@ test('the bridge reassembles frames sent one byte at a time and answers with STA
       bridge.input.write(Buffer.from([byte]));
       await new Promise((r) => setImmediate(r));
     }
-    await waitFor(() => bridge.frames.some((f) => f.type === FRAME.responseEnd && f.id === 9), 5000, 'END');
-    const start = bridge.frames.find((f) => f.type === FRAME.start);
-    assert.deepEqual(JSON.parse(start?.payload.toString() ?? ''), { status: '201 Created', headers: [['Content-Type', 'text/plain']] });
-    const body = Buffer.concat(bridge.frames.filter((f) => f.type === FRAME.responseBody).map((f) => f.payload));
-    assert.equal(body.toString('latin1'), '/caf\u00c3\u00a9 split body');
+    await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 9), 5000, 'RESPONSE');
+    const parts = splitResponse(bridge.frames.find((f) => f.type === FRAME.response)?.payload ?? Buffer.alloc(0));
+    assert.deepEqual(JSON.parse(parts?.head ?? ''), { status: '201 Created', headers: [['Content-Type', 'text/plain']] });
+    assert.equal(parts?.body.toString('latin1'), '/caf\u00c3\u00a9 split body');
+    // No END follows a REQUEST_ALONE: the app reads an empty body at once.
+    bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 10, { ...HEAD, method: 'GET', path: '/alone' }));
+    await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 10), 5000, 'RESPONSE to REQUEST_ALONE');
+    const alone = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 10)?.payload ?? Buffer.alloc(0));
+    assert.equal(alone?.body.toString('latin1'), '/alone ');
   } finally {
     bridge.kill();
     folder.remove();
@@ -72,5 +77,71 @@ test('the bridge exits with a message on an unknown frame type and on a body bey
     assert.match(greedy.stderr(), /more request body than the window allows/);
   } finally {
     folder.remove();
+  }
+});
+
+/**
+ * A stand-in bridge: READY, then for each request it reads, the frame `answer` names (as hex),
+ * written with the request's id. It checks the server's side of the protocol, not an app.
+ */
+const FAKE_BRIDGE = String.raw`
+const fs = require('node:fs');
+const frame = (type, id, payload) => {
+  const bytes = Buffer.alloc(9 + payload.length);
+  bytes.writeUInt32BE(payload.length, 0);
+  bytes[4] = type;
+  bytes.writeUInt32BE(id, 5);
+  payload.copy(bytes, 9);
+  return bytes;
+};
+const answer = Buffer.from(process.argv[1], 'hex');
+fs.writeSync(4, frame(0x17, 0, Buffer.from(JSON.stringify({ pid: process.pid, runtime: 'fake' }))));
+fs.createReadStream('', { fd: 3 }).on('data', (chunk) => {
+  const id = chunk.readUInt32BE(5);
+  fs.writeSync(4, frame(answer[0], id, answer.subarray(1)));
+});
+`;
+
+function fakeBridge(type: number, payload: Buffer): BridgeProcess {
+  const answer = Buffer.concat([Buffer.from([type]), payload]).toString('hex');
+  return new BridgeProcess({ command: process.execPath, args: ['-e', FAKE_BRIDGE, answer], env: {}, cwd: process.cwd(), missingHint: '', log: () => undefined });
+}
+
+function recordingSink(): { sink: ExchangeSink; calls: string[] } {
+  const calls: string[] = [];
+  const sink: ExchangeSink = {
+    onStart: (status) => calls.push(`start ${status}`),
+    onBody: (chunk) => calls.push(`body ${chunk.toString()}`),
+    onEnd: () => calls.push('end'),
+    onResponse: (status, headers, body) => calls.push(`response ${status} ${JSON.stringify(headers)} ${body.toString()}`),
+    onError: (message) => calls.push(`error ${message}`),
+    onGrant: () => undefined,
+    onGone: (reason) => calls.push(`gone ${reason}`),
+  };
+  return { sink, calls };
+}
+
+test('the server takes a RESPONSE frame as START, body and END at once, and stops a bridge whose RESPONSE is malformed', async () => {
+  const head = Buffer.from(JSON.stringify({ status: '200 OK', headers: [['content-type', 'text/plain']] }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(head.length);
+  const good = fakeBridge(FRAME.response, Buffer.concat([length, head, Buffer.from('whole body')]));
+  const bad = fakeBridge(FRAME.response, Buffer.from([0, 0, 0, 99, 0x7b, 0x7d]));
+  try {
+    for (const bridge of [good, bad]) {
+      assert.equal((await bridge.started).ok, true);
+    }
+    const answered = recordingSink();
+    const id = good.open(answered.sink);
+    good.send(encodeJsonFrame(FRAME.requestAlone, id, HEAD));
+    await waitFor(() => answered.calls.length > 0, 5000, 'the RESPONSE');
+    assert.deepEqual(answered.calls, ['response 200 OK [["content-type","text/plain"]] whole body']);
+    assert.equal(good.inFlight, 0, 'the request is forgotten once answered');
+    const refused = recordingSink();
+    bad.send(encodeJsonFrame(FRAME.requestAlone, bad.open(refused.sink), HEAD));
+    await bad.exited;
+    assert.deepEqual(refused.calls, ['gone the bridge sent a malformed RESPONSE frame']);
+  } finally {
+    await Promise.all([good.stop(), bad.stop()]);
   }
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FRAME, FrameDecoder, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeStartFrame, type Frame, type FrameSink } from '../../src/server/app/frames';
+import { FRAME, FrameDecoder, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
 
 function decodeAll(chunks: readonly Buffer[], maxPayload?: number): { frames: Frame[]; error: string | undefined } {
   const frames: Frame[] = [];
@@ -16,6 +16,8 @@ const FIXTURE = Buffer.concat([
   encodeFrame(FRAME.end, 1),
   encodeCredit(FRAME.credit, 7, 65536),
   encodeFrame(FRAME.responseBody, 4294967295, Buffer.alloc(300, 0xab)),
+  encodeJsonFrame(FRAME.requestAlone, 8, { method: 'HEAD' }),
+  encodeResponseFrame(8, '200 OK', [['content-type', 'text/plain']], Buffer.from('whole')),
 ]);
 
 function summary(frames: readonly Frame[]): string[] {
@@ -25,10 +27,11 @@ function summary(frames: readonly Frame[]): string[] {
 test('FrameDecoder yields the same frames however the bytes are split (every offset, and byte by byte)', () => {
   const whole = decodeAll([FIXTURE]);
   assert.equal(whole.error, undefined);
-  assert.equal(whole.frames.length, 5);
+  assert.equal(whole.frames.length, 7);
   assert.deepEqual(JSON.parse(whole.frames[0]?.payload.toString() ?? ''), { method: 'GET', path: '/caf%C3%A9' });
   assert.equal(whole.frames[3]?.payload.readUInt32BE(0), 65536);
   assert.equal(whole.frames[4]?.id, 4294967295);
+  assert.deepEqual([whole.frames[5]?.type, whole.frames[6]?.type], [FRAME.requestAlone, FRAME.response]);
   const expected = summary(whole.frames);
   for (let at = 0; at <= FIXTURE.length; at++) {
     for (let second = at; second <= FIXTURE.length; second += 7) {
@@ -115,4 +118,20 @@ test('a START frame written field by field is the JSON the bridges expect, whate
   assert.equal(frames[0]?.id, 9);
   assert.deepEqual(JSON.parse(frames[0]?.payload.toString() ?? ''), { status: '200 "OK"', headers: fields });
   assert.deepEqual(JSON.parse(decodeAll([encodeStartFrame(1, '204 No Content', [])]).frames[0]?.payload.toString() ?? ''), { status: '204 No Content', headers: [] });
+});
+
+test('a RESPONSE frame carries the START JSON and the whole body, and splits back into them; a short or overlong head length is malformed', () => {
+  const fields: Array<[string, string]> = [['content-type', 'text/plain'], ['x-odd', 'caf\u00e9 " \\ \u2028']];
+  for (const body of [Buffer.alloc(0), Buffer.from('caf\u00e9 body'), Buffer.alloc(70_000, 0x61)]) {
+    const { frames, error } = decodeAll([encodeResponseFrame(3, '201 Created', fields, body)]);
+    assert.equal(error, undefined);
+    assert.equal(frames[0]?.type, FRAME.response);
+    assert.equal(frames[0]?.id, 3);
+    const parts = splitResponse(frames[0]?.payload ?? Buffer.alloc(0));
+    assert.deepEqual(JSON.parse(parts?.head ?? ''), { status: '201 Created', headers: fields });
+    assert.deepEqual(parts?.body, body);
+  }
+  assert.equal(splitResponse(Buffer.from([0, 0, 0])), undefined);
+  assert.equal(splitResponse(Buffer.from([0, 0, 0, 9, 0x7b, 0x7d])), undefined);
+  assert.deepEqual(splitResponse(Buffer.from([0, 0, 0, 2, 0x7b, 0x7d])), { head: '{}', body: Buffer.alloc(0) });
 });

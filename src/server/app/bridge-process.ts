@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { IdTable } from '../churn';
 import { readInto } from '../socket';
-import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, type Frame } from './frames';
+import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, splitResponse, type Frame } from './frames';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
@@ -13,6 +13,8 @@ export interface ExchangeSink {
   /** A chunk of its own (not a view of a read buffer), which the sink may keep. */
   onBody(chunk: Buffer): void;
   onEnd(): void;
+  /** START, BODY and END at once (a RESPONSE frame); `body` is its own, as for onBody. */
+  onResponse(status: string, headers: ReadonlyArray<readonly [string, string]>, body: Buffer): void;
   /** The app raised; `started` says whether START was already received. */
   onError(message: string, traceback: string): void;
   /** The bridge may take this many more request body bytes. */
@@ -179,12 +181,21 @@ export class BridgeProcess {
     if (sink === undefined) return; // a request already abandoned (timeout, client gone)
     switch (frame.type) {
       case FRAME.start: {
-        const start = parseJson(frame.payload) as { status?: unknown; headers?: unknown };
-        if (typeof start.status !== 'string' || !Array.isArray(start.headers)) {
-          this.broken('the bridge sent a malformed START frame');
+        const start = startOf(frame.payload);
+        if (start === undefined) this.broken('the bridge sent a malformed START frame');
+        else sink.onStart(start.status, start.headers);
+        return;
+      }
+      case FRAME.response: {
+        const parts = splitResponse(frame.payload);
+        const start = parts === undefined ? undefined : startOf(parts.head);
+        if (parts === undefined || start === undefined) {
+          this.broken('the bridge sent a malformed RESPONSE frame');
           return;
         }
-        sink.onStart(start.status, start.headers as Array<[string, string]>);
+        this.sinks.delete(frame.id);
+        sink.onResponse(start.status, start.headers, Buffer.from(parts.body));
+        if (this.retiring && this.sinks.size === 0) void this.stop();
         return;
       }
       case FRAME.responseBody:
@@ -255,9 +266,15 @@ export class BridgeProcess {
   }
 }
 
-function parseJson(payload: Buffer): unknown {
+/** START's JSON (also a RESPONSE frame's head): the status line's text and the fields; undefined when malformed. */
+function startOf(json: Buffer | string): { status: string; headers: Array<[string, string]> } | undefined {
+  const start = parseJson(json) as { status?: unknown; headers?: unknown };
+  return typeof start.status === 'string' && Array.isArray(start.headers) ? { status: start.status, headers: start.headers as Array<[string, string]> } : undefined;
+}
+
+function parseJson(payload: Buffer | string): unknown {
   try {
-    const value: unknown = JSON.parse(payload.toString('utf8'));
+    const value: unknown = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
     return typeof value === 'object' && value !== null ? value : {};
   } catch {
     return {};

@@ -70,7 +70,7 @@ class AppExchange implements ExchangeSink, Expiring {
   deadlineAt = -1;
   olderEntry: Expiring | undefined;
   newerEntry: Expiring | undefined;
-  /** Sends the request body; undefined for a request without one (END went with the head). */
+  /** Sends the request body; undefined for a request without one (REQUEST_ALONE). */
   private readonly upload: Upload | undefined;
   private status = 0;
   private headers: ResponseHeaders = {};
@@ -95,9 +95,9 @@ class AppExchange implements ExchangeSink, Expiring {
     this.id = bridge.open(this);
     const gone = bridge.goneReason;
     if (gone !== undefined) queueMicrotask(() => this.onGone(gone));
-    bridge.send(encodeTextFrame(FRAME.request, this.id, headJson(request, context)));
-    if (request.bodyStream === undefined && request.body.length === 0) bridge.sendEmpty(FRAME.end, this.id);
-    else this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
+    const alone = request.bodyStream === undefined && request.body.length === 0;
+    bridge.send(encodeTextFrame(alone ? FRAME.requestAlone : FRAME.request, this.id, headJson(request, context)));
+    if (!alone) this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
     context.deadlines.add(this);
     request.client?.whenGone(this.clientGone);
   }
@@ -124,10 +124,31 @@ class AppExchange implements ExchangeSink, Expiring {
   }
 
   onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
+    this.readHead(status, fields);
+    if (hasNoContent(this.status, this.request.method)) this.settleStarted();
+    // The wait starts once the frames that came with START are read: a response whose body and
+    // END came in the same pipe read is settled by then, and needs no timer.
+    else queueMicrotask(this.awaitBody);
+  }
+
+  onResponse(status: string, fields: ReadonlyArray<readonly [string, string]>, body: Buffer): void {
+    this.readHead(status, fields);
+    this.ended = true;
+    if (body.length > 0) {
+      this.chunks.push(body);
+      this.buffered = body.length;
+    }
+    this.settleStarted();
+  }
+
+  /** The status and fields of START or RESPONSE. */
+  private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
     this.clearTimer();
     this.status = Number.parseInt(status.slice(0, 3), 10);
     const headers: Record<string, string | string[]> = {};
-    const names = new Map<string, string>();
+    // Whether every name kept so far is lower-case (a Fetch app's always are): then a repeat of a
+    // field in another case can only be under its lower-case name.
+    let allLower = true;
     let encoded = false;
     for (const [name, value] of fields) {
       const lower = name.toLowerCase();
@@ -138,21 +159,17 @@ class AppExchange implements ExchangeSink, Expiring {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
         continue;
       }
-      const key = names.get(lower);
-      if (key === undefined) {
-        names.set(lower, name);
-        headers[name] = value;
-      } else {
-        const existing = headers[key] as string | string[];
-        headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
-      }
+      // Names differing in case only are one field, under the first spelling.
+      let key = name;
+      if (headers[name] === undefined) key = allLower ? (headers[lower] === undefined ? name : lower) : sameField(headers, lower, name);
+      const existing = headers[key];
+      if (existing === undefined) {
+        headers[key] = value;
+        if (key !== lower) allLower = false;
+      } else headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
     }
     this.headers = headers;
     this.html &&= !encoded;
-    if (hasNoContent(this.status, this.request.method)) this.settleStarted();
-    // The wait starts once the frames that came with START are read: a response whose body and
-    // END came in the same pipe read (most) is settled by then, and needs no timer.
-    else queueMicrotask(this.awaitBody);
   }
 
   private readonly awaitBody = (): void => {
@@ -288,6 +305,12 @@ class AppExchange implements ExchangeSink, Expiring {
   private clearTimer(): void {
     this.context.deadlines.delete(this);
   }
+}
+
+/** The spelling under which `headers` holds the field `lower` (lower-case), else `name`. */
+function sameField(headers: Record<string, unknown>, lower: string, name: string): string {
+  for (const key in headers) if (key.toLowerCase() === lower) return key;
+  return name;
 }
 
 /**

@@ -56,10 +56,18 @@ function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
   const decoder = new FrameDecoder((frame) => onFrame(frame));
   const onFrame = (frame: Frame): void => {
     if (frame.type >= 0x10) fatal(`Frame type 0x${frame.type.toString(16)} is one only the bridge sends`);
-    if (frame.type === FRAME.request) {
-      const exchange = new Exchange(frame.id, JSON.parse(frame.payload.toString('utf8')) as Head, channel);
-      exchanges.set(frame.id, exchange);
-      void exchange.run(handler).finally(() => exchanges.delete(frame.id));
+    if (frame.type === FRAME.request || frame.type === FRAME.requestAlone) {
+      const id = frame.id;
+      const exchange = new Exchange(id, JSON.parse(frame.payload.toString('utf8')) as Head, channel);
+      if (frame.type === FRAME.requestAlone) exchange.finishInput();
+      // Answered at once (a handler that returns a Response), it is forgotten at once; else it
+      // is found by id until it ends, before the frames after this one are read.
+      const running = exchange.run(handler);
+      if (running !== undefined) {
+        exchanges.set(id, exchange);
+        const forget = (): void => void exchanges.delete(id);
+        void running.then(forget, forget);
+      }
       return;
     }
     const exchange = exchanges.get(frame.id);

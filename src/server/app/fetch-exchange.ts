@@ -2,9 +2,15 @@
 // exchange that feeds the app's Request and sends its Response under the server's credit.
 import { Socket } from 'node:net';
 import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
-import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeStartFrame, TurnBatch } from './frames';
+import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, type RequestSource } from './lazy-request';
 import { LightResponse, type ResponseParts } from './light-response';
+
+const EMPTY = new Uint8Array(0);
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
 
 /** The app's handler, as loaded by fetch-bridge.ts. */
 export type FetchHandler = (request: Request) => unknown;
@@ -120,22 +126,45 @@ export class Exchange implements RequestSource {
     writer?.();
   }
 
-  /** Calls the app and sends its response; whatever goes wrong becomes an ERROR frame. */
-  async run(handler: FetchHandler): Promise<void> {
+  /**
+   * Calls the app and sends its response; whatever goes wrong becomes an ERROR frame. A Response
+   * returned (not a promise of one) whose body is at hand is sent at once, and nothing is
+   * returned; else the promise of the rest, which never rejects.
+   */
+  run(handler: FetchHandler): Promise<void> | undefined {
+    let response: unknown;
     try {
       const request = this.request();
-      if (request === undefined) return;
-      const response = await handler(request);
+      if (request === undefined) return undefined;
+      response = handler(request);
+      if (!isThenable(response)) {
+        const parts = LightResponse.parts(response);
+        if (parts !== undefined) return this.sendParts(parts);
+      }
+    } catch (error) {
+      this.failed(error);
+      return undefined;
+    }
+    return this.finish(response);
+  }
+
+  private async finish(pending: unknown): Promise<void> {
+    try {
+      const response: unknown = await pending;
       if (!isResponse(response)) {
         throw new TypeError(`The app returned ${describe(response)}, not a Response: return new Response(body), or c.text() / c.json() in Hono`);
       }
       await this.send(response);
     } catch (error) {
-      if (this.aborted) return;
-      const stack = error instanceof Error ? (error.stack ?? '') : '';
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : `Thrown: ${describe(error)}`;
-      this.channel.send(encodeJsonFrame(FRAME.error, this.id, { message, traceback: stack, started: this.started }));
+      this.failed(error);
     }
+  }
+
+  private failed(error: unknown): void {
+    if (this.aborted) return;
+    const stack = error instanceof Error ? (error.stack ?? '') : '';
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : `Thrown: ${describe(error)}`;
+    this.channel.send(encodeJsonFrame(FRAME.error, this.id, { message, traceback: stack, started: this.started }));
   }
 
   /**
@@ -199,12 +228,12 @@ export class Exchange implements RequestSource {
 
   /** START at once (an event stream's head must not wait for its first event), then the body. */
   private async send(response: Response): Promise<void> {
-    this.started = true;
     const parts = LightResponse.parts(response);
     if (parts !== undefined) {
       await this.sendParts(parts);
       return;
     }
+    this.started = true;
     const fields = fieldsOf(response.headers);
     const body = response.body;
     if (this.head.method === 'HEAD' && body !== null && !response.headers.has('content-length')) {
@@ -229,14 +258,29 @@ export class Exchange implements RequestSource {
     if (!this.aborted) this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
   }
 
-  /** A LightResponse: its body's bytes at once, no stream to read. */
-  private async sendParts({ status, statusText, fields, body }: ResponseParts): Promise<void> {
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    const head = this.head.method === 'HEAD';
-    if (head && bytes !== null && !fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes.byteLength)]);
+  /**
+   * A LightResponse: its body's bytes at once, no stream to read. One RESPONSE frame when the body
+   * fits the credit and a frame, and then nothing is returned; else START, then the body.
+   */
+  private sendParts({ status, statusText, fields, body }: ResponseParts): Promise<void> | undefined {
+    this.started = true;
+    let bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    if (this.head.method === 'HEAD') {
+      // HEAD gets the length a GET would have, and no body.
+      if (bytes !== null && !fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes.byteLength)]);
+      bytes = null;
+    }
+    const size = bytes === null ? 0 : bytes.byteLength;
+    if (size <= this.credit && size <= BODY_CHUNK) {
+      this.channel.send(encodeResponseFrame(this.id, `${status} ${statusText}`, fields, bytes ?? EMPTY));
+      return undefined;
+    }
     this.channel.send(encodeStartFrame(this.id, `${status} ${statusText}`, fields));
-    if (bytes !== null && !head && !(await this.sendBody(bytes))) return;
-    this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+    return this.sendRest(bytes as Uint8Array);
+  }
+
+  private async sendRest(bytes: Uint8Array): Promise<void> {
+    if (await this.sendBody(bytes)) this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
   }
 
   /** Sends `chunk` within the credit, waiting for more; false when the request was aborted. */

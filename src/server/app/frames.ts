@@ -15,7 +15,9 @@ import { Buffer } from 'node:buffer';
  * Server to bridge, per request id (ids are never reused by one process):
  *   REQUEST  JSON head: method, path (percent-encoded as sent), query, protocol, headers
  *            ([name, value] pairs, lower-case names, values as latin-1 text), client and server
- *            address, script name (the mount prefix), and whether a body follows.
+ *            address, script name (the mount prefix). BODY frames and END follow.
+ *   REQUEST_ALONE  REQUEST and END in one frame: the same head, for a request without a body
+ *            (most): nothing follows but, maybe, ABORT and CREDIT.
  *   BODY     request body bytes (chunked bodies already decoded), at most `credit` bytes
  *            beyond what the bridge has acknowledged with CREDIT frames.
  *   END      the request body is complete (sent even when there is no body).
@@ -26,6 +28,9 @@ import { Buffer } from 'node:buffer';
  *            non-empty body chunk or at the end (PEP 3333: headers wait for the body).
  *   BODY     response body bytes, within the credit the server granted.
  *   END      the response is complete and the iterable's close() has returned.
+ *   RESPONSE START, BODY and END in one frame, for a response whose whole body is at hand and
+ *            fits the credit and BODY_CHUNK: uint32 BE length of the START JSON, the START
+ *            JSON, then the body (possibly empty).
  *   ERROR    JSON {message, traceback, started}: the app failed; `started` says whether
  *            START was already sent (then the response can only be cut off).
  *   CREDIT   uint32 BE: the server may send this many more request body bytes.
@@ -46,6 +51,7 @@ export const FRAME = {
   end: 0x03,
   abort: 0x04,
   credit: 0x05,
+  requestAlone: 0x06,
   start: 0x11,
   responseBody: 0x12,
   responseEnd: 0x13,
@@ -54,6 +60,7 @@ export const FRAME = {
   log: 0x16,
   ready: 0x17,
   failed: 0x18,
+  response: 0x19,
 } as const;
 
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
@@ -66,7 +73,9 @@ export const MAX_PAYLOAD = 1024 * 1024;
 export const BODY_CHUNK = 64 * 1024;
 export const HEADER_BYTES = 9;
 
-const KNOWN_TYPES = new Set<number>(Object.values(FRAME));
+/** 1 at each known type's index: a table rather than a Set, looked up for every frame. */
+const KNOWN_TYPES = new Uint8Array(256);
+for (const type of Object.values(FRAME)) KNOWN_TYPES[type] = 1;
 
 export interface Frame {
   readonly type: FrameType;
@@ -160,14 +169,22 @@ export class FrameDecoder {
   }
 
   private readHeader(chunk: Buffer, at: number): number {
-    const take = Math.min(HEADER_BYTES - this.headerFill, chunk.length - at);
-    chunk.copy(this.header, this.headerFill, at, at + take);
-    this.headerFill += take;
-    if (this.headerFill < HEADER_BYTES) return at + take;
-    this.headerFill = 0;
-    const length = this.header.readUInt32BE(0);
-    const type = this.header.readUInt8(4);
-    if (!KNOWN_TYPES.has(type)) {
+    // A header wholly inside the chunk (almost always) is read where it is.
+    let source = chunk;
+    let start = at;
+    if (this.headerFill > 0 || chunk.length - at < HEADER_BYTES) {
+      const take = Math.min(HEADER_BYTES - this.headerFill, chunk.length - at);
+      chunk.copy(this.header, this.headerFill, at, at + take);
+      this.headerFill += take;
+      if (this.headerFill < HEADER_BYTES) return at + take;
+      this.headerFill = 0;
+      source = this.header;
+      start = 0;
+      at += take;
+    } else at += HEADER_BYTES;
+    const length = source.readUInt32BE(start);
+    const type = source[start + 4] as number;
+    if (KNOWN_TYPES[type] !== 1) {
       this.failed = { code: 'frame-type-unknown', message: `Frame type 0x${type.toString(16)} is unknown` };
       return chunk.length;
     }
@@ -176,8 +193,7 @@ export class FrameDecoder {
       return chunk.length;
     }
     this.type = type as FrameType;
-    this.id = this.header.readUInt32BE(5);
-    at += take;
+    this.id = source.readUInt32BE(start + 5);
     // A payload wholly inside this chunk is delivered as a view, without a copy.
     if (chunk.length - at >= length) {
       this.onFrame({ type: this.type, id: this.id, payload: length === 0 ? EMPTY : chunk.subarray(at, at + length) });
@@ -268,7 +284,33 @@ export function jsonPairs(fields: Iterable<readonly [string, string]>): string {
   return `[${pairs}]`;
 }
 
-/** A START frame: `{status, headers}`, written field by field (see jsonPairs). */
+/** A START frame's JSON, `{status, headers}`, written field by field (see jsonPairs). */
+function startJson(status: string, fields: ReadonlyArray<readonly [string, string]>): string {
+  return `{"status":${JSON.stringify(status)},"headers":${jsonPairs(fields)}}`;
+}
+
+/** A START frame. */
 export function encodeStartFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  return encodeTextFrame(FRAME.start, id, `{"status":${JSON.stringify(status)},"headers":${jsonPairs(fields)}}`);
+  return encodeTextFrame(FRAME.start, id, startJson(status, fields));
+}
+
+/** A RESPONSE frame: START's JSON and the whole body, in one buffer. */
+export function encodeResponseFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>, body: Uint8Array): Buffer {
+  const head = startJson(status, fields);
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const length = 4 + headLength + body.byteLength;
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+  writeHeader(frame, FRAME.response, id, length);
+  frame.writeUInt32BE(headLength, HEADER_BYTES);
+  frame.write(head, HEADER_BYTES + 4, 'utf8');
+  frame.set(body, HEADER_BYTES + 4 + headLength);
+  return frame;
+}
+
+/** A RESPONSE frame's payload split into START's JSON text and the body; undefined when it is malformed. */
+export function splitResponse(payload: Buffer): { readonly head: string; readonly body: Buffer } | undefined {
+  if (payload.length < 4) return undefined;
+  const headLength = payload.readUInt32BE(0);
+  if (headLength > payload.length - 4) return undefined;
+  return { head: payload.toString('utf8', 4, 4 + headLength), body: payload.subarray(4 + headLength) };
 }

@@ -24,10 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_to_bytes
 
 # Frame types, as in frames.ts.
-REQUEST, BODY, END, ABORT, CREDIT = 0x01, 0x02, 0x03, 0x04, 0x05
-START, RESPONSE_BODY, RESPONSE_END, ERROR, GRANT, LOG, READY, FAILED = (
-    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18)
-INCOMING = {REQUEST, BODY, END, ABORT, CREDIT}
+REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+START, RESPONSE_BODY, RESPONSE_END, ERROR, GRANT, LOG, READY, FAILED, RESPONSE = (
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19)
+INCOMING = {REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE}
+RESPONSE_HEAD = struct.Struct('>I')
 HEADER = struct.Struct('>IBI')
 WINDOW = 256 * 1024
 MAX_PAYLOAD = 1024 * 1024
@@ -52,19 +53,15 @@ class Channel:
         self.lock = threading.Lock()
 
     def send(self, kind, rid, payload=b''):
-        self.send_all(((kind, rid, payload),))
-
-    def send_json(self, kind, rid, value):
-        self.send(kind, rid, json.dumps(value).encode('utf-8'))
-
-    def send_all(self, frames):
-        """Several frames in one write, so that the server reads them together."""
-        data = b''.join(HEADER.pack(len(payload), kind, rid) + payload for kind, rid, payload in frames)
+        data = HEADER.pack(len(payload), kind, rid) + payload
         with self.lock:
             view = memoryview(data)
             while view:
                 written = os.write(self.fd, view)
                 view = view[written:]
+
+    def send_json(self, kind, rid, value):
+        self.send(kind, rid, json.dumps(value).encode('utf-8'))
 
 
 class Exchange:
@@ -316,7 +313,7 @@ def iterate(result):
 
 
 def send_whole(exchange, result):
-    """A list or tuple result (every block is ready) goes out with its head and END in one write."""
+    """A list or tuple result (every block is ready) goes out with its head in one RESPONSE frame."""
     if type(result) not in (list, tuple) or exchange.status_headers is None or exchange.headers_sent:
         return False
     blocks = [check_chunk(data) for data in result]
@@ -325,11 +322,8 @@ def send_whole(exchange, result):
         return False
     status, headers = exchange.status_headers
     exchange.headers_sent = True
-    frames = [(START, exchange.rid, json.dumps({'status': status, 'headers': headers}).encode('utf-8'))]
-    if body:
-        frames.append((RESPONSE_BODY, exchange.rid, body))
-    frames.append((RESPONSE_END, exchange.rid, b''))
-    exchange.channel.send_all(frames)
+    head = json.dumps({'status': status, 'headers': headers}).encode('utf-8')
+    exchange.channel.send(RESPONSE, exchange.rid, RESPONSE_HEAD.pack(len(head)) + head + body)
     return True
 
 
@@ -433,8 +427,10 @@ def serve(app, threads, channel):
                 break
             payload = bytes(buffer[HEADER.size:HEADER.size + length])
             del buffer[:HEADER.size + length]
-            if kind == REQUEST:
+            if kind == REQUEST or kind == REQUEST_ALONE:
                 exchange = Exchange(rid, json.loads(payload), channel)
+                if kind == REQUEST_ALONE:
+                    exchange.finish_input()
                 exchanges[rid] = exchange
                 pool.submit(run_app, app, exchange, multithread).add_done_callback(finished(rid))
                 continue
