@@ -153,7 +153,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     ...(options.overlay === undefined ? {} : { overlay: options.overlay }),
     // Files, then the app below its mount, then the SPA page for the routes outside it.
     spaFallback,
-    spaExcept: app === undefined ? undefined : (path) => app.mounts(path),
+    appMounts: app === undefined ? undefined : (path) => app.mounts(path),
   });
   const proxy: Proxy | undefined =
     routes.length === 0

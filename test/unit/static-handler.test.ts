@@ -103,6 +103,27 @@ test('the handler answers 404 with an escaped page that hides file-system paths'
   });
 });
 
+test('below an app mount a path no file answers gets a 404 without a page, for the app to answer; elsewhere the page', async () => {
+  await withHandler(
+    { 'api/data.json': '{}', 'index.html': '<p>spa</p>' },
+    (get) => {
+      const browser = { headers: { 'Sec-Fetch-Dest': 'document', Accept: 'text/html' } };
+      for (const path of ['/api/users', '/api/data.json/']) {
+        const below = get(path, browser);
+        assert.equal(below.status, 404, path);
+        assert.equal(below.body, undefined, `${path}: no page is made for the app paths`);
+      }
+      assert.equal(get('/api/data.json', browser).status, 200, 'files below the mount are still served');
+      const route = get('/users/42', browser);
+      assert.equal(route.status, 200, 'outside the mount the SPA page stands in');
+      const missing = get('/missing.css', browser);
+      assert.equal(missing.status, 404);
+      assert.ok(text(missing).includes('missing.css'), 'outside the mount the 404 page names the path');
+    },
+    { appMounts: (path) => path === '/api' || path.startsWith('/api/'), spaFallback: '/index.html' },
+  );
+});
+
 test('the handler answers 404 for a file asked for as a folder and for hidden dotfiles', async () => {
   await withHandler({ 'a.txt': 'a', '.env': 'SECRET', '.git/config': 'x', 'a/.hidden/x': 'x' }, (get) => {
     assert.equal(get('/a.txt/').status, 404);

@@ -36,8 +36,11 @@ export interface StaticOptions {
    * `/index.html`; undefined turns the fallback off.
    */
   readonly spaFallback?: string | undefined;
-  /** Paths whose 404 stands although the fallback would apply: an app's mount, which the 404 sends to the app. */
-  readonly spaExcept?: ((urlPath: string) => boolean) | undefined;
+  /**
+   * True for paths below an app's mount, where what no file answers is the app's to answer (see
+   * App.route): their 404 is made without a page, and the SPA page never stands in for it.
+   */
+  readonly appMounts?: ((urlPath: string) => boolean) | undefined;
 }
 
 /** The static file handler; `dispose` drops its in-memory cache. */

@@ -15,6 +15,12 @@ import { TurnShared } from './turn';
 
 /** Index files tried in a folder, in order. */
 const INDEX_NAMES = ['index.html', 'index.htm'] as const;
+/**
+ * What a path below an app's mount gets when no file answers it: a 404 the app's route turns into
+ * the app's answer, so it is never sent, and no page is made for it.
+ */
+const APP_ANSWERS: Response = Object.freeze({ status: 404, headers: TEXT_HEADERS, reason: 'no file: the app answers' });
+
 /** HTML larger than the cache limit is still read whole to be rewritten, up to this size. */
 const MAX_REWRITE_BYTES = 16 * 1024 * 1024;
 
@@ -45,7 +51,7 @@ class StaticFiles {
   private readonly overlay: ContentOverlay | undefined;
   private readonly overlaid = new OverlayDocuments();
   private readonly spaFallback: string | undefined;
-  private readonly spaExcept: (urlPath: string) => boolean;
+  private readonly appMounts: (urlPath: string) => boolean;
 
   constructor(options: StaticOptions) {
     this.root = options.root;
@@ -54,7 +60,7 @@ class StaticFiles {
     this.rewriter = options.htmlRewriter;
     this.overlay = options.overlay;
     this.spaFallback = options.spaFallback;
-    this.spaExcept = options.spaExcept ?? (() => false);
+    this.appMounts = options.appMounts ?? (() => false);
   }
 
   /**
@@ -108,59 +114,57 @@ class StaticFiles {
 
   /** The slow path: path checks and one open, then a file, a folder, or an error page. */
   private lookup(request: Request): Response | Promise<Response> {
-    // The decoded path, shown on pages; the rewriter gets the path as sent (see HtmlRewriter).
-    const shown = decodeForDisplay(request.path);
     const refused = this.refused.get(request.path);
-    if (refused !== undefined) return this.refuse(request, refused, shown);
+    if (refused !== undefined) return this.refuse(request, refused);
     const opened = openSafePath(this.root, request.path, this.showDotfiles);
     if (!opened.ok) {
       this.refused.set(request.path, opened);
-      return this.refuse(request, opened, shown);
+      return this.refuse(request, opened);
     }
     if (opened.kind === 'folder') {
       if (!request.path.endsWith('/')) return folderRedirect(request.path, request.query);
-      return this.folder(request, opened.realPath, opened.lexicalPath, shown);
+      return this.folder(request, opened.realPath, opened.lexicalPath);
     }
     if (request.path.endsWith('/')) {
       closeSync(opened.fd);
-      return this.failure(request, notFound(`${opened.realPath} is a file, not a folder`), shown);
+      return this.failure(request, notFound(`${opened.realPath} is a file, not a folder`));
     }
-    return this.file(request, { ...opened, shadowedBy: undefined }, shown);
+    return this.file(request, { ...opened, shadowedBy: undefined });
   }
 
   /** A folder answers with its index file, else a listing, else 404. */
-  private folder(request: Request, realPath: string, lexicalPath: string, shown: string): Response | Promise<Response> {
-    const index = this.indexFile(request, lexicalPath, shown);
+  private folder(request: Request, realPath: string, lexicalPath: string): Response | Promise<Response> {
+    const index = this.indexFile(request, lexicalPath);
     if (index !== undefined) return index;
     if (!this.directoryListing) {
-      return this.failure(request, notFound(`no index file in ${realPath} and listing is off`), shown);
+      return this.failure(request, notFound(`no index file in ${realPath} and listing is off`));
     }
-    return this.listing(request, realPath, shown);
+    return this.listing(request, realPath);
   }
 
   /** A folder of any size is listed without blocking the event loop (see readListing). */
-  private async listing(request: Request, folder: string, shown: string): Promise<Response> {
+  private async listing(request: Request, folder: string): Promise<Response> {
     let listing: Listing;
     try {
       listing = await readListing(folder, this.root, this.showDotfiles);
     } catch (error) {
-      return this.failure(request, fsFailure(error, folder), shown);
+      return this.failure(request, fsFailure(error, folder));
     }
-    return this.html(request, 200, renderListing(shown, listing));
+    return this.html(request, 200, renderListing(decodeForDisplay(request.path), listing));
   }
 
   /** The folder's index file answered through the same checks and open as any file; undefined without one. */
-  private indexFile(request: Request, lexicalPath: string, shown: string): Response | undefined {
+  private indexFile(request: Request, lexicalPath: string): Response | undefined {
     for (const name of INDEX_NAMES) {
       const index = openSafePath(this.root, request.path + name, this.showDotfiles);
       if (!index.ok) {
         if (index.status === 404) continue;
-        return this.refuse(request, index, shown);
+        return this.refuse(request, index);
       }
       if (index.kind !== 'file') continue;
       // A cached index.htm is stale as soon as an index.html appears next to it.
       const shadowedBy = name === 'index.htm' ? `${lexicalPath}${sep}index.html` : undefined;
-      return this.file(request, { ...index, shadowedBy }, shown);
+      return this.file(request, { ...index, shadowedBy });
     }
     return undefined;
   }
@@ -170,7 +174,7 @@ class StaticFiles {
    * cached under its own path only: under a route's it would answer that route's next request
    * on the hot path, whoever asks and even once a file appears there).
    */
-  private file(request: Request, target: FileTarget, shown: string, keep = true): Response {
+  private file(request: Request, target: FileTarget, keep = true): Response {
     const media = mediaTypeFor(target.lexicalPath);
     // Checked, opened and found a regular file inside the root: only now may unsaved text stand in.
     const content = this.overlay?.get(target.realPath);
@@ -191,7 +195,7 @@ class StaticFiles {
     try {
       entry = this.cache.load({ key: request.path, root: this.root, media, ...target });
     } catch (error) {
-      return this.failure(request, fsFailure(error, target.realPath), shown);
+      return this.failure(request, fsFailure(error, target.realPath));
     } finally {
       closeSync(target.fd);
     }
@@ -201,20 +205,22 @@ class StaticFiles {
   }
 
   /** A redirect to the path's one spelling, or a failure (see failure). */
-  private refuse(request: Request, refusal: PathFailure | PathRedirect, shown: string): Response {
+  private refuse(request: Request, refusal: PathFailure | PathRedirect): Response {
     if (refusal.status === 301) return redirect(refusal.location, request.query, refusal.reason);
-    return this.failure(request, refusal, shown);
+    return this.failure(request, refusal);
   }
 
   /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
-  private failure(request: Request, failure: PathFailure, shown: string): Response {
+  private failure(request: Request, failure: PathFailure): Response {
     const { status, reason } = failure;
-    if (status === 404 && this.spaFallback !== undefined && wantsSpaPage(request) && !this.spaExcept(request.path)) {
-      const page = this.spaPage(request, shown);
+    if (status === 404 && this.appMounts(request.path)) return APP_ANSWERS;
+    if (status === 404 && this.spaFallback !== undefined && wantsSpaPage(request)) {
+      const page = this.spaPage(request);
       if (page !== undefined) return page;
     }
     if (!showsErrorPage(request)) return { status, headers: TEXT_HEADERS, body: errorText(status), reason };
-    return this.html(request, status, errorPage(status, shown), reason);
+    // The decoded path, shown on the page; the rewriter gets the path as sent (see HtmlRewriter).
+    return this.html(request, status, errorPage(status, decodeForDisplay(request.path)), reason);
   }
 
   /**
@@ -222,11 +228,11 @@ class StaticFiles {
    * itself, with the same validators; live reload's tag is addressed from the route's path.
    * Undefined when there is no such file, so the route keeps its own 404.
    */
-  private spaPage(request: Request, shown: string): Response | undefined {
+  private spaPage(request: Request): Response | undefined {
     const opened = openSafePath(this.root, this.spaFallback as string, this.showDotfiles);
     if (!opened.ok) return undefined;
     if (opened.kind !== 'file') return undefined;
-    return this.file(request, { ...opened, shadowedBy: undefined }, shown, false);
+    return this.file(request, { ...opened, shadowedBy: undefined }, false);
   }
 
   /** A generated page (listing or error), rewritten like any HTML document when the rewriter applies. */
