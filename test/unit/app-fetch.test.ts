@@ -32,6 +32,10 @@ const routes = {
   async rejects() { await sleep(1); throw new Error('late <rejection>'); },
   notResponse() { return { status: 200, body: 'a plain object' }; },
   nothing() { return undefined; },
+  // A thenable that is not a Promise, resolved with a Response.
+  thenable() { return { then(resolve) { resolve(new Response('from a thenable')); } }; },
+  // A thrown value whose every property access throws.
+  revoked() { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); throw proxy; },
   async sleep(request) { await sleep(Number(new URL(request.url).searchParams.get('ms'))); return text('slept'); },
   breaksMidStream() {
     let n = 0;
@@ -216,9 +220,10 @@ const ERRORS: ReadonlyArray<{ path: string; page: RegExp; reason: RegExp }> = [
   { path: '/rejects', page: /Error: late &lt;rejection&gt;/, reason: /app error: Error: late <rejection>/ },
   { path: '/notResponse', page: /The app returned an object \(Object\), not a Response/, reason: /not a Response/ },
   { path: '/nothing', page: /The app returned undefined, not a Response/, reason: /not a Response/ },
+  { path: '/revoked', page: /The app raised an exception/, reason: /app error: Thrown: a value that cannot be described/ },
 ];
 
-test('an app that throws, rejects or returns something else than a Response gets 500 with the escaped stack, and a log line; the next request is answered', async () => {
+test('an app that throws (even a value that cannot be described), rejects or returns something else than a Response gets 500 with the escaped stack, and a log line; a thenable is awaited; the next request is answered', async () => {
   await withApp({}, async ({ server, records }) => {
     for (const { path, page, reason } of ERRORS) {
       const response = await request(server.port, get(path, close));
@@ -229,6 +234,7 @@ test('an app that throws, rejects or returns something else than a Response gets
       assert.match((await recordFor(records, path)).reason ?? '', reason, path);
       assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
     }
+    assert.equal((await request(server.port, get('/thenable', close))).body.toString(), 'from a thenable');
     const raw = (await exchange(server.port, get('/breaksMidStream', close), 10_000)).toString('latin1');
     assert.match(raw, /^HTTP\/1\.1 200 OK[\s\S]*part 1/);
     assert.doesNotMatch(raw, /\r\n0\r\n\r\n$/, 'cut off: no last chunk');

@@ -87,6 +87,12 @@ def download(environ, start_response):
     for i in range(int(environ['QUERY_STRING'])):
         yield block
 
+def odd_names(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Constructor', 'c'), ('toString', 't'),
+                              ('__proto__', 'p'), ('X-Case', 'a'), ('x-case', 'b'), ('X-CASE', 'c'),
+                              ('Set-Cookie', 'a=1'), ('set-cookie', 'b=2')])
+    return [b'odd names']
+
 def crash(environ, start_response):
     os._exit(7)
 
@@ -240,7 +246,23 @@ test('a mounted app gets only its prefix, as SCRIPT_NAME, and a file still answe
     assert.equal(environ.SCRIPT_NAME, '/api');
     assert.equal(environ.PATH_INFO, '/environ_json/x');
     assert.equal((await request(server.port, get('/elsewhere', close))).status, 404, 'outside the mount: the static 404');
+    // A browser's navigation below the mount, which a 404 page would answer outside it, reaches the app.
+    const navigation = await request(server.port, get('/api/tutorial', `Accept: text/html\r\nSec-Fetch-Dest: document\r\n${close}`));
+    assert.equal(navigation.body.toString(), 'Hello, WSGI!\n');
     assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
+  });
+});
+
+test('response fields named like an object\'s own properties, or repeated in another case, reach the client as sent', async () => {
+  await withApp({}, async ({ server }) => {
+    const response = await request(server.port, get('/odd_names', close));
+    assert.equal(response.status, 200);
+    assert.equal(response.body.toString(), 'odd names');
+    assert.equal(response.headers.get('constructor'), 'c');
+    assert.equal(response.headers.get('tostring'), 't');
+    assert.equal(response.headers.get('__proto__'), 'p');
+    assert.equal(response.headers.get('x-case'), 'a, b, c');
+    assert.equal(response.headers.get('set-cookie'), 'a=1, b=2');
   });
 });
 

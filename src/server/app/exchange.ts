@@ -145,7 +145,8 @@ class AppExchange implements ExchangeSink, Expiring {
   private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
     this.clearTimer();
     this.status = Number.parseInt(status.slice(0, 3), 10);
-    const headers: Record<string, string | string[]> = {};
+    // Without a prototype: an app's field named `constructor` or `__proto__` is a field like any other.
+    const headers = Object.create(null) as Record<string, string | string[]>;
     // Whether every name kept so far is lower-case (a Fetch app's always are): then a repeat of a
     // field in another case can only be under its lower-case name.
     let allLower = true;

@@ -160,10 +160,17 @@ export class Exchange implements RequestSource {
     }
   }
 
+  /** Sends ERROR for `error`; never throws, even for a value whose properties do (it runs inside the frame reader). */
   private failed(error: unknown): void {
     if (this.aborted) return;
-    const stack = error instanceof Error ? (error.stack ?? '') : '';
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : `Thrown: ${describe(error)}`;
+    let message = 'Thrown: a value that cannot be described';
+    let stack = '';
+    try {
+      stack = error instanceof Error ? String(error.stack ?? '') : '';
+      message = error instanceof Error ? `${String(error.name)}: ${String(error.message)}` : `Thrown: ${describe(error)}`;
+    } catch {
+      // A revoked Proxy, or a getter that throws: the generic words above stand.
+    }
     this.channel.send(encodeJsonFrame(FRAME.error, this.id, { message, traceback: stack, started: this.started }));
   }
 

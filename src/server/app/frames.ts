@@ -20,7 +20,7 @@ import { Buffer } from 'node:buffer';
  *            (most): nothing follows but, maybe, ABORT and CREDIT.
  *   BODY     request body bytes (chunked bodies already decoded), at most `credit` bytes
  *            beyond what the bridge has acknowledged with CREDIT frames.
- *   END      the request body is complete (sent even when there is no body).
+ *   END      the request body is complete (a request without a body is a REQUEST_ALONE).
  *   ABORT    the client went away or the server gave up (timeout): stop, call close().
  *   CREDIT   uint32 BE: the bridge may send this many more response body bytes.
  * Bridge to server:
@@ -229,8 +229,8 @@ const JOIN_BYTES = 16 * 1024;
 
 /**
  * Frames queued in one turn of the event loop, written in one write after its poll phase (the
- * server's: the REQUEST and END of every request read in that phase; the bridge's: START, BODY
- * and END of every response finished in it). Each write to the pipe is a system call that wakes
+ * server's: the REQUEST_ALONE, or REQUEST and BODY, of every request read in that phase; the
+ * bridge's: the RESPONSE, or START, BODY and END, of every response finished in it). Each write to the pipe is a system call that wakes
  * the other process, which cost as much as the rest of a request. Small frames are joined into
  * one buffer (a copy costs less than the stream's bookkeeping of a write per frame); a batch with
  * large bodies is written as it is, corked into one writev.
