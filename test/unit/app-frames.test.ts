@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FRAME, FrameDecoder, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
+import { FRAME, FrameDecoder, MAX_PAYLOAD, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
 
 function decodeAll(chunks: readonly Buffer[], maxPayload?: number): { frames: Frame[]; error: string | undefined } {
   const frames: Frame[] = [];
@@ -17,7 +17,7 @@ const FIXTURE = Buffer.concat([
   encodeCredit(FRAME.credit, 7, 65536),
   encodeFrame(FRAME.responseBody, 4294967295, Buffer.alloc(300, 0xab)),
   encodeJsonFrame(FRAME.requestAlone, 8, { method: 'HEAD' }),
-  encodeResponseFrame(8, '200 OK', [['content-type', 'text/plain']], Buffer.from('whole')),
+  encodeResponseFrame(8, '200 OK', [['content-type', 'text/plain']], Buffer.from('whole')) as Buffer,
 ]);
 
 function summary(frames: readonly Frame[]): string[] {
@@ -123,7 +123,7 @@ test('a START frame written field by field is the JSON the bridges expect, whate
 test('a RESPONSE frame carries the START JSON and the whole body, and splits back into them; a short or overlong head length is malformed', () => {
   const fields: Array<[string, string]> = [['content-type', 'text/plain'], ['x-odd', 'caf\u00e9 " \\ \u2028']];
   for (const body of [Buffer.alloc(0), Buffer.from('caf\u00e9 body'), Buffer.alloc(70_000, 0x61)]) {
-    const { frames, error } = decodeAll([encodeResponseFrame(3, '201 Created', fields, body)]);
+    const { frames, error } = decodeAll([encodeResponseFrame(3, '201 Created', fields, body) as Buffer]);
     assert.equal(error, undefined);
     assert.equal(frames[0]?.type, FRAME.response);
     assert.equal(frames[0]?.id, 3);
@@ -131,6 +131,9 @@ test('a RESPONSE frame carries the START JSON and the whole body, and splits bac
     assert.deepEqual(JSON.parse(parts?.head ?? ''), { status: '201 Created', headers: fields });
     assert.deepEqual(parts?.body, body);
   }
+  // A head and body too large for one frame together are refused, for START and BODY to carry.
+  assert.equal(encodeResponseFrame(4, '200 OK', [['x-big', 'v'.repeat(MAX_PAYLOAD - 40)]], Buffer.alloc(100)), undefined);
+  assert.notEqual(encodeResponseFrame(4, '200 OK', [['x-big', 'v'.repeat(MAX_PAYLOAD - 100)]], Buffer.alloc(0)), undefined);
   assert.equal(splitResponse(Buffer.from([0, 0, 0])), undefined);
   assert.equal(splitResponse(Buffer.from([0, 0, 0, 9, 0x7b, 0x7d])), undefined);
   assert.deepEqual(splitResponse(Buffer.from([0, 0, 0, 2, 0x7b, 0x7d])), { head: '{}', body: Buffer.alloc(0) });

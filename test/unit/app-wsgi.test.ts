@@ -93,6 +93,10 @@ def odd_names(environ, start_response):
                               ('Set-Cookie', 'a=1'), ('set-cookie', 'b=2')])
     return [b'odd names']
 
+def big_head(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Big', 'v' * 1000000)])
+    return [b'b' * 60000]
+
 def crash(environ, start_response):
     os._exit(7)
 
@@ -253,7 +257,7 @@ test('a mounted app gets only its prefix, as SCRIPT_NAME, and a file still answe
   });
 });
 
-test('response fields named like an object\'s own properties, or repeated in another case, reach the client as sent', async () => {
+test('response fields named like an object\'s own properties, repeated in another case, or nearly a megabyte long reach the client as sent', async () => {
   await withApp({}, async ({ server }) => {
     const response = await request(server.port, get('/odd_names', close));
     assert.equal(response.status, 200);
@@ -263,6 +267,11 @@ test('response fields named like an object\'s own properties, or repeated in ano
     assert.equal(response.headers.get('__proto__'), 'p');
     assert.equal(response.headers.get('x-case'), 'a, b, c');
     assert.equal(response.headers.get('set-cookie'), 'a=1, b=2');
+    // A head too large to share a frame with its body comes in START, the body after it.
+    const big = await request(server.port, get('/big_head', close));
+    assert.equal(big.status, 200);
+    assert.equal(big.headers.get('x-big')?.length, 1_000_000);
+    assert.equal(big.body.length, 60_000);
   });
 });
 

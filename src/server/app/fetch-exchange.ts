@@ -278,16 +278,17 @@ export class Exchange implements RequestSource {
       bytes = null;
     }
     const size = bytes === null ? 0 : bytes.byteLength;
-    if (size <= this.credit && size <= BODY_CHUNK) {
-      this.channel.send(encodeResponseFrame(this.id, `${status} ${statusText}`, fields, bytes ?? EMPTY));
+    const whole = size <= this.credit && size <= BODY_CHUNK ? encodeResponseFrame(this.id, `${status} ${statusText}`, fields, bytes ?? EMPTY) : undefined;
+    if (whole !== undefined) {
+      this.channel.send(whole);
       return undefined;
     }
     this.channel.send(encodeStartFrame(this.id, `${status} ${statusText}`, fields));
-    return this.sendRest(bytes as Uint8Array);
+    return this.sendRest(bytes);
   }
 
-  private async sendRest(bytes: Uint8Array): Promise<void> {
-    if (await this.sendBody(bytes)) this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+  private async sendRest(bytes: Uint8Array | null): Promise<void> {
+    if (bytes === null || (await this.sendBody(bytes))) this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
   }
 
   /** Sends `chunk` within the credit, waiting for more; false when the request was aborted. */

@@ -29,8 +29,8 @@ import { Buffer } from 'node:buffer';
  *   BODY     response body bytes, within the credit the server granted.
  *   END      the response is complete and the iterable's close() has returned.
  *   RESPONSE START, BODY and END in one frame, for a response whose whole body is at hand and
- *            fits the credit and BODY_CHUNK: uint32 BE length of the START JSON, the START
- *            JSON, then the body (possibly empty).
+ *            fits the credit and BODY_CHUNK, and with its head MAX_PAYLOAD: uint32 BE length of
+ *            the START JSON, the START JSON, then the body (possibly empty).
  *   ERROR    JSON {message, traceback, started}: the app failed; `started` says whether
  *            START was already sent (then the response can only be cut off).
  *   CREDIT   uint32 BE: the server may send this many more request body bytes.
@@ -294,11 +294,15 @@ export function encodeStartFrame(id: number, status: string, fields: ReadonlyArr
   return encodeTextFrame(FRAME.start, id, startJson(status, fields));
 }
 
-/** A RESPONSE frame: START's JSON and the whole body, in one buffer. */
-export function encodeResponseFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>, body: Uint8Array): Buffer {
+/**
+ * A RESPONSE frame: START's JSON and the whole body, in one buffer; undefined when the two would
+ * not fit MAX_PAYLOAD together (a head of nearly a megabyte), which START and BODY then carry.
+ */
+export function encodeResponseFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>, body: Uint8Array): Buffer | undefined {
   const head = startJson(status, fields);
   const headLength = Buffer.byteLength(head, 'utf8');
   const length = 4 + headLength + body.byteLength;
+  if (length > MAX_PAYLOAD) return undefined;
   const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
   writeHeader(frame, FRAME.response, id, length);
   frame.writeUInt32BE(headLength, HEADER_BYTES);

@@ -321,8 +321,10 @@ def send_whole(exchange, result):
     if len(body) > min(exchange.credit, BODY_CHUNK):
         return False
     status, headers = exchange.status_headers
-    exchange.headers_sent = True
     head = json.dumps({'status': status, 'headers': headers}).encode('utf-8')
+    if RESPONSE_HEAD.size + len(head) + len(body) > MAX_PAYLOAD:
+        return False  # a head too large to share a frame with the body goes in START
+    exchange.headers_sent = True
     exchange.channel.send(RESPONSE, exchange.rid, RESPONSE_HEAD.pack(len(head)) + head + body)
     return True
 
