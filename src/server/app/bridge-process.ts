@@ -125,7 +125,10 @@ export class BridgeProcess {
     return id;
   }
 
-  /** Forgets a request (ended, failed or abandoned); a retiring process stops after its last. */
+  /**
+   * Forgets a request (ended, failed or abandoned); a retiring process stops after its last. A
+   * request the app ended (END, RESPONSE, ERROR) is forgotten here before its sink hears of it.
+   */
   close(id: number): void {
     this.sinks.delete(id);
     if (this.retiring && this.sinks.size === 0) void this.stop();
@@ -193,24 +196,21 @@ export class BridgeProcess {
           this.broken('the bridge sent a malformed RESPONSE frame');
           return;
         }
-        this.sinks.delete(frame.id);
+        this.close(frame.id);
         sink.onResponse(start.status, start.headers, Buffer.from(parts.body));
-        if (this.retiring && this.sinks.size === 0) void this.stop();
         return;
       }
       case FRAME.responseBody:
         sink.onBody(Buffer.from(frame.payload));
         return;
       case FRAME.responseEnd:
-        this.sinks.delete(frame.id);
+        this.close(frame.id);
         sink.onEnd();
-        if (this.retiring && this.sinks.size === 0) void this.stop();
         return;
       case FRAME.error: {
         const error = parseJson(frame.payload) as { message?: unknown; traceback?: unknown };
-        this.sinks.delete(frame.id);
+        this.close(frame.id);
         sink.onError(String(error.message ?? 'unknown error'), String(error.traceback ?? ''));
-        if (this.retiring && this.sinks.size === 0) void this.stop();
         return;
       }
       case FRAME.grant:

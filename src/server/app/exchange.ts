@@ -195,14 +195,12 @@ class AppExchange implements ExchangeSink, Expiring {
 
   onEnd(): void {
     this.ended = true;
-    this.bridge.close(this.id);
     if (this.stream !== undefined) this.stream.push(null);
     else if (this.status !== 0) this.settleStarted();
     else this.fail(502, 'The app ended the response without a status', 'the bridge ended a response it never started', '');
   }
 
   onError(message: string, traceback: string): void {
-    this.bridge.close(this.id);
     if (this.stream !== undefined) {
       this.stream.destroy(new Error(`app error: ${message}`));
       return;
