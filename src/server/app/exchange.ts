@@ -145,11 +145,10 @@ class AppExchange implements ExchangeSink, Expiring {
   private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
     this.clearTimer();
     this.status = Number.parseInt(status.slice(0, 3), 10);
-    // Without a prototype: an app's field named `constructor` or `__proto__` is a field like any other.
+    // Without prototypes: an app's field named `constructor` or `__proto__` is a field like any other.
     const headers = Object.create(null) as Record<string, string | string[]>;
-    // Whether every name kept so far is lower-case (a Fetch app's always are): then a repeat of a
-    // field in another case can only be under its lower-case name.
-    let allLower = true;
+    /** Each field's first spelling, by lower-case name: names differing in case only are one field. */
+    const spellings = Object.create(null) as Record<string, string>;
     let encoded = false;
     for (const [name, value] of fields) {
       const lower = name.toLowerCase();
@@ -160,14 +159,10 @@ class AppExchange implements ExchangeSink, Expiring {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
         continue;
       }
-      // Names differing in case only are one field, under the first spelling.
-      let key = name;
-      if (headers[name] === undefined) key = allLower ? (headers[lower] === undefined ? name : lower) : sameField(headers, lower, name);
+      const key = (spellings[lower] ??= name);
       const existing = headers[key];
-      if (existing === undefined) {
-        headers[key] = value;
-        if (key !== lower) allLower = false;
-      } else headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+      if (existing === undefined) headers[key] = value;
+      else headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
     }
     this.headers = headers;
     this.html &&= !encoded;
@@ -304,12 +299,6 @@ class AppExchange implements ExchangeSink, Expiring {
   private clearTimer(): void {
     this.context.deadlines.delete(this);
   }
-}
-
-/** The spelling under which `headers` holds the field `lower` (lower-case), else `name`. */
-function sameField(headers: Record<string, unknown>, lower: string, name: string): string {
-  for (const key in headers) if (key.toLowerCase() === lower) return key;
-  return name;
 }
 
 /**
