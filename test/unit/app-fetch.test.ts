@@ -223,7 +223,7 @@ const ERRORS: ReadonlyArray<{ path: string; page: RegExp; reason: RegExp }> = [
   { path: '/revoked', page: /The app raised an exception/, reason: /app error: Thrown: a value that cannot be described/ },
 ];
 
-test('an app that throws (even a value that cannot be described), rejects or returns something else than a Response gets 500 with the escaped stack, and a log line; a thenable is awaited; the next request is answered', async () => {
+test('an app that throws (even a value that cannot be described), rejects or returns something else than a Response gets 500 with the escaped stack, and a log line; a thenable is awaited; TRACE gets 501 from the bridge; the next request is answered', async () => {
   await withApp({}, async ({ server, records }) => {
     for (const { path, page, reason } of ERRORS) {
       const response = await request(server.port, get(path, close));
@@ -235,6 +235,10 @@ test('an app that throws (even a value that cannot be described), rejects or ret
       assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
     }
     assert.equal((await request(server.port, get('/thenable', close))).body.toString(), 'from a thenable');
+    // A method the Fetch standard forbids never reaches the app: the bridge answers 501 itself.
+    const trace = await request(server.port, `TRACE /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+    assert.equal(trace.status, 501);
+    assert.equal(trace.body.toString(), 'The app cannot be given this request: the Fetch standard forbids the method TRACE\n');
     const raw = (await exchange(server.port, get('/breaksMidStream', close), 10_000)).toString('latin1');
     assert.match(raw, /^HTTP\/1\.1 200 OK[\s\S]*part 1/);
     assert.doesNotMatch(raw, /\r\n0\r\n\r\n$/, 'cut off: no last chunk');

@@ -197,10 +197,7 @@ export class Exchange implements RequestSource {
   }
 
   private head501(text: string): void {
-    this.started = true;
-    this.channel.send(encodeStartFrame(this.id, '501 Not Implemented', [['content-type', 'text/plain; charset=utf-8']]));
-    this.channel.body(this.id, Buffer.from(text));
-    this.channel.send(encodeFrame(FRAME.responseEnd, this.id));
+    void this.sendParts({ status: 501, statusText: 'Not Implemented', fields: [['content-type', 'text/plain; charset=utf-8']], body: text });
   }
 
   /** The request body, read by the app as the server sends it; credit is granted as it is read. */

@@ -213,9 +213,9 @@ class StaticFiles {
   /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
   private failure(request: Request, failure: PathFailure): Response {
     const { status, reason } = failure;
-    if (status === 404 && this.appMounts(request.path)) return APP_ANSWERS;
-    if (status === 404 && this.spaFallback !== undefined && wantsSpaPage(request)) {
-      const page = this.spaPage(request);
+    if (status === 404) {
+      if (this.appMounts(request.path)) return APP_ANSWERS;
+      const page = this.spaFallback !== undefined && wantsSpaPage(request) ? this.spaPage(request) : undefined;
       if (page !== undefined) return page;
     }
     if (!showsErrorPage(request)) return { status, headers: TEXT_HEADERS, body: errorText(status), reason };
