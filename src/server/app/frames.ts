@@ -230,10 +230,11 @@ const JOIN_BYTES = 16 * 1024;
 /**
  * Frames queued in one turn of the event loop, written in one write after its poll phase (the
  * server's: the REQUEST_ALONE, or REQUEST and BODY, of every request read in that phase; the
- * bridge's: the RESPONSE, or START, BODY and END, of every response finished in it). Each write to the pipe is a system call that wakes
- * the other process, which cost as much as the rest of a request. Small frames are joined into
- * one buffer (a copy costs less than the stream's bookkeeping of a write per frame); a batch with
- * large bodies is written as it is, corked into one writev.
+ * bridge's: the RESPONSE, or START, BODY and END, of every response finished in it). Each write
+ * to the pipe is a system call that wakes the other process, which cost as much as the rest of a
+ * request. Small frames are joined into one buffer (a copy costs less than the stream's
+ * bookkeeping of a write per frame); a batch with large bodies is written as it is, corked into
+ * one writev.
  */
 export class TurnBatch {
   private frames: Buffer[] = [];
