@@ -145,8 +145,9 @@ class AppExchange implements ExchangeSink, Expiring {
   private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
     this.clearTimer();
     this.status = Number.parseInt(status.slice(0, 3), 10);
-    // Without prototypes: an app's field named `constructor` or `__proto__` is a field like any other.
-    const headers = Object.create(null) as Record<string, string | string[]>;
+    // A plain object, which the connection reads fastest; which fields it holds is known from
+    // `spellings`, so a name like `constructor` is never taken for one already there.
+    const headers: Record<string, string | string[]> = {};
     /** Each field's first spelling, by lower-case name: names differing in case only are one field. */
     const spellings = Object.create(null) as Record<string, string>;
     let encoded = false;
@@ -159,10 +160,14 @@ class AppExchange implements ExchangeSink, Expiring {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
         continue;
       }
-      const key = (spellings[lower] ??= name);
-      const existing = headers[key];
-      if (existing === undefined) headers[key] = value;
-      else headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+      const first = spellings[lower];
+      if (first === undefined) {
+        spellings[lower] = name;
+        setField(headers, name, value);
+      } else {
+        const existing = headers[first] as string | string[];
+        setField(headers, first, Array.isArray(existing) ? [...existing, value] : [existing, value]);
+      }
     }
     this.headers = headers;
     this.html &&= !encoded;
@@ -299,6 +304,12 @@ class AppExchange implements ExchangeSink, Expiring {
   private clearTimer(): void {
     this.context.deadlines.delete(this);
   }
+}
+
+/** Sets the field as an own property, also one named `__proto__` (which an assignment would take for the prototype). */
+function setField(headers: Record<string, string | string[]>, name: string, value: string | string[]): void {
+  if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+  else headers[name] = value;
 }
 
 /**
