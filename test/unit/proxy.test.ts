@@ -180,6 +180,25 @@ test('a smuggling-shaped or malformed upstream response gives 502, and the next 
   });
 });
 
+test('bytes an upstream sends after a complete response make its connection be dropped, not pooled: the next request goes on a fresh one', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (request.requestLine.includes('/extra')) socket.write(Buffer.concat([reply('ok'), Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!')]));
+    else socket.write(reply('fine'));
+  };
+  await withProxy(script, async ({ request }, upstream) => {
+    const first = await request('/api/extra');
+    assert.equal(first.status, 200);
+    assert.equal(first.body.toString(), 'ok');
+    for (let i = 0; i < 2; i++) {
+      const next = await request(`/api/next${i}`);
+      assert.equal(next.status, 200);
+      assert.equal(next.body.toString(), 'fine');
+    }
+    assert.equal(upstream.requests.at(-2)?.connection, 2, 'the request after the extra bytes went on a new upstream connection');
+    assert.equal(upstream.requests.at(-1)?.connection, 2, 'which is pooled');
+  });
+});
+
 test('an upstream that closes in the middle of a body cuts the client connection instead of hanging', async () => {
   const script: UpstreamScript = (_request, socket) => {
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n');

@@ -142,9 +142,15 @@ export class UpstreamConnection implements ResponseCallbacks, Slotted {
     this.user?.onMessageEnd(trailers);
   }
 
-  /** @internal parser callback */
+  /**
+   * @internal parser callback. Without a user the error is about bytes that followed a complete
+   * response in the same read, after its exchange gave the connection back: nobody asked for
+   * them, so the connection cannot be trusted with another request.
+   */
   onError(error: ParseError): void {
-    this.user?.onError(error);
+    const user = this.user;
+    if (user === undefined) this.socket.destroy();
+    else user.onError(error);
   }
 }
 
