@@ -5,7 +5,7 @@ import { RequestParser, type ParserCallbacks } from '../http/parser';
 import { CONTINUE_HEAD, serializeHead, type DateCache } from '../http/response';
 import type { HeaderMap, ParseError, RequestHead } from '../http/types';
 import { isEndless, logRecord, newExchange, toRequest, type Exchange } from './exchange';
-import { errorResponse, internalError, type ClientLink, type Request, type Response } from './handler';
+import { errorResponse, internalError, PendingResponse, type ClientLink, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { RequestBody } from './request-body';
@@ -25,7 +25,7 @@ export interface StreamSlots {
 export interface ConnectionContext {
   readonly limits: Limits;
   /** The handler chain; exceptions are already turned into 500 responses. */
-  readonly dispatch: (request: Request) => Response | Promise<Response>;
+  readonly dispatch: (request: Request) => Response | Promise<Response> | PendingResponse;
   readonly log: (record: RequestLogRecord) => void;
   readonly dates: DateCache;
   readonly wire: WireCache;
@@ -118,13 +118,16 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     if (this.state === 'finishing') this.updateReading();
   }
 
-  /** The client left while a handler works on its answer: tell it, and drop the socket. */
+  /**
+   * The client left while a handler works on its answer: drop the socket, then tell the handler
+   * (whose answer, given at once or later, is then only logged).
+   */
   private clientGone(): void {
     const gone = this.gone;
     if (gone === undefined) return;
     this.gone = undefined;
-    gone();
     this.destroy();
+    gone();
   }
 
   /** Applies timeouts; called about once a second by the server. */
@@ -347,7 +350,9 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       return;
     }
     const result = this.ctx.dispatch(toRequest(exchange, this.remoteAddress, this.remotePort, this));
-    if (result instanceof Promise) {
+    if (result instanceof PendingResponse) {
+      result.whenSettled((response) => this.respond(exchange, response));
+    } else if (result instanceof Promise) {
       result.then(
         (response) => this.respond(exchange, response),
         (error: unknown) => this.respond(exchange, internalError(error)),

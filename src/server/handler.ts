@@ -116,7 +116,37 @@ export interface Response {
  * sockets and framing, a handler maps a request to a response. Answering `undefined` passes the
  * request to the next handler.
  */
+/**
+ * A response that comes later, told to one listener without a promise: the proxy settles it from
+ * its upstream's data event, and the connection writes the answer within that event (a promise
+ * costs two more allocations and a microtask at each step of the chain, per request). A handler
+ * that returns one always answers: the request is not passed on to the next handler.
+ */
+export class PendingResponse {
+  private listener: ((response: Response) => void) | undefined;
+  private response: Response | undefined;
+
+  /** Calls `listener` once with the response: now if it has come, else when it does. */
+  whenSettled(listener: (response: Response) => void): void {
+    const response = this.response;
+    if (response === undefined) this.listener = listener;
+    else listener(response);
+  }
+
+  /** The response; a second call is ignored. */
+  settle(response: Response): void {
+    if (this.response !== undefined) return;
+    this.response = response;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.(response);
+  }
+}
+
 export type Handler = (request: Request) => Response | undefined | Promise<Response | undefined>;
+
+/** A handler that may also answer later through a PendingResponse (the proxy's); the chain takes either. */
+export type DeferringHandler = (request: Request) => ReturnType<Handler> | PendingResponse;
 
 /** Something that can be released, without depending on vscode. */
 export interface Disposable {

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DateCache } from '../http/response';
 import { Connection, type ConnectionContext, type StreamSlots } from './connection';
-import { internalError, PLAIN_TEXT_HEADERS, type Handler, type Request, type Response } from './handler';
+import { internalError, PendingResponse, PLAIN_TEXT_HEADERS, type DeferringHandler, type Request, type Response } from './handler';
 import type { RequestLogRecord } from './log';
 import type { Limits } from './options';
 import { lingeringClose } from './socket';
@@ -19,7 +19,7 @@ export interface ListenOptions {
   /** How many following ports to try when `port` is taken. */
   readonly portAttempts: number;
   readonly limits: Limits;
-  readonly handlers: readonly Handler[];
+  readonly handlers: readonly DeferringHandler[];
   readonly log: (record: RequestLogRecord) => void;
   /**
    * Read through each socket's stream ('data' events) even where the shared read buffer is
@@ -43,14 +43,15 @@ const SERVICE_UNAVAILABLE = Buffer.from(
 
 /**
  * Runs the handler chain: the first handler that answers wins. Synchronous handlers stay
- * synchronous (no promise per request on the hot path); a throw or rejection becomes a 500.
+ * synchronous (no promise per request on the hot path), a PendingResponse is passed on as it
+ * is, and a throw or rejection becomes a 500.
  */
-export function chain(handlers: readonly Handler[]): (request: Request) => Response | Promise<Response> {
-  const from = (index: number, request: Request): Response | Promise<Response> => {
+export function chain(handlers: readonly DeferringHandler[]): (request: Request) => Response | Promise<Response> | PendingResponse {
+  const from = (index: number, request: Request): Response | Promise<Response> | PendingResponse => {
     for (let i = index; i < handlers.length; i++) {
-      let result: ReturnType<Handler>;
+      let result: ReturnType<DeferringHandler>;
       try {
-        result = (handlers[i] as Handler)(request);
+        result = (handlers[i] as DeferringHandler)(request);
       } catch (error) {
         return internalError(error);
       }
@@ -58,7 +59,7 @@ export function chain(handlers: readonly Handler[]): (request: Request) => Respo
       if (result instanceof Promise) {
         const next = i + 1;
         return result.then(
-          (response) => response ?? from(next, request),
+          (response) => response ?? settled(from(next, request)),
           (error: unknown) => internalError(error),
         );
       }
@@ -67,6 +68,11 @@ export function chain(handlers: readonly Handler[]): (request: Request) => Respo
     return NOT_HANDLED;
   };
   return (request) => from(0, request);
+}
+
+/** Inside a promise, an answer that comes later is awaited like one. */
+function settled(answer: Response | Promise<Response> | PendingResponse): Response | Promise<Response> {
+  return answer instanceof PendingResponse ? new Promise((resolve) => answer.whenSettled(resolve)) : answer;
 }
 
 /** A bound socket server with its connections. */

@@ -3,7 +3,7 @@ import { access, realpath, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { normalizeMount, startApp, type App, type AppStatus } from './app';
-import type { Disposable, Handler } from './handler';
+import type { DeferringHandler, Disposable } from './handler';
 import { createHostCheck, isLoopbackHost, isWildcardAddress } from './host-check';
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
@@ -165,7 +165,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
           maxHeaderBytes: limits.maxHeaderBytes,
           htmlRewriter: reload?.rewriter,
         });
-  const handlers: Handler[] = [];
+  const handlers: DeferringHandler[] = [];
   // The host check stays first: a proxied request is no less a DNS-rebinding target.
   handlers.push(createHostCheck(host, settings.allowedHosts));
   if (reload !== undefined) handlers.push(reload.handler);

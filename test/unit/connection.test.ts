@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { Handler } from '../../src/server/handler';
+import { PendingResponse, type DeferringHandler, type Handler, type Request, type Response } from '../../src/server/handler';
 import { Listener } from '../../src/server/listener';
 import { DEFAULT_LIMITS } from '../../src/server/options';
 import { bufferBytes } from './helpers/memory';
 import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
 import { waitFor, withListener } from './helpers/server';
 
-const echo: Handler = (request) => ({
+const echoed = (request: Request): Response => ({
   status: 200,
   headers: { 'Content-Type': 'text/plain; charset=utf-8' },
   body: Buffer.from(`${request.method} ${request.target} ${request.body.toString()}`),
 });
+const echo: Handler = echoed;
 
 test('pipelined requests in one packet are answered in order', async () => {
   await withListener([echo], async (port) => {
@@ -34,6 +35,31 @@ test('pipelined requests keep their order when an earlier answer is slower', asy
   await withListener([slowFirst], async (port) => {
     const responses = parseResponses(await exchange(port, get('/slow') + get('/fast', 'Connection: close\r\n')));
     assert.deepEqual(responses.map((r) => r.body.toString()), ['GET /slow ', 'GET /fast ']);
+  });
+});
+
+test('answers that come later without a promise (PendingResponse) keep their order, settled at once, later, or after an async handler passed', async () => {
+  const passesAsync: Handler = async (request) => {
+    await new Promise((r) => setTimeout(r, 5));
+    return request.path === '/async' ? echoed(request) : undefined;
+  };
+  const deferring: DeferringHandler = (request) => {
+    const pending = new PendingResponse();
+    const answer = echoed(request);
+    if (request.path === '/now') pending.settle(answer);
+    else setTimeout(() => pending.settle(answer), request.path === '/slow' ? 40 : 1);
+    // A second settle is ignored.
+    setTimeout(() => pending.settle({ status: 500, headers: {} }), 60);
+    return pending;
+  };
+  await withListener([passesAsync, deferring], async (port, records) => {
+    const paths = ['/slow', '/now', '/async', '/later'];
+    const responses = parseResponses(await exchange(port, paths.map((p) => get(p)).join('') + get('/last', 'Connection: close\r\n')));
+    assert.deepEqual(
+      responses.map((r) => `${r.status} ${r.body.toString()}`),
+      [...paths, '/last'].map((p) => `200 GET ${p} `),
+    );
+    assert.deepEqual(records.map((r) => r.status), [200, 200, 200, 200, 200]);
   });
 });
 

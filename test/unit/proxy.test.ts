@@ -199,6 +199,17 @@ test('bytes an upstream sends after a complete response make its connection be d
   });
 });
 
+test('a pipelined request answered within the upstream read that ended the one before it never gets the bytes that followed in that read', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (request.requestLine.includes('/first')) socket.write(Buffer.concat([reply('first'), Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil')]));
+    else socket.write(reply('second'));
+  };
+  await withProxy(script, async ({ port }) => {
+    const responses = parseResponses(await exchange(port, get('/api/first') + get('/api/second', 'Connection: close\r\n')));
+    assert.deepEqual(responses.map((r) => `${r.status} ${r.body.toString()}`), ['200 first', '200 second']);
+  });
+});
+
 test('an upstream that closes in the middle of a body cuts the client connection instead of hanging', async () => {
   const script: UpstreamScript = (_request, socket) => {
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n');

@@ -6,7 +6,7 @@ import { nextContentLength } from '../../http/header-fields';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix } from '../../http/response';
 import type { ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
-import type { Request, Response, StreamBody } from '../handler';
+import { PendingResponse, type Request, type StreamBody } from '../handler';
 import { requestHead, responseFields, type UploadFraming } from './headers';
 import { decodableEncodings, injectable, inject, type PageRewrite } from './html';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
@@ -38,9 +38,11 @@ const EMPTY = Buffer.alloc(0);
 /** A relayed answer's fields travel as `Response.fieldLines` (see responseFields). */
 const NO_HEADERS = Object.freeze({});
 
-/** Forwards `request` on `route` and resolves with the upstream's response, or an error page. */
-export function forward(request: Request, route: Route, context: ProxyContext): Promise<Response> {
-  return new Promise((resolve) => new ProxyExchange(request, route, context, resolve).send());
+/** Forwards `request` on `route`; what it returns settles with the upstream's response, or an error page. */
+export function forward(request: Request, route: Route, context: ProxyContext): PendingResponse {
+  const pending = new PendingResponse();
+  new ProxyExchange(request, route, context, pending).send();
+  return pending;
 }
 
 /**
@@ -77,7 +79,7 @@ class ProxyExchange implements UpstreamUser {
     private readonly request: Request,
     private readonly route: Route,
     private readonly context: ProxyContext,
-    private readonly resolve: (response: Response) => void,
+    private readonly pending: PendingResponse,
   ) {
     this.deadline = this.started + context.timeoutMs;
     request.client?.whenGone(this.clientGone);
@@ -92,7 +94,7 @@ class ProxyExchange implements UpstreamUser {
     if (this.settled) return;
     this.abandon();
     this.settled = true;
-    this.resolve({ status: 499, headers: {}, reason: `client closed the connection; request to ${this.route.upstream.origin} aborted` });
+    this.pending.settle({ status: 499, headers: {}, reason: `client closed the connection; request to ${this.route.upstream.origin} aborted` });
   };
 
   private get pool(): UpstreamPool {
@@ -239,7 +241,7 @@ class ProxyExchange implements UpstreamUser {
     const socket = this.connection.handOver();
     if (this.resumeUpload !== undefined) socket.removeListener('drain', this.resumeUpload);
     socket.pause();
-    this.resolve(this.context.tunnel(socket, head, this.responseFields(head), this.reason()));
+    this.pending.settle(this.context.tunnel(socket, head, this.responseFields(head), this.reason()));
   }
 
   /** A response without a body; HEAD keeps the upstream's Content-Length. */
@@ -251,9 +253,9 @@ class ProxyExchange implements UpstreamUser {
       // HEAD is framed as its GET would be: the upstream's length, else chunked; never a made-up 0.
       const length = declaredLength(head.headers.get('content-length'));
       const stream = Readable.from([]);
-      this.resolve({ status, headers: NO_HEADERS, fieldLines, body: length === undefined ? { kind: 'stream', stream } : { kind: 'stream', stream, length }, reason: this.reason() });
+      this.pending.settle({ status, headers: NO_HEADERS, fieldLines, body: length === undefined ? { kind: 'stream', stream } : { kind: 'stream', stream, length }, reason: this.reason() });
     } else {
-      this.resolve({ status, headers: NO_HEADERS, fieldLines, reason: this.reason() });
+      this.pending.settle({ status, headers: NO_HEADERS, fieldLines, reason: this.reason() });
     }
   }
 
@@ -262,7 +264,7 @@ class ProxyExchange implements UpstreamUser {
     const head = this.head as ResponseHead;
     this.settled = true;
     const body = this.heldBody();
-    this.resolve({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head), body, reason: this.reason() });
+    this.pending.settle({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head), body, reason: this.reason() });
   }
 
   /** The body as a stream from here on: what arrived so far, then the rest as it comes. */
@@ -289,7 +291,7 @@ class ProxyExchange implements UpstreamUser {
     // leaves is noticed at once even while no event is written, and the upstream is released.
     const endless = EVENT_STREAM.test(head.headers.get('content-type') ?? '');
     const body: StreamBody = length === undefined ? { kind: 'stream', stream, endless } : { kind: 'stream', stream, length, endless };
-    this.resolve({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head), body, reason: this.reason() });
+    this.pending.settle({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head), body, reason: this.reason() });
   }
 
   /** The page, decoded when it was compressed, with live reload's client in it, sent as identity. */
@@ -297,7 +299,7 @@ class ProxyExchange implements UpstreamUser {
     const head = this.head as ResponseHead;
     this.settled = true;
     const page = inject(this.request, head, this.heldBody(), this.context.pages as PageRewrite);
-    this.resolve({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head, page.drop), body: page.body, reason: this.reason() });
+    this.pending.settle({ status: head.status, headers: NO_HEADERS, fieldLines: this.responseFields(head, page.drop), body: page.body, reason: this.reason() });
   }
 
   private heldBody(): Buffer {
@@ -377,7 +379,7 @@ class ProxyExchange implements UpstreamUser {
     }
     if (this.settled) return;
     this.settled = true;
-    this.resolve(proxyError(status, this.route, this.request, why, unreachable));
+    this.pending.settle(proxyError(status, this.route, this.request, why, unreachable));
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Disposable, Handler } from '../handler';
+import type { DeferringHandler, Disposable } from '../handler';
 import type { HtmlRewriter } from '../static';
 import { forward, type ProxyContext } from './exchange';
 import { pageRewrite } from './html';
@@ -23,7 +23,7 @@ export interface ProxyOptions {
 
 /** The reverse proxy: a handler for the configured prefixes, and its upstream connections. */
 export interface Proxy extends Disposable {
-  readonly handler: Handler;
+  readonly handler: DeferringHandler;
 }
 
 /**

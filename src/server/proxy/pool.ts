@@ -50,6 +50,10 @@ export class UpstreamConnection implements ResponseCallbacks, Slotted {
   idleSweeps = 0;
   /** Its index in the pool's list of lent connections, -1 while not lent. */
   slot = -1;
+  /** Its parser is taking a read: a connection given back meanwhile waits for the end of it. */
+  parsing = false;
+  /** Given back during the read being parsed: it joins the idle ones once that read is done. */
+  returning = false;
 
   readonly socket: Socket;
 
@@ -102,7 +106,16 @@ export class UpstreamConnection implements ResponseCallbacks, Slotted {
     const user = this.user;
     // Bytes on an idle connection answer nothing we asked: it cannot be trusted.
     if (user === undefined) return void this.socket.destroy();
+    this.parsing = true;
     const used = this.parser.execute(chunk);
+    this.parsing = false;
+    if (this.returning) {
+      // Given back by an exchange that ended within this read: only now is the whole read parsed
+      // (bytes after the response have killed the socket), so a request answered in the same
+      // event cannot take the connection while the rest of the read is still to be parsed.
+      this.returning = false;
+      this.pool.keep(this);
+    }
     // After a 101 the rest is the new protocol's, for the tunnel: back into the paused socket.
     if (used < chunk.length && this.streamed && !this.parser.failed) this.socket.unshift(chunk.subarray(used));
     user.onParsed();
@@ -186,11 +199,20 @@ export class UpstreamPool {
     return connection;
   }
 
-  /** Keeps a connection whose exchange ended cleanly (its parser idle, its socket flowing). */
+  /**
+   * Keeps a connection whose exchange ended cleanly (its parser idle, its socket flowing); one
+   * whose read is still being parsed joins the idle ones when that is done.
+   */
   give(connection: UpstreamConnection): void {
     connection.user = undefined;
     this.busy.delete(connection);
-    if (this.closed || connection.streamed || connection.socket.destroyed || this.idle.length >= MAX_IDLE) {
+    if (connection.parsing) connection.returning = true;
+    else this.keep(connection);
+  }
+
+  /** @internal an unused connection, kept idle unless it cannot be reused. */
+  keep(connection: UpstreamConnection): void {
+    if (this.closed || connection.streamed || connection.socket.destroyed || !connection.parser.idle || this.idle.length >= MAX_IDLE) {
       connection.destroy();
       return;
     }

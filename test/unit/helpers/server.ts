@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { RequestLogRecord } from '../../../src/server/log';
 import { Listener } from '../../../src/server/listener';
-import type { Handler } from '../../../src/server/handler';
+import type { DeferringHandler } from '../../../src/server/handler';
 import { DEFAULT_LIMITS, type Limits, type ServerOptions } from '../../../src/server/options';
 import { startServer, type TinyServer } from '../../../src/server/server';
 
@@ -52,7 +52,7 @@ export async function waitFor(condition: () => boolean, timeoutMs = 3000, what =
  * answers with `handlers`, collecting its log; closes it afterwards, also on failure.
  */
 export async function withListener(
-  handlers: Handler[],
+  handlers: DeferringHandler[],
   run: (port: number, records: RequestLogRecord[], listener: Listener) => Promise<void>,
   limits: Partial<Limits> = {},
   streamReads = false,
