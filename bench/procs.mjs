@@ -168,14 +168,19 @@ export function rssBytes(pids) {
   return total;
 }
 
-let clockTicks;
+let ticksPerSecond;
+
+/** Clock ticks per second, the unit of the CPU times in /proc/<pid>/stat. */
+export function clockTicks() {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticksPerSecond;
+}
 
 /**
  * CPU time (user + system) used so far by `pids`, in seconds, from fields 14 and 15 of
  * /proc/<pid>/stat. It depends less than req/s on what else the shared machine is doing.
  */
 export function cpuSeconds(pids) {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -187,7 +192,7 @@ export function cpuSeconds(pids) {
       // The process ended.
     }
   }
-  return ticks / clockTicks;
+  return ticks / clockTicks();
 }
 
 /** Soft limit on open files of a running process, from /proc/<pid>/limits. */

@@ -113,14 +113,47 @@ export function proxyPeers(upstreamPort) {
 
 const ratio = (a, b) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 
-/** Results, ratios and targets for `--proxy`. */
-export function proxyReport(results) {
+const perRequest = (value) => (Number.isFinite(value) ? value.toFixed(1) : '–');
+
+/**
+ * What the machine leaves a proxy: wrk and the upstream run on the same cores, so their CPU per
+ * request bounds every proxy's throughput, and decides how much CPU a proxy may spend per request
+ * to reach a given rate. From the 50-connection run of `result` (Tiny Server's).
+ */
+function machineBudget(result, node, nginx, cores) {
+  const run = result?.html50;
+  if (run === undefined || run.otherCpuUsPerRequest === undefined || !Number.isFinite(run.wrkCpuUsPerRequest)) return [];
+  const rest = run.wrkCpuUsPerRequest + run.otherCpuUsPerRequest;
+  const ceiling = (cores * 1e6) / rest;
+  const lines = [
+    '## What this machine allows', '',
+    `- wrk and the upstream nginx used ${rest.toFixed(1)} µs of CPU per request (${run.wrkCpuUsPerRequest.toFixed(1)} + ${run.otherCpuUsPerRequest.toFixed(1)}, in Tiny Server's run) on the same ${cores} cores as the proxy:`
+      + ` a proxy that cost nothing would reach about ${Math.round(ceiling).toLocaleString('en-US')} req/s here.`,
+  ];
+  const nodeRate = node?.html50?.reqPerSec;
+  if (nodeRate !== undefined) {
+    const needed = 3 * nodeRate;
+    const allowed = (cores * 1e6) / needed - rest;
+    lines.push(`- 3× http-proxy is ${Math.round(needed).toLocaleString('en-US')} req/s: a proxy may then spend ${allowed > 0 ? `${allowed.toFixed(1)} µs` : 'nothing (below zero)'} of CPU per request`
+      + `${nginx?.html50 ? `; nginx proxy_pass spent ${nginx.html50.cpuUsPerRequest.toFixed(1)} µs and reached ${ratio(nginx.html50.reqPerSec, nodeRate)} http-proxy` : ''}.`);
+  }
+  const cpu = (r) => r?.html50?.cpuUsPerRequest;
+  if (cpu(node) !== undefined) {
+    lines.push(`- Where wrk and the upstream had cores of their own, throughput would follow CPU per request: http-proxy ÷ Tiny Server ${ratio(cpu(node), cpu(result))}`
+      + `${cpu(nginx) === undefined ? '' : `, http-proxy ÷ nginx proxy_pass ${ratio(cpu(node), cpu(nginx))}, nginx proxy_pass ÷ Tiny Server ${ratio(cpu(nginx), cpu(result))}`}.`);
+  }
+  return [...lines, ''];
+}
+
+/** Results, ratios and targets for `--proxy` on a machine with `cores` cores. */
+export function proxyReport(results, cores) {
   const rows = results.map((r) => {
-    if (r.skipped || r.error) return `| ${r.peer.name} | ${r.skipped ?? `failed: ${(r.error ?? '').split('\n')[0]}`} | | | |`;
+    if (r.skipped || r.error) return `| ${r.peer.name} | ${r.skipped ?? `failed: ${(r.error ?? '').split('\n')[0]}`} | | | | |`;
     const small = r.html50;
     const big = r.big;
     return `| ${r.peer.name} | ${small ? Math.round(small.reqPerSec).toLocaleString('en-US') : '–'} | ${small ? `${small.p99Ms.toFixed(2)} ms` : '–'}`
-      + ` | ${big ? (big.bytesPerSec / 1e6).toFixed(0) : '–'} | ${small ? small.cpuUsPerRequest.toFixed(1) : '–'} |`;
+      + ` | ${big ? (big.bytesPerSec / 1e6).toFixed(0) : '–'} | ${small ? small.cpuUsPerRequest.toFixed(1) : '–'}`
+      + ` | ${small ? `${perRequest(small.wrkCpuUsPerRequest)} + ${perRequest(small.otherCpuUsPerRequest)}` : '–'} |`;
   });
   const get = (id) => results.find((r) => r.peer.id === id);
   const tiny = get('tiny');
@@ -129,7 +162,8 @@ export function proxyReport(results) {
   const target = (label, value, min) => `| ${label} | ${value} | ${value === 'n/a' ? 'not measured' : Number.parseFloat(value) >= min ? 'met' : 'missed'} |`;
   return [
     '## Results', '',
-    '| Proxy | req/s 1 KiB (50c) | p99 (50c) | 100 MiB MB/s (4c) | proxy CPU µs/req (50c) |', '|---|---:|---:|---:|---:|', ...rows, '',
+    '| Proxy | req/s 1 KiB (50c) | p99 (50c) | 100 MiB MB/s (4c) | proxy CPU µs/req (50c) | wrk + upstream CPU µs/req (50c) |', '|---|---:|---:|---:|---:|---:|', ...rows, '',
+    ...machineBudget(tiny, node, nginx, cores),
     '## Targets (reported, not enforced)', '',
     '| Target | Measured | Result |', '|---|---|---|',
     target('req/s 50c ≥ 1.0× nginx proxy_pass', ratio(tiny?.html50?.reqPerSec, nginx?.html50?.reqPerSec), 1),

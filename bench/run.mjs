@@ -7,7 +7,7 @@
 // BENCH_DURATION=<seconds per round>, BENCH_ROUNDS=<rounds per load>,
 // BENCH_TINY_CLI=<path to a CLI other than dist/cli.js>, BENCH_TINY_BASE_CLI=<another build, as one more proxy in --proxy>.
 import { request } from 'node:http';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { cleanup, installCleanupHandlers, stop } from './procs.mjs';
 import { createSite, BIG_PATH, BIG_SIZE, HTML_PATH, HTML_SIZE } from './site.mjs';
 import { PEERS, HOST, nginxBin, pythonBin } from './servers.mjs';
@@ -133,7 +133,7 @@ async function measureLoad(load, running, options) {
       if (result.error) continue;
       try {
         const url = `http://${HOST}:${server.port}${load.path}`;
-        const run = await runWrk({ pids: server.pids, url, connections: load.connections, durationS: options.durationS, timeoutS: load.timeoutS });
+        const run = await runWrk({ pids: server.pids, otherPids: options.upstreamPids, url, connections: load.connections, durationS: options.durationS, timeoutS: load.timeoutS });
         runs.get(result).push(run);
         progress(summary(`${load.label}, round ${round}/${options.rounds}, ${result.peer.name}`, run));
       } catch (error) {
@@ -250,6 +250,8 @@ async function mainProxy(options) {
   const root = await createSite();
   const upstream = await upstreamPeer.start(root);
   options.setUpstream(upstream.port);
+  // Its CPU per request is reported with each proxy's: what a proxy leaves to the upstream and wrk.
+  options.upstreamPids = upstream.pids;
   const results = options.peers.filter((p) => !options.only || options.only.includes(p.id)).map((peer) => ({ peer }));
   const running = await startAll(results, root, [[HTML_PATH, HTML_SIZE], [BIG_PATH, BIG_SIZE]], options);
   try {
@@ -258,7 +260,7 @@ async function mainProxy(options) {
     for (const server of running.values()) await stop(server.child);
     await stop(upstream.child);
   }
-  console.log(proxyReport(results));
+  console.log(proxyReport(results, availableParallelism()));
   console.log(`\nLoad average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (wrk, the proxy and the upstream share the cores).`);
   return results;
 }
