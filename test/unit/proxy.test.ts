@@ -343,6 +343,23 @@ test('an upstream that ends a reused keep-alive connection (FIN) as the request 
   });
 });
 
+test('a POST on a reused connection that the upstream closes without answering is not sent again: it may have been acted on, so the client gets 502', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    // The first connection answers its first request, then takes the next one and closes.
+    if (request.connection === 1 && upstreamRequests.filter((r) => r.connection === 1).length === 2) socket.destroy();
+    else socket.write(reply('ok'));
+  };
+  let upstreamRequests: RawUpstream['requests'] = [];
+  await withProxy(script, async ({ request, records }, upstream) => {
+    upstreamRequests = upstream.requests;
+    assert.equal((await request('/api/warm')).status, 200);
+    const charged = await request('/api/charge?amount=100', '', 'POST');
+    assert.equal(charged.status, 502);
+    assert.deepEqual(upstream.requests.map((r) => `${r.connection} ${r.requestLine}`), ['1 GET /warm HTTP/1.1', '1 POST /charge?amount=100 HTTP/1.1']);
+    assert.match(records.at(-1)?.reason ?? '', /proxy → .*(closed|reset|ECONNRESET)/);
+  });
+});
+
 test('HEAD through the proxy keeps the framing its GET would have: the length, else chunked, never Content-Length 0', async () => {
   const script: UpstreamScript = (request, socket) => {
     const chunked = request.requestLine.includes('/chunked');

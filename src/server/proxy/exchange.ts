@@ -34,6 +34,8 @@ const MAX_REWRITE = 8 * 1024 * 1024;
  */
 const MAX_HELD = 64 * 1024;
 const EVENT_STREAM = /^\s*text\/event-stream\b/i;
+/** Methods whose request may be sent again after a connection failed under it (RFC 9110 section 9.2.2). */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const EMPTY = Buffer.alloc(0);
 /** A relayed answer's fields travel as `Response.fieldLines` (see responseFields). */
 const NO_HEADERS = Object.freeze({});
@@ -353,10 +355,14 @@ class ProxyExchange implements UpstreamUser {
 
   /**
    * A reused connection that the upstream closed as we sent on it (its keep-alive timeout) failed
-   * before any answer: the request is sent again on a new one, once, if its body was not streamed.
+   * before any answer: the request is sent again on a new one, once, if its body was not streamed
+   * and its method is idempotent (RFC 9110 section 9.2.2). The upstream may have acted on a POST
+   * before it closed, and must not be asked to act twice (RFC 9112 section 9.3.1): that one gets
+   * the 502.
    */
   private retry(): boolean {
     if (!this.connection.reused || this.received || this.attempt > 0 || this.request.bodyStream !== undefined || this.settled) return false;
+    if (!IDEMPOTENT.has(this.request.method)) return false;
     this.attempt++;
     this.connection.destroy();
     this.send();
