@@ -63,6 +63,31 @@ test('answers that come later without a promise (PendingResponse) keep their ord
   });
 });
 
+test('a streamed body nobody reads, cut off when its connection closes, is no uncaught error: the server answers on', async () => {
+  const refuses: Handler = () => ({ status: 403, headers: {}, body: Buffer.from('no\n'), close: true });
+  await withListener(
+    [refuses],
+    async (port, records) => {
+      for (let i = 0; i < 2; i++) {
+        const socket = await open(port);
+        const answer = readAll(socket);
+        socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nten bytes.');
+        const [response] = parseResponses(await answer);
+        assert.equal(response?.status, 403);
+      }
+      // A client that leaves in the middle of its body.
+      const socket = await open(port);
+      socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nten bytes.');
+      await waitFor(() => records.length === 3, 2000, 'the third answer');
+      socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const [after] = parseResponses(await exchange(port, get('/after', 'Connection: close\r\n')));
+      assert.equal(after?.status, 403, 'still answering');
+    },
+    { streamBodies: true },
+  );
+});
+
 test('keep-alive serves several requests on one connection and HTTP/1.0 closes by default', async () => {
   await withListener([echo], async (port) => {
     const socket = await open(port);
