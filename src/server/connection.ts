@@ -41,7 +41,9 @@ export interface ConnectionContext {
  * - reading: requests are parsed, queued and answered in order.
  * - finishing: no more requests are parsed (one asked to close or could not be parsed, the client
  *   ended its side, or the response in progress closes the connection); the socket is paused,
- *   what is queued is answered, then the connection closes.
+ *   what is queued is answered, then the connection closes. The body of the request being
+ *   answered is still read to its end: a handler that answers while it arrives (the proxy
+ *   relaying an upstream that echoes it) may need all of it to finish the answer.
  * - streaming: the response in progress never ends (an event stream) and is the last one: what
  *   the client sends is read and discarded, and a client that ends its side is dropped at once.
  * - closing: our side has ended (lingering close) or the socket is being destroyed.
@@ -159,8 +161,9 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
 
   /** @internal socket listener */
   onData(chunk: Buffer): void {
-    // Streaming discards what arrives; in other states the socket is paused or no longer ours.
-    if (this.state !== 'reading') return;
+    // Streaming discards what arrives; in other states the socket is paused or no longer ours,
+    // but for the rest of a body being answered already (see State).
+    if (this.state !== 'reading' && !this.answeringArriving()) return;
     const now = Date.now();
     this.lastActivity = now;
     if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
@@ -228,7 +231,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       this.bodyBlocked = false;
       this.dropArriving();
       streamed.finish();
-      if (!head.keepAlive) this.stopReading();
+      if (!head.keepAlive || this.state === 'finishing') this.stopReading();
       return;
     }
     const body = this.bodyChunks === undefined ? EMPTY : Buffer.concat(this.bodyChunks, this.bodySize);
@@ -302,10 +305,10 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     let read: boolean;
     if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain && !this.bodyBlocked;
     else if (this.state === 'streaming') read = true;
-    // Nothing more is parsed; while a handler waits on its answer, reading on (what arrives is
-    // discarded) is how the client's leaving is noticed (whenGone): a paused socket reads
-    // nothing, its FIN and reset included.
-    else if (this.state === 'finishing') read = this.gone !== undefined;
+    // Nothing more is parsed but the body being answered; while a handler waits on its answer,
+    // reading on (what arrives is discarded) is how the client's leaving is noticed (whenGone):
+    // a paused socket reads nothing, its FIN and reset included.
+    else if (this.state === 'finishing') read = this.gone !== undefined || (this.answeringArriving() && !this.bodyBlocked);
     else return;
     const paused = this.socket.isPaused();
     if (read && paused) this.socket.resume();
@@ -435,15 +438,21 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
 
   /**
    * The response starting now closes the connection: requests queued behind it are dropped and
-   * no more are parsed. After an endless one the client's bytes are read and discarded, so that
-   * its 'end' is seen.
+   * no more are parsed; the rest of its own request's body is still read (see State). After an
+   * endless one the client's bytes are read and discarded, so that its 'end' is seen.
    */
   private lastResponse(endless: boolean): void {
     this.queue.clear();
     this.queuedBytes = 0;
-    this.dropArriving();
+    if (endless || !this.answeringArriving()) this.dropArriving();
     this.state = endless ? 'streaming' : 'finishing';
     this.updateReading();
+  }
+
+  /** The body still arriving belongs to the request being answered. */
+  private answeringArriving(): boolean {
+    const body = this.bodyStream;
+    return body !== undefined && this.current?.bodyStream === body;
   }
 
   /** A body from a file or a stream, sent with backpressure; `onStreamed` runs when it ends. */

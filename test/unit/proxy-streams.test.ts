@@ -56,6 +56,48 @@ test('a 20 MB POST is streamed to the upstream with bounded memory in the server
   }
 });
 
+test('an upstream that answers while the upload still arrives (an echo) gets all of it: the client\'s body is read to its end after the answer starts', async () => {
+  const size = 8 * 1024 * 1024;
+  // Answers at once, chunked, and echoes each piece of the body as it comes.
+  const upstream = createServer((socket) => {
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      let body = chunk;
+      if (head !== undefined) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        body = head.subarray(end + 4);
+        head = undefined;
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+      }
+      if (body.length > 0) socket.write(Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]));
+      received += body.length;
+      if (received === size) socket.write('0\r\n\r\n');
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  try {
+    await withServedSite({}, async ({ port, records }) => {
+      const socket = await open(port);
+      const answer = readAll(socket, 30_000);
+      socket.write(`POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${size}\r\n\r\n`);
+      const sent = await writeBlocks(socket, size);
+      const [response] = parseResponses(await answer);
+      assert.equal(response?.status, 200);
+      assert.equal(response?.body.length, size, 'the whole echo came back');
+      assert.equal(createHash('sha256').update(response?.body ?? Buffer.alloc(0)).digest('hex'), sent, 'in order');
+      // The answer started before its request was complete: the connection closes after it.
+      assert.equal(response?.headers.get('connection'), 'close');
+      assert.equal(records.at(-1)?.status, 200);
+    }, { proxy: { '/api': url } });
+  } finally {
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
+});
+
 test('a WebSocket is tunnelled through the proxy: the 101 is relayed, then frames flow both ways', async () => {
   const upstream = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => upstream.once('listening', () => resolve()));
