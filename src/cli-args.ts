@@ -46,7 +46,7 @@ Options:
       --proxy PREFIX=URL
                         forward requests below PREFIX to an http:// upstream (repeatable), e.g.
                         --proxy /api=http://127.0.0.1:3000; --proxy /=URL forwards everything
-      --proxy-timeout S seconds an upstream may take to answer before 504 (default ${DEFAULT_SETTINGS.proxyTimeout})
+      --proxy-timeout S seconds an upstream may stay silent before 504 (default ${DEFAULT_SETTINGS.proxyTimeout})
       --proxy-keep-host send the browser's Host to the upstream instead of the upstream's own
   -q, --quiet           do not print a line per request
   -h, --help            show this help

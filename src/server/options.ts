@@ -106,7 +106,7 @@ export interface ServerSettings {
    * `/` sends every request to the upstream. Validated by the server (parseRoutes).
    */
   readonly proxy: Readonly<Record<string, string>>;
-  /** Seconds an upstream may take to connect and start its answer before the client gets 504. */
+  /** Seconds an upstream may stay silent (no head yet, or a body held whole that stopped arriving) before the client gets 504. */
   readonly proxyTimeout: number;
   /** Send the browser's Host upstream instead of the upstream's own. */
   readonly proxyKeepHost: boolean;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseArgs } from '../../src/cli-args';
 import { formatRecord } from '../../src/server/log';
 import { startServer } from '../../src/server/server';
-import { exchange, get, open, parseResponses } from './helpers/raw';
+import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
 import { withServedSite, type ServedSite } from './helpers/serve';
 import { waitFor } from './helpers/server';
 import { reply, startUpstream, type RawUpstream, type UpstreamScript } from './helpers/upstream';
@@ -152,6 +152,46 @@ test('an upstream slower than proxyTimeout gives 504, and its connection is clos
       assert.equal(response.status, 504);
       assert.ok(Date.now() - started >= 900, 'waited for the timeout');
       await waitFor(() => upstream.closed === 1, 2000, 'the upstream connection to close');
+    },
+    { proxyTimeout: 1 },
+  );
+});
+
+test('an upstream that stops in the middle of a body held whole gives 504 after proxyTimeout of silence, and its connection is closed', async () => {
+  const script: UpstreamScript = (_request, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nten bytes.');
+  };
+  await withProxy(
+    script,
+    async ({ request, records }, upstream) => {
+      const started = Date.now();
+      const response = await request('/api/stalls');
+      assert.equal(response.status, 504);
+      assert.ok(Date.now() - started >= 900, 'waited for the timeout');
+      assert.match(records.at(-1)?.reason ?? '', /the body stopped arriving for 1 s/);
+      await waitFor(() => upstream.closed === 1, 2000, 'the upstream connection to close');
+    },
+    { proxyTimeout: 1 },
+  );
+});
+
+test('an upload slower than proxyTimeout is not the upstream\'s silence: it goes through, and the answer comes after it', async () => {
+  await withProxy(
+    (request, socket) => {
+      socket.write(reply(`got ${request.body.length} bytes`));
+    },
+    async ({ port }) => {
+      const socket = await open(port);
+      const answer = readAll(socket, 10_000);
+      socket.write('POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6\r\nConnection: close\r\n\r\n');
+      // Six bytes over about 2.4 s, with proxyTimeout 1 s.
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        socket.write('x');
+      }
+      const [response] = parseResponses(await answer);
+      assert.equal(response?.status, 200);
+      assert.equal(response?.body.toString(), 'got 6 bytes');
     },
     { proxyTimeout: 1 },
   );

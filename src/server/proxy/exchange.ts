@@ -58,8 +58,11 @@ export function forward(request: Request, route: Route, context: ProxyContext): 
 class ProxyExchange implements UpstreamUser {
   private connection!: UpstreamConnection;
   private readonly started = performance.now();
-  /** Until the head arrives: when the pool's sweep gives up waiting (504). */
-  private readonly deadline: number;
+  /**
+   * Until the client has an answer: when the pool's sweep gives up waiting for the upstream (504).
+   * Moved on by progress: each piece of the upload sent, and each read of a body held whole.
+   */
+  private deadline: number;
   private headMs = 0;
   private head: ResponseHead | undefined;
   private chunks: Buffer[] = [];
@@ -150,6 +153,8 @@ class ProxyExchange implements UpstreamUser {
     socket.on('drain', resume);
     body.on('data', (chunk: Buffer) => {
       if (this.ended || socket.destroyed) return;
+      // A slow upload is the client's pace, not the upstream's silence.
+      this.deadline = performance.now() + this.context.timeoutMs;
       let flushed: boolean;
       if (chunked) {
         socket.cork();
@@ -163,6 +168,7 @@ class ProxyExchange implements UpstreamUser {
       if (!flushed) body.pause();
     });
     body.once('end', () => {
+      this.deadline = performance.now() + this.context.timeoutMs;
       socket.removeListener('drain', resume);
       if (chunked && !socket.destroyed) socket.write(LAST_CHUNK, 'latin1');
       this.uploaded = true;
@@ -179,9 +185,14 @@ class ProxyExchange implements UpstreamUser {
     if (this.head !== undefined && !this.settled && !this.hold) this.settleStream();
   }
 
-  /** @internal UpstreamUser: times out the wait for the head */
+  /**
+   * @internal UpstreamUser: times out an upstream that stays silent while the client has nothing
+   * yet (the head, or the rest of a body held whole). A streamed body is the client's to wait for.
+   */
   sweep(now: number): void {
-    if (this.head === undefined && !this.ended && now >= this.deadline) this.fail(504, `no answer within ${this.context.timeoutMs / 1000} s`);
+    if (this.settled || this.ended || now < this.deadline) return;
+    const seconds = this.context.timeoutMs / 1000;
+    this.fail(504, this.head === undefined ? `no answer within ${seconds} s` : `the body stopped arriving for ${seconds} s`);
   }
 
   /** @internal parser callback */
@@ -206,6 +217,8 @@ class ProxyExchange implements UpstreamUser {
       if (!this.stream.push(Buffer.from(chunk))) this.connection.socket.pause();
       return;
     }
+    // The client waits for all of a held body: each read of it counts as progress.
+    this.deadline = performance.now() + this.context.timeoutMs;
     const whole = this.whole;
     if (whole !== undefined) {
       chunk.copy(whole, this.size);

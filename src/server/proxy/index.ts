@@ -11,7 +11,7 @@ export { parseRoutes, parseUpstream, type Route } from './routes';
 export interface ProxyOptions {
   /** Longest prefix first (see parseRoutes). */
   readonly routes: readonly Route[];
-  /** How long the upstream may take to connect and start its answer before the client gets 504. */
+  /** How long the upstream may stay silent (no head yet, or a body held whole that stopped arriving) before the client gets 504. */
   readonly timeoutMs: number;
   /** Send the client's Host upstream instead of the upstream's own. */
   readonly keepHost: boolean;
