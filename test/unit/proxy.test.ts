@@ -400,6 +400,16 @@ test('a POST on a reused connection that the upstream closes without answering i
   });
 });
 
+test('CONNECT under a proxied prefix is refused with 501 and never reaches the upstream', async () => {
+  await withProxy(ok, async ({ port, records }, upstream) => {
+    const [response] = parseResponses(await exchange(port, 'CONNECT /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+    assert.equal(response?.status, 501);
+    assert.match(response?.body.toString() ?? '', /CONNECT is not supported/);
+    assert.equal(upstream.requests.length, 0);
+    assert.equal(records.at(-1)?.status, 501);
+  });
+});
+
 test('HEAD through the proxy keeps the framing its GET would have: the length, else chunked, never Content-Length 0', async () => {
   const script: UpstreamScript = (request, socket) => {
     const chunked = request.requestLine.includes('/chunked');
