@@ -163,7 +163,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   onData(chunk: Buffer): void {
     // Streaming discards what arrives; in other states the socket is paused or no longer ours,
     // but for the rest of a body being answered already (see State).
-    if (this.state !== 'reading' && !this.answeringArriving()) return;
+    if (this.state !== 'reading' && !(this.state === 'finishing' && this.answeringArriving())) return;
     const now = Date.now();
     this.lastActivity = now;
     if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
@@ -244,7 +244,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
 
   /** @internal parser callback */
   onError(error: ParseError): void {
-    if (this.state !== 'reading') return;
+    if (this.state !== 'reading') {
+      // A bad chunk in the body of a request being answered: its reader must not wait for more.
+      if (this.answeringArriving()) this.cutArriving(error.message);
+      return;
+    }
     this.bodyStream?.destroy(new Error(error.message));
     this.bodyStream = undefined;
     this.queue.push(newExchange(this.head, errorResponse(error.status, error.message), EMPTY, Date.now()));
@@ -270,6 +274,8 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   /** @internal socket listener */
   onEnd(): void {
     if (this.gone !== undefined) return this.clientGone();
+    // The body of the request being answered will not arrive whole: its reader must not wait for more.
+    if (this.answeringArriving()) this.cutArriving('the client ended its side before its body was complete');
     if (this.state === 'reading') {
       if (this.current === undefined && this.queue.size === 0) this.close();
       else this.state = 'finishing';
@@ -453,6 +459,15 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   private answeringArriving(): boolean {
     const body = this.bodyStream;
     return body !== undefined && this.current?.bodyStream === body;
+  }
+
+  /** The body being answered will not arrive whole: its reader gets an error, and no more is read. */
+  private cutArriving(message: string): void {
+    this.bodyStream?.destroy(new Error(message));
+    this.bodyStream = undefined;
+    this.bodyBlocked = false;
+    this.dropArriving();
+    this.stopReading();
   }
 
   /** A body from a file or a stream, sent with backpressure; `onStreamed` runs when it ends. */

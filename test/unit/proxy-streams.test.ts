@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -56,12 +56,14 @@ test('a 20 MB POST is streamed to the upstream with bounded memory in the server
   }
 });
 
-test('an upstream that answers while the upload still arrives (an echo) gets all of it: the client\'s body is read to its end after the answer starts', async () => {
-  const size = 8 * 1024 * 1024;
-  // Answers at once, chunked, and echoes each piece of the body as it comes.
+/** An upstream that answers at once, chunked, and echoes each piece of the body as it comes; `size` bytes end it. */
+async function startEcho(size: number): Promise<{ url: string; closed: () => number; close: () => Promise<void> }> {
+  let closed = 0;
   const upstream = createServer((socket) => {
     let head: Buffer | undefined = Buffer.alloc(0);
     let received = 0;
+    socket.on('close', () => closed++);
+    socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
       let body = chunk;
       if (head !== undefined) {
@@ -78,7 +80,16 @@ test('an upstream that answers while the upload still arrives (an echo) gets all
     });
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  return {
+    url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    closed: () => closed,
+    close: () => new Promise<void>((resolve) => upstream.close(() => resolve())),
+  };
+}
+
+test('an upstream that answers while the upload still arrives (an echo) gets all of it: the client\'s body is read to its end after the answer starts', async () => {
+  const size = 8 * 1024 * 1024;
+  const echo = await startEcho(size);
   try {
     await withServedSite({}, async ({ port, records }) => {
       const socket = await open(port);
@@ -92,9 +103,35 @@ test('an upstream that answers while the upload still arrives (an echo) gets all
       // The answer started before its request was complete: the connection closes after it.
       assert.equal(response?.headers.get('connection'), 'close');
       assert.equal(records.at(-1)?.status, 200);
-    }, { proxy: { '/api': url } });
+    }, { proxy: { '/api': echo.url } });
   } finally {
-    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    await echo.close();
+  }
+});
+
+test('a client that ends its side, or sends a bad chunk, in the middle of a body whose answer has started is cut off, and so is the upstream: nothing waits for the rest', async () => {
+  const echo = await startEcho(Number.MAX_SAFE_INTEGER);
+  try {
+    await withServedSite({}, async ({ port }) => {
+      const cases = [
+        { head: 'Content-Length: 1000000', rest: (socket: Socket) => socket.end() },
+        { head: 'Transfer-Encoding: chunked', rest: (socket: Socket) => socket.write('zz\r\n') },
+      ];
+      for (const [index, { head, rest }] of cases.entries()) {
+        const socket = await open(port);
+        const answer = readAll(socket, 5000);
+        socket.write(`POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${head}\r\n\r\n`);
+        socket.write(head.startsWith('Content-Length') ? 'x'.repeat(1000) : `3e8\r\n${'x'.repeat(1000)}\r\n`);
+        // The echo of the first piece: the answer has started.
+        await new Promise((resolve) => socket.once('data', resolve));
+        rest(socket);
+        const bytes = await answer;
+        assert.match(bytes.toString('latin1'), /^HTTP\/1\.1 200 /, 'the answer had started');
+        await waitFor(() => echo.closed() === index + 1, 3000, 'the upstream connection to be closed');
+      }
+    }, { proxy: { '/api': echo.url } });
+  } finally {
+    await echo.close();
   }
 });
 

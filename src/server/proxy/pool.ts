@@ -107,8 +107,13 @@ export class UpstreamConnection implements ResponseCallbacks, Slotted {
     // Bytes on an idle connection answer nothing we asked: it cannot be trusted.
     if (user === undefined) return void this.socket.destroy();
     this.parsing = true;
-    const used = this.parser.execute(chunk);
-    this.parsing = false;
+    let used: number;
+    try {
+      used = this.parser.execute(chunk);
+    } finally {
+      // An answer written within the read that throws must not leave the connection parked.
+      this.parsing = false;
+    }
     if (this.returning) {
       // Given back by an exchange that ended within this read: only now is the whole read parsed
       // (bytes after the response have killed the socket), so a request answered in the same
