@@ -86,6 +86,8 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   private readonly remoteAddress: string;
   private readonly remotePort: number;
   private lastActivity = Date.now();
+  /** When a streamed body last brought bytes, or reading it last resumed. */
+  private bodyActivity = 0;
   /** The time of the data event being handled, 0 outside one: answers sent inside it reuse it. */
   private dataNow = 0;
 
@@ -137,6 +139,12 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     // A tunnel may be idle or blocked as long as its two ends like.
     if (this.state === 'tunnelled') return;
     const limits = this.ctx.limits;
+    // A streamed body its client stopped sending while it is being read (not held back by its
+    // reader or by a paused socket): like a slow head, it is cut off, and its reader told.
+    if (this.bodyStream !== undefined && !this.bodyBlocked && !this.socket.isPaused() && now - this.bodyActivity > limits.headersTimeoutMs) {
+      this.cutArriving(`the client sent no more of its body for ${limits.headersTimeoutMs / 1000} s`);
+      return;
+    }
     if (this.socket.writableNeedDrain || (this.state === 'closing' && this.socket.writableLength > 0)) {
       // A client that stops reading must not hold its file and socket forever.
       if (now - this.lastActivity > limits.sendTimeoutMs) this.destroy();
@@ -203,6 +211,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       () => this.blockBody(false),
     );
     this.bodyStream = body;
+    this.bodyActivity = this.lastActivity;
     this.queue.push(newExchange(head, undefined, EMPTY, this.lastActivity, body));
     this.pump();
   }
@@ -216,7 +225,10 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   onBody(chunk: Buffer): void {
     if (this.head === undefined) return;
     // The chunk is a view of the socket's read buffer, valid only during this call: keep a copy.
-    if (this.bodyStream !== undefined) return this.bodyStream.add(Buffer.from(chunk));
+    if (this.bodyStream !== undefined) {
+      this.bodyActivity = this.lastActivity;
+      return this.bodyStream.add(Buffer.from(chunk));
+    }
     (this.bodyChunks ??= []).push(Buffer.from(chunk));
     this.bodySize += chunk.length;
   }
@@ -317,8 +329,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     else if (this.state === 'finishing') read = this.gone !== undefined || (this.answeringArriving() && !this.bodyBlocked);
     else return;
     const paused = this.socket.isPaused();
-    if (read && paused) this.socket.resume();
-    else if (!read && !paused) this.socket.pause();
+    if (read && paused) {
+      this.socket.resume();
+      // Time spent paused was ours, not a slow body's.
+      this.bodyActivity = Date.now();
+    } else if (!read && !paused) this.socket.pause();
   }
 
   /**

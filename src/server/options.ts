@@ -12,7 +12,10 @@ export interface Limits {
   readonly maxHeaderBytes: number;
   /** Largest request body accepted (413 beyond). */
   readonly maxBodyBytes: number;
-  /** A client must finish sending the header section within this time (slowloris guard). */
+  /**
+   * A client must finish sending the header section within this time (slowloris guard), and may
+   * not stop longer than this in the middle of a body.
+   */
   readonly headersTimeoutMs: number;
   /** An idle keep-alive connection is closed after this time. */
   readonly keepAliveTimeoutMs: number;

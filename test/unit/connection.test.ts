@@ -88,6 +88,41 @@ test('a streamed body nobody reads, cut off when its connection closes, is no un
   );
 });
 
+test('a streamed body its client stops sending is cut off after the header timeout: its reader gets an error instead of waiting forever', async () => {
+  const reads: Handler = (request) =>
+    new Promise((resolve) => {
+      let length = 0;
+      const body = request.bodyStream;
+      if (body === undefined) return resolve({ status: 500, headers: {} });
+      body.on('data', (chunk: Buffer) => (length += chunk.length));
+      body.on('end', () => resolve({ status: 200, headers: {}, body: Buffer.from(`${length} bytes\n`) }));
+      body.on('error', (error) => resolve({ status: 400, headers: {}, body: Buffer.from(`${error.message}\n`), close: true }));
+    });
+  await withListener(
+    [reads],
+    async (port) => {
+      // One that keeps sending, if slowly, is read whole.
+      const steady = await open(port);
+      const whole = readAll(steady);
+      steady.write('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\n');
+      for (let i = 0; i < 4; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        steady.write('x');
+      }
+      assert.equal(parseResponses(await whole)[0]?.body.toString(), '4 bytes\n');
+      const stalled = await open(port);
+      const started = Date.now();
+      const cut = readAll(stalled);
+      stalled.write('POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nten bytes.');
+      const [response] = parseResponses(await cut);
+      assert.equal(response?.status, 400);
+      assert.match(response?.body.toString() ?? '', /the client sent no more of its body for 1 s/);
+      assert.ok(Date.now() - started < 4000);
+    },
+    { streamBodies: true, headersTimeoutMs: 1000 },
+  );
+});
+
 test('keep-alive serves several requests on one connection and HTTP/1.0 closes by default', async () => {
   await withListener([echo], async (port) => {
     const socket = await open(port);
