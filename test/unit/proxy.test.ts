@@ -67,6 +67,13 @@ test('the proxy rewrites Host, adds X-Forwarded-* and Forwarded and Via, and dro
     assert.equal(response.headers.get('via'), '1.1 tiny-server');
     assert.equal(response.headers.get('set-cookie'), 'a=1, b=2');
     for (const name of ['x-secret', 'keep-alive']) assert.equal(response.headers.has(name), false, `${name} is not passed back`);
+    // Fields the proxy writes itself are hop-by-hop too when the client's Connection names them.
+    await request('/api/y', 'Connection: X-Forwarded-For, Via, Forwarded\r\nX-Forwarded-For: 6.6.6.6\r\nVia: 1.0 fake\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Proto: https\r\n');
+    const named = upstream.requests[1]?.headers ?? new Map<string, string>();
+    assert.equal(named.get('x-forwarded-for'), '127.0.0.1');
+    assert.equal(named.get('via'), '1.1 tiny-server');
+    assert.equal(named.get('forwarded'), 'for=127.0.0.1;host="127.0.0.1";proto=http');
+    assert.equal(named.get('x-forwarded-proto'), 'https', 'not named: kept');
   });
 });
 

@@ -28,6 +28,11 @@ function appended(previous: string | undefined, value: string): string {
   return previous === undefined ? value : `${previous}, ${value}`;
 }
 
+/** What a proxy before us said in `name`, unless the client's Connection field made it hop-by-hop. */
+function said(headers: Request['headers'], named: ReadonlySet<string> | undefined, name: string): string | undefined {
+  return named?.has(name) === true ? undefined : headers.get(name);
+}
+
 /** How the request body goes upstream. */
 export type UploadFraming = 'none' | 'length' | 'chunked';
 
@@ -64,12 +69,12 @@ export function requestHead(request: Request, options: ForwardOptions): string {
   if (options.acceptEncoding !== undefined) head += `accept-encoding: ${options.acceptEncoding}\r\n`;
   const address = request.remoteAddress;
   const node = address.includes(':') ? `"[${address}]"` : address;
-  head += `x-forwarded-for: ${appended(headers.get('x-forwarded-for'), address)}\r\n`;
-  head += `x-forwarded-proto: ${headers.get('x-forwarded-proto') ?? 'http'}\r\n`;
-  if (clientHost !== '') head += `x-forwarded-host: ${headers.get('x-forwarded-host') ?? clientHost}\r\n`;
+  head += `x-forwarded-for: ${appended(said(headers, named, 'x-forwarded-for'), address)}\r\n`;
+  head += `x-forwarded-proto: ${said(headers, named, 'x-forwarded-proto') ?? 'http'}\r\n`;
+  if (clientHost !== '') head += `x-forwarded-host: ${said(headers, named, 'x-forwarded-host') ?? clientHost}\r\n`;
   const forwarded = `for=${node}${clientHost === '' ? '' : `;host="${clientHost}"`};proto=http`;
-  head += `forwarded: ${appended(headers.get('forwarded'), forwarded)}\r\n`;
-  head += `via: ${appended(headers.get('via'), VIA)}\r\n`;
+  head += `forwarded: ${appended(said(headers, named, 'forwarded'), forwarded)}\r\n`;
+  head += `via: ${appended(said(headers, named, 'via'), VIA)}\r\n`;
   if (options.upgrade) head += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? ''}\r\n`;
   if (options.upload === 'length') head += `content-length: ${options.length}\r\n`;
   else if (options.upload === 'chunked') head += 'transfer-encoding: chunked\r\n';
