@@ -141,7 +141,13 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     const limits = this.ctx.limits;
     // A streamed body its client stopped sending while it is being read (not held back by its
     // reader or by a paused socket): like a slow head, it is cut off, and its reader told.
-    if (this.bodyStream !== undefined && !this.bodyBlocked && !this.socket.isPaused() && now - this.bodyActivity > limits.headersTimeoutMs) {
+    if (
+      this.bodyStream !== undefined &&
+      (this.state === 'reading' || this.state === 'finishing') &&
+      !this.bodyBlocked &&
+      !this.socket.isPaused() &&
+      now - this.bodyActivity > limits.headersTimeoutMs
+    ) {
       this.cutArriving(`the client sent no more of its body for ${limits.headersTimeoutMs / 1000} s`);
       return;
     }
@@ -482,7 +488,8 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     this.bodyStream = undefined;
     this.bodyBlocked = false;
     this.dropArriving();
-    this.stopReading();
+    // An event stream or a closing connection stays what it is.
+    if (this.state === 'reading' || this.state === 'finishing') this.stopReading();
   }
 
   /** A body from a file or a stream, sent with backpressure; `onStreamed` runs when it ends. */

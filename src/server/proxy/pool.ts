@@ -111,15 +111,16 @@ export class UpstreamConnection implements ResponseCallbacks, Slotted {
     try {
       used = this.parser.execute(chunk);
     } finally {
-      // An answer written within the read that throws must not leave the connection parked.
       this.parsing = false;
-    }
-    if (this.returning) {
-      // Given back by an exchange that ended within this read: only now is the whole read parsed
-      // (bytes after the response have killed the socket), so a request answered in the same
-      // event cannot take the connection while the rest of the read is still to be parsed.
-      this.returning = false;
-      this.pool.keep(this);
+      if (this.returning) {
+        // Given back by an exchange that ended within this read: only now is the whole read
+        // parsed (bytes after the response have killed the socket), so a request answered in the
+        // same event cannot take the connection while the rest of the read is still to be
+        // parsed. Also when an answer written within the read threw: the connection is kept if
+        // its parser is idle and destroyed if not, never left in neither list.
+        this.returning = false;
+        this.pool.keep(this);
+      }
     }
     // After a 101 the rest is the new protocol's, for the tunnel: back into the paused socket.
     if (used < chunk.length && this.streamed && !this.parser.failed) this.socket.unshift(chunk.subarray(used));
