@@ -112,11 +112,6 @@ export interface Response {
 }
 
 /**
- * The interface between the server and content, in the spirit of WSGI: the server owns
- * sockets and framing, a handler maps a request to a response. Answering `undefined` passes the
- * request to the next handler.
- */
-/**
  * A response that comes later, told to one listener without a promise: the proxy settles it from
  * its upstream's data event, and the connection writes the answer within that event (a promise
  * costs two more allocations and a microtask at each step of the chain, per request). A handler
@@ -143,6 +138,11 @@ export class PendingResponse {
   }
 }
 
+/**
+ * The interface between the server and content, in the spirit of WSGI: the server owns
+ * sockets and framing, a handler maps a request to a response. Answering `undefined` passes the
+ * request to the next handler.
+ */
 export type Handler = (request: Request) => Response | undefined | Promise<Response | undefined>;
 
 /** A handler that may also answer later through a PendingResponse (the proxy's); the chain takes either. */
