@@ -379,6 +379,13 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       this.respond(exchange, exchange.preset);
       return;
     }
+    const body = exchange.bodyStream;
+    if (body !== undefined && body.destroyed) {
+      // Its body was cut off while it waited for its turn (the client stalled, left or sent a bad
+      // chunk): a handler would attach to a stream that has already said all it will say.
+      this.respond(exchange, errorResponse(400, `The request body was cut off: ${body.errored?.message ?? 'the connection ended'}`));
+      return;
+    }
     const result = this.ctx.dispatch(toRequest(exchange, this.remoteAddress, this.remotePort, this));
     if (result instanceof PendingResponse) {
       result.whenSettled((response) => this.respond(exchange, response));
@@ -471,7 +478,9 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   private lastResponse(endless: boolean): void {
     this.queue.clear();
     this.queuedBytes = 0;
-    if (endless || !this.answeringArriving()) this.dropArriving();
+    // An event stream reads no more of its request's body: its reader is told so.
+    if (endless && this.answeringArriving()) this.cutArriving('the answer is an event stream: the rest of the body is not read');
+    else if (!this.answeringArriving()) this.dropArriving();
     this.state = endless ? 'streaming' : 'finishing';
     this.updateReading();
   }

@@ -123,6 +123,30 @@ test('a streamed body its client stops sending is cut off after the header timeo
   );
 });
 
+test('a streamed body cut off while its request waits behind a slow one gets 400 at its turn, not a handler that waits forever', async () => {
+  const handler: Handler = (request) =>
+    new Promise((resolve) => {
+      if (request.path === '/slow') return void setTimeout(() => resolve({ status: 200, headers: {}, body: Buffer.from('slow\n') }), 2500);
+      const body = request.bodyStream;
+      if (body === undefined) return resolve({ status: 500, headers: {} });
+      body.resume();
+      body.on('end', () => resolve({ status: 200, headers: {}, body: Buffer.from('whole\n') }));
+      body.on('error', (error) => resolve({ status: 400, headers: {}, body: Buffer.from(`${error.message}\n`), close: true }));
+    });
+  await withListener(
+    [handler],
+    async (port) => {
+      const socket = await open(port);
+      const answers = readAll(socket, 8000);
+      socket.write(get('/slow') + 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nten bytes.');
+      const responses = parseResponses(await answers);
+      assert.deepEqual(responses.map((r) => r.status), [200, 400]);
+      assert.match(responses[1]?.body.toString() ?? '', /cut off: the client sent no more of its body for 1 s/);
+    },
+    { streamBodies: true, headersTimeoutMs: 1000 },
+  );
+});
+
 test('keep-alive serves several requests on one connection and HTTP/1.0 closes by default', async () => {
   await withListener([echo], async (port) => {
     const socket = await open(port);
