@@ -20,16 +20,7 @@ test('a 20 MB POST is streamed to the upstream with bounded memory in the server
   let received = 0;
   const digest = createHash('sha256');
   const upstream = createServer((socket) => {
-    let head: Buffer | undefined = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      let body = chunk;
-      if (head !== undefined) {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        body = head.subarray(end + 4);
-        head = undefined;
-      }
+    readBody(socket, () => undefined, (body) => {
       received += body.length;
       digest.update(body);
       if (received === size) socket.end(reply(digest.copy().digest('hex')));
@@ -56,28 +47,37 @@ test('a 20 MB POST is streamed to the upstream with bounded memory in the server
   }
 });
 
+/** For a raw upstream: skips the request head (`onHead` when it is read), then hands over the body's bytes as they come. */
+function readBody(socket: Socket, onHead: () => void, onBody: (body: Buffer) => void): void {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    if (head === undefined) return onBody(chunk);
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const body = head.subarray(end + 4);
+    head = undefined;
+    onHead();
+    onBody(body);
+  });
+}
+
 /** An upstream that answers at once, chunked, and echoes each piece of the body as it comes; `size` bytes end it. */
 async function startEcho(size: number): Promise<{ url: string; closed: () => number; close: () => Promise<void> }> {
   let closed = 0;
   const upstream = createServer((socket) => {
-    let head: Buffer | undefined = Buffer.alloc(0);
     let received = 0;
     socket.on('close', () => closed++);
     socket.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
-      let body = chunk;
-      if (head !== undefined) {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        body = head.subarray(end + 4);
-        head = undefined;
-        socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
-      }
-      if (body.length > 0) socket.write(Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]));
-      received += body.length;
-      if (received === size) socket.write('0\r\n\r\n');
-    });
+    readBody(
+      socket,
+      () => socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n'),
+      (body) => {
+        if (body.length > 0) socket.write(Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]));
+        received += body.length;
+        if (received === size) socket.write('0\r\n\r\n');
+      },
+    );
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   return {
