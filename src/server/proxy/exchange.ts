@@ -60,9 +60,13 @@ class ProxyExchange implements UpstreamUser {
   private readonly started = performance.now();
   /**
    * Until the client has an answer: when the pool's sweep gives up waiting for the upstream (504).
-   * Moved on by progress: each piece of the upload sent, and each read of a body held whole.
+   * Moved on by progress, which the sweep reads from `sent` and `size` (no clock read per chunk).
    */
   private deadline: number;
+  /** Body bytes sent upstream so far. */
+  private sent = 0;
+  /** `sent + size` at the last sweep. */
+  private progress = 0;
   private headMs = 0;
   private head: ResponseHead | undefined;
   private chunks: Buffer[] = [];
@@ -153,8 +157,8 @@ class ProxyExchange implements UpstreamUser {
     socket.on('drain', resume);
     body.on('data', (chunk: Buffer) => {
       if (this.ended || socket.destroyed) return;
-      // A slow upload is the client's pace, not the upstream's silence.
-      this.deadline = performance.now() + this.context.timeoutMs;
+      // A slow upload is the client's pace, not the upstream's silence (see sweep).
+      this.sent += chunk.length;
       let flushed: boolean;
       if (chunked) {
         socket.cork();
@@ -168,7 +172,6 @@ class ProxyExchange implements UpstreamUser {
       if (!flushed) body.pause();
     });
     body.once('end', () => {
-      this.deadline = performance.now() + this.context.timeoutMs;
       socket.removeListener('drain', resume);
       if (chunked && !socket.destroyed) socket.write(LAST_CHUNK, 'latin1');
       this.uploaded = true;
@@ -190,7 +193,15 @@ class ProxyExchange implements UpstreamUser {
    * yet (the head, or the rest of a body held whole). A streamed body is the client's to wait for.
    */
   sweep(now: number): void {
-    if (this.settled || this.ended || now < this.deadline) return;
+    if (this.settled || this.ended) return;
+    // A piece of the upload sent, or a read of a held body, since the last sweep.
+    const progress = this.sent + this.size;
+    if (progress !== this.progress) {
+      this.progress = progress;
+      this.deadline = now + this.context.timeoutMs;
+      return;
+    }
+    if (now < this.deadline) return;
     const seconds = this.context.timeoutMs / 1000;
     this.fail(504, this.head === undefined ? `no answer within ${seconds} s` : `the body stopped arriving for ${seconds} s`);
   }
@@ -217,8 +228,6 @@ class ProxyExchange implements UpstreamUser {
       if (!this.stream.push(Buffer.from(chunk))) this.connection.socket.pause();
       return;
     }
-    // The client waits for all of a held body: each read of it counts as progress.
-    this.deadline = performance.now() + this.context.timeoutMs;
     const whole = this.whole;
     if (whole !== undefined) {
       chunk.copy(whole, this.size);
