@@ -9,6 +9,7 @@ export const PARSE_ERROR = {
   requestLineInvalid: err(400, 'request-line-invalid', 'Request line is not a method, target and version separated by single spaces'),
   methodInvalid: err(400, 'method-invalid', 'Method is not a token'),
   targetInvalid: err(400, 'target-invalid', 'Request target is not origin-form, absolute-form or an asterisk for OPTIONS'),
+  connectUnsupported: err(501, 'connect-unsupported', 'CONNECT is not supported: this server opens no tunnels'),
   targetCharacterInvalid: err(400, 'target-character-invalid', 'Request target contains a control character'),
   targetTooLong: err(414, 'target-too-long', 'Request target is longer than the limit'),
   versionInvalid: err(400, 'version-invalid', 'HTTP version is malformed'),

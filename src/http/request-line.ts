@@ -49,7 +49,10 @@ export function scanRequestLine(
   out.method = s.slice(start, i);
   out.target = s.slice(targetStart, j);
   out.version = version;
-  return splitTarget(out);
+  const error = splitTarget(out);
+  // CONNECT asks for a tunnel (RFC 9110 section 9.3.6), which no handler here opens; a 2xx to it
+  // would turn a proxy's upstream connection into one.
+  return error === null && out.method === 'CONNECT' ? PARSE_ERROR.connectUnsupported : error;
 }
 
 /** `HTTP/1.0` or `HTTP/1.1` from `bytes[start, end)`; other well-formed versions are 505 (RFC 9112 section 2.3). */

@@ -1,4 +1,4 @@
-import { errorResponse, type DeferringHandler, type Disposable } from '../handler';
+import type { DeferringHandler, Disposable } from '../handler';
 import type { HtmlRewriter } from '../static';
 import { forward, type ProxyContext } from './exchange';
 import { pageRewrite } from './html';
@@ -20,8 +20,6 @@ export interface ProxyOptions {
   /** Live reload's page rewriter: proxied pages get its client like files do. */
   readonly htmlRewriter: HtmlRewriter | undefined;
 }
-
-const CONNECT_REFUSED = Object.freeze(errorResponse(501, 'CONNECT is not supported: this is a reverse proxy, not a tunnel'));
 
 /** The reverse proxy: a handler for the configured prefixes, and its upstream connections. */
 export interface Proxy extends Disposable {
@@ -46,11 +44,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   return {
     handler: (request) => {
       const route = matchRoute(routes, request.path);
-      if (route === undefined) return undefined;
-      // A 2xx to CONNECT would make the upstream connection a tunnel (RFC 9112 section 6.3), which
-      // a reverse proxy has no business opening: refused here, never forwarded.
-      if (request.method === 'CONNECT') return CONNECT_REFUSED;
-      return forward(request, route, context);
+      return route === undefined ? undefined : forward(request, route, context);
     },
     dispose: () => {
       for (const pool of pools.values()) pool.dispose();
