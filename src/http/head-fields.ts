@@ -1,6 +1,7 @@
 import {
   CONNECTION_CLOSE,
   CONNECTION_KEEP_ALIVE,
+  CONNECTION_UPGRADE,
   addField,
   connectionOptions,
   contentLengthNumber,
@@ -37,6 +38,7 @@ export class HeadFields implements RequestLine, RequestHead {
   readonly rawHeaders: string[] = [];
   keepAlive = false;
   expectContinue = false;
+  upgrade = false;
   framing: BodyFraming = NO_BODY;
   private hostCount = 0;
   private contentLength: string | null = null;
@@ -75,6 +77,7 @@ export class HeadFields implements RequestLine, RequestHead {
     this.keepAlive = (options & CONNECTION_CLOSE) === 0 && (version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0);
     // RFC 9110 section 10.1.1: a server must ignore 100-continue from an HTTP/1.0 client.
     this.expectContinue = version === '1.1' && expect !== undefined && isContinueExpectation(expect);
+    this.upgrade = version === '1.1' && (options & CONNECTION_UPGRADE) !== 0 && headers.has('upgrade');
     this.framing = framing;
     return this;
   }

@@ -165,18 +165,21 @@ export function isChunkedOnly(value: string): boolean {
 
 export const CONNECTION_CLOSE = 1;
 export const CONNECTION_KEEP_ALIVE = 2;
+export const CONNECTION_UPGRADE = 4;
 
-/** The close and keep-alive options of a Connection field, as bit flags (RFC 9110 section 7.6.1). */
+/** The close, keep-alive and upgrade options of a Connection field, as bit flags (RFC 9110 sections 7.6.1, 7.8). */
 export function connectionOptions(value: string): number {
   if (value === 'keep-alive') return CONNECTION_KEEP_ALIVE;
   const lower = value.toLowerCase();
   if (lower === 'keep-alive') return CONNECTION_KEEP_ALIVE;
   if (lower === 'close') return CONNECTION_CLOSE;
+  if (lower === 'upgrade') return CONNECTION_UPGRADE;
   let flags = 0;
   for (const part of lower.split(',')) {
     const option = part.trim();
     if (option === 'close') flags |= CONNECTION_CLOSE;
     else if (option === 'keep-alive') flags |= CONNECTION_KEEP_ALIVE;
+    else if (option === 'upgrade') flags |= CONNECTION_UPGRADE;
   }
   return flags;
 }

@@ -33,6 +33,8 @@ const CHUNK_DATA = 5;
 const CHUNK_DATA_CR = 6;
 const CHUNK_DATA_LF = 7;
 const DEAD = 8;
+/** After a request that asks to upgrade: what follows is not parsed until it is answered (see held). */
+const HELD = 9;
 
 /** What a parser that has read no chunked message holds; it is never counted into. */
 const IDLE_BUDGET = new ChunkedBudget();
@@ -86,6 +88,8 @@ export class RequestParser {
   private remaining = 0;
   // Made at the first chunked message: most connections never send one.
   private chunked: ChunkedBudget = IDLE_BUDGET;
+  /** The message being parsed asks to upgrade (RequestHead.upgrade): the parser holds after it. */
+  private upgrading = false;
 
   constructor(
     private readonly callbacks: ParserCallbacks,
@@ -100,15 +104,33 @@ export class RequestParser {
     return this.state === DEAD;
   }
 
-  /** True when no partial message is buffered (between messages). */
+  /** True when no partial message is buffered (between messages, or held after one). */
   get idle(): boolean {
-    return this.state === REQUEST_LINE && this.lineLength === 0;
+    return (this.state === REQUEST_LINE || this.state === HELD) && this.lineLength === 0;
   }
 
-  /** Feeds bytes. Parses as many complete pipelined messages as the chunk holds; keeps partial state across calls. Never throws. */
-  execute(input: Buffer): void {
+  /**
+   * True after a request that asks to upgrade has ended: the bytes after it may belong to another
+   * protocol, so none is parsed until `resume()` says its answer was not a 101.
+   */
+  get held(): boolean {
+    return this.state === HELD;
+  }
+
+  /** The request that asked to upgrade was answered without switching: parsing goes on. */
+  resume(): void {
+    if (this.state === HELD) this.state = REQUEST_LINE;
+  }
+
+  /**
+   * Feeds bytes. Parses as many complete pipelined messages as the chunk holds; keeps partial
+   * state across calls. Returns how many bytes were taken: all of them, except when the parser
+   * holds after a request that asks to upgrade (see held), when the rest is the caller's to keep.
+   * After an error every byte counts as taken. Never throws.
+   */
+  execute(input: Buffer): number {
     let offset = 0;
-    while (offset < input.length && this.state !== DEAD) {
+    while (offset < input.length && this.state !== DEAD && this.state !== HELD) {
       switch (this.state) {
         case BODY:
           offset = this.readBody(input, offset);
@@ -127,6 +149,7 @@ export class RequestParser {
     this.windowInput = null;
     this.window = '';
     this.view = this.lineView;
+    return this.state === DEAD ? input.length : offset;
   }
 
   /** Reads lines while the state is a line state; returns where it stopped. */
@@ -280,9 +303,10 @@ export class RequestParser {
     const head = this.fields.finish(this.limits.maxBodyBytes);
     this.fields = IDLE_FIELDS;
     if (!('framing' in head)) return this.fail(head);
+    this.upgrading = head.upgrade;
     this.startBody(head.framing);
     this.callbacks.onHead(head);
-    if (this.state === REQUEST_LINE) this.callbacks.onMessageEnd(NO_TRAILERS);
+    if (this.state === REQUEST_LINE || this.state === HELD) this.callbacks.onMessageEnd(NO_TRAILERS);
   }
 
   /** Sets the state that reads the body; a message without body bytes ends right away. */
@@ -295,18 +319,20 @@ export class RequestParser {
       this.state = BODY;
       this.remaining = framing.length;
     } else {
-      this.state = REQUEST_LINE;
-      this.headerBytes = 0;
+      this.endMessage();
     }
+  }
+
+  /** The message ends: the next one is read, unless this one asked to upgrade. */
+  private endMessage(): void {
+    this.state = this.upgrading ? HELD : REQUEST_LINE;
+    this.headerBytes = 0;
   }
 
   private readBody(input: Buffer, offset: number): number {
     const end = Math.min(input.length, offset + this.remaining);
     this.remaining -= end - offset;
-    if (this.remaining === 0) {
-      this.state = REQUEST_LINE;
-      this.headerBytes = 0;
-    }
+    if (this.remaining === 0) this.endMessage();
     this.callbacks.onBody(input.subarray(offset, end));
     if (this.remaining === 0) this.callbacks.onMessageEnd(NO_TRAILERS);
     return end;
@@ -347,8 +373,7 @@ export class RequestParser {
   private onTrailerLine(s: string, start: number, end: number, n: number): void {
     this.headerBytes += n;
     if (start === end) {
-      this.state = REQUEST_LINE;
-      this.headerBytes = 0;
+      this.endMessage();
       this.callbacks.onMessageEnd(this.trailers);
       return;
     }

@@ -28,6 +28,13 @@ export interface RequestHead {
   readonly keepAlive: boolean;
   /** True when the client sent `Expect: 100-continue`. */
   readonly expectContinue: boolean;
+  /**
+   * True when the request asks to switch protocols (a WebSocket handshake): HTTP/1.1, an Upgrade
+   * field, and `upgrade` among the Connection options (RFC 9110 section 7.8; an HTTP/1.0
+   * Upgrade is ignored). What the client sends after such a request is not parsed until it is
+   * answered: after a 101 it belongs to the new protocol (see RequestParser.held).
+   */
+  readonly upgrade: boolean;
   /** Body framing: none, a fixed length, or chunked. */
   readonly framing: BodyFraming;
 }

@@ -90,6 +90,14 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   private bodyActivity = 0;
   /** The time of the data event being handled, 0 outside one: answers sent inside it reuse it. */
   private dataNow = 0;
+  /**
+   * What the client sent after a request that asks to upgrade, unparsed until that request is
+   * answered (RequestParser.held): the new protocol's first bytes after a 101, else the next
+   * pipelined requests.
+   */
+  private held: Buffer | undefined;
+  /** The client ended its side while parsing held: that end is handled once the held bytes are parsed. */
+  private endedHeld = false;
 
   constructor(
     private readonly socket: Socket,
@@ -182,15 +190,34 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     this.lastActivity = now;
     if (this.head === undefined && this.headStartedAt === undefined) this.headStartedAt = now;
     this.dataNow = now;
+    let used: number;
     try {
-      this.parser.execute(chunk);
+      used = this.parser.execute(chunk);
     } finally {
       this.dataNow = 0;
     }
+    if (used < chunk.length) this.hold(chunk.subarray(used));
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
     // What was parsed can only have filled the queue: a blocked write or a state change has
-    // paused reading already, so the socket is only asked when the queue is full.
-    if (!this.hasRoom()) this.updateReading();
+    // paused reading already, so the socket is only asked when the queue is full or parsing holds.
+    if (!this.hasRoom() || this.parser.held) this.updateReading();
+  }
+
+  /** Keeps bytes that follow a request asking to upgrade (see held); they are a view of the read buffer, so copied. */
+  private hold(bytes: Buffer): void {
+    this.held = this.held === undefined ? Buffer.from(bytes) : Buffer.concat([this.held, bytes]);
+  }
+
+  /** The request that asked to upgrade was answered without a 101: what followed it is parsed now. */
+  private resumeHeld(): void {
+    const held = this.held;
+    const ended = this.endedHeld;
+    this.held = undefined;
+    this.endedHeld = false;
+    this.parser.resume();
+    if (held !== undefined) this.onData(held);
+    if (ended) this.onEnd();
+    else if (held === undefined) this.updateReading();
   }
 
   /** @internal parser callback */
@@ -294,6 +321,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     if (this.gone !== undefined) return this.clientGone();
     // The body of the request being answered will not arrive whole: its reader must not wait for more.
     if (this.answeringArriving()) this.cutArriving('the client ended its side before its body was complete');
+    // What it sent before its end is still to be parsed, once the request that asked to upgrade is answered.
+    if (this.state === 'reading' && this.parser.held && !this.socket.destroyed) {
+      this.endedHeld = true;
+      return;
+    }
     if (this.state === 'reading') {
       if (this.current === undefined && this.queue.size === 0) this.close();
       else this.state = 'finishing';
@@ -327,7 +359,10 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
    */
   private updateReading(): void {
     let read: boolean;
-    if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain && !this.bodyBlocked;
+    // While parsing holds after a request that asks to upgrade, reading on is only for noticing a
+    // client that leaves (whenGone); what arrives is kept, up to the size of a head.
+    if (this.state === 'reading' && this.parser.held) read = this.gone !== undefined && (this.held?.length ?? 0) < this.ctx.limits.maxHeaderBytes;
+    else if (this.state === 'reading') read = this.hasRoom() && !this.socket.writableNeedDrain && !this.bodyBlocked;
     else if (this.state === 'streaming') read = true;
     // Nothing more is parsed but the body being answered; while a handler waits on its answer,
     // reading on (what arrives is discarded) is how the client's leaving is noticed (whenGone):
@@ -362,9 +397,13 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       this.queuedBytes -= next.body.length;
       this.answer(next);
     }
-    if (this.state === 'finishing' && this.current === undefined && this.queue.size === 0) this.close();
+    if (this.current === undefined && this.queue.size === 0) {
+      if (this.state === 'finishing') return this.close();
+      // The request that asked to upgrade has its answer, and it was not a 101.
+      if (this.state === 'reading' && this.parser.held) return this.resumeHeld();
+    }
     // Answering only makes room, so a socket that flows stays so.
-    else if (this.socket.isPaused()) this.updateReading();
+    if (this.socket.isPaused()) this.updateReading();
   }
 
   /** Queued answers wait for 'drain' while the socket cannot take more (no unbounded buffering). */
@@ -408,7 +447,13 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       this.finish(exchange, response.status, 0, 'client closed the connection');
       return;
     }
-    if (response.status === 101 && response.upgrade !== undefined) return this.switchProtocols(exchange, response.upgrade, response);
+    if (response.status === 101) {
+      if (response.upgrade !== undefined && exchange.head?.upgrade === true) return this.switchProtocols(exchange, response.upgrade, response);
+      // A 101 is no final answer: without a tunnel, or to a request that did not ask, it is a bug.
+      releaseBody(response.body);
+      response.upgrade?.(undefined);
+      return this.respond(exchange, internalError(new Error('a handler switched protocols for a request that did not ask to upgrade')));
+    }
     const small = isSmallBuffered(response, exchange.isHead);
     // Only a stream can be endless, so the common case never asks.
     if (!small && !exchange.isHead && isEndless(response) && !this.openStream(exchange, response)) return;
@@ -440,8 +485,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     this.next(exchange.keepAlive);
   }
 
-  /** Writes the 101 head, then hands the socket to `upgrade`; nothing more is parsed or answered here. */
-  private switchProtocols(exchange: Exchange, upgrade: (socket: Socket) => void, response: Response): void {
+  /**
+   * Writes the 101 head, then hands the socket to `upgrade` with what the client sent after its
+   * request (the new protocol's first bytes); nothing more is parsed or answered here.
+   */
+  private switchProtocols(exchange: Exchange, upgrade: (socket: Socket, early: Buffer) => void, response: Response): void {
     const date = this.ctx.dates.get(this.now());
     const text = serializeHead({ version: exchange.version, status: 101, headers: response.headers, fieldLines: response.fieldLines, framing: { kind: 'none' }, keepAlive: true, date });
     this.socket.write(text, 'latin1');
@@ -450,9 +498,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     this.queue.clear();
     this.queuedBytes = 0;
     this.dropArriving();
+    const early = this.held ?? EMPTY;
+    this.held = undefined;
     this.state = 'tunnelled';
     handOver(this.socket);
-    upgrade(this.socket);
+    upgrade(this.socket, early);
   }
 
   /**
@@ -566,6 +616,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     this.state = 'closing';
     this.queue.clear();
     this.queuedBytes = 0;
+    this.held = undefined;
     lingeringClose(this.socket, this.ctx.limits.lingerMs);
   }
 

@@ -70,6 +70,7 @@ export function toRequest(exchange: Exchange, remoteAddress: string, remotePort:
     remoteAddress,
     remotePort,
     client,
+    upgrade: head.upgrade,
   };
 }
 

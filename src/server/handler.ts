@@ -27,6 +27,8 @@ export interface Request {
   readonly remotePort: number;
   /** The client's connection, for a handler that waits long (the proxy): set by the connection. */
   readonly client?: ClientLink | undefined;
+  /** The request asks to switch protocols (RequestHead.upgrade): only such a request may get a 101. */
+  readonly upgrade?: boolean;
 }
 
 /** What a handler may learn of the client's connection while it works on an answer. */
@@ -105,10 +107,11 @@ export interface Response {
    * With status 101 only: takes over the client's socket once the 101 head is written (the
    * reverse proxy's WebSocket tunnel). From then on the socket is the callee's; the connection
    * only destroys it when the server closes. Called with undefined when the client is gone
-   * before that, so the callee can release what it holds. Bytes a client sends before it has
-   * the 101 are not handed over: upgrading clients wait for it (RFC 6455 section 4.1).
+   * before that, so the callee can release what it holds. `early` is what the client sent after
+   * its request, before it had the 101 (the new protocol's first bytes): the callee passes it on
+   * first. Only a request that asks to upgrade (Request.upgrade) may be answered so.
    */
-  readonly upgrade?: (socket: Socket | undefined) => void;
+  readonly upgrade?: (socket: Socket | undefined, early?: Buffer) => void;
 }
 
 /**

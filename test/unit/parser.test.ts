@@ -184,6 +184,29 @@ test('RequestParser reports 413 for a large Content-Length before any body byte 
   assert.equal(errors[0]?.code, 'content-length-too-large');
 });
 
+test('RequestParser holds after a request that asks to upgrade: the bytes after it are the caller\'s until resume()', () => {
+  const { parser, calls } = recordingParser();
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  const frame = '\x81\x05hello';
+  const input = bytes(upgrade + frame);
+  assert.equal(parser.execute(input), upgrade.length, 'the frame is not taken');
+  assert.deepEqual(calls, ['head', 'end']);
+  assert.equal(parser.held, true);
+  assert.equal(parser.idle, true, 'no partial message is buffered');
+  assert.equal(parser.execute(bytes('GET / HTTP/1.1\r\n')), 0, 'nothing is taken while it holds');
+  parser.resume();
+  assert.equal(parser.held, false);
+  // Not switched after all: what follows is parsed as HTTP again.
+  const next = 'GET /next HTTP/1.1\r\nHost: h\r\n\r\n';
+  assert.equal(parser.execute(bytes(next)), next.length);
+  assert.deepEqual(calls, ['head', 'end', 'head', 'end']);
+  // A body of the upgrade request is read first; a chunked one to its trailers.
+  const post = 'POST /ws HTTP/1.1\r\nHost: h\r\nUpgrade: x\r\nConnection: upgrade\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n';
+  assert.equal(parser.execute(bytes(post + 'rest')), post.length);
+  assert.equal(parser.held, true);
+  assert.deepEqual(calls.slice(4), ['head', 'body', 'end']);
+});
+
 test('RequestParser keeps heads of pipelined requests apart', () => {
   const heads: Array<{ headers: Map<string, string>; rawHeaders: unknown }> = [];
   const parser = new RequestParser(

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
 import { collector, folderWith, sampleRetained, writeBlocks } from './helpers/app';
-import { get, open, parseResponses, readAll } from './helpers/raw';
+import { exchange, get, open, parseResponses, readAll } from './helpers/raw';
 import { withServedSite } from './helpers/serve';
 import { waitFor } from './helpers/server';
 import { reply, startPythonHttpServer, startUpstream, type UpstreamScript } from './helpers/upstream';
@@ -169,6 +169,126 @@ test('a WebSocket is tunnelled through the proxy: the 101 is relayed, then frame
   } finally {
     for (const socket of upstream.clients) socket.terminate();
     await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+
+/**
+ * A raw upstream for tunnels: reads one request head, then `onHead` owns the socket (a half-close
+ * leaves our half open). `open()` counts the connections the proxy has not ended or closed.
+ */
+async function startTunnelUpstream(onHead: (head: string, socket: Socket, rest: Buffer) => void): Promise<{ url: string; open: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const live = new Set<Socket>();
+  const upstream = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    live.add(socket);
+    socket.on('end', () => live.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      live.delete(socket);
+    });
+    socket.on('error', () => undefined);
+    let buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.removeListener('data', onData);
+      onHead(buffer.subarray(0, end).toString('latin1'), socket, buffer.subarray(end + 4));
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    open: () => live.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        upstream.close(() => resolve());
+      }),
+  };
+}
+
+const SWITCH = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n';
+const asksToUpgrade = (target: string, version = '1.1'): string => `GET ${target} HTTP/${version}\r\nHost: 127.0.0.1\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n`;
+
+test('what a client sends after asking to upgrade waits for the answer: after a 101 it goes through the tunnel first, after any other answer it is read as the next request; an HTTP/1.0 Upgrade is not forwarded', async () => {
+  const heads: string[] = [];
+  const upstream = await startTunnelUpstream((head, socket, rest) => {
+    heads.push(head);
+    if (!/^upgrade: echo$/im.test(head)) return void socket.end(reply('not upgraded'));
+    // The 101 comes late, so that the client's second write also arrives before it.
+    setTimeout(() => {
+      socket.write(SWITCH);
+      socket.write(Buffer.concat([Buffer.from('UP:'), rest]));
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    }, 150);
+  });
+  try {
+    await withServedSite({ 'page.html': 'a page', 'next.html': 'the next page' }, async ({ port }) => {
+      const socket = await open(port);
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.write(`${asksToUpgrade('/api/ws')}EARLY`);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      socket.write('-SECOND');
+      await waitFor(() => received.includes('-SECOND'), 3000, 'the early bytes echoed');
+      assert.match(received, /^HTTP\/1\.1 101 /);
+      assert.equal(received.slice(received.indexOf('\r\n\r\n') + 4), 'UP:EARLY-SECOND');
+      socket.write('LATER');
+      await waitFor(() => received.endsWith('LATER'), 3000, 'later bytes echoed');
+      socket.destroy();
+
+      // A file answers an Upgrade with 200: the request behind it, in the same write, is answered too.
+      const [page, next] = parseResponses(await exchange(port, `${asksToUpgrade('/page.html')}${get('/next.html', 'Connection: close\r\n')}`));
+      assert.equal(page?.status, 200);
+      assert.equal(next?.body.toString(), 'the next page');
+
+      // HTTP/1.0 has no Upgrade (RFC 9110 section 7.8): the upstream gets a plain request.
+      const [plain] = parseResponses(await exchange(port, asksToUpgrade('/api/old', '1.0')));
+      assert.equal(plain?.body.toString(), 'not upgraded');
+      assert.doesNotMatch(heads.at(-1) ?? '', /^upgrade:/im);
+    }, { proxy: { '/api': upstream.url } });
+  } finally {
+    await upstream.close();
+  }
+});
+
+test('a tunnel passes on everything an upstream sent before it closed, to a client that reads late; a half-closed tunnel that goes silent is closed after proxyTimeout', async () => {
+  // More than the kernel's socket buffers hold: the last of it waits in the tunnel's own.
+  const size = 8 * 1024 * 1024;
+  const upstream = await startTunnelUpstream((head, socket) => {
+    socket.write(SWITCH);
+    // All of it, then the socket closed as most servers do: the kernel still sends what is queued, then the FIN.
+    if (head.startsWith('GET /burst ')) socket.end(Buffer.alloc(size, 0x61), () => socket.destroy());
+    // `/silent` sends nothing more and never ends its half.
+  });
+  try {
+    await withServedSite({}, async ({ port }) => {
+      const socket = await open(port);
+      socket.write(asksToUpgrade('/api/burst'));
+      socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const reading = readAll(socket, 10_000);
+      socket.resume();
+      const answer = await reading;
+      const body = answer.subarray(answer.indexOf('\r\n\r\n') + 4);
+      assert.equal(body.length, size, 'every byte before the end');
+
+      const silent = await open(port);
+      let head = '';
+      silent.on('data', (chunk: Buffer) => (head += chunk.toString('latin1')));
+      silent.write(asksToUpgrade('/api/silent'));
+      await waitFor(() => head.includes('\r\n\r\n'), 3000, 'the 101');
+      let closed = false;
+      silent.once('close', () => (closed = true));
+      silent.end();
+      await waitFor(() => closed, 4000, 'the server to close the half-closed tunnel');
+      await waitFor(() => upstream.open() === 0, 3000, 'the upstream connections ended');
+    }, { proxy: { '/api': upstream.url }, proxyTimeout: 1 });
+  } finally {
+    await upstream.close();
   }
 });
 

@@ -110,8 +110,9 @@ class ProxyExchange implements UpstreamUser {
     return this.context.pools.get(this.route) as UpstreamPool;
   }
 
+  /** The request asks to switch protocols (HTTP/1.1, Upgrade, `Connection: upgrade`) and carries no streamed body. */
   private get upgrade(): boolean {
-    return this.request.headers.has('upgrade') && this.request.bodyStream === undefined;
+    return this.request.upgrade === true && this.request.bodyStream === undefined;
   }
 
   /** Sends the head and the body on a pooled connection. */

@@ -4,7 +4,7 @@ import { forward, type ProxyContext } from './exchange';
 import { pageRewrite } from './html';
 import { UpstreamPool } from './pool';
 import { matchRoute, type Route } from './routes';
-import { tunnel } from './tunnel';
+import { tunnelWith } from './tunnel';
 
 export { parseRoutes, parseUpstream, type Route } from './routes';
 
@@ -38,7 +38,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     timeoutMs: options.timeoutMs,
     keepHost: options.keepHost,
     pages: options.htmlRewriter === undefined ? undefined : pageRewrite(options.htmlRewriter),
-    tunnel,
+    tunnel: tunnelWith(options.timeoutMs),
   };
   const routes = options.routes;
   return {

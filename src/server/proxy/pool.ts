@@ -69,7 +69,8 @@ export class UpstreamConnection implements ResponseCallbacks, Slotted {
   ) {
     this.parser = new ResponseParser(this, { maxHeaderBytes, maxBodyBytes: NO_LIMIT });
     const { hostname: host, port } = upstream;
-    const socket = streamed ? connect({ host, port }) : connect({ host, port, onread: { buffer: SHARED_READ_BUFFER, callback: this.onRead } });
+    // A tunnel relays a half-close (see tunnelWith): our half stays open after the upstream's FIN.
+    const socket = streamed ? connect({ host, port, allowHalfOpen: true }) : connect({ host, port, onread: { buffer: SHARED_READ_BUFFER, callback: this.onRead } });
     this.socket = socket;
     socket.setNoDelay(true);
     if (streamed) socket.on('data', this.onData);
