@@ -43,7 +43,8 @@ export interface ConnectionContext {
  *   ended its side, or the response in progress closes the connection); the socket is paused,
  *   what is queued is answered, then the connection closes. The body of the request being
  *   answered is still read to its end: a handler that answers while it arrives (the proxy
- *   relaying an upstream that echoes it) may need all of it to finish the answer.
+ *   relaying an upstream that echoes it) may need all of it to finish the answer. While a
+ *   handler's stream body goes out, reading goes on too, so that a client that leaves is seen.
  * - streaming: the response in progress never ends (an event stream) and is the last one: what
  *   the client sends is read and discarded, and a client that ends its side is dropped at once.
  * - closing: our side has ended (lingering close) or the socket is being destroyed.
@@ -98,6 +99,8 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   private held: Buffer | undefined;
   /** The client ended its side while parsing held: that end is handled once the held bytes are parsed. */
   private endedHeld = false;
+  /** The response in progress streams a handler's body (an app's or an upstream's), not a file. */
+  private producing = false;
 
   constructor(
     private readonly socket: Socket,
@@ -321,6 +324,10 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     if (this.gone !== undefined) return this.clientGone();
     // The body of the request being answered will not arrive whole: its reader must not wait for more.
     if (this.answeringArriving()) this.cutArriving('the client ended its side before its body was complete');
+    // A body a handler produces may go quiet for any time, and a client that has left would not be
+    // noticed until the next write: like nginx (proxy_ignore_client_abort off), its end counts as
+    // leaving, and the producer is stopped. A file still goes out to a client that only half-closed.
+    if (this.producing) return this.destroy();
     // What it sent before its end is still to be parsed, once the request that asked to upgrade is answered.
     if (this.state === 'reading' && this.parser.held && !this.socket.destroyed) {
       this.endedHeld = true;
@@ -367,7 +374,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     // Nothing more is parsed but the body being answered; while a handler waits on its answer,
     // reading on (what arrives is discarded) is how the client's leaving is noticed (whenGone):
     // a paused socket reads nothing, its FIN and reset included.
-    else if (this.state === 'finishing') read = this.gone !== undefined || (this.answeringArriving() && !this.bodyBlocked);
+    else if (this.state === 'finishing') read = this.gone !== undefined || this.producing || (this.answeringArriving() && !this.bodyBlocked);
     else return;
     const paused = this.socket.isPaused();
     if (read && paused) {
@@ -576,13 +583,19 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       return;
     }
     // A body that ended at once may already have started the next response, which owns abortBody now.
-    if (!settled) this.abortBody = abort;
+    if (!settled) {
+      this.abortBody = abort;
+      this.producing = response.body !== undefined && !Buffer.isBuffer(response.body) && response.body.kind === 'stream' && !exchange.isHead;
+      // Read on while it streams, so that the client's leaving is seen (see onEnd).
+      if (this.producing && this.state === 'finishing') this.updateReading();
+    }
     // A client that ended its side before its stream began is gone as well (see onEnd).
     if (this.state === 'streaming' && this.socket.readableEnded) this.destroy();
   }
 
   private onStreamed(exchange: Exchange, response: Response, outcome: BodyOutcome): void {
     this.abortBody = undefined;
+    this.producing = false;
     this.finish(exchange, response.status, outcome.bytes, outcome.error ?? response.reason);
     if (outcome.error !== undefined) {
       this.current = undefined;

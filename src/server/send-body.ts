@@ -218,8 +218,14 @@ function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 
   socket.once('close', onClose);
   socket.write(text, 'latin1');
   stream.on('data', (chunk: Buffer | string) => {
-    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (finished) return;
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (data.length === 0) return;
+    // More than the promised Content-Length (an app whose field says less than it sends): what
+    // went past it would be read as the next response. Up to the length is sent, then the
+    // connection closes, as when a body ends short.
+    const over = length !== undefined && bodyBytes + data.length > length;
+    if (over) data = data.subarray(0, length - bodyBytes);
     let flushed: boolean;
     if (coding === 'chunked') {
       const prefix = chunkPrefix(data.length);
@@ -234,6 +240,11 @@ function pipeBody(options: SendOptions, stream: Readable, text: string, coding: 
       bytes += data.length;
     }
     bodyBytes += data.length;
+    if (over) {
+      finish(`body is longer than its Content-Length of ${length} bytes`);
+      stream.destroy();
+      return;
+    }
     if (!flushed) {
       stream.pause();
       options.onBlocked();

@@ -205,13 +205,17 @@ test('a Response the app read or cloned still sends its body; invalid statuses a
   });
 });
 
-test('fetchUrl() gives the URL new URL() would, also for targets it does not pass through as they are, and none for a Host with a path or credentials', () => {
+test('fetchUrl() gives the URL new URL() would, also for targets it does not pass through as they are, with raw bytes encoded as bytes, and none for a Host with a path or credentials', () => {
   const targets = [
     '/', '/a/b?c=d&e', '/with%20space?q=%zz', '/a/./b', '/a/../b', '/a/%2e%2E/b', '/a/.well-known/x', '/..', '/a/b/.', '/x?/../y',
     '/sp ace', '/q?it\'s', '/p\'s', '/back\\slash', '/{braces}', '/caf\u00e9', '/x?y=\u00e9', '//double', '/a?b?c', '/tilde~_-.!$&()*+,;=:@',
   ];
+  // A target is latin-1 text, a character per byte received: a byte above 0x7f is that byte
+  // percent-encoded (`\u00e9` is the byte E9, %E9), never the UTF-8 of its character.
+  const asBytes = (target: string): string => target.replace(/[\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   for (const host of ['localhost:8080', 'LOCALHOST', 'example.com:80', '127.0.0.1:5500', '[::1]:3000', '0x7f.1']) {
-    for (const target of targets) assert.equal(fetchUrl(host, target), new URL(`http://${host}${target}`).href, `${host} ${target}`);
+    for (const target of targets) assert.equal(fetchUrl(host, target), new URL(`http://${host}${asBytes(target)}`).href, `${host} ${target}`);
   }
+  assert.equal(fetchUrl('h', '/x?y=\u00c3\u00a9'), 'http://h/x?y=%C3%A9', 'UTF-8 bytes sent raw');
   for (const host of ['user@localhost', 'localhost/path', 'a b', 'localhost:99999', '']) assert.equal(fetchUrl(host, '/'), undefined, host);
 });

@@ -82,6 +82,33 @@ const routes = {
     return new Response('fields', { status: 202, statusText: 'Taken', headers });
   },
   noContent() { return new Response(null, { status: 204 }); },
+  // Content-Length fields that say less than the body: streamed (after the settle window), and whole.
+  longerStreamed() {
+    const forged = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged';
+    return new Response(new ReadableStream({
+      async start(c) { await sleep(40); c.enqueue(new TextEncoder().encode('AAAAA' + forged)); c.close(); },
+    }), { headers: { 'content-length': '5' } });
+  },
+  longerWhole() { return new Response('x'.repeat(100000), { headers: { 'content-length': '5' } }); },
+  // One piece, then nothing: only the client's leaving ends it.
+  quiet(request) {
+    request.signal.addEventListener('abort', () => console.log('quiet: request.signal aborted'));
+    let sent = false;
+    return new Response(new ReadableStream({
+      pull(c) { if (!sent) { sent = true; c.enqueue(new TextEncoder().encode('first\n')); } else return new Promise(() => {}); },
+      cancel() { console.log('quiet: response stream cancelled'); },
+    }));
+  },
+  mirror(request) { return new Response(request.body); },
+  // Heads and errors larger than a frame, and statuses that are no final status.
+  bigHeader() { return new Response('x', { headers: { 'x-big': 'a'.repeat(1100000) } }); },
+  bigError() { throw new Error('e'.repeat(1100000)); },
+  errorResponse() { return Response.error(); },
+  lookAlike(request) { return { status: Number(new URL(request.url).searchParams.get('s')), statusText: 'X', headers: new Headers(), body: null }; },
+  nullBody() { return new Response(null, { status: 200 }); },
+  redirect() { return Response.redirect('http://127.0.0.1/elsewhere', 302); },
+  async url(request) { return new Response(request.url); },
+  longLine() { for (let i = 0; i < 20; i++) process.stdout.write('y'.repeat(10000)); process.stdout.write('\n'); return text('printed'); },
 };
 export default {
   fetch(request) {
@@ -304,6 +331,88 @@ test('a client gone mid-stream aborts the app\'s request.signal and cancels its 
     await waitFor(() => lines.some((l) => l.includes('stdout: request.signal aborted: true')), 5000, 'the abort in the app');
     await waitFor(() => lines.some((l) => l.includes('stdout: response stream cancelled')), 5000, 'the stream\'s cancel()');
     assert.equal((await request(server.port, get('/static.txt', close))).body.toString(), 'a file');
+  });
+});
+
+test('an app body longer than its Content-Length is cut there, and the connection closes: what went past it never reaches the client as a next response', async () => {
+  await withApp({}, async ({ server, records }) => {
+    const raw = await exchange(server.port, get('/longerStreamed') + get('/static.txt', close), 10_000);
+    assert.doesNotMatch(raw.toString('latin1'), /forged/);
+    const [cut, ...rest] = parseResponses(raw);
+    assert.equal(cut?.body.toString(), 'AAAAA');
+    assert.equal(rest.length, 0, 'the connection closed after the cut body');
+    assert.match((await recordFor(records, '/longerStreamed')).reason ?? '', /longer than its Content-Length of 5 bytes/);
+    // Held whole: cut to the length, the rest of the app's answer stopped; over and over.
+    for (let i = 0; i < 20; i++) {
+      const whole = await request(server.port, get('/longerWhole', close));
+      assert.equal(whole.headers.get('content-length'), '5');
+      assert.equal(whole.body.toString(), 'xxxxx');
+    }
+    assert.match((await recordFor(records, '/longerWhole')).reason ?? '', /more than its Content-Length of 5 bytes/);
+  });
+});
+
+test('a response head or error too large for one frame is a 500 for that request alone; a status that is no final one (Response.error(), 1000, 600) is a 502 for GET and HEAD; HEAD has the framing its GET has', async () => {
+  await withApp({}, async ({ server, records }) => {
+    const slow = request(server.port, get('/sleep?ms=600', close));
+    for (const path of ['/bigHeader', '/bigError']) {
+      const response = await request(server.port, get(path, close));
+      assert.equal(response.status, 500, path);
+      assert.doesNotMatch((await recordFor(records, path)).reason ?? '', /bridge|stopped/, `${path}: the app process is not the one blamed`);
+    }
+    assert.equal((await slow).body.toString(), 'slept', 'a request in flight meanwhile is answered: the app process was not stopped');
+    for (const path of ['/errorResponse', '/lookAlike?s=1000', '/lookAlike?s=600', '/lookAlike?s=101']) {
+      for (const method of ['GET', 'HEAD']) {
+        const response = await request(server.port, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+        assert.equal(response.status, 502, `${method} ${path}`);
+      }
+    }
+    for (const path of ['/nullBody', '/redirect']) {
+      const got = await request(server.port, get(path, close));
+      const head = await request(server.port, `HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`);
+      assert.equal(got.headers.get('content-length'), '0', `GET ${path}`);
+      assert.equal(head.headers.get('content-length'), '0', `HEAD ${path}`);
+      assert.equal(head.headers.get('transfer-encoding'), undefined, `HEAD ${path}`);
+    }
+    // Bytes a client did not percent-encode are the bytes they are in request.url.
+    const raw = Buffer.concat([Buffer.from('GET /url?r='), Buffer.from('é'), Buffer.from(` HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`)]);
+    const [url] = parseResponses(await exchange(server.port, raw));
+    assert.equal(url?.body.toString(), `http://127.0.0.1/url?r=%C3%A9`);
+  });
+});
+
+test('a line the app prints is logged as it came, and one longer than 64 KiB in parts of at most that: the server holds no more of it', async () => {
+  await withApp({}, async ({ server }, lines) => {
+    assert.equal((await request(server.port, get('/longLine', close))).body.toString(), 'printed');
+    await waitFor(() => lines.filter((l) => l.startsWith('app: stdout: y')).join('').length >= 200_000, 5000, 'the long line');
+    const parts = lines.filter((l) => l.startsWith('app: stdout: y')).map((l) => l.slice('app: stdout: '.length));
+    assert.equal(parts.join(''), 'y'.repeat(200_000));
+    assert.ok(parts.every((part) => part.length <= 64 * 1024), `parts of ${parts.map((p) => p.length).join(', ')} characters`);
+    assert.ok(parts.length >= 4);
+  });
+});
+
+test('a client that leaves while an app\'s stream is quiet is noticed: the app\'s request.signal aborts and its stream\'s cancel() runs; a request body that breaks while its answer streams ends that answer', async () => {
+  await withApp({}, async ({ server, records }, lines) => {
+    const socket = await open(server.port);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.write(get('/quiet'));
+    await waitFor(() => received.includes('first'), 5000, 'the first piece');
+    socket.end();
+    await waitFor(() => lines.some((l) => l.includes('quiet: request.signal aborted')), 5000, 'the abort in the app');
+    await waitFor(() => lines.some((l) => l.includes('quiet: response stream cancelled')), 5000, 'the stream\'s cancel()');
+    await recordFor(records, '/quiet');
+
+    const mirror = await open(server.port);
+    let echoed = '';
+    mirror.on('data', (chunk: Buffer) => (echoed += chunk.toString('latin1')));
+    const closed = readAll(mirror, 5000);
+    mirror.write('POST /mirror HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    await waitFor(() => echoed.includes('hello'), 5000, 'the first chunk echoed');
+    mirror.write('zz\r\n');
+    await closed;
+    assert.match((await recordFor(records, '/mirror')).reason ?? '', /request body/);
   });
 });
 

@@ -251,20 +251,56 @@ export class BridgeProcess {
     this.child.kill('SIGKILL');
   }
 
+  /**
+   * Logs what the app prints, a line at a time. Each chunk is scanned once: a line that is still
+   * arriving is kept as its pieces (no concatenation per chunk, which made a long line quadratic),
+   * and one longer than MAX_LOG_LINE is logged in parts of that size, so memory stays bounded
+   * until its newline comes.
+   */
   private forwardLines(stream: Readable | null, name: string): void {
     if (stream === null) return;
-    let partial = '';
+    let pieces: string[] = [];
+    let pending = 0;
+    /** Whether the line arriving was already logged in part: its newline then logs no empty rest. */
+    let split = false;
+    const flush = (): void => {
+      this.options.log(`${name}: ${pieces.join('')}`);
+      pieces = [];
+      pending = 0;
+    };
+    /** Keeps `text` (no newline in it) for the line arriving, logging each MAX_LOG_LINE of it. */
+    const add = (text: string): void => {
+      for (let at = 0; at < text.length; ) {
+        const take = Math.min(text.length - at, MAX_LOG_LINE - pending);
+        pieces.push(text.slice(at, at + take));
+        pending += take;
+        at += take;
+        if (pending === MAX_LOG_LINE) {
+          flush();
+          split = true;
+        }
+      }
+    };
     stream.setEncoding('utf8');
     stream.on('data', (text: string) => {
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) this.options.log(`${name}: ${line}`);
+      let start = 0;
+      for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n', start)) {
+        add(text.slice(start, newline));
+        if (pending > 0 || !split) flush();
+        split = false;
+        start = newline + 1;
+      }
+      add(text.slice(start));
     });
     stream.on('end', () => {
-      if (partial !== '') this.options.log(`${name}: ${partial}`);
+      if (pending > 0) flush();
     });
   }
+
 }
+
+/** Characters of the app's output logged as one line at most; a longer line is logged in parts. */
+const MAX_LOG_LINE = 64 * 1024;
 
 /** START's JSON (also a RESPONSE frame's head): the status line's text and the fields; undefined when malformed. */
 function startOf(json: Buffer | string): { status: string; headers: Array<[string, string]> } | undefined {

@@ -124,7 +124,7 @@ class AppExchange implements ExchangeSink, Expiring {
   }
 
   onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
-    this.readHead(status, fields);
+    if (!this.readHead(status, fields)) return this.badStatus(status);
     if (hasNoContent(this.status, this.request.method)) this.settleStarted();
     // The wait starts once the frames that came with START are read: a response whose body and
     // END came in the same pipe read is settled by then, and needs no timer.
@@ -132,7 +132,7 @@ class AppExchange implements ExchangeSink, Expiring {
   }
 
   onResponse(status: string, fields: ReadonlyArray<readonly [string, string]>, body: Buffer): void {
-    this.readHead(status, fields);
+    if (!this.readHead(status, fields)) return this.badStatus(status);
     this.ended = true;
     if (body.length > 0) {
       this.chunks.push(body);
@@ -141,10 +141,21 @@ class AppExchange implements ExchangeSink, Expiring {
     this.settleStarted();
   }
 
-  /** The status and fields of START or RESPONSE. */
-  private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
+  /**
+   * The app's status line is not a final status: three digits from 200 to 599, then a space or
+   * nothing (`Response.error()` has 0, a look-alike object may have 1000, and a 1xx is never final).
+   */
+  private badStatus(status: string): void {
+    this.abandon();
+    this.fail(502, 'The app answered with an invalid status', `the app's status ${JSON.stringify(status.slice(0, 40))} is not a final HTTP status (200 to 599)`, '');
+  }
+
+  /** The status and fields of START or RESPONSE; false when the status is no final one (see badStatus). */
+  private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): boolean {
     this.clearTimer();
-    this.status = Number.parseInt(status.slice(0, 3), 10);
+    const code = /^([2-5]\d\d)(?: |$)/.exec(status);
+    if (code === null) return false;
+    this.status = Number(code[1]);
     // A plain object, which the connection reads fastest; which fields it holds is known from
     // `spellings`, so a name like `constructor` is never taken for one already there.
     const headers: Record<string, string | string[]> = {};
@@ -171,6 +182,7 @@ class AppExchange implements ExchangeSink, Expiring {
     }
     this.headers = headers;
     this.html &&= !encoded;
+    return true;
   }
 
   private readonly awaitBody = (): void => {
@@ -181,6 +193,9 @@ class AppExchange implements ExchangeSink, Expiring {
     this.unacknowledged += chunk.length;
     if (this.stream !== undefined) {
       if (this.stream.push(chunk)) this.grant();
+    } else if (this.settled) {
+      // Answered whole once its Content-Length was reached: this is more than that length.
+      this.abandon();
     } else {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
@@ -237,7 +252,16 @@ class AppExchange implements ExchangeSink, Expiring {
     }
     if (this.complete()) {
       const chunks = this.chunks;
-      this.resolve({ status, headers, body: this.rewritten(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)) });
+      this.chunks = [];
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const length = this.length;
+      if (length !== undefined && body.length > length) {
+        // More than its Content-Length says: the app is stopped, and the client gets what the field promised.
+        if (!this.ended) this.abandon();
+        this.resolve({ status, headers, body: body.subarray(0, length), reason: `the app sent more than its Content-Length of ${length} bytes; cut there` });
+        return;
+      }
+      this.resolve({ status, headers, body: this.rewritten(body) });
       return;
     }
     this.stream = new Readable({
@@ -288,6 +312,11 @@ class AppExchange implements ExchangeSink, Expiring {
   }
 
   private fail(status: number, title: string, reason: string, traceback: string): void {
+    // Once the body streams, the head has gone out: the response can only be cut off.
+    if (this.stream !== undefined) {
+      this.stream.destroy(new Error(reason));
+      return;
+    }
     const shown = this.context.showTraceback ? traceback : '';
     this.settleWith({ status, headers: HTML_HEADERS, body: appErrorPage(status, title, shown), reason });
   }

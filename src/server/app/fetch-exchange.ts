@@ -2,7 +2,7 @@
 // exchange that feeds the app's Request and sends its Response under the server's credit.
 import { Socket } from 'node:net';
 import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
-import { BODY_CHUNK, FRAME, WINDOW, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
+import { BODY_CHUNK, FRAME, MAX_PAYLOAD, WINDOW, clipped, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, type RequestSource } from './lazy-request';
 import { LightResponse, type ResponseParts } from './light-response';
 
@@ -60,6 +60,8 @@ export class Exchange implements RequestSource {
   url = '';
   private aborter: AbortController | undefined;
   private abortReason: Error | undefined;
+  /** The reader of the response body being sent, for abort() to cancel. */
+  private reader: ReadableStreamDefaultReader<unknown> | undefined;
   private hasBody = false;
   private readonly pending: Buffer[] = [];
   private inputEnded = false;
@@ -109,6 +111,8 @@ export class Exchange implements RequestSource {
   abort(): void {
     this.abortReason ??= new Error('The client went away or the server gave up on the request');
     this.aborter?.abort(this.abortReason);
+    // A body that is quiet now would keep its read pending, and the app's cancel() unrun.
+    void this.reader?.cancel(this.abortReason).catch(() => undefined);
     this.wake();
   }
 
@@ -171,7 +175,9 @@ export class Exchange implements RequestSource {
     } catch {
       // A revoked Proxy, or a getter that throws: the generic words above stand.
     }
-    this.channel.send(encodeJsonFrame(FRAME.error, this.id, { message, traceback: stack, started: this.started }));
+    // A message of any size from the app: cut to fit one frame (characters may take 6 bytes as JSON).
+    const max = MAX_PAYLOAD / 16;
+    this.channel.send(encodeJsonFrame(FRAME.error, this.id, { message: clipped(message, max), traceback: clipped(stack, max), started: this.started }));
   }
 
   /**
@@ -237,16 +243,19 @@ export class Exchange implements RequestSource {
       await this.sendParts(parts);
       return;
     }
-    this.started = true;
     const fields = fieldsOf(response.headers);
     const body = response.body;
-    if (this.head.method === 'HEAD' && body !== null && !response.headers.has('content-length')) {
-      const length = await bodyLength(body);
+    if (this.head.method === 'HEAD' && !response.headers.has('content-length')) {
+      // The length a GET would have: 0 for no body at all.
+      const length = body === null ? 0 : await bodyLength(body);
       if (length !== undefined) fields.push(['content-length', String(length)]);
     }
-    this.channel.send(encodeStartFrame(this.id, `${response.status} ${response.statusText}`, fields));
+    const start = encodeStartFrame(this.id, `${response.status} ${response.statusText}`, fields);
+    this.started = true;
+    this.channel.send(start);
     if (body !== null && !body.locked) {
       const reader = body.getReader();
+      this.reader = reader;
       try {
         for (let read = await reader.read(); !read.done; read = await reader.read()) {
           if (!(read.value instanceof Uint8Array)) {
@@ -255,6 +264,7 @@ export class Exchange implements RequestSource {
           if (!(await this.sendBody(read.value))) break;
         }
       } finally {
+        this.reader = undefined;
         // The client went away: the app's stream is cancelled (its cancel() runs).
         if (this.aborted) void reader.cancel(this.abortReason).catch(() => undefined);
       }
@@ -267,21 +277,19 @@ export class Exchange implements RequestSource {
    * fits the credit and a frame, and then nothing is returned; else START, then the body.
    */
   private sendParts({ status, statusText, fields, body }: ResponseParts): Promise<void> | undefined {
-    this.started = true;
     let bytes = typeof body === 'string' ? Buffer.from(body) : body;
     if (this.head.method === 'HEAD') {
-      // HEAD gets the length a GET would have, and no body.
-      if (bytes !== null && !fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes.byteLength)]);
+      // HEAD gets the length a GET would have (0 for no body at all), and no body.
+      if (!fields.some(([name]) => name === 'content-length')) fields.push(['content-length', String(bytes === null ? 0 : bytes.byteLength)]);
       bytes = null;
     }
     const size = bytes === null ? 0 : bytes.byteLength;
     const whole = size <= this.credit && size <= BODY_CHUNK ? encodeResponseFrame(this.id, `${status} ${statusText}`, fields, bytes ?? EMPTY) : undefined;
-    if (whole !== undefined) {
-      this.channel.send(whole);
-      return undefined;
-    }
-    this.channel.send(encodeStartFrame(this.id, `${status} ${statusText}`, fields));
-    return this.sendRest(bytes);
+    // Marked started only once its frame is made: a head too large to send is an error to answer.
+    const start = whole ?? encodeStartFrame(this.id, `${status} ${statusText}`, fields);
+    this.started = true;
+    this.channel.send(start);
+    return whole === undefined ? this.sendRest(bytes) : undefined;
   }
 
   private async sendRest(bytes: Uint8Array | null): Promise<void> {

@@ -290,9 +290,21 @@ function startJson(status: string, fields: ReadonlyArray<readonly [string, strin
   return `{"status":${JSON.stringify(status)},"headers":${jsonPairs(fields)}}`;
 }
 
-/** A START frame. */
+/**
+ * A START frame. Throws for a head larger than MAX_PAYLOAD: no frame may be, and the app's side
+ * answers the error (an ERROR frame) rather than break the pipe that every request shares.
+ */
 export function encodeStartFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  return encodeTextFrame(FRAME.start, id, startJson(status, fields));
+  const frame = encodeTextFrame(FRAME.start, id, startJson(status, fields));
+  if (frame.length - HEADER_BYTES > MAX_PAYLOAD) {
+    throw new RangeError(`The response head is ${frame.length - HEADER_BYTES} bytes of fields, more than the ${MAX_PAYLOAD} a response head may have here`);
+  }
+  return frame;
+}
+
+/** Text cut to at most `max` characters, saying so: an ERROR frame's message and traceback must fit a frame. */
+export function clipped(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /**

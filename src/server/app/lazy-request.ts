@@ -129,9 +129,13 @@ const origins = new Map<string, string | null>();
 export function fetchUrl(host: string, target: string): string | undefined {
   const origin = originOf(host);
   if (origin === null) return undefined;
-  const url = origin + target;
-  return PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?', 1)[0] as string) ? url : new URL(url).href;
+  if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?', 1)[0] as string)) return origin + target;
+  // The target is latin-1 text, a character per byte as sent: raw bytes above 0x7f (UTF-8 a client
+  // did not percent-encode) are encoded as the bytes they are, not as UTF-8 of those characters.
+  return new URL(origin + target.replace(RAW_BYTE, (byte) => `%${byte.charCodeAt(0).toString(16).toUpperCase()}`)).href;
 }
+
+const RAW_BYTE = /[\x80-\xff]/g;
 
 function originOf(host: string): string | null {
   let origin = origins.get(host);
