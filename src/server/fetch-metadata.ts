@@ -16,8 +16,14 @@ export function requestsDocument(request: Request, destinations: ReadonlySet<str
   return acceptsHtml(request);
 }
 
-/** True when `Accept` names `text/html`. */
+/** True when `Accept` names `text/html` with a weight above 0 (RFC 9110 section 12.4.2: q=0 is "not acceptable"). */
 export function acceptsHtml(request: Request): boolean {
   const accept = request.headers.get('accept');
-  return accept !== undefined && ACCEPTS_HTML.test(accept);
+  if (accept === undefined || !ACCEPTS_HTML.test(accept)) return false;
+  return accept.split(',').some((item) => {
+    const [type, ...parameters] = item.split(';');
+    if (type?.trim().toLowerCase() !== 'text/html') return false;
+    const weight = parameters.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('q='));
+    return weight === undefined || Number(weight.slice(2)) > 0;
+  });
 }

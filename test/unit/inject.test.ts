@@ -141,6 +141,17 @@ test('injectTag() reads a UTF-16 document by code units, not bytes', () => {
   assert.deepEqual(injectTag(page, '<s>'), Buffer.from('\ufeff\u3c68ead><p>x</p><s>', 'utf16le'));
 });
 
+test('injectTag() takes a UTF-16 document without a byte order mark from the charset of its Content-Type, as a browser does', () => {
+  const page = '<html><head><title>t</title></head><body>x</body></html>';
+  const expected = '<html><head><script>1</script><title>t</title></head><body>x</body></html>';
+  assert.deepEqual(injectTag(Buffer.from(page, 'utf16le'), '<script>1</script>', 'text/html; charset=UTF-16LE'), Buffer.from(expected, 'utf16le'));
+  assert.deepEqual(injectTag(Buffer.from(page, 'utf16le'), '<script>1</script>', 'text/html;charset="utf-16"'), Buffer.from(expected, 'utf16le'), '"utf-16" is little-endian');
+  assert.deepEqual(injectTag(Buffer.from(page, 'utf16le').swap16(), '<script>1</script>', 'text/html; charset=utf-16be'), Buffer.from(expected, 'utf16le').swap16());
+  // A byte order mark outranks the field; other charsets keep ASCII as bytes.
+  assert.deepEqual(injectTag(Buffer.from(`\ufeff${page}`, 'utf16le'), '<script>1</script>', 'text/html; charset=utf-16be'), Buffer.from(`\ufeff${expected}`, 'utf16le'));
+  assert.deepEqual(injectTag(Buffer.from(page, 'latin1'), '<script>1</script>', 'text/html; charset=windows-1252'), Buffer.from(expected, 'latin1'));
+});
+
 test('injectTag() keeps the odd trailing byte of a truncated UTF-16 document', () => {
   const page = Buffer.concat([Buffer.from('\ufeff<head>', 'utf16le'), Buffer.from([0x41])]);
   const result = injectTag(page, '<s>');
@@ -183,6 +194,11 @@ test('isPageLoad() without Sec-Fetch-Dest injects when Accept asks for text/html
   assert.equal(accept('*/*'), false);
   assert.equal(accept('text/htmlx'), false);
   assert.equal(accept(), false);
+  // q=0 says "not HTML" (RFC 9110 section 12.4.2).
+  assert.equal(accept('text/html;q=0, */*'), false);
+  assert.equal(accept('text/html; q=0.0, */*'), false);
+  assert.equal(accept('text/html;level=1;q=0.5'), true);
+  assert.equal(accept('application/json, text/html;q=0.001'), true);
   // Fetch Metadata wins: a script's fetch asking for HTML still gets the file as it is.
   const fetched = fakeRequest('/a.html', { headers: { Accept: 'text/html', 'Sec-Fetch-Dest': 'empty' } });
   assert.equal(isPageLoad(fetched), false);

@@ -292,7 +292,7 @@ test('a tunnel passes on everything an upstream sent before it closed, to a clie
   }
 });
 
-test('proxied HTML pages get the live-reload client: decoded from gzip, sent as identity; never a fetch(), a 304 or HEAD', async () => {
+test('proxied HTML pages get the live-reload client: decoded from gzip, sent as identity, and HEAD has the same fields; never a fetch() or a 304', async () => {
   const script: UpstreamScript = (request, socket) => {
     if (request.headers.has('if-none-match')) return void socket.write('HTTP/1.1 304 Not Modified\r\nETag: "p1"\r\n\r\n');
     const gzip = (request.headers.get('accept-encoding') ?? '').includes('gzip');
@@ -315,8 +315,30 @@ test('proxied HTML pages get the live-reload client: decoded from gzip, sent as 
       const notModified = await request('/', `${NAVIGATION}If-None-Match: "p1"\r\n`);
       assert.equal(notModified.status, 304);
       assert.equal(notModified.body.length, 0);
-      const head = await request('/', NAVIGATION, 'HEAD');
-      assert.equal(Number(head.headers.get('content-length')), PAGE.length, 'HEAD keeps the upstream length');
+      // HEAD has the fields its GET has (RFC 9110 section 9.3.2): the rewritten page's length, no coding, no validator.
+      const head = await request('/', `${NAVIGATION}Accept-Encoding: gzip\r\n`, 'HEAD');
+      assert.equal(head.body.length, 0);
+      assert.equal(Number(head.headers.get('content-length')), page.body.length);
+      assert.equal(head.headers.has('content-encoding'), false);
+      assert.equal(head.headers.has('etag'), false);
+      assert.match(upstream.requests.at(-1)?.requestLine ?? '', /^GET \//, 'asked upstream as the GET it stands for');
+    }, { proxy: { '/': upstream.url }, liveReload: true });
+  } finally {
+    await upstream.close();
+  }
+});
+
+test('a proxied UTF-16 page whose charset only its Content-Type names gets the live-reload client in UTF-16', async () => {
+  const upstream = await startUpstream((_request, socket) => {
+    socket.write(reply(Buffer.from(PAGE, 'utf16le'), 'Content-Type: text/html; charset=utf-16le\r\n'));
+  });
+  try {
+    await withServedSite({}, async ({ request }) => {
+      const page = await request('/', NAVIGATION);
+      assert.equal(page.body.length % 2, 0);
+      const text = page.body.toString('utf16le');
+      assert.match(text, TAG);
+      assert.match(text, /<p>from the upstream<\/p><\/body><\/html>$/);
     }, { proxy: { '/': upstream.url }, liveReload: true });
   } finally {
     await upstream.close();

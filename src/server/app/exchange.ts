@@ -77,6 +77,8 @@ class AppExchange implements ExchangeSink, Expiring {
   private length: number | undefined;
   /** An uncompressed HTML page, which live reload may rewrite when it arrives whole. */
   private html = false;
+  /** The app's Content-Type, whose charset may say the page is UTF-16. */
+  private contentType: string | undefined;
   private chunks: Buffer[] = [];
   private stream: Readable | undefined;
   /** Response bytes received since credit was last granted. */
@@ -164,7 +166,10 @@ class AppExchange implements ExchangeSink, Expiring {
     let encoded = false;
     for (const [name, value] of fields) {
       const lower = name.toLowerCase();
-      if (lower === 'content-type') this.html = /^\s*text\/html\b/i.test(value);
+      if (lower === 'content-type') {
+        this.html = /^\s*text\/html\b/i.test(value);
+        this.contentType = value;
+      }
       else if (lower === 'content-encoding') encoded = true;
       // The app's Content-Length decides the framing; the connection writes the field itself.
       if (lower === 'content-length') {
@@ -286,7 +291,7 @@ class AppExchange implements ExchangeSink, Expiring {
   private rewritten(body: Buffer): Buffer {
     const rewriter = this.context.htmlRewriter;
     if (!this.html || rewriter === undefined || !rewriter.applies(this.request)) return body;
-    return rewriter.rewrite(body, this.request.path);
+    return rewriter.rewrite(body, this.request.path, this.contentType);
   }
 
   /** Lets the bridge send as much again as has reached the client's side. */

@@ -129,7 +129,12 @@ class ProxyExchange implements UpstreamUser {
     const length = declared ?? request.body.length;
     const pages = this.context.pages;
     const page = pages !== undefined && pages.applies(request);
+    // A HEAD for a page that may get live reload is asked upstream as a GET: its answer is then
+    // the rewritten page's head, as its GET's would be (the same Content-Length, encoding and
+    // validators, RFC 9110 section 9.3.2); the connection sends no body for a HEAD.
+    const method = page && request.method === 'HEAD' ? 'GET' : request.method;
     const head = requestHead(request, {
+      method,
       route: this.route,
       target: upstreamTarget(this.route, request.path, request.query),
       keepHost: this.context.keepHost,
@@ -138,7 +143,7 @@ class ProxyExchange implements UpstreamUser {
       acceptEncoding: page ? decodableEncodings(request.headers.get('accept-encoding')) : undefined,
       upgrade: this.upgrade,
     });
-    connection.parser.expect(request.method);
+    connection.parser.expect(method);
     if (body === undefined) {
       // Head and body in one write: one syscall, one segment.
       socket.write(request.body.length > 0 ? Buffer.concat([Buffer.from(head, 'latin1'), request.body]) : head, 'latin1');

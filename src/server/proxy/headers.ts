@@ -37,6 +37,8 @@ function said(headers: Request['headers'], named: ReadonlySet<string> | undefine
 export type UploadFraming = 'none' | 'length' | 'chunked';
 
 export interface ForwardOptions {
+  /** The method asked upstream: the client's, or GET for a HEAD whose page is rewritten (see ProxyExchange.send). */
+  readonly method: string;
   readonly route: Route;
   readonly target: string;
   /** Send the client's Host instead of the upstream's (for apps that build URLs from it). */
@@ -60,7 +62,7 @@ export function requestHead(request: Request, options: ForwardOptions): string {
   const clientHost = headers.get('host') ?? '';
   const named = connectionNamed(headers.get('connection'));
   const host = options.keepHost && clientHost !== '' ? clientHost : options.route.upstream.authority;
-  let head = `${request.method} ${options.target} HTTP/1.1\r\nHost: ${host}\r\n`;
+  let head = `${options.method} ${options.target} HTTP/1.1\r\nHost: ${host}\r\n`;
   for (const [name, value] of headers) {
     if (HOP_BY_HOP.has(name) || SET_HERE.has(name) || named?.has(name) === true) continue;
     if (name === 'accept-encoding' && options.acceptEncoding !== undefined) continue;

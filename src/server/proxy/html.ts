@@ -7,11 +7,11 @@ import type { HtmlRewriter } from '../static';
 export interface PageRewrite {
   /** A browser navigation (not fetch()), see HtmlRewriter.applies. */
   applies(request: Request): boolean;
-  rewrite(html: Buffer, urlPath: string): Buffer;
+  rewrite(html: Buffer, urlPath: string, contentType?: string): Buffer;
 }
 
 export function pageRewrite(rewriter: HtmlRewriter): PageRewrite {
-  return { applies: (request) => rewriter.applies(request), rewrite: (html, urlPath) => rewriter.rewrite(html, urlPath) };
+  return { applies: (request) => rewriter.applies(request), rewrite: (html, urlPath, contentType) => rewriter.rewrite(html, urlPath, contentType) };
 }
 
 /** Codings this server can decode to inject the client; a page in another (zstd) would pass unmodified. */
@@ -55,8 +55,11 @@ export function injectable(request: Request, head: ResponseHead, pages: PageRewr
   return coding in DECODERS && pages.applies(request);
 }
 
-/** Fields that no longer describe a rewritten page: it is sent decoded, and its bytes changed. */
-const REWRITTEN_DROPS: ReadonlySet<string> = new Set(['content-encoding', 'etag', 'content-md5', 'digest', 'repr-digest', 'content-digest']);
+/**
+ * Fields that no longer describe a rewritten page: it is sent decoded, and its bytes changed
+ * (the upstream's ranges would be of other bytes, so none are offered).
+ */
+const REWRITTEN_DROPS: ReadonlySet<string> = new Set(['content-encoding', 'etag', 'content-md5', 'digest', 'repr-digest', 'content-digest', 'accept-ranges']);
 const NOTHING: ReadonlySet<string> = new Set();
 
 /** The page with the live-reload client, decoded; a body that cannot be decoded is sent as it came. */
@@ -68,5 +71,5 @@ export function inject(request: Request, head: ResponseHead, body: Buffer, pages
   } catch {
     return { body, drop: NOTHING };
   }
-  return { body: pages.rewrite(html, request.path), drop: REWRITTEN_DROPS };
+  return { body: pages.rewrite(html, request.path, head.headers.get('content-type')), drop: REWRITTEN_DROPS };
 }

@@ -57,13 +57,28 @@ type Layout =
   | { readonly kind: 'bytes'; readonly bom: number }
   | { readonly kind: 'utf16'; readonly bigEndian: boolean };
 
-/** UTF-16 is recognised by its byte order mark only, as browsers do (HTML 13.2.3.1 BOM sniffing). */
-function layoutOf(html: Buffer): Layout {
+/**
+ * How the document's bytes encode text, as a browser decides it (HTML 13.2.3.1): a byte order
+ * mark first, then the charset of `contentType` (the transport layer's), where it names UTF-16;
+ * anything else keeps ASCII as bytes, which is all the tag needs.
+ */
+function layoutOf(html: Buffer, contentType?: string): Layout {
   if (html[0] === 0xff && html[1] === 0xfe) return { kind: 'utf16', bigEndian: false };
   if (html[0] === 0xfe && html[1] === 0xff) return { kind: 'utf16', bigEndian: true };
   const utf8Bom = html[0] === 0xef && html[1] === 0xbb && html[2] === 0xbf;
+  if (!utf8Bom && contentType !== undefined) {
+    const label = CHARSET.exec(contentType)?.[1]?.toLowerCase();
+    if (label !== undefined && UTF16_LABELS.has(label)) return { kind: 'utf16', bigEndian: UTF16_LABELS.get(label) === true };
+  }
   return { kind: 'bytes', bom: utf8Bom ? 3 : 0 };
 }
+
+const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)/i;
+/** The Encoding Standard's labels of UTF-16, and whether each is big-endian ("utf-16" alone is little-endian). */
+const UTF16_LABELS: ReadonlyMap<string, boolean> = new Map([
+  ['utf-16', false], ['utf-16le', false], ['ucs-2', false], ['unicode', false], ['unicodefeff', false], ['csunicode', false], ['iso-10646-ucs-2', false],
+  ['utf-16be', true], ['unicodefffe', true],
+]);
 
 /** The document's code units; a trailing odd byte is left out. */
 function utf16Units(html: Buffer, bigEndian: boolean): Uint16Array {
@@ -81,11 +96,11 @@ function encodeUtf16(text: string, bigEndian: boolean): Buffer {
 
 /**
  * Inserts `tag` (ASCII) into an HTML document at the place `findInsertionPoint` chooses. Byte
- * encodings get the tag's ASCII bytes, UTF-16 documents get it in their own byte order; every
- * other byte of the document is kept as it was.
+ * encodings get the tag's ASCII bytes, UTF-16 documents (by their byte order mark, or else the
+ * charset of `contentType`) get it in their own byte order; every other byte is kept as it was.
  */
-export function injectTag(html: Buffer, tag: string): Buffer {
-  const layout = layoutOf(html);
+export function injectTag(html: Buffer, tag: string, contentType?: string): Buffer {
+  const layout = layoutOf(html, contentType);
   let offset: number;
   let bytes: Buffer;
   if (layout.kind === 'utf16') {
@@ -107,7 +122,7 @@ export function createReloadRewriter(forwardConsole = false, version?: string): 
   const suffix = forwardConsole ? CONSOLE_ETAG_SUFFIX : ETAG_SUFFIX;
   return {
     applies: isPageLoad,
-    rewrite: (html, urlPath) => injectTag(html, scriptTag(urlPath, forwardConsole, version)),
+    rewrite: (html, urlPath, contentType) => injectTag(html, scriptTag(urlPath, forwardConsole, version), contentType),
     etagSuffix: version === undefined ? suffix : `${suffix}-${version}`,
   };
 }

@@ -13,9 +13,11 @@ export interface HtmlRewriter {
    * Rewritten bytes; deterministic for the same input and urlPath. `urlPath` is the request
    * path as sent, still percent-encoded (e.g. `/docs/` for a folder's index file, `/a%20b.html`
    * for `a b.html`), which is what the browser resolves relative URLs against. The result is
-   * computed once per file version and request path, then cached.
+   * computed once per file version and request path, then cached. `contentType` is the
+   * Content-Type sent with a page this server did not type itself (an upstream's, an app's):
+   * its charset tells a UTF-16 page without a byte order mark.
    */
-  rewrite(html: Buffer, urlPath: string): Buffer;
+  rewrite(html: Buffer, urlPath: string, contentType?: string): Buffer;
   /** Appended inside the ETag of rewritten documents so variants never share a validator. */
   readonly etagSuffix: string;
 }
