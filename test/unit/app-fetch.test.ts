@@ -108,6 +108,7 @@ const routes = {
   nullBody() { return new Response(null, { status: 200 }); },
   redirect() { return Response.redirect('http://127.0.0.1/elsewhere', 302); },
   async url(request) { return new Response(request.url); },
+  page() { return new Response('<!doctype html><html><head><title>p</title></head><body>page</body></html>', { headers: { 'content-type': 'text/html; charset=utf-8' } }); },
   longLine() { for (let i = 0; i < 20; i++) process.stdout.write('y'.repeat(10000)); process.stdout.write('\n'); return text('printed'); },
 };
 export default {
@@ -378,6 +379,16 @@ test('a response head or error too large for one frame is a 500 for that request
     const raw = Buffer.concat([Buffer.from('GET /url?r='), Buffer.from('é'), Buffer.from(` HTTP/1.1\r\nHost: 127.0.0.1\r\n${close}\r\n`)]);
     const [url] = parseResponses(await exchange(server.port, raw));
     assert.equal(url?.body.toString(), `http://127.0.0.1/url?r=%C3%A9`);
+  });
+});
+
+test('with live reload, HEAD of an app page a browser loads has the Content-Length of its GET, which carries the tag', async () => {
+  await withApp({ liveReload: true }, async ({ server }) => {
+    const navigation = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
+    const got = await request(server.port, get('/page', `${navigation}${close}`));
+    assert.match(got.body.toString(), /<script src=".*client\.js/);
+    const head = await request(server.port, `HEAD /page HTTP/1.1\r\nHost: 127.0.0.1\r\n${navigation}${close}\r\n`);
+    assert.equal(head.headers.get('content-length'), String(got.body.length));
   });
 });
 

@@ -248,8 +248,9 @@ class AppExchange implements ExchangeSink, Expiring {
     if (hasNoContent(status, this.request.method)) {
       if (!this.ended) this.abandon();
       // HEAD keeps the framing a GET would have (the app's length, else chunked), never a made-up
-      // `Content-Length: 0`; the connection sends no body for it.
-      const length = this.length;
+      // `Content-Length: 0`; the connection sends no body for it. A page that its GET would get
+      // with live reload's tag is longer by the tag, as the rewriter inserts it.
+      const length = this.length === undefined ? undefined : this.length + this.rewritten(EMPTY).length;
       if (this.request.method !== 'HEAD' || status === 204 || status === 304) this.resolve({ status, headers });
       else if (length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]) } });
       else this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]), length } });
@@ -352,5 +353,7 @@ function setField(headers: Record<string, string | string[]>, name: string, valu
  * block") while letting a page written in a few pieces be sent, and rewritten, as one.
  */
 const SETTLE_MS = 10;
+
+const EMPTY = Buffer.alloc(0);
 
 const HTML_HEADERS = Object.freeze({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
