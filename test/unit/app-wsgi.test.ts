@@ -97,6 +97,13 @@ def big_head(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Big', 'v' * 1000000)])
     return [b'b' * 60000]
 
+def too_big_head(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Big', 'v' * 1100000)])
+    return [b'never sent']
+
+def huge_error(environ, start_response):
+    raise ValueError('e' * 1100000)
+
 def crash(environ, start_response):
     os._exit(7)
 
@@ -272,6 +279,19 @@ test('response fields named like an object\'s own properties, repeated in anothe
     assert.equal(big.status, 200);
     assert.equal(big.headers.get('x-big')?.length, 1_000_000);
     assert.equal(big.body.length, 60_000);
+  });
+});
+
+test('a response head or an error message too large for one frame is a 500 for that request; the app process and its other requests go on', async () => {
+  await withApp({}, async ({ server, records }) => {
+    const tutorial = await request(server.port, get('/tutorial', close));
+    assert.equal(tutorial.status, 200);
+    for (const path of ['/too_big_head', '/huge_error']) {
+      assert.equal((await request(server.port, get(path, close))).status, 500, path);
+      assert.match((await recordFor(records, path)).reason ?? '', /app error: ValueError/, path);
+    }
+    await stillAnswers(server.port);
+    assert.ok(!records.some((r) => /stopped|broke the protocol/.test(r.reason ?? '')), 'the app process was not stopped');
   });
 });
 

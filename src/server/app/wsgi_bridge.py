@@ -149,8 +149,13 @@ class Exchange:
 
     def send_start(self):
         status, headers = self.status_headers
+        payload = json.dumps({'status': status, 'headers': headers}).encode('utf-8')
+        if len(payload) > MAX_PAYLOAD:
+            # No frame may be larger: the app's error to answer, not a broken pipe for every request.
+            raise ValueError('The response head is %d bytes of fields, more than the %d a response head may have here'
+                             % (len(payload), MAX_PAYLOAD))
         self.headers_sent = True
-        self.channel.send_json(START, self.rid, {'status': status, 'headers': headers})
+        self.channel.send(START, self.rid, payload)
 
 
 class Input:
@@ -379,11 +384,17 @@ def run_app(app, exchange, multithread):
     except ClientGone:
         channel.send(RESPONSE_END, exchange.rid)
     except BaseException as error:  # noqa: B902 - everything the app raises is reported
+        # Cut to fit one frame whatever the app put in them (a character may take 6 bytes as JSON).
         channel.send_json(ERROR, exchange.rid, {
-            'message': '%s: %s' % (type(error).__name__, error),
-            'traceback': traceback.format_exc(),
+            'message': clipped('%s: %s' % (type(error).__name__, error)),
+            'traceback': clipped(traceback.format_exc()),
             'started': exchange.headers_sent,
         })
+
+
+def clipped(text, limit=MAX_PAYLOAD // 16):
+    """Text cut to at most `limit` characters, saying so."""
+    return text if len(text) <= limit else '%s… (%d more characters)' % (text[:limit], len(text) - limit)
 
 
 def load_app(spec, app_dir):
