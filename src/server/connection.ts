@@ -97,8 +97,8 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
    * pipelined requests.
    */
   private held: Buffer | undefined;
-  /** The client ended its side while parsing held: that end is handled once the held bytes are parsed. */
-  private endedHeld = false;
+  /** A 101 given within the read that held its request: it is handed over once that read's rest is kept. */
+  private upgradeAfterRead: (() => void) | undefined;
   /** The response in progress streams a handler's body (an app's or an upstream's), not a file. */
   private producing = false;
 
@@ -200,6 +200,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
       this.dataNow = 0;
     }
     if (used < chunk.length) this.hold(chunk.subarray(used));
+    const upgrade = this.upgradeAfterRead;
+    if (upgrade !== undefined) {
+      this.upgradeAfterRead = undefined;
+      return upgrade();
+    }
     if (this.head === undefined && this.parser.idle) this.headStartedAt = undefined;
     // What was parsed can only have filled the queue: a blocked write or a state change has
     // paused reading already, so the socket is only asked when the queue is full or parsing holds.
@@ -214,13 +219,11 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
   /** The request that asked to upgrade was answered without a 101: what followed it is parsed now. */
   private resumeHeld(): void {
     const held = this.held;
-    const ended = this.endedHeld;
     this.held = undefined;
-    this.endedHeld = false;
     this.parser.resume();
     if (held !== undefined) this.onData(held);
-    if (ended) this.onEnd();
-    else if (held === undefined) this.updateReading();
+    // Paused while it held (unless a handler waited to learn of the client's leaving): read on.
+    this.updateReading();
   }
 
   /** @internal parser callback */
@@ -326,13 +329,9 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     if (this.answeringArriving()) this.cutArriving('the client ended its side before its body was complete');
     // A body a handler produces may go quiet for any time, and a client that has left would not be
     // noticed until the next write: like nginx (proxy_ignore_client_abort off), its end counts as
-    // leaving, and the producer is stopped. A file still goes out to a client that only half-closed.
-    if (this.producing) return this.destroy();
-    // What it sent before its end is still to be parsed, once the request that asked to upgrade is answered.
-    if (this.state === 'reading' && this.parser.held && !this.socket.destroyed) {
-      this.endedHeld = true;
-      return;
-    }
+    // leaving, and the producer is stopped. A file still goes out to a client that only half-closed,
+    // and so does what a client that pipelined more requests before its end is still owed.
+    if (this.producing && this.queue.size === 0) return this.destroy();
     if (this.state === 'reading') {
       if (this.current === undefined && this.queue.size === 0) this.close();
       else this.state = 'finishing';
@@ -374,7 +373,7 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     // Nothing more is parsed but the body being answered; while a handler waits on its answer,
     // reading on (what arrives is discarded) is how the client's leaving is noticed (whenGone):
     // a paused socket reads nothing, its FIN and reset included.
-    else if (this.state === 'finishing') read = this.gone !== undefined || this.producing || (this.answeringArriving() && !this.bodyBlocked);
+    else if (this.state === 'finishing') read = this.gone !== undefined || (this.answeringArriving() ? !this.bodyBlocked : this.producing);
     else return;
     const paused = this.socket.isPaused();
     if (read && paused) {
@@ -505,11 +504,16 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     this.queue.clear();
     this.queuedBytes = 0;
     this.dropArriving();
-    const early = this.held ?? EMPTY;
-    this.held = undefined;
     this.state = 'tunnelled';
-    handOver(this.socket);
-    upgrade(this.socket, early);
+    const handOverNow = (): void => {
+      const early = this.held ?? EMPTY;
+      this.held = undefined;
+      handOver(this.socket);
+      upgrade(this.socket, early);
+    };
+    // Answered within the read that brought the request: the rest of that read is kept first.
+    if (this.dataNow !== 0) this.upgradeAfterRead = handOverNow;
+    else handOverNow();
   }
 
   /**

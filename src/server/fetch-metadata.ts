@@ -24,6 +24,7 @@ export function acceptsHtml(request: Request): boolean {
     const [type, ...parameters] = item.split(';');
     if (type?.trim().toLowerCase() !== 'text/html') return false;
     const weight = parameters.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('q='));
-    return weight === undefined || Number(weight.slice(2)) > 0;
+    // A weight that is no number is ignored, as if absent.
+    return weight === undefined || !(Number(weight.slice(2)) <= 0);
   });
 }

@@ -102,7 +102,7 @@ def too_big_head(environ, start_response):
     return [b'never sent']
 
 def huge_error(environ, start_response):
-    raise ValueError('e' * 1100000)
+    raise ValueError('\U0001F600' * 70000)
 
 def crash(environ, start_response):
     os._exit(7)

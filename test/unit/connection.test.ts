@@ -147,6 +147,61 @@ test('a streamed body cut off while its request waits behind a slow one gets 400
   );
 });
 
+const asksToUpgrade = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n`;
+
+test('what follows a request that asks to upgrade is parsed once it is answered without a 101, also a request still arriving; a 101 given at once gets the bytes of the same read', async () => {
+  const handler: Handler = (request) => {
+    if (request.path === '/switch') {
+      return { status: 101, headers: { Upgrade: 'echo', Connection: 'Upgrade' }, upgrade: (socket, early) => socket?.end(`early:${early?.toString() ?? ''}`) };
+    }
+    // Answered later, without asking to learn of the client's leaving: its socket waits paused.
+    return new Promise((resolve) => setTimeout(() => resolve(echoed(request)), 50));
+  };
+  await withListener([handler], async (port) => {
+    const socket = await open(port);
+    const answers = readAll(socket, 3000);
+    socket.write(`${asksToUpgrade('/a')}GET /b HTTP/1.1\r\nHo`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.write('st: x\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(parseResponses(await answers).map((r) => r.body.toString()), ['GET /a ', 'GET /b ']);
+
+    const switched = (await exchange(port, `${asksToUpgrade('/switch')}EARLY`, 3000)).toString('latin1');
+    assert.match(switched, /^HTTP\/1\.1 101 /);
+    assert.equal(switched.slice(switched.indexOf('\r\n\r\n') + 4), 'early:EARLY');
+  });
+});
+
+test('a client whose upload the handler does not read is held back while the answer streams: the stream does not make the connection read on', async () => {
+  const handler: Handler = () => {
+    const stream = new PassThrough();
+    const timer = setInterval(() => stream.write('tick\n'), 50);
+    stream.on('close', () => clearInterval(timer));
+    return { status: 200, headers: {}, body: { kind: 'stream', stream } };
+  };
+  await withListener(
+    [handler],
+    async (port) => {
+      const socket = await open(port);
+      socket.on('data', () => undefined);
+      socket.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${512 * 1024 * 1024}\r\n\r\n`);
+      const block = Buffer.alloc(1024 * 1024, 0x61);
+      let sent = 0;
+      const deadline = Date.now() + 1500;
+      // Written only as the socket drains: what the server does not read stops the client.
+      while (Date.now() < deadline && sent < 256 * 1024 * 1024) {
+        sent += block.length;
+        if (socket.write(block)) continue;
+        const drained = await Promise.race([new Promise<boolean>((resolve) => socket.once('drain', () => resolve(true))), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500))]);
+        if (!drained) break;
+      }
+      socket.destroy();
+      // Unread, the body fills the socket buffers and a window of the server's, then the client waits.
+      assert.ok(sent < 64 * 1024 * 1024, `the client got ${sent / 1024 / 1024} MiB in`);
+    },
+    { streamBodies: true, maxBodyBytes: 1024 * 1024 * 1024 },
+  );
+});
+
 test('keep-alive serves several requests on one connection and HTTP/1.0 closes by default', async () => {
   await withListener([echo], async (port) => {
     const socket = await open(port);

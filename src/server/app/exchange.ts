@@ -249,8 +249,8 @@ class AppExchange implements ExchangeSink, Expiring {
       if (!this.ended) this.abandon();
       // HEAD keeps the framing a GET would have (the app's length, else chunked), never a made-up
       // `Content-Length: 0`; the connection sends no body for it. A page that its GET would get
-      // with live reload's tag is longer by the tag, as the rewriter inserts it.
-      const length = this.length === undefined ? undefined : this.length + this.rewritten(EMPTY).length;
+      // with live reload's tag (one held whole: up to half a window) is longer by the tag.
+      const length = this.length === undefined ? undefined : this.length <= WINDOW / 2 ? this.length + this.rewritten(EMPTY).length : this.length;
       if (this.request.method !== 'HEAD' || status === 204 || status === 304) this.resolve({ status, headers });
       else if (length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]) } });
       else this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]), length } });

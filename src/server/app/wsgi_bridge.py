@@ -384,7 +384,8 @@ def run_app(app, exchange, multithread):
     except ClientGone:
         channel.send(RESPONSE_END, exchange.rid)
     except BaseException as error:  # noqa: B902 - everything the app raises is reported
-        # Cut to fit one frame whatever the app put in them (a character may take 6 bytes as JSON).
+        # Cut to fit one frame whatever the app put in them: as JSON a character may take 12 bytes
+        # (an escaped surrogate pair), and the traceback repeats the message.
         channel.send_json(ERROR, exchange.rid, {
             'message': clipped('%s: %s' % (type(error).__name__, error)),
             'traceback': clipped(traceback.format_exc()),
@@ -392,7 +393,7 @@ def run_app(app, exchange, multithread):
         })
 
 
-def clipped(text, limit=MAX_PAYLOAD // 16):
+def clipped(text, limit=MAX_PAYLOAD // 32):
     """Text cut to at most `limit` characters, saying so."""
     return text if len(text) <= limit else '%s… (%d more characters)' % (text[:limit], len(text) - limit)
 
