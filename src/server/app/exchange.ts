@@ -169,8 +169,7 @@ class AppExchange implements ExchangeSink, Expiring {
       if (lower === 'content-type') {
         this.html = /^\s*text\/html\b/i.test(value);
         this.contentType = value;
-      }
-      else if (lower === 'content-encoding') encoded = true;
+      } else if (lower === 'content-encoding') encoded = true;
       // The app's Content-Length decides the framing; the connection writes the field itself.
       if (lower === 'content-length') {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
