@@ -296,7 +296,6 @@ export class BridgeProcess {
       if (pending > 0) flush();
     });
   }
-
 }
 
 /** Characters of the app's output logged as one line at most; a longer line is logged in parts. */
