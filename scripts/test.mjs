@@ -6,9 +6,11 @@
 //                @vscode/test-electron with --electron or TINY_SERVER_TEST_HOST=electron
 //   e2e          the UI test that drives the workbench as a person does (test/e2e/run-ui.mjs)
 // A failed build skips the rest (there is nothing to test); a failed test stage does not stop
-// the later ones, so one run reports everything. Ctrl+C skips the stages not yet started. Ends with one line per stage and
-// "N passed, N failed"; exits 1 when any stage failed or was skipped.
+// the later ones, so one run reports everything. Ctrl+C skips the stages not yet started. Ends with one line per stage
+// (a failed stage followed by the lines that named its failed tests) and "N passed, N failed";
+// exits 1 when any stage failed or was skipped.
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,18 +40,43 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Runs one command with the terminal attached; resolves with its exit code. */
+/** Lines that name a failed test: node:test's spec reporter (✖), TAP (not ok) and mocha (N) name). */
+const FAILURE_LINE = /^\s*(✖ |not ok |\d+\) )/;
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+const MAX_NAMED = 30;
+
+/**
+ * Runs one command with its output passed through to ours; resolves with its exit code and the
+ * lines that named a failed test, so the summary can repeat them where a CI log's tail shows it.
+ */
 function run([command, ...args]) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
+    // The output goes through a pipe; a terminal still gets the reporters' colours.
+    const env = process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
+    const child = spawn(command, args, { cwd: root, env, stdio: ['inherit', 'pipe', 'pipe'] });
     current = child;
+    const failures = [];
+    for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
+      const decoder = new StringDecoder('utf8');
+      let partial = '';
+      from.on('data', (chunk) => {
+        to.write(chunk);
+        const lines = (partial + decoder.write(chunk)).split('\n');
+        partial = lines.pop();
+        for (const line of lines) {
+          const plain = line.replace(ANSI, '').trimEnd();
+          const named = FAILURE_LINE.test(plain) && !plain.endsWith('failing tests:');
+          if (named && !failures.includes(plain.trim()) && failures.length < MAX_NAMED) failures.push(plain.trim());
+        }
+      });
+    }
     child.on('error', (error) => {
       console.error(`Could not start ${command}: ${error.message}`);
-      resolve(1);
+      resolve({ code: 1, failures });
     });
     child.on('close', (code, signal) => {
       current = undefined;
-      resolve(code ?? (signal ? 1 : 0));
+      resolve({ code: code ?? (signal ? 1 : 0), failures });
     });
   });
 }
@@ -59,8 +86,8 @@ async function runStage(stage) {
   for (const command of stage.commands) {
     const shown = `node ${command.slice(1).join(' ')}`;
     console.log(`\n> ${shown}`);
-    const code = await run(command);
-    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${shown} exited with ${code}` };
+    const { code, failures } = await run(command);
+    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${shown} exited with ${code}`, failures };
   }
   return { outcome: 'PASS', seconds: (Date.now() - started) / 1000 };
 }
@@ -79,9 +106,10 @@ for (const stage of STAGES) {
 }
 
 console.log('\n=== summary ===');
-for (const { name, outcome, seconds, detail } of results) {
+for (const { name, outcome, seconds, detail, failures = [] } of results) {
   const time = seconds === undefined ? '' : ` (${seconds.toFixed(1)} s)`;
   console.log(`${outcome} ${name}${time}${detail ? ` - ${detail}` : ''}`);
+  for (const line of failures) console.log(`    ${line}`);
 }
 const passed = results.filter((r) => r.outcome === 'PASS').length;
 const failed = results.filter((r) => r.outcome === 'FAIL').length;

@@ -80,14 +80,8 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
     return 1;
   }
   const server = result.server;
-  process.stdout.write(`Serving ${server.root} at ${server.url}\n`);
-  if (server.port !== server.requestedPort && server.requestedPort !== 0) {
-    process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
-  }
-  if (!isLoopbackHost(server.host)) {
-    process.stderr.write(`tiny-server: ${exposureWarning(server.host, '--allow-host NAME')}\n`);
-  }
-  return new Promise<number>((done) => {
+  // The handlers come before the first line: whoever waits for "Serving" may stop us at once.
+  const stopped = new Promise<number>((done) => {
     let stopping = false;
     const stop = (): void => {
       if (stopping) return;
@@ -100,6 +94,14 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.stdout.write(`Serving ${server.root} at ${server.url}\n`);
+  if (server.port !== server.requestedPort && server.requestedPort !== 0) {
+    process.stdout.write(`Port ${server.requestedPort} was in use, so Tiny Server took port ${server.port}\n`);
+  }
+  if (!isLoopbackHost(server.host)) {
+    process.stderr.write(`tiny-server: ${exposureWarning(server.host, '--allow-host NAME')}\n`);
+  }
+  return stopped;
 }
 
 async function main(): Promise<void> {

@@ -42,6 +42,25 @@ test('the CLI prints "Serving <root> at <url>" first, logs each request, and exi
   }
 });
 
+test('a SIGINT or SIGTERM sent the moment the CLI starts printing stops it cleanly (exit 0)', async () => {
+  const root = site();
+  try {
+    // Each run signals on the first output bytes: the handlers must be in place before "Serving".
+    for (let i = 0; i < 10; i++) {
+      const signal = i % 2 === 0 ? 'SIGINT' : 'SIGTERM';
+      const running = runCli([root, '--port', '0', '--no-reload']);
+      try {
+        running.child.stdout?.once('data', () => running.child.kill(signal));
+        assert.equal(await running.exited, 0, `run ${i + 1}, ${signal}: ${JSON.stringify(running.lines)}`);
+      } finally {
+        running.child.kill('SIGKILL');
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('the CLI moves from a taken port to the next free one and says so', async () => {
   const root = site();
   const blocker = await occupy();
