@@ -16,6 +16,12 @@ export function requestsDocument(request: Request, destinations: ReadonlySet<str
   return acceptsHtml(request);
 }
 
+/**
+ * The request fields requestsDocument reads, for the `Vary` of an answer that depends on it: a
+ * browser cache then never hands the page stored for a fetch() to a navigation, or the reverse.
+ */
+export const DOCUMENT_FIELDS = 'Sec-Fetch-Dest, Accept';
+
 /** True when `Accept` names `text/html` with a weight above 0 (RFC 9110 section 12.4.2: q=0 is "not acceptable"). */
 export function acceptsHtml(request: Request): boolean {
   const accept = request.headers.get('accept');

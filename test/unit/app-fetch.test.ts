@@ -109,6 +109,8 @@ const routes = {
   redirect() { return Response.redirect('http://127.0.0.1/elsewhere', 302); },
   async url(request) { return new Response(request.url); },
   page() { return new Response('<!doctype html><html><head><title>p</title></head><body>page</body></html>', { headers: { 'content-type': 'text/html; charset=utf-8' } }); },
+  pageVaries() { return new Response('<!doctype html><html><body>varies</body></html>', { headers: { 'content-type': 'text/html', vary: 'Origin' } }); },
+  pageUntouched() { return new Response('<!doctype html><html><body>as made</body></html>', { headers: { 'content-type': 'text/html', 'cache-control': 'max-age=60, no-transform' } }); },
   longLine() { for (let i = 0; i < 20; i++) process.stdout.write('y'.repeat(10000)); process.stdout.write('\n'); return text('printed'); },
 };
 export default {
@@ -389,6 +391,21 @@ test('with live reload, HEAD of an app page a browser loads has the Content-Leng
     assert.match(got.body.toString(), /<script src=".*client\.js/);
     const head = await request(server.port, `HEAD /page HTTP/1.1\r\nHost: 127.0.0.1\r\n${navigation}${close}\r\n`);
     assert.equal(head.headers.get('content-length'), String(got.body.length));
+  });
+});
+
+test('with live reload, an app page names what decides the tag in Vary, and one marked no-transform reaches the browser as the app made it', async () => {
+  await withApp({ liveReload: true }, async ({ server }) => {
+    const navigation = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
+    const page = await request(server.port, get('/pageVaries', `${navigation}${close}`));
+    assert.match(page.body.toString(), /<script src=".*client\.js/);
+    assert.equal(page.headers.get('vary'), 'Origin, Sec-Fetch-Dest, Accept');
+    const fetched = await request(server.port, get('/pageVaries', `Sec-Fetch-Dest: empty\r\n${close}`));
+    assert.equal(fetched.body.toString(), '<!doctype html><html><body>varies</body></html>');
+    assert.equal(fetched.headers.get('vary'), 'Origin, Sec-Fetch-Dest, Accept', 'the same Vary on both variants');
+    const untouched = await request(server.port, get('/pageUntouched', `${navigation}${close}`));
+    assert.equal(untouched.body.toString(), '<!doctype html><html><body>as made</body></html>');
+    assert.equal(untouched.headers.get('vary'), undefined);
   });
 });
 

@@ -345,6 +345,37 @@ test('a proxied UTF-16 page whose charset only its Content-Type names gets the l
   }
 });
 
+test('a proxied page names what decides the tag in Vary; one marked no-transform, or asked for so, passes untouched; other answers keep their Vary', async () => {
+  const upstream = await startUpstream((request, socket) => {
+    const fields: Record<string, string> = {
+      '/page': 'Content-Type: text/html\r\nVary: Accept-Encoding\r\nCache-Control: max-age=60\r\n',
+      '/any': 'Content-Type: text/html\r\nVary: *\r\n',
+      '/kept': 'Content-Type: text/html\r\nVary: accept-encoding\r\nCache-Control: public, no-transform\r\n',
+      '/data': 'Content-Type: application/json\r\nVary: Origin\r\n',
+    };
+    socket.write(reply(Buffer.from(request.requestLine.startsWith('GET /data') ? '{}' : PAGE), fields[request.requestLine.split(' ')[1] ?? ''] ?? ''));
+  });
+  try {
+    await withServedSite({}, async ({ request }) => {
+      const page = await request('/page', NAVIGATION);
+      assert.match(page.body.toString(), TAG);
+      assert.equal(page.headers.get('vary'), 'Accept-Encoding, Sec-Fetch-Dest, Accept');
+      const fetched = await request('/page', 'Sec-Fetch-Dest: empty\r\n');
+      assert.equal(fetched.body.toString(), PAGE);
+      assert.equal(fetched.headers.get('vary'), 'Accept-Encoding, Sec-Fetch-Dest, Accept', 'the same Vary on both variants');
+      const asked = await request('/page', `${NAVIGATION}Cache-Control: no-transform\r\n`);
+      assert.equal(asked.body.toString(), PAGE, 'a request with no-transform gets the page untouched');
+      assert.equal((await request('/any', NAVIGATION)).headers.get('vary'), '*');
+      const kept = await request('/kept', NAVIGATION);
+      assert.equal(kept.body.toString(), PAGE, 'an answer with no-transform is not changed');
+      assert.equal(kept.headers.get('vary'), 'accept-encoding');
+      assert.equal((await request('/data', NAVIGATION)).headers.get('vary'), 'Origin');
+    }, { proxy: { '/': upstream.url }, liveReload: true });
+  } finally {
+    await upstream.close();
+  }
+});
+
 test('bytes read from the upstream into the shared read buffer arrive intact: a large body to a client that reads late, a page held in pieces', async () => {
   // Larger than what the kernel buffers on loopback, so the proxy's writes to the client queue up.
   const big = randomBytes(32 * 1024 * 1024);

@@ -1,5 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
+import { noTransform, varyWith } from '../../http/cache-control';
+import { DOCUMENT_FIELDS } from '../fetch-metadata';
 import type { Request, Response, ResponseHeaders } from '../handler';
 import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
@@ -164,12 +166,15 @@ class AppExchange implements ExchangeSink, Expiring {
     /** Each field's first spelling, by lower-case name: names differing in case only are one field. */
     const spellings = Object.create(null) as Record<string, string>;
     let encoded = false;
+    /** Cache-Control: no-transform, which asks that the content reach the client as the app made it. */
+    let untouched = false;
     for (const [name, value] of fields) {
       const lower = name.toLowerCase();
       if (lower === 'content-type') {
         this.html = /^\s*text\/html\b/i.test(value);
         this.contentType = value;
       } else if (lower === 'content-encoding') encoded = true;
+      else if (lower === 'cache-control' && noTransform(value)) untouched = true;
       // The app's Content-Length decides the framing; the connection writes the field itself.
       if (lower === 'content-length') {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
@@ -184,8 +189,14 @@ class AppExchange implements ExchangeSink, Expiring {
         setField(headers, first, Array.isArray(existing) ? [...existing, value] : [existing, value]);
       }
     }
+    this.html &&= !encoded && !untouched;
+    // Whether the page gets the client depends on the request (a navigation or a fetch()).
+    if (this.html && this.context.htmlRewriter !== undefined) {
+      const name = spellings['vary'] ?? 'Vary';
+      const previous = headers[name];
+      setField(headers, name, varyWith(Array.isArray(previous) ? previous.join(', ') : previous, DOCUMENT_FIELDS));
+    }
     this.headers = headers;
-    this.html &&= !encoded;
     return true;
   }
 

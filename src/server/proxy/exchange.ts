@@ -6,9 +6,10 @@ import { nextContentLength } from '../../http/header-fields';
 import { CHUNK_SUFFIX, LAST_CHUNK, chunkPrefix } from '../../http/response';
 import type { ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
+import { DOCUMENT_FIELDS } from '../fetch-metadata';
 import { PendingResponse, type Request, type StreamBody } from '../handler';
 import { requestHead, responseFields, type UploadFraming } from './headers';
-import { decodableEncodings, injectable, inject, type PageRewrite } from './html';
+import { decodableEncodings, injectable, inject, rewritablePage, type PageRewrite } from './html';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
 import { upstreamTarget, type Route } from './routes';
 import { proxyError } from './errors';
@@ -81,6 +82,8 @@ class ProxyExchange implements UpstreamUser {
   /** The body is held until it is complete (small, or a page to rewrite) rather than streamed. */
   private hold = false;
   private rewrite = false;
+  /** Request fields added to the answer's Vary: those that decide whether a page gets the client. */
+  private vary: string | undefined;
   private attempt = 0;
   private resumeUpload: (() => void) | undefined;
 
@@ -218,9 +221,10 @@ class ProxyExchange implements UpstreamUser {
     this.headMs = performance.now() - this.started;
     if (head.status === 101) return this.switchProtocols(head);
     this.head = head;
+    const pages = this.context.pages;
+    if (pages !== undefined && rewritablePage(head)) this.vary = DOCUMENT_FIELDS;
     const framing = head.framing;
     if (framing.kind === 'none') return this.settleEmpty(head);
-    const pages = this.context.pages;
     this.rewrite = pages !== undefined && injectable(this.request, head, pages);
     this.hold = this.rewrite || (framing.kind === 'length' && framing.length <= MAX_HELD);
     if (this.hold && framing.kind === 'length' && framing.length <= MAX_HELD) this.whole = Buffer.allocUnsafe(framing.length);
@@ -340,7 +344,7 @@ class ProxyExchange implements UpstreamUser {
   }
 
   private responseFields(head: ResponseHead, drop?: ReadonlySet<string>): string {
-    return responseFields(head, this.route, this.request.headers.get('host') ?? '', drop);
+    return responseFields(head, this.route, this.request.headers.get('host') ?? '', drop, this.vary);
   }
 
   private reason(): string {

@@ -1,3 +1,4 @@
+import { varyWith } from '../../http/cache-control';
 import { HOP_BY_HOP_FIELDS } from '../../http/field-names';
 import type { ResponseHead } from '../../http/response-parser';
 import type { Request } from '../handler';
@@ -96,11 +97,11 @@ const NOT_RELAYED = new Set([...HOP_BY_HOP, 'via', 'date']);
  * The response fields passed to the client, as field lines (Response.fieldLines): the upstream's
  * in the order received, names as sent, repeated fields kept apart (Set-Cookie), without
  * hop-by-hop ones; Via added, and a Location that points at the upstream rewritten to this server
- * (see rewriteLocation). `drop` names more fields to leave out. The response parser has checked
- * every name and value, so one string is built from them directly: no object of fields per
- * response for the connection to walk, lower-case and check again.
+ * (see rewriteLocation). `drop` names more fields to leave out; `vary`, fields added to `Vary`.
+ * The response parser has checked every name and value, so one string is built from them
+ * directly: no object of fields per response for the connection to walk, lower-case and check again.
  */
-export function responseFields(head: ResponseHead, route: Route, clientHost: string, drop?: ReadonlySet<string>): string {
+export function responseFields(head: ResponseHead, route: Route, clientHost: string, drop?: ReadonlySet<string>, vary?: string): string {
   const raw = head.rawHeaders;
   const named = connectionNamed(head.headers.get('connection'));
   let out = '';
@@ -108,9 +109,11 @@ export function responseFields(head: ResponseHead, route: Route, clientHost: str
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     if (NOT_RELAYED.has(lower) || named?.has(lower) === true || drop?.has(lower) === true) continue;
+    if (vary !== undefined && lower === 'vary') continue;
     const value = raw[i + 1] as string;
     out += `${name}: ${lower === 'location' ? rewriteLocation(value, route, clientHost) : value}\r\n`;
   }
+  if (vary !== undefined) out += `Vary: ${varyWith(head.headers.get('vary'), vary)}\r\n`;
   return `${out}Via: ${appended(head.headers.get('via'), VIA)}\r\n`;
 }
 

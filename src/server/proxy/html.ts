@@ -1,4 +1,5 @@
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
+import { noTransform } from '../../http/cache-control';
 import type { ResponseHead } from '../../http/response-parser';
 import type { Request } from '../handler';
 import type { HtmlRewriter } from '../static';
@@ -44,15 +45,25 @@ export function decodableEncodings(accept: string | undefined): string | undefin
 }
 
 /**
- * True when the answer is an HTML page for a navigation, with a body that is the whole
- * representation (never a 206 range, never a 304, which have none) in a coding we can decode.
+ * True when the answer is an HTML page this proxy may give the client, depending on the request:
+ * in a coding it can decode, and not marked no-transform (RFC 9111 section 5.2.2.6: an
+ * intermediary must not change such content). Such answers name DOCUMENT_FIELDS in `Vary`.
  */
-export function injectable(request: Request, head: ResponseHead, pages: PageRewrite): boolean {
-  if (head.status === 206 || head.headers.has('content-range')) return false;
+export function rewritablePage(head: ResponseHead): boolean {
   const type = head.headers.get('content-type');
   if (type === undefined || !/^\s*text\/html\b/i.test(type)) return false;
   const coding = (head.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
-  return coding in DECODERS && pages.applies(request);
+  return coding in DECODERS && !noTransform(head.headers.get('cache-control'));
+}
+
+/**
+ * True when the answer is a rewritable page (above) for a navigation that did not ask for it
+ * untransformed, with a body that is the whole representation (never a 206 range, never a 304,
+ * which have none).
+ */
+export function injectable(request: Request, head: ResponseHead, pages: PageRewrite): boolean {
+  if (head.status === 206 || head.headers.has('content-range')) return false;
+  return rewritablePage(head) && !noTransform(request.headers.get('cache-control')) && pages.applies(request);
 }
 
 /**
