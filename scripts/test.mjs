@@ -1,16 +1,18 @@
 // `npm test`: builds the extension and the tests, then runs every test stage in order:
 //   build        node esbuild.mjs, then node esbuild.mjs --tests
-//   unit         node --test --test-reporter=spec out/test/unit/
+//   unit         node --test --test-reporter=spec out/test/unit/ (and a TAP copy to a temp file,
+//                from which the summary names the failed tests)
 //   integration  the mocha suite inside a real VS Code: the VS Code server build in headless
 //                Chromium (test/integration/run-server.mjs), or desktop VS Code through
 //                @vscode/test-electron with --electron or TINY_SERVER_TEST_HOST=electron
 //   e2e          the UI test that drives the workbench as a person does (test/e2e/run-ui.mjs)
 // A failed build skips the rest (there is nothing to test); a failed test stage does not stop
 // the later ones, so one run reports everything. Ctrl+C skips the stages not yet started. Ends with one line per stage
-// (a failed stage followed by the lines that named its failed tests) and "N passed, N failed";
+// (a failed unit stage followed by the names of its failed tests) and "N passed, N failed";
 // exits 1 when any stage failed or was skipped.
 import { spawn } from 'node:child_process';
-import { StringDecoder } from 'node:string_decoder';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,10 +20,20 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const electron = process.argv.includes('--electron') || process.env.TINY_SERVER_TEST_HOST === 'electron';
 const node = process.execPath;
 
-/** Each stage is a list of commands run one after another; the first failure fails the stage. */
+/** Where the unit stage's TAP copy goes: its `not ok` lines name the failed tests for the summary. */
+const UNIT_TAP = join(tmpdir(), `tiny-server-unit-${process.pid}.tap`);
+
+/**
+ * Each stage is a list of commands run one after another; the first failure fails the stage.
+ * `report` is a TAP file a stage writes besides its output, read for the names of failed tests.
+ */
 const STAGES = [
   { name: 'build', commands: [[node, 'esbuild.mjs'], [node, 'esbuild.mjs', '--tests']], required: true },
-  { name: 'unit', commands: [[node, '--test', '--test-reporter=spec', 'out/test/unit/']] },
+  {
+    name: 'unit',
+    commands: [[node, '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${UNIT_TAP}`, 'out/test/unit/']],
+    report: UNIT_TAP,
+  },
   {
     name: electron ? 'integration (desktop VS Code)' : 'integration (VS Code server)',
     commands: [[node, electron ? 'test/integration/run-electron.mjs' : 'test/integration/run-server.mjs']],
@@ -40,45 +52,38 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Lines that name a failed test: node:test's spec reporter (✖), TAP (not ok) and mocha (N) name). */
-const FAILURE_LINE = /^\s*(✖ |not ok |\d+\) )/;
-const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
-const MAX_NAMED = 30;
-
-/**
- * Runs one command with its output passed through to ours; resolves with its exit code and the
- * lines that named a failed test, so the summary can repeat them where a CI log's tail shows it.
- */
+/** Runs one command with the terminal attached; resolves with its exit code and the signal that ended it, if one did. */
 function run([command, ...args]) {
   return new Promise((resolve) => {
-    // The output goes through a pipe; a terminal still gets the reporters' colours.
-    const env = process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
-    const child = spawn(command, args, { cwd: root, env, stdio: ['inherit', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
     current = child;
-    const failures = [];
-    for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
-      const decoder = new StringDecoder('utf8');
-      let partial = '';
-      from.on('data', (chunk) => {
-        to.write(chunk);
-        const lines = (partial + decoder.write(chunk)).split('\n');
-        partial = lines.pop();
-        for (const line of lines) {
-          const plain = line.replace(ANSI, '').trimEnd();
-          const named = FAILURE_LINE.test(plain) && !plain.endsWith('failing tests:');
-          if (named && !failures.includes(plain.trim()) && failures.length < MAX_NAMED) failures.push(plain.trim());
-        }
-      });
-    }
     child.on('error', (error) => {
       console.error(`Could not start ${command}: ${error.message}`);
-      resolve({ code: 1, failures });
+      resolve({ code: 1 });
     });
     child.on('close', (code, signal) => {
       current = undefined;
-      resolve({ code: code ?? (signal ? 1 : 0), failures });
+      resolve({ code: code ?? 1, signal });
     });
   });
+}
+
+/** The failed tests a TAP file names (`not ok N - name`, subtests indented), at most 30; none when it is missing. */
+function failedTests(tap) {
+  let text;
+  try {
+    text = readFileSync(tap, 'utf8');
+  } catch {
+    return [];
+  } finally {
+    rmSync(tap, { force: true });
+  }
+  const names = [];
+  for (const line of text.split('\n')) {
+    const match = /^(\s*)not ok \d+ - (.*)$/.exec(line);
+    if (match !== null && names.length < 30) names.push(`${match[1]}✖ ${match[2]}`);
+  }
+  return names;
 }
 
 async function runStage(stage) {
@@ -86,8 +91,10 @@ async function runStage(stage) {
   for (const command of stage.commands) {
     const shown = `node ${command.slice(1).join(' ')}`;
     console.log(`\n> ${shown}`);
-    const { code, failures } = await run(command);
-    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${shown} exited with ${code}`, failures };
+    const { code, signal } = await run(command);
+    const failures = stage.report === undefined ? [] : failedTests(stage.report);
+    const ended = signal ? `was ended by ${signal}` : `exited with ${code}`;
+    if (code !== 0 || interrupted) return { outcome: 'FAIL', seconds: (Date.now() - started) / 1000, detail: `${shown} ${ended}`, failures };
   }
   return { outcome: 'PASS', seconds: (Date.now() - started) / 1000 };
 }
