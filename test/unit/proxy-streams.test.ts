@@ -345,7 +345,7 @@ test('a proxied UTF-16 page whose charset only its Content-Type names gets the l
   }
 });
 
-test('a proxied page names what decides the tag in Vary; one marked no-transform, or asked for so, passes untouched; other answers keep their Vary', async () => {
+test('a proxied page names what decides the tag in Vary, also in its HEAD and 304; one marked no-transform, or asked for so, passes untouched; other answers keep their Vary', async () => {
   const upstream = await startUpstream((request, socket) => {
     const fields: Record<string, string> = {
       '/page': 'Content-Type: text/html\r\nVary: Accept-Encoding\r\nCache-Control: max-age=60\r\n',
@@ -353,6 +353,7 @@ test('a proxied page names what decides the tag in Vary; one marked no-transform
       '/kept': 'Content-Type: text/html\r\nVary: accept-encoding\r\nCache-Control: public, no-transform\r\n',
       '/data': 'Content-Type: application/json\r\nVary: Origin\r\n',
     };
+    if (request.headers.has('if-none-match')) return void socket.write('HTTP/1.1 304 Not Modified\r\nETag: "p1"\r\nVary: Accept-Encoding\r\n\r\n');
     socket.write(reply(Buffer.from(request.requestLine.startsWith('GET /data') ? '{}' : PAGE), fields[request.requestLine.split(' ')[1] ?? ''] ?? ''));
   });
   try {
@@ -363,6 +364,12 @@ test('a proxied page names what decides the tag in Vary; one marked no-transform
       const fetched = await request('/page', 'Sec-Fetch-Dest: empty\r\n');
       assert.equal(fetched.body.toString(), PAGE);
       assert.equal(fetched.headers.get('vary'), 'Accept-Encoding, Sec-Fetch-Dest, Accept', 'the same Vary on both variants');
+      // A cache takes a 304's Vary over the stored one's: it names the same fields as the 200.
+      const notModified = await request('/page', 'Sec-Fetch-Dest: empty\r\nIf-None-Match: "p1"\r\n');
+      assert.equal(notModified.status, 304);
+      assert.equal(notModified.headers.get('vary'), 'Accept-Encoding, Sec-Fetch-Dest, Accept');
+      const head = await request('/page', NAVIGATION, 'HEAD');
+      assert.equal(head.headers.get('vary'), 'Accept-Encoding, Sec-Fetch-Dest, Accept');
       const asked = await request('/page', `${NAVIGATION}Cache-Control: no-transform\r\n`);
       assert.equal(asked.body.toString(), PAGE, 'a request with no-transform gets the page untouched');
       assert.equal((await request('/any', NAVIGATION)).headers.get('vary'), '*');

@@ -190,8 +190,10 @@ class AppExchange implements ExchangeSink, Expiring {
       }
     }
     this.html &&= !encoded && !untouched;
-    // Whether the page gets the client depends on the request (a navigation or a fetch()).
-    if (this.html && this.context.htmlRewriter !== undefined) {
+    // Whether the page gets the client depends on the request (a navigation or a fetch()). A 304
+    // with a Vary repeats the page's (RFC 9110 section 15.4.5), though it names no type.
+    const revalidates = this.status === 304 && spellings['vary'] !== undefined && !untouched;
+    if ((this.html || revalidates) && this.context.htmlRewriter !== undefined) {
       const name = spellings['vary'] ?? 'Vary';
       const previous = headers[name];
       setField(headers, name, varyWith(Array.isArray(previous) ? previous.join(', ') : previous, DOCUMENT_FIELDS));

@@ -9,7 +9,7 @@ import type { HeaderMap, ParseError } from '../../http/types';
 import { DOCUMENT_FIELDS } from '../fetch-metadata';
 import { PendingResponse, type Request, type StreamBody } from '../handler';
 import { requestHead, responseFields, type UploadFraming } from './headers';
-import { decodableEncodings, injectable, inject, rewritablePage, type PageRewrite } from './html';
+import { decodableEncodings, injectable, inject, revalidatesVary, rewritablePage, type PageRewrite } from './html';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
 import { upstreamTarget, type Route } from './routes';
 import { proxyError } from './errors';
@@ -222,7 +222,9 @@ class ProxyExchange implements UpstreamUser {
     if (head.status === 101) return this.switchProtocols(head);
     this.head = head;
     const pages = this.context.pages;
-    if (pages !== undefined && rewritablePage(head)) this.vary = DOCUMENT_FIELDS;
+    // A 304 repeats the Vary of the page it revalidates (RFC 9110 section 15.4.5), and a cache
+    // takes the 304's over the stored one: ours must be in it, though a 304 names no type.
+    if (pages !== undefined && (rewritablePage(head) || revalidatesVary(head))) this.vary = DOCUMENT_FIELDS;
     const framing = head.framing;
     if (framing.kind === 'none') return this.settleEmpty(head);
     this.rewrite = pages !== undefined && injectable(this.request, head, pages);

@@ -57,6 +57,15 @@ export function rewritablePage(head: ResponseHead): boolean {
 }
 
 /**
+ * True when the answer is a 304 with a Vary field and without no-transform: a cache replaces the
+ * stored Vary with it, so it must name DOCUMENT_FIELDS as the page's 200 did (a 304 for another
+ * type gets them too, which only makes a cache's key finer).
+ */
+export function revalidatesVary(head: ResponseHead): boolean {
+  return head.status === 304 && head.headers.has('vary') && !noTransform(head.headers.get('cache-control'));
+}
+
+/**
  * True when the answer is a rewritable page (above) for a navigation that did not ask for it
  * untransformed, with a body that is the whole representation (never a 206 range, never a 304,
  * which have none).
