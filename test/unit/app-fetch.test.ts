@@ -10,6 +10,8 @@ import { waitFor, withLogged, type LoggedServer } from './helpers/server';
 /** The Hono fixture, inside the repository so that `hono` resolves from its node_modules. */
 const HONO_APP = resolve(__dirname, '..', '..', '..', 'test', 'unit', 'fixtures', 'hono-app');
 const close = 'Connection: close\r\n';
+/** Half of a UTF-16 surrogate pair without the other half: a character cut in two. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 async function request(port: number, raw: string): Promise<RawResponse> {
   const [response] = parseResponses(await exchange(port, raw, 10_000), raw.startsWith('HEAD') ? 1 : 0);
@@ -110,8 +112,11 @@ const routes = {
   async url(request) { return new Response(request.url); },
   page() { return new Response('<!doctype html><html><head><title>p</title></head><body>page</body></html>', { headers: { 'content-type': 'text/html; charset=utf-8' } }); },
   pageVaries() { return new Response('<!doctype html><html><body>varies</body></html>', { headers: { 'content-type': 'text/html', vary: 'Origin' } }); },
+  notModified() { return new Response(null, { status: 304, headers: { Vary: 'Origin', etag: '"a"' } }); },
   pageUntouched() { return new Response('<!doctype html><html><body>as made</body></html>', { headers: { 'content-type': 'text/html', 'cache-control': 'max-age=60, no-transform' } }); },
   longLine() { for (let i = 0; i < 20; i++) process.stdout.write('y'.repeat(10000)); process.stdout.write('\n'); return text('printed'); },
+  // A character outside the BMP (two UTF-16 code units) across the 64 KiB part boundary, twice.
+  wideLine() { process.stdout.write('w'.repeat(65535) + '\u{1F600}' + 'v'.repeat(65533) + '\u{1F600}' + 'end\n'); return text('printed'); },
 };
 export default {
   fetch(request) {
@@ -394,7 +399,7 @@ test('with live reload, HEAD of an app page a browser loads has the Content-Leng
   });
 });
 
-test('with live reload, an app page names what decides the tag in Vary, and one marked no-transform reaches the browser as the app made it', async () => {
+test('with live reload, an app page names what decides the tag in Vary, also in a 304, and one marked no-transform reaches the browser as the app made it', async () => {
   await withApp({ liveReload: true }, async ({ server }) => {
     const navigation = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
     const page = await request(server.port, get('/pageVaries', `${navigation}${close}`));
@@ -403,13 +408,17 @@ test('with live reload, an app page names what decides the tag in Vary, and one 
     const fetched = await request(server.port, get('/pageVaries', `Sec-Fetch-Dest: empty\r\n${close}`));
     assert.equal(fetched.body.toString(), '<!doctype html><html><body>varies</body></html>');
     assert.equal(fetched.headers.get('vary'), 'Origin, Sec-Fetch-Dest, Accept', 'the same Vary on both variants');
+    // A cache takes a 304's Vary over the stored one's: it names the same fields as the 200.
+    const notModified = await request(server.port, get('/notModified', `Sec-Fetch-Dest: empty\r\n${close}`));
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers.get('vary'), 'Origin, Sec-Fetch-Dest, Accept');
     const untouched = await request(server.port, get('/pageUntouched', `${navigation}${close}`));
     assert.equal(untouched.body.toString(), '<!doctype html><html><body>as made</body></html>');
     assert.equal(untouched.headers.get('vary'), undefined);
   });
 });
 
-test('a line the app prints is logged as it came, and one longer than 64 KiB in parts of at most that: the server holds no more of it', async () => {
+test('a line the app prints is logged as it came, and one longer than 64 KiB in parts of at most that, never cutting a character in two: the server holds no more of it', async () => {
   await withApp({}, async ({ server }, lines) => {
     assert.equal((await request(server.port, get('/longLine', close))).body.toString(), 'printed');
     await waitFor(() => lines.filter((l) => l.startsWith('app: stdout: y')).join('').length >= 200_000, 5000, 'the long line');
@@ -417,6 +426,13 @@ test('a line the app prints is logged as it came, and one longer than 64 KiB in 
     assert.equal(parts.join(''), 'y'.repeat(200_000));
     assert.ok(parts.every((part) => part.length <= 64 * 1024), `parts of ${parts.map((p) => p.length).join(', ')} characters`);
     assert.ok(parts.length >= 4);
+
+    assert.equal((await request(server.port, get('/wideLine', close))).body.toString(), 'printed');
+    const wide = 'w'.repeat(65535) + '\u{1F600}' + 'v'.repeat(65533) + '\u{1F600}end';
+    await waitFor(() => lines.some((l) => l.endsWith('end')), 5000, 'the wide line');
+    const wideParts = lines.filter((l) => /^app: stdout: [wv\u{1F600}]/u.test(l)).map((l) => l.slice('app: stdout: '.length));
+    assert.equal(wideParts.join(''), wide);
+    assert.ok(wideParts.every((part) => !LONE_SURROGATE.test(part) && part.length <= 64 * 1024), `parts of ${wideParts.map((p) => p.length).join(', ')} characters, each whole characters`);
   });
 });
 

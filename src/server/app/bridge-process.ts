@@ -254,8 +254,8 @@ export class BridgeProcess {
   /**
    * Logs what the app prints, a line at a time. Each chunk is scanned once: a line that is still
    * arriving is kept as its pieces (no concatenation per chunk, which made a long line quadratic),
-   * and one longer than MAX_LOG_LINE is logged in parts of that size, so memory stays bounded
-   * until its newline comes.
+   * and one longer than MAX_LOG_LINE is logged in parts of that size (of whole characters), so
+   * memory stays bounded until its newline comes.
    */
   private forwardLines(stream: Readable | null, name: string): void {
     if (stream === null) return;
@@ -271,11 +271,14 @@ export class BridgeProcess {
     /** Keeps `text` (no newline in it) for the line arriving, logging each MAX_LOG_LINE of it. */
     const add = (text: string): void => {
       for (let at = 0; at < text.length; ) {
-        const take = Math.min(text.length - at, MAX_LOG_LINE - pending);
-        pieces.push(text.slice(at, at + take));
+        let take = Math.min(text.length - at, MAX_LOG_LINE - pending);
+        const full = pending + take === MAX_LOG_LINE;
+        // A part never ends between the two halves of a surrogate pair: the pair starts the next one.
+        if (full && (take > 1 || pending > 0) && isSurrogatePair(text, at + take - 1)) take--;
+        if (take > 0) pieces.push(text.slice(at, at + take));
         pending += take;
         at += take;
-        if (pending === MAX_LOG_LINE) {
+        if (full) {
           flush();
           split = true;
         }
@@ -300,6 +303,13 @@ export class BridgeProcess {
 
 /** Characters of the app's output logged as one line at most; a longer line is logged in parts. */
 const MAX_LOG_LINE = 64 * 1024;
+
+/** True when `text` has a high surrogate at `index` and its low surrogate after it. */
+function isSurrogatePair(text: string, index: number): boolean {
+  const high = text.charCodeAt(index);
+  const low = text.charCodeAt(index + 1);
+  return high >= 0xd800 && high <= 0xdbff && low >= 0xdc00 && low <= 0xdfff;
+}
 
 /** START's JSON (also a RESPONSE frame's head): the status line's text and the fields; undefined when malformed. */
 function startOf(json: Buffer | string): { status: string; headers: Array<[string, string]> } | undefined {
