@@ -1,8 +1,22 @@
 import type { HeaderMap } from './types';
 
 /**
- * RFC 9110 section 13.2.2 order for GET and HEAD: If-None-Match decides when present, and
- * If-Modified-Since is consulted only without it. True means "answer 304".
+ * Steps 1 and 2 of RFC 9110 section 13.2.2, for a representation that exists: If-Match (strong
+ * comparison, `*` matches) decides when present, and If-Unmodified-Since (a valid HTTP-date) is
+ * consulted only without it. True means "answer 412 Precondition Failed".
+ */
+export function preconditionFails(headers: HeaderMap, etag: string, lastModifiedSec: number): boolean {
+  const ifMatch = headers.get('if-match');
+  if (ifMatch !== undefined) return !etagListMatchesStrongly(ifMatch, etag);
+  const ifUnmodifiedSince = headers.get('if-unmodified-since');
+  if (ifUnmodifiedSince === undefined) return false;
+  const since = parseHttpDateSeconds(ifUnmodifiedSince);
+  return since !== undefined && lastModifiedSec > since;
+}
+
+/**
+ * Steps 3 and 4 of RFC 9110 section 13.2.2 for GET and HEAD: If-None-Match decides when present,
+ * and If-Modified-Since is consulted only without it. True means "answer 304".
  */
 export function isNotModified(headers: HeaderMap, etag: string, lastModifiedSec: number): boolean {
   const ifNoneMatch = headers.get('if-none-match');
@@ -20,6 +34,15 @@ export function isNotModified(headers: HeaderMap, etag: string, lastModifiedSec:
  * Scanned by hand: entity-tags may contain commas, so splitting on "," would be wrong.
  */
 export function etagListMatchesWeakly(list: string, etag: string): boolean {
+  return etagListMatches(list, etag, false);
+}
+
+/** The same for If-Match (section 13.1.1): `*`, or a tag equal to `etag` that is not weak. */
+export function etagListMatchesStrongly(list: string, etag: string): boolean {
+  return etagListMatches(list, etag, true);
+}
+
+function etagListMatches(list: string, etag: string, strong: boolean): boolean {
   if (list === etag) return true;
   const length = list.length;
   let i = 0;
@@ -30,11 +53,12 @@ export function etagListMatchesWeakly(list: string, etag: string): boolean {
       continue;
     }
     if (c === 42 /* * */) return true;
-    if (c === 87 /* W */ && list.charCodeAt(i + 1) === 47 /* / */) i += 2;
+    const weak = c === 87 /* W */ && list.charCodeAt(i + 1) === 47; /* / */
+    if (weak) i += 2;
     if (list.charCodeAt(i) !== 34 /* " */) return false;
     const close = list.indexOf('"', i + 1);
     if (close < 0) return false;
-    if (close + 1 - i === etag.length && list.startsWith(etag, i)) return true;
+    if (!(weak && strong) && close + 1 - i === etag.length && list.startsWith(etag, i)) return true;
     i = close + 1;
   }
   return false;
@@ -51,8 +75,45 @@ export function ifRangeMatches(value: string, etag: string, lastModifiedSec: num
   return parseHttpDateSeconds(trimmed) === lastModifiedSec;
 }
 
-/** Seconds since the epoch for an HTTP-date (IMF-fixdate or the obsolete forms); undefined if invalid. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MONTH = `(${MONTHS.join('|')})`;
+const TIME = '(\\d\\d):(\\d\\d):(\\d\\d)';
+/** `Sun, 06 Nov 1994 08:49:37 GMT` */
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d\\d) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+/** `Sunday, 06-Nov-94 08:49:37 GMT` (obsolete) */
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d\\d)-${MONTH}-(\\d\\d) ${TIME} GMT$`);
+/** `Sun Nov  6 08:49:37 1994` (obsolete) */
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+
+/**
+ * Seconds since the epoch for an HTTP-date in one of the three forms of RFC 9110 section 5.6.7,
+ * matched exactly (case-sensitive, as the grammar is); undefined for anything else, which a
+ * recipient must then ignore (sections 13.1.3 and 13.1.4). The day name is not checked
+ * against the date. A two-digit rfc850 year more than 50 years ahead is taken as the past century.
+ */
 export function parseHttpDateSeconds(value: string): number | undefined {
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+  const text = value.trim();
+  let day: string, month: string, year: number, hour: string, minute: string, second: string;
+  let match = IMF_FIXDATE.exec(text);
+  if (match !== null) {
+    [, day = '', month = '', , hour = '', minute = '', second = ''] = match;
+    year = Number(match[3]);
+  } else if ((match = RFC850_DATE.exec(text)) !== null) {
+    [, day = '', month = '', , hour = '', minute = '', second = ''] = match;
+    const now = new Date().getUTCFullYear();
+    year = 2000 + Number(match[3]);
+    if (year > now + 50) year -= 100;
+  } else if ((match = ASCTIME_DATE.exec(text)) !== null) {
+    [, month = '', day = '', hour = '', minute = '', second = ''] = match;
+    year = Number(match[6]);
+  } else {
+    return undefined;
+  }
+  const monthIndex = MONTHS.indexOf(month);
+  const dayOfMonth = Number(day.trim());
+  const ms = Date.UTC(year, monthIndex, dayOfMonth, Number(hour), Number(minute), Number(second));
+  // Reject a day past the month's end or a time out of range, which Date.UTC would roll over.
+  const date = new Date(ms);
+  if (date.getUTCDate() !== dayOfMonth || date.getUTCHours() !== Number(hour) || date.getUTCMinutes() !== Number(minute) || date.getUTCSeconds() !== Number(second)) return undefined;
+  return Math.floor(ms / 1000);
 }

@@ -42,10 +42,15 @@ export function parseRange(value: string, size: number): RangeRequest {
   return { kind: 'range', start, end: Math.min(end, size - 1) };
 }
 
-/** `bytes=-n`: the last n bytes, or all of them when the file is shorter (section 14.1.3). */
+/**
+ * `bytes=-n`: the last n bytes, or all of them when the file is shorter (section 14.1.3). On an
+ * empty file a suffix of n > 0 is satisfiable (section 14.1.1) but no 206 can describe zero
+ * bytes, so the Range is ignored: 200 with the (empty) whole.
+ */
 function suffixRange(last: string, size: number): RangeRequest {
   if (!DIGITS.test(last)) return IGNORE;
   const length = Number(last);
-  if (length === 0 || size === 0) return UNSATISFIABLE;
+  if (length === 0) return UNSATISFIABLE;
+  if (size === 0) return IGNORE;
   return { kind: 'range', start: Math.max(0, size - length), end: size - 1 };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { closeSync, statSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { preferredCoding } from '../../src/server/static/compress';
-import { etagListMatchesWeakly, ifRangeMatches, isNotModified } from '../../src/http/conditional';
+import { etagListMatchesStrongly, etagListMatchesWeakly, ifRangeMatches, isNotModified, parseHttpDateSeconds, preconditionFails } from '../../src/http/conditional';
 import { mediaTypeFor } from '../../src/server/static/content-type';
 import { CachedFile, FileCache, RACY_MARGIN_MS } from '../../src/server/static/file-cache';
 import { formatSize } from '../../src/server/static/listing';
@@ -27,7 +27,9 @@ test('parseRange() reports ranges that select no byte as unsatisfiable', () => {
   assert.deepEqual(parseRange('bytes=100-200', 100), { kind: 'unsatisfiable' });
   assert.deepEqual(parseRange('bytes=-0', 100), { kind: 'unsatisfiable' });
   assert.deepEqual(parseRange('bytes=0-', 0), { kind: 'unsatisfiable' });
-  assert.deepEqual(parseRange('bytes=-5', 0), { kind: 'unsatisfiable' });
+  assert.deepEqual(parseRange('bytes=-0', 0), { kind: 'unsatisfiable' });
+  // Satisfiable on an empty file (RFC 9110 section 14.1.1), but no 206 describes zero bytes: the whole (empty) 200.
+  assert.deepEqual(parseRange('bytes=-5', 0), { kind: 'ignore' });
 });
 
 test('parseRange() ignores malformed values, other units and several ranges', () => {
@@ -60,8 +62,36 @@ test('isNotModified() lets If-None-Match decide over If-Modified-Since', () => {
   assert.equal(isNotModified(headers({ 'if-modified-since': exact }), '"t"', lastModified), true);
   assert.equal(isNotModified(headers({ 'if-modified-since': earlier }), '"t"', lastModified), false);
   assert.equal(isNotModified(headers({ 'if-modified-since': 'yesterday' }), '"t"', lastModified), false);
+  assert.equal(isNotModified(headers({ 'if-modified-since': '2099' }), '"t"', lastModified), false, 'not an HTTP-date, though Date.parse reads it');
   assert.equal(isNotModified(headers({ 'if-none-match': '"other"', 'if-modified-since': later }), '"t"', lastModified), false);
   assert.equal(isNotModified(headers({}), '"t"', lastModified), false);
+});
+
+test('parseHttpDateSeconds() reads the three HTTP-date forms exactly and nothing else', () => {
+  const expected = Math.floor(Date.UTC(1994, 10, 6, 8, 49, 37) / 1000);
+  assert.equal(parseHttpDateSeconds('Sun, 06 Nov 1994 08:49:37 GMT'), expected);
+  assert.equal(parseHttpDateSeconds('Sunday, 06-Nov-94 08:49:37 GMT'), expected);
+  assert.equal(parseHttpDateSeconds('Sun Nov  6 08:49:37 1994'), expected);
+  assert.equal(parseHttpDateSeconds(' Sun, 06 Nov 1994 08:49:37 GMT '), expected, 'the field value\'s own whitespace aside');
+  for (const value of ['2099', 'tomorrow 12', '2026-11-29', '2026-11-29T10:31:31Z', 'Sun, 06 Nov 1994 08:49:37 UTC', 'sun, 06 nov 1994 08:49:37 gmt', 'Sun, 6 Nov 1994 08:49:37 GMT', 'Tue, 31 Feb 2024 00:00:00 GMT', 'Tue, 01 Jan 2024 24:00:00 GMT', '']) {
+    assert.equal(parseHttpDateSeconds(value), undefined, value);
+  }
+});
+
+test('preconditionFails() checks If-Match strongly, then If-Unmodified-Since only without it', () => {
+  const lastModified = Math.floor(Date.UTC(2024, 0, 2, 3, 4, 5) / 1000);
+  const headers = (entries: Record<string, string>): Map<string, string> => new Map(Object.entries(entries));
+  assert.equal(preconditionFails(headers({}), '"t"', lastModified), false);
+  assert.equal(preconditionFails(headers({ 'if-match': '"t"' }), '"t"', lastModified), false);
+  assert.equal(preconditionFails(headers({ 'if-match': '"x", "t"' }), '"t"', lastModified), false);
+  assert.equal(preconditionFails(headers({ 'if-match': '*' }), '"t"', lastModified), false);
+  assert.equal(preconditionFails(headers({ 'if-match': '"nope"' }), '"t"', lastModified), true);
+  assert.equal(preconditionFails(headers({ 'if-match': 'W/"t"' }), '"t"', lastModified), true, 'a weak tag never matches strongly');
+  assert.equal(preconditionFails(headers({ 'if-unmodified-since': 'Tue, 02 Jan 2024 03:04:05 GMT' }), '"t"', lastModified), false);
+  assert.equal(preconditionFails(headers({ 'if-unmodified-since': 'Mon, 01 Jan 2024 00:00:00 GMT' }), '"t"', lastModified), true);
+  assert.equal(preconditionFails(headers({ 'if-unmodified-since': '2000' }), '"t"', lastModified), false, 'an invalid date is ignored');
+  assert.equal(preconditionFails(headers({ 'if-match': '"t"', 'if-unmodified-since': 'Mon, 01 Jan 2024 00:00:00 GMT' }), '"t"', lastModified), false, 'If-Match decides when present');
+  assert.equal(etagListMatchesStrongly('"a,b", "t"', '"t"'), true);
 });
 
 test('ifRangeMatches() compares entity-tags strongly and dates exactly', () => {

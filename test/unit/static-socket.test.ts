@@ -135,6 +135,31 @@ test('conditional requests over TCP answer 304 both ways, without a body', async
   });
 });
 
+test('If-Match and If-Unmodified-Since that fail get 412 over TCP, before any 304 or range; a pipelined request after it is answered', async () => {
+  await withServer({ 'a.txt': 'hello', 'empty.txt': '' }, async ({ request, port }) => {
+    const first = await request('/a.txt');
+    const etag = first.headers.get('etag') ?? '';
+    for (const extra of ['If-Match: "nope"\r\n', `If-Match: W/${etag}\r\n`, 'If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n', `If-Match: "nope"\r\nIf-None-Match: ${etag}\r\nRange: bytes=0-1\r\n`]) {
+      const response = await request('/a.txt', extra);
+      assert.equal(response.status, 412, extra);
+      assert.equal(response.body.length, 0);
+    }
+    const kept = await request('/a.txt', `If-Match: ${etag}\r\nRange: bytes=0-1\r\n`);
+    assert.equal(kept.status, 206);
+    assert.equal(kept.body.toString(), 'he');
+    assert.equal((await request('/a.txt', 'If-Match: *\r\n')).status, 200);
+    assert.equal((await request('/a.txt', 'If-Modified-Since: 2099\r\n')).status, 200, 'not an HTTP-date: ignored');
+    const empty = await request('/empty.txt', 'Range: bytes=-5\r\n');
+    assert.equal(empty.status, 200, 'a suffix range of an empty file gets the empty whole');
+    assert.equal(empty.headers.get('content-length'), '0');
+    const raw = 'GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-Match: "nope"\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+    const [failed, next] = parseResponses(await exchange(port, raw));
+    assert.equal(failed?.status, 412);
+    assert.equal(next?.status, 200);
+    assert.equal(next?.body.toString(), 'hello');
+  });
+});
+
 test('an edited file is never served stale, even when the size stays the same', async () => {
   await withServer({ 'page.html': '<p>one</p>' }, async ({ request, site }) => {
     const first = await request('/page.html');

@@ -1,4 +1,4 @@
-import { ifRangeMatches, isNotModified } from '../../http/conditional';
+import { ifRangeMatches, isNotModified, preconditionFails } from '../../http/conditional';
 import { parseRange } from '../../http/range';
 import type { Body, Request, Response, ResponseHeaders } from '../handler';
 import { compress, MIN_COMPRESS_BYTES, preferredCoding, type ContentCoding } from './compress';
@@ -84,6 +84,16 @@ export class Representation {
     return { status: 206, headers, body: this.body(start, end) };
   }
 
+  /** 412: a precondition of the request (If-Match, If-Unmodified-Since) does not hold for this version. */
+  preconditionFailed(): Response {
+    return {
+      status: 412,
+      headers: { ETag: this.etag, 'Last-Modified': this.meta.lastModified, 'Cache-Control': 'no-cache' },
+      body: EMPTY,
+      reason: 'If-Match or If-Unmodified-Since does not hold for this version of the file',
+    };
+  }
+
   /** 416 says how long the representation is (RFC 9110 section 15.5.17). */
   unsatisfiable(): Response {
     return {
@@ -105,12 +115,14 @@ export class Representation {
 }
 
 /**
- * Answers from a representation: 304 when a validator matches, then 206 or 416 for a Range on
- * GET, else the prebuilt 200. `range` is the Range field, undefined for HEAD: range handling is
- * only defined for GET (RFC 9110 section 14.2).
+ * Answers from a representation in the order of RFC 9110 section 13.2.2: 412 when If-Match or
+ * If-Unmodified-Since fails, 304 when a validator matches, then 206 or 416 for a Range on GET,
+ * else the prebuilt 200. `range` is the Range field, undefined for HEAD: range handling is only
+ * defined for GET (RFC 9110 section 14.2).
  */
 export function respond(request: Request, representation: Representation, range: string | undefined): Response {
   const headers = request.headers;
+  if (preconditionFails(headers, representation.etag, representation.lastModifiedSec)) return representation.preconditionFailed();
   if (isNotModified(headers, representation.etag, representation.lastModifiedSec)) {
     return representation.notModified();
   }
