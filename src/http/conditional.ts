@@ -75,6 +75,16 @@ export function ifRangeMatches(value: string, etag: string, lastModifiedSec: num
   return parseHttpDateSeconds(trimmed) === lastModifiedSec;
 }
 
+const FIFTY_YEARS_MS = 50 * 365.25 * 24 * 3600 * 1000;
+
+/** Date.UTC without its rule that years 0 to 99 mean 1900 to 1999. */
+function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const MONTH = `(${MONTHS.join('|')})`;
 const TIME = '(\\d\\d):(\\d\\d):(\\d\\d)';
@@ -89,7 +99,7 @@ const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ([ \\
  * Seconds since the epoch for an HTTP-date in one of the three forms of RFC 9110 section 5.6.7,
  * matched exactly (case-sensitive, as the grammar is); undefined for anything else, which a
  * recipient must then ignore (sections 13.1.3 and 13.1.4). The day name is not checked
- * against the date. A two-digit rfc850 year more than 50 years ahead is taken as the past century.
+ * against the date, and a leap second (`:60`) is not accepted.
  */
 export function parseHttpDateSeconds(value: string): number | undefined {
   const text = value.trim();
@@ -100,9 +110,12 @@ export function parseHttpDateSeconds(value: string): number | undefined {
     year = Number(match[3]);
   } else if ((match = RFC850_DATE.exec(text)) !== null) {
     [, day = '', month = '', , hour = '', minute = '', second = ''] = match;
-    const now = new Date().getUTCFullYear();
-    year = 2000 + Number(match[3]);
-    if (year > now + 50) year -= 100;
+    // The latest year with these two digits that is not more than 50 years ahead (section 5.6.7).
+    const now = new Date();
+    const ahead = (y: number): boolean => utcMs(y, MONTHS.indexOf(month), Number(day), Number(hour), Number(minute), Number(second)) > now.getTime() + FIFTY_YEARS_MS;
+    year = now.getUTCFullYear() - (now.getUTCFullYear() % 100) + Number(match[3]);
+    if (ahead(year)) year -= 100;
+    else if (!ahead(year + 100)) year += 100;
   } else if ((match = ASCTIME_DATE.exec(text)) !== null) {
     [, month = '', day = '', hour = '', minute = '', second = ''] = match;
     year = Number(match[6]);
@@ -111,8 +124,8 @@ export function parseHttpDateSeconds(value: string): number | undefined {
   }
   const monthIndex = MONTHS.indexOf(month);
   const dayOfMonth = Number(day.trim());
-  const ms = Date.UTC(year, monthIndex, dayOfMonth, Number(hour), Number(minute), Number(second));
-  // Reject a day past the month's end or a time out of range, which Date.UTC would roll over.
+  const ms = utcMs(year, monthIndex, dayOfMonth, Number(hour), Number(minute), Number(second));
+  // Reject a day past the month's end or a time out of range, which utcMs would roll over.
   const date = new Date(ms);
   if (date.getUTCDate() !== dayOfMonth || date.getUTCHours() !== Number(hour) || date.getUTCMinutes() !== Number(minute) || date.getUTCSeconds() !== Number(second)) return undefined;
   return Math.floor(ms / 1000);

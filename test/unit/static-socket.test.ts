@@ -136,7 +136,7 @@ test('conditional requests over TCP answer 304 both ways, without a body', async
 });
 
 test('If-Match and If-Unmodified-Since that fail get 412 over TCP, before any 304 or range; a pipelined request after it is answered', async () => {
-  await withServer({ 'a.txt': 'hello', 'empty.txt': '' }, async ({ request, port }) => {
+  await withServer({ 'a.txt': 'hello', 'empty.txt': '', 'big.js': 'let x = 1;\n'.repeat(200) }, async ({ request, port }) => {
     const first = await request('/a.txt');
     const etag = first.headers.get('etag') ?? '';
     for (const extra of ['If-Match: "nope"\r\n', `If-Match: W/${etag}\r\n`, 'If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n', `If-Match: "nope"\r\nIf-None-Match: ${etag}\r\nRange: bytes=0-1\r\n`]) {
@@ -144,6 +144,9 @@ test('If-Match and If-Unmodified-Since that fail get 412 over TCP, before any 30
       assert.equal(response.status, 412, extra);
       assert.equal(response.body.length, 0);
     }
+    const compressed = await request('/big.js', 'Accept-Encoding: gzip\r\nIf-Match: "nope"\r\n');
+    assert.equal(compressed.status, 412);
+    assert.equal(compressed.headers.get('vary'), 'Accept-Encoding', 'the Vary of the 200 it stands for');
     const kept = await request('/a.txt', `If-Match: ${etag}\r\nRange: bytes=0-1\r\n`);
     assert.equal(kept.status, 206);
     assert.equal(kept.body.toString(), 'he');

@@ -86,9 +86,12 @@ export class Representation {
 
   /** 412: a precondition of the request (If-Match, If-Unmodified-Since) does not hold for this version. */
   preconditionFailed(): Response {
+    const headers: Record<string, string> = { ETag: this.etag, 'Last-Modified': this.meta.lastModified, 'Cache-Control': 'no-cache' };
+    const vary = this.headers['Vary'];
+    if (typeof vary === 'string') headers['Vary'] = vary;
     return {
       status: 412,
-      headers: { ETag: this.etag, 'Last-Modified': this.meta.lastModified, 'Cache-Control': 'no-cache' },
+      headers,
       body: EMPTY,
       reason: 'If-Match or If-Unmodified-Since does not hold for this version of the file',
     };
