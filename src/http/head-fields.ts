@@ -86,8 +86,9 @@ export class HeadFields implements RequestLine, RequestHead {
   private noteFramingField(field: FieldLine): ParseError | null {
     switch (field.lowerName) {
       case 'host':
-        // RFC 9112 section 3.2: more than one Host field is a 400.
-        return ++this.hostCount > 1 ? PARSE_ERROR.hostDuplicate : null;
+        // RFC 9112 section 3.2: more than one Host field, or one whose value is no host, is a 400.
+        if (++this.hostCount > 1) return PARSE_ERROR.hostDuplicate;
+        return HOST_VALUE.test(field.value) ? null : PARSE_ERROR.hostInvalid;
       case 'connection':
         this.seen |= SEEN_CONNECTION;
         return null;
@@ -117,11 +118,26 @@ export class HeadFields implements RequestLine, RequestHead {
       if (version === '1.0') return PARSE_ERROR.transferEncodingInHttp10;
       // Both present is a request smuggling vector; RFC 9112 section 6.3 allows rejecting it.
       if (this.contentLength !== null) return PARSE_ERROR.transferEncodingWithContentLength;
-      return isChunkedOnly(transferEncoding) ? CHUNKED : PARSE_ERROR.transferEncodingUnsupported;
+      if (isChunkedOnly(transferEncoding)) return CHUNKED;
+      // Without chunked last the length cannot be known: 400 (RFC 9112 section 6.3); chunked after
+      // a coding this server does not decode is 501 (section 6.1).
+      return endsWithChunked(transferEncoding) ? PARSE_ERROR.transferEncodingUnsupported : PARSE_ERROR.transferEncodingNotChunked;
     }
     if (this.contentLength === null) return NO_BODY;
     const length = contentLengthNumber(this.contentLength);
     if (length > maxBodyBytes) return PARSE_ERROR.contentLengthTooLarge;
     return { kind: 'length', length };
   }
+}
+
+/**
+ * A Host field value (RFC 9112 section 3.2, RFC 3986 section 3.2.2): a reg-name (possibly empty),
+ * an IPv4 address or a bracketed IP literal, then an optional `:` and port digits.
+ */
+const HOST_VALUE = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=%-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
+
+/** True when the last coding of a Transfer-Encoding list is chunked. */
+function endsWithChunked(value: string): boolean {
+  const comma = value.lastIndexOf(',');
+  return value.slice(comma + 1).trim().toLowerCase() === 'chunked';
 }

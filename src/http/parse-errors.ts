@@ -27,6 +27,7 @@ export const PARSE_ERROR = {
   headerValueInvalid: err(400, 'header-value-invalid', 'Field value contains a control character'),
   hostMissing: err(400, 'host-missing', 'HTTP/1.1 request has no Host field'),
   hostDuplicate: err(400, 'host-duplicate', 'Request has more than one Host field'),
+  hostInvalid: err(400, 'host-invalid', 'Host field is not a host name or address with an optional port'),
   // Message body length (RFC 9112 section 6).
   contentLengthInvalid: err(400, 'content-length-invalid', 'Content-Length is not a decimal number'),
   contentLengthMismatch: err(400, 'content-length-mismatch', 'Content-Length values differ'),
@@ -35,6 +36,7 @@ export const PARSE_ERROR = {
   transferEncodingWithContentLength: err(400, 'transfer-encoding-with-content-length', 'Transfer-Encoding and Content-Length are both present'),
   transferEncodingInHttp10: err(400, 'transfer-encoding-in-http10', 'Transfer-Encoding is not allowed in an HTTP/1.0 request'),
   transferEncodingUnsupported: err(501, 'transfer-encoding-unsupported', 'Transfer-Encoding other than chunked is not implemented'),
+  transferEncodingNotChunked: err(400, 'transfer-encoding-not-chunked', 'Transfer-Encoding of a request does not end with chunked'),
   // Chunked transfer coding (RFC 9112 section 7.1).
   chunkSizeInvalid: err(400, 'chunk-size-invalid', 'Chunk size is not a hexadecimal number'),
   chunkSizeTooLong: err(400, 'chunk-size-too-long', 'Chunk size has too many digits'),

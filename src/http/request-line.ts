@@ -55,7 +55,7 @@ export function scanRequestLine(
   return error === null && out.method === 'CONNECT' ? PARSE_ERROR.connectUnsupported : error;
 }
 
-/** `HTTP/1.0` or `HTTP/1.1` from `bytes[start, end)`; other well-formed versions are 505 (RFC 9112 section 2.3). */
+/** `HTTP/1.0` or `HTTP/1.1` (also for `HTTP/1.2` and later 1.x) from `bytes[start, end)`; other majors are 505 (RFC 9112 section 2.3). */
 function versionOf(bytes: Uint8Array, start: number, end: number): HttpVersion | ParseError {
   for (let i = start; i < end; i++) {
     const c = bytes[i];
@@ -68,8 +68,9 @@ function versionOf(bytes: Uint8Array, start: number, end: number): HttpVersion |
   const major = (bytes[start + 5] ?? 0) - 0x30;
   const minor = (bytes[start + 7] ?? 0) - 0x30;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return PARSE_ERROR.versionInvalid;
-  if (major !== 1 || minor > 1) return PARSE_ERROR.versionUnsupported;
-  return minor === 1 ? '1.1' : '1.0';
+  if (major !== 1) return PARSE_ERROR.versionUnsupported;
+  // A later 1.x is read as the highest minor version this server implements (RFC 9110 section 2.5).
+  return minor === 0 ? '1.0' : '1.1';
 }
 
 /** Fills `path` and `query` from `target` for the forms a server accepts (RFC 9112 section 3.2). */
@@ -91,8 +92,10 @@ function splitTarget(out: RequestLine): ParseError | null {
   while (pathStart < target.length && target[pathStart] !== '/' && target[pathStart] !== '?') pathStart++;
   if (pathStart === authorityStart) return PARSE_ERROR.targetInvalid;
   const authority = target.slice(authorityStart, pathStart);
-  // userinfo (`user@host`) does not name the host (RFC 9110 section 4.2.4 forbids sending it).
-  out.authority = authority.slice(authority.lastIndexOf('@') + 1);
+  // userinfo (`user@host`) is an error (RFC 9110 section 4.2.4), and an http URI with an empty
+  // host is invalid (section 4.2.1).
+  if (authority.includes('@') || authority.charCodeAt(0) === 0x3a /* : */) return PARSE_ERROR.targetInvalid;
+  out.authority = authority;
   return setPathAndQuery(out, target, pathStart);
 }
 

@@ -30,7 +30,15 @@ const BAD_REQUESTS: ReadonlyArray<readonly [string, string | Buffer, number]> = 
   ['both Content-Length and Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
   ['differing Content-Length values', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
   ['a malformed Content-Length', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3a\r\n\r\nabc', 400],
-  ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n', 501],
+  ['a transfer coding other than chunked', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n', 400],
+  ['chunked after a coding not implemented', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501],
+  ['a coding after chunked', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400],
+  ['a Host with a port that is no number', 'GET / HTTP/1.1\r\nHost: localhost:abc\r\n\r\n', 400],
+  ['a Host with userinfo', 'GET / HTTP/1.1\r\nHost: u@localhost\r\n\r\n', 400],
+  ['a Host naming two hosts', 'GET / HTTP/1.1\r\nHost: localhost, evil.example\r\n\r\n', 400],
+  ['a Host with text after an IP literal', 'GET / HTTP/1.1\r\nHost: [::1]junk\r\n\r\n', 400],
+  ['an absolute-form target with userinfo', 'GET http://user@127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
+  ['an absolute-form target with an empty host', 'GET http://:80/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
   ['a bad chunk size', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400],
   ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n', 400],
   ['obsolete line folding', 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n', 400],
@@ -53,6 +61,17 @@ for (const [what, raw, status] of BAD_REQUESTS) {
     });
   });
 }
+
+test('a later HTTP/1.x is answered as HTTP/1.1 (RFC 9110 section 2.5), and well-formed Host values pass the parser', async () => {
+  await withServer(async (server) => {
+    const [later] = parseResponses(await exchange(server.port, 'GET / HTTP/1.2\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+    assert.equal(later?.status, 200);
+    for (const host of ['127.0.0.1', '127.0.0.1:1', 'localhost:', '[::1]', '[::1]:8000', 'app.localhost:80']) {
+      assert.equal(await statusOf(server.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`), 200, host);
+    }
+    assert.equal(await statusOf(server.port, 'FOO / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), 501);
+  });
+});
 
 test('a request for another host name is refused (DNS rebinding) unless allowed', async () => {
   await withServer(async (server) => {
@@ -82,7 +101,8 @@ test('an absolute-form target names the host and its Host field is ignored (RFC 
     assert.equal(await get(`http://127.0.0.1:${server.port}/`, 'evil.example'), 200);
     assert.equal(await get('http://localhost/?q=1', 'evil.example'), 200);
     assert.equal(await get('http://evil.example/', '127.0.0.1'), 403);
-    assert.equal(await get('http://127.0.0.1@evil.example:80/', '127.0.0.1'), 403);
+    // userinfo in the target is refused before any host is chosen (RFC 9110 section 4.2.4).
+    assert.equal(await get('http://127.0.0.1@evil.example:80/', '127.0.0.1'), 400);
     assert.equal(await get('https://[::1]:8443/', 'evil.example'), 200);
   });
 });

@@ -48,6 +48,7 @@ const MESSAGES: Readonly<Record<number, string>> = {
   403: 'You do not have permission to read',
   404: 'There is no file at',
   405: 'This server only answers GET and HEAD requests.',
+  501: 'This server does not know the method of this request; it answers GET and HEAD requests.',
   414: 'The file name is too long:',
 };
 
@@ -79,9 +80,24 @@ export function statusPage(status: number, content: string): Buffer {
   );
 }
 
-/** Only GET and HEAD are served (RFC 9110 section 15.5.6: 405 lists the allowed methods). */
+/** The methods of RFC 9110 section 9 and PATCH (RFC 5789): a 405 names what is allowed instead. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/**
+ * Only GET and HEAD are served: 405 lists the allowed methods (RFC 9110 section 15.5.6); a
+ * method this server does not know at all gets 501.
+ */
 export function methodNotAllowed(request: Request): Response {
   const page = showsErrorPage(request);
+  // A method this server does not recognise (methods are case-sensitive) is 501, not 405 (RFC 9110 section 9.1).
+  if (!KNOWN_METHODS.has(request.method)) {
+    return {
+      status: 501,
+      headers: page ? HTML_HEADERS : TEXT_HEADERS,
+      body: page ? errorPage(501, undefined) : errorText(501),
+      reason: `method ${request.method} is not implemented`,
+    };
+  }
   return {
     status: 405,
     headers: { ...(page ? HTML_HEADERS : TEXT_HEADERS), Allow: 'GET, HEAD' },
