@@ -46,16 +46,17 @@ test('a missing script, stylesheet or fetch() gets a plain-text 404; a page load
   });
 });
 
-test('other error statuses of the static handler follow the same rule: 400, 405, 414', async () => {
+test('other error statuses of the static handler follow the same rule: 400, 405, 501; a name too long for the file system is a 404', async () => {
   await withServedSite({ 'a.txt': 'a' }, async ({ request }) => {
     const script = 'Sec-Fetch-Dest: script\r\n';
     const page = 'Sec-Fetch-Dest: document\r\n';
     assertTextAnswer(await request('/%zz', script), 400, 'Bad Request', '400');
-    assertTextAnswer(await request(`/${'a'.repeat(300)}`, script), 414, 'URI Too Long', '414');
+    assertTextAnswer(await request(`/${'a'.repeat(300)}`, script), 404, 'Not Found', '404');
+    assertTextAnswer(await request('/a.txt', script, 'FOO'), 501, 'Not Implemented', '501');
     const refused = await request('/a.txt', 'Sec-Fetch-Dest: empty\r\n', 'POST');
     assertTextAnswer(refused, 405, 'Method Not Allowed', '405');
     assert.equal(refused.headers.get('allow'), 'GET, HEAD');
-    for (const [target, method] of [['/%zz', 'GET'], [`/${'a'.repeat(300)}`, 'GET'], ['/a.txt', 'POST']] as const) {
+    for (const [target, method] of [['/%zz', 'GET'], [`/${'a'.repeat(300)}`, 'GET'], ['/a.txt', 'POST'], ['/a.txt', 'FOO']] as const) {
       const response = await request(target, page, method);
       assert.equal(response.headers.get('content-type'), HTML, `${method} ${target.slice(0, 10)}`);
     }

@@ -229,6 +229,13 @@ test('declaredCharset() finds the encoding a page declares, as the prescan would
   assert.equal(charset('<!-- <meta charset="gbk"> --><p>x'), undefined);
   assert.equal(charset('<title><meta charset="gbk"></title>'), undefined);
   assert.equal(charset('<meta name="description" content="no charset here">'), undefined);
+  // `content` counts only with http-equiv="content-type" (HTML 13.2.3.2).
+  assert.equal(charset('<meta name="description" content="about charset=iso-8859-2 tables"><p>café'), undefined);
+  assert.equal(charset('<meta name="description" content="charset=iso-8859-2"><meta charset="gbk">'), 'gbk');
+  // A UTF-16 label on bytes read as ASCII means UTF-8; x-user-defined means windows-1252.
+  assert.equal(charset('<meta charset="utf-16">'), 'utf-8');
+  assert.equal(charset("<meta http-equiv=Content-Type content='text/html; charset=UTF-16BE'>"), 'utf-8');
+  assert.equal(charset('<meta charset=x-user-defined>'), 'windows-1252');
   assert.equal(charset(`<!-- ${'x'.repeat(1024)} --><meta charset="gbk">`), undefined);
   assert.equal(charset(''), undefined);
 });

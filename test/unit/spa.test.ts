@@ -35,6 +35,8 @@ test('a page load of a route no file answers gets the SPA page with 200, the liv
     assert.equal(byAccept.status, 200, 'Accept: text/html without Fetch Metadata');
     const gzip = await request('/users/42', `${NAVIGATION}Accept-Encoding: gzip\r\n`);
     assert.equal(gzip.status, 200);
+    // A segment longer than a file name may be (a token in a route) is still a route.
+    assert.equal((await request(`/reset/${'t'.repeat(300)}`, NAVIGATION)).status, 200);
   }, { liveReload: true, spaFallback: 'index.html' });
 });
 

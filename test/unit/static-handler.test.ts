@@ -146,13 +146,45 @@ test('the handler answers 400 for traversal and bad encoding', async () => {
   });
 });
 
-test('the handler answers 405 with Allow for methods other than GET and HEAD', async () => {
+test('the handler answers 405 with Allow for known methods other than GET and HEAD, 501 for unknown ones', async () => {
   await withHandler({ 'a.txt': 'a' }, (get) => {
     for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
       const response = get('/a.txt', { method });
       assert.equal(response.status, 405, method);
       assert.equal(header(response, 'Allow'), 'GET, HEAD');
     }
+    // Methods are case-sensitive: one this server does not know is 501 (RFC 9110 section 9.1).
+    for (const method of ['FOO', 'get', 'PROPFIND']) assert.equal(get('/a.txt', { method }).status, 501, method);
+  });
+});
+
+test('a page the cache does not hold keeps the charset it declares, as a small one does', async () => {
+  const latin = Buffer.concat([Buffer.from('<!doctype html><meta charset="windows-1252"><title>x</title><p>caf\xe9', 'latin1'), Buffer.alloc(300 * 1024, 'x')]);
+  await withHandler({ 'big.html': latin, 'small.html': latin.subarray(0, 200) }, (get) => {
+    for (const path of ['/big.html', '/small.html']) {
+      const response = get(path, { headers: { Accept: '*/*' } });
+      assert.equal(response.status, 200, path);
+      assert.equal(header(response, 'Content-Type'), 'text/html; charset=windows-1252', path);
+    }
+  });
+});
+
+test('a stylesheet is served with the charset of its @charset rule, and UTF-8 without one; SVG with none', async () => {
+  const files = {
+    'latin.css': Buffer.from('@charset "ISO-8859-1";\np::after { content: "caf\xe9" }', 'latin1'),
+    'big.css': Buffer.concat([Buffer.from('@charset "windows-1252";\n', 'latin1'), Buffer.alloc(300 * 1024, ' ')]),
+    'plain.css': 'p { color: red }',
+    'spaced.css': ' @charset "iso-8859-1";',
+    'wide.css': '@charset "utf-16";',
+    'latin.svg': Buffer.from('<?xml version="1.0" encoding="ISO-8859-1"?><svg xmlns="http://www.w3.org/2000/svg"><text>caf\xe9</text></svg>', 'latin1'),
+  };
+  await withHandler(files, (get) => {
+    assert.equal(header(get('/latin.css'), 'Content-Type'), 'text/css; charset=iso-8859-1');
+    assert.equal(header(get('/big.css'), 'Content-Type'), 'text/css; charset=windows-1252', 'a file the cache does not hold too');
+    assert.equal(header(get('/plain.css'), 'Content-Type'), 'text/css; charset=utf-8');
+    assert.equal(header(get('/spaced.css'), 'Content-Type'), 'text/css; charset=utf-8', 'the rule counts only as the first bytes');
+    assert.equal(header(get('/wide.css'), 'Content-Type'), 'text/css; charset=utf-8');
+    assert.equal(header(get('/latin.svg'), 'Content-Type'), 'image/svg+xml', 'the XML declaration decides');
   });
 });
 

@@ -130,13 +130,14 @@ test('preferredCoding() prefers brotli, honours q-values and *', () => {
   assert.equal(preferredCoding('GZIP ; Q=1'), 'gzip', 'coding names and parameters are case-insensitive');
 });
 
-test('mediaTypeFor() adds charset=utf-8 to text types only and defaults to octet-stream', () => {
+test('mediaTypeFor() adds charset=utf-8 to text types other than XML and defaults to octet-stream', () => {
   assert.equal(mediaTypeFor('/s/index.html').contentType, 'text/html; charset=utf-8');
   assert.equal(mediaTypeFor('/s/INDEX.HTM').html, true);
   assert.equal(mediaTypeFor('/s/app.js').contentType, 'text/javascript; charset=utf-8');
   assert.equal(mediaTypeFor('/s/data.json').contentType, 'application/json; charset=utf-8');
-  assert.equal(mediaTypeFor('/s/logo.svg').contentType, 'image/svg+xml; charset=utf-8');
-  assert.equal(mediaTypeFor('/s/feed.xml').contentType, 'application/xml; charset=utf-8');
+  // XML declares its own encoding, which a charset parameter would override (RFC 7303 section 3.2).
+  assert.equal(mediaTypeFor('/s/logo.svg').contentType, 'image/svg+xml');
+  assert.equal(mediaTypeFor('/s/feed.xml').contentType, 'application/xml');
   assert.equal(mediaTypeFor('/s/site.webmanifest').contentType, 'application/manifest+json; charset=utf-8');
   assert.equal(mediaTypeFor('/s/photo.png').contentType, 'image/png');
   assert.equal(mediaTypeFor('/s/photo.png').compressible, false);

@@ -3,7 +3,7 @@ import mime from 'mime-types';
 
 /** What the static handler needs to know about a file's media type. */
 export interface MediaType {
-  /** The Content-Type field value, with `; charset=utf-8` for text. */
+  /** The Content-Type field value, with `; charset=utf-8` for text other than XML. */
   readonly contentType: string;
   /** Worth compressing with gzip or brotli (text, JSON, SVG, WebAssembly, uncompressed fonts). */
   readonly compressible: boolean;
@@ -42,8 +42,10 @@ export function mediaTypeFor(filePath: string): MediaType {
 function describe(type: string): MediaType {
   const text = isText(type);
   return {
-    // Files on disk are assumed to be UTF-8, like every editor writes them by default.
-    contentType: text ? `${type}; charset=utf-8` : type,
+    // Files on disk are assumed to be UTF-8, like every editor writes them by default. XML says
+    // its own encoding (a BOM or `<?xml encoding=...?>`, UTF-8 without), which a charset
+    // parameter would override (RFC 7303 section 3.2): XML types get none.
+    contentType: text && !isXml(type) ? `${type}; charset=utf-8` : type,
     compressible: text || BINARY_COMPRESSIBLE.has(type),
     html: type === 'text/html',
   };
@@ -51,4 +53,8 @@ function describe(type: string): MediaType {
 
 function isText(type: string): boolean {
   return type.startsWith('text/') || TEXT_TYPES.has(type) || type.endsWith('+json') || type.endsWith('+xml');
+}
+
+function isXml(type: string): boolean {
+  return type === 'application/xml' || type === 'text/xml' || type.endsWith('+xml');
 }

@@ -192,11 +192,31 @@ const CHARSET_LABEL = /^[A-Za-z0-9._:-]{1,40}$/;
  * Shift_JIS pages; so the header repeats the page's own declaration, and UTF-8 is assumed only
  * for pages that declare nothing.
  */
-export function htmlContentType(body: Buffer): string {
+function htmlContentType(body: Buffer): string {
   const declared = declaredCharset(body);
   return declared !== undefined && CHARSET_LABEL.test(declared)
     ? `text/html; charset=${declared.toLowerCase()}`
     : 'text/html; charset=utf-8';
+}
+
+/** `@charset "name";` as the first bytes of a stylesheet (CSS Syntax section 3.2: exactly so). */
+const CSS_CHARSET = /^@charset "([A-Za-z0-9._:+-]{1,40})";/;
+
+/**
+ * A stylesheet's Content-Type: a charset in the header would override its `@charset` rule (CSS
+ * Syntax section 3.2), so the header repeats the rule's encoding, and says UTF-8 without one
+ * (a BOM still wins in the browser). A UTF-16 label there is read as UTF-8, as browsers do.
+ */
+export function cssContentType(body: Buffer): string {
+  const declared = CSS_CHARSET.exec(body.toString('latin1', 0, 64))?.[1]?.toLowerCase();
+  if (declared === undefined || !CHARSET_LABEL.test(declared) || declared.startsWith('utf-16')) return 'text/css; charset=utf-8';
+  return `text/css; charset=${declared}`;
+}
+
+/** The Content-Type of a file's bytes: pages and stylesheets by what they declare, others by their extension. */
+export function contentTypeOf(media: MediaType, body: Buffer): string {
+  if (media.html) return htmlContentType(body);
+  return media.contentType === 'text/css; charset=utf-8' ? cssContentType(body) : media.contentType;
 }
 
 /** Everything needed to cache a file that `openSafePath` opened. */
@@ -326,7 +346,7 @@ export class FileCache {
 
   private version(init: CachedFileInit, key: string, body: Buffer): FileVersion {
     const { stats, media } = init;
-    const contentType = media.html ? htmlContentType(body) : media.contentType;
+    const contentType = contentTypeOf(media, body);
     const meta = fileMeta(stats.mtimeMs, contentType, media.compressible);
     return new FileVersion(key, identityOf(stats), meta, body, init.statAt, this.growVersion);
   }

@@ -1,6 +1,6 @@
 import type { Disposable } from '../handler';
 import type { MediaType } from './content-type';
-import { contentTag, htmlContentType } from './file-cache';
+import { contentTag, contentTypeOf } from './file-cache';
 import { Document, fileMeta } from './representation';
 
 /** Bytes to serve instead of a file's (an editor's unsaved text), and when they last changed. */
@@ -43,7 +43,7 @@ export class OverlayDocuments {
   servable(key: string, media: MediaType, content: OverlayContent): Servable {
     const known = this.made.get(key);
     if (known !== undefined && known.content === content) return known.servable;
-    const contentType = media.html ? htmlContentType(content.bytes) : media.contentType;
+    const contentType = contentTypeOf(media, content.bytes);
     const meta = fileMeta(content.modifiedMs, contentType, media.compressible);
     // The tag hashes the bytes, as for files: unsaved text never shares a validator with the saved file.
     const raw = new Document(content.bytes, contentTag(content.bytes), meta, () => undefined);

@@ -165,7 +165,7 @@ function fail(status: PathFailure['status'], reason: string): PathFailure {
 
 /**
  * The response status for a file-system error on `path`: missing is 404, forbidden is 403, a
- * name too long is 414. Any other error is unexpected and rethrown (the connection answers 500).
+ * name too long is 404. Any other error is unexpected and rethrown (the connection answers 500).
  */
 export function fsFailure(error: unknown, path: string): PathFailure {
   switch ((error as NodeJS.ErrnoException | undefined)?.code) {
@@ -179,7 +179,8 @@ export function fsFailure(error: unknown, path: string): PathFailure {
     case 'ELOOP':
       return fail(404, `no file at ${path} (a loop of links)`);
     case 'ENAMETOOLONG':
-      return fail(414, `file name too long: ${path}`);
+      // No file can have that name; the URI itself is not too long, and an SPA route may be.
+      return fail(404, `no file at ${path} (a name longer than the file system allows)`);
     default:
       throw error;
   }

@@ -1,9 +1,10 @@
-import { closeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { sep } from 'node:path';
 import type { Body, FileBody, Request, Response } from '../handler';
+import { PRESCAN_WINDOW } from '../html/tag-scanner';
 import { mediaTypeFor, type MediaType } from './content-type';
 import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, redirect, showsErrorPage, TEXT_HEADERS } from './errors-page';
-import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
+import { CachedFile, contentTypeOf, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing, type Listing } from './listing';
 import { openSafePath, type OpenedFile } from './open-file';
@@ -254,7 +255,9 @@ function serveLarge(request: Request, target: FileTarget, media: MediaType): Res
   const { stats, fd } = target;
   let response: Response;
   try {
-    const meta = fileMeta(stats.mtimeMs, media.contentType, false);
+    // A page or a stylesheet declares its encoding in its first bytes, as a cached one does.
+    const contentType = media.html || media.contentType.startsWith('text/css') ? contentTypeOf(media, readPrescanWindow(fd)) : media.contentType;
+    const meta = fileMeta(stats.mtimeMs, contentType, false);
     const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
     const representation = new Representation(etag, meta, stats.size, fd, false);
     const range = request.method === 'GET' ? request.headers.get('range') : undefined;
@@ -265,6 +268,12 @@ function serveLarge(request: Request, target: FileTarget, media: MediaType): Res
   }
   if (!isFileBody(response.body)) closeSync(fd);
   return response;
+}
+
+/** The first PRESCAN_WINDOW bytes of the open file, read at offset 0 (the descriptor's position is not moved). */
+function readPrescanWindow(fd: number): Buffer {
+  const window = Buffer.allocUnsafe(PRESCAN_WINDOW);
+  return window.subarray(0, readSync(fd, window, 0, PRESCAN_WINDOW, 0));
 }
 
 function isFileBody(body: Body | undefined): body is FileBody {
