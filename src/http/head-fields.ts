@@ -71,6 +71,9 @@ export class HeadFields implements RequestLine, RequestHead {
     // RFC 9112 section 3.2.2: for an absolute-form target the received Host field is ignored
     // and the target names the host; `host` says so for every reader of the head.
     if (this.authority !== '') headers.set('host', this.authority);
+    // Equal Content-Length values, repeated or as a list (`3, 3`), are one length (RFC 9110
+    // section 8.6): readers of the head (a WSGI app's CONTENT_LENGTH) see that number alone.
+    if (framing.kind === 'length') headers.set('content-length', String(framing.length));
     const options = (seen & SEEN_CONNECTION) === 0 ? 0 : connectionOptions(headers.get('connection') ?? '');
     const expect = (seen & SEEN_EXPECT) === 0 ? undefined : headers.get('expect');
     // RFC 9112 section 9.3: persistent unless close; HTTP/1.0 only with keep-alive.

@@ -247,6 +247,14 @@ test('the environ follows PEP 3333: latin-1 PATH_INFO, joined fields, fields wit
     assert.equal(environ.file_wrapper, true);
     assert.equal(environ.body, body);
     await waitFor(() => lines.some((l) => l.includes('wsgi.errors: environ was asked for')), 3000, 'the wsgi.errors line');
+
+    // Equal Content-Length values, repeated or as a list, are one number (RFC 3875: CONTENT_LENGTH is digits).
+    for (const fields of ['Content-Length: 3\r\nContent-Length: 3\r\n', 'Content-Length: 3, 3\r\n']) {
+      const twice = await request(server.port, `POST /environ_json HTTP/1.1\r\nHost: 127.0.0.1\r\n${fields}${close}\r\nabc`);
+      const seen = JSON.parse(twice.body.toString()) as Record<string, unknown>;
+      assert.equal(seen.CONTENT_LENGTH, '3', fields);
+      assert.equal(seen.body, 'abc');
+    }
   });
 });
 

@@ -207,7 +207,7 @@ const CSS_CHARSET = /^@charset "([A-Za-z0-9._:+-]{1,40})";/;
  * Syntax section 3.2), so the header repeats the rule's encoding, and says UTF-8 without one
  * (a BOM still wins in the browser). A UTF-16 label there is read as UTF-8, as browsers do.
  */
-export function cssContentType(body: Buffer): string {
+function cssContentType(body: Buffer): string {
   const declared = CSS_CHARSET.exec(body.toString('latin1', 0, 64))?.[1]?.toLowerCase();
   if (declared === undefined || !CHARSET_LABEL.test(declared) || declared.startsWith('utf-16')) return 'text/css; charset=utf-8';
   return `text/css; charset=${declared}`;
