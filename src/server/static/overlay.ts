@@ -1,6 +1,7 @@
 import type { Disposable } from '../handler';
 import type { MediaType } from './content-type';
-import { contentTag, contentTypeOf } from './file-cache';
+import { contentTypeOf } from './declared-type';
+import { contentTag } from './file-cache';
 import { Document, fileMeta } from './representation';
 
 /** Bytes to serve instead of a file's (an editor's unsaved text), and when they last changed. */

@@ -4,7 +4,8 @@ import type { Body, FileBody, Request, Response } from '../handler';
 import { PRESCAN_WINDOW } from '../html/tag-scanner';
 import { mediaTypeFor, type MediaType } from './content-type';
 import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, redirect, showsErrorPage, TEXT_HEADERS } from './errors-page';
-import { CachedFile, contentTypeOf, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
+import { contentTypeOf, declaresEncoding } from './declared-type';
+import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing, type Listing } from './listing';
 import { openSafePath, type OpenedFile } from './open-file';
@@ -256,7 +257,7 @@ function serveLarge(request: Request, target: FileTarget, media: MediaType): Res
   let response: Response;
   try {
     // A page or a stylesheet declares its encoding in its first bytes, as a cached one does.
-    const contentType = media.html || media.contentType.startsWith('text/css') ? contentTypeOf(media, readPrescanWindow(fd)) : media.contentType;
+    const contentType = declaresEncoding(media) ? contentTypeOf(media, readPrescanWindow(fd)) : media.contentType;
     const meta = fileMeta(stats.mtimeMs, contentType, false);
     const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
     const representation = new Representation(etag, meta, stats.size, fd, false);
