@@ -222,12 +222,13 @@ class ProxyExchange implements UpstreamUser {
     if (head.status === 101) return this.switchProtocols(head);
     this.head = head;
     const pages = this.context.pages;
+    const page = pages !== undefined && rewritablePage(head);
     // A 304 repeats the Vary of the page it revalidates (RFC 9110 section 15.4.5), and a cache
     // takes the 304's over the stored one: ours must be in it, though a 304 names no type.
-    if (pages !== undefined && (rewritablePage(head) || revalidatesVary(head))) this.vary = DOCUMENT_FIELDS;
+    if (page || (pages !== undefined && revalidatesVary(head))) this.vary = DOCUMENT_FIELDS;
     const framing = head.framing;
     if (framing.kind === 'none') return this.settleEmpty(head);
-    this.rewrite = pages !== undefined && injectable(this.request, head, pages);
+    this.rewrite = page && injectable(this.request, head, pages as PageRewrite);
     this.hold = this.rewrite || (framing.kind === 'length' && framing.length <= MAX_HELD);
     if (this.hold && framing.kind === 'length' && framing.length <= MAX_HELD) this.whole = Buffer.allocUnsafe(framing.length);
   }

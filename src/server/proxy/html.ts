@@ -66,13 +66,13 @@ export function revalidatesVary(head: ResponseHead): boolean {
 }
 
 /**
- * True when the answer is a rewritable page (above) for a navigation that did not ask for it
- * untransformed, with a body that is the whole representation (never a 206 range, never a 304,
- * which have none).
+ * For an answer that is a rewritable page (above): true when it goes to a navigation that did not
+ * ask for it untransformed, with a body that is the whole representation (never a 206 range,
+ * never a 304, which have none).
  */
 export function injectable(request: Request, head: ResponseHead, pages: PageRewrite): boolean {
   if (head.status === 206 || head.headers.has('content-range')) return false;
-  return rewritablePage(head) && !noTransform(request.headers.get('cache-control')) && pages.applies(request);
+  return !noTransform(request.headers.get('cache-control')) && pages.applies(request);
 }
 
 /**
