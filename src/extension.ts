@@ -12,7 +12,7 @@ let manager: ServerManager | undefined;
 
 export function activate(context: vscode.ExtensionContext): TinyServerApi {
   const log = new LogChannel();
-  const servers = new ServerManager(log);
+  const servers = new ServerManager(log, restrictedSettings(context.extension.packageJSON));
   manager = servers;
   // VS Code disposes subscriptions in order: the UI goes first, the log last, so that closing
   // servers can still write to it.
@@ -24,16 +24,28 @@ export function activate(context: vscode.ExtensionContext): TinyServerApi {
       if (workspaceFolder === undefined) return { ok: false, message: `${folder.toString()} is not an open workspace folder` };
       return servers.start(workspaceFolder);
     },
-    stop: (folder) => servers.stop(folder),
+    stop: async (folder) => {
+      const workspaceFolder = vscode.workspace.getWorkspaceFolder(folder);
+      if (workspaceFolder !== undefined) await servers.stop(workspaceFolder.uri);
+    },
     stopAll: () => servers.stopAll(),
     onDidChangeServers: servers.onDidChangeServers,
     onDidLog: log.onDidLog,
   };
 }
 
-/** Stops every server; VS Code waits for the promise, so no socket outlives the extension. */
+/** The settings package.json names as restricted (VS Code withholds workspace values of them in Restricted Mode). */
+function restrictedSettings(manifest: unknown): readonly string[] {
+  const list = (manifest as { capabilities?: { untrustedWorkspaces?: { restrictedConfigurations?: unknown } } }).capabilities?.untrustedWorkspaces?.restrictedConfigurations;
+  return Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
+}
+
+/**
+ * Stops every server. VS Code waits for the promise (it disposes the subscriptions meanwhile, so
+ * the servers are taken from the manager before that), and no socket outlives the extension.
+ */
 export function deactivate(): Promise<void> | undefined {
-  const stopping = manager?.stopAll();
+  const stopping = manager?.shutdown();
   manager = undefined;
   return stopping;
 }

@@ -45,11 +45,12 @@ export interface TinyServerApi {
   /** The servers running now, in the order they started. */
   servers(): readonly ServerInfo[];
   /**
-   * Starts the server of a workspace folder with its current settings, or answers the running
-   * one. Shows the same notifications as the Start command but opens no browser.
+   * Starts the server of a workspace folder (given as the folder or as any path inside it) with
+   * its current settings, or answers the running one. Shows the same notifications as the Start
+   * command but opens no browser.
    */
   start(folder: vscode.Uri): Promise<StartOutcome>;
-  /** Stops the server of a folder; resolves once its port is free. */
+  /** Stops the server of a folder (or of the folder a path is in); resolves once its port is free. */
   stop(folder: vscode.Uri): Promise<void>;
   /** Stops every server; resolves once all their ports are free. */
   stopAll(): Promise<void>;

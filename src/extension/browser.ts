@@ -1,13 +1,24 @@
 import * as vscode from 'vscode';
+import { hostName } from '../server/host-check';
+import type { TinyServer } from '../server/server';
 
 /**
- * Opens `url` in VS Code's Simple Browser beside the editor, keeping focus where it is. The
- * address goes through `asExternalUri` first so that remote, Codespaces and web setups get an
- * address their browser can reach (a port-forwarding proxy, for instance).
+ * `url` as the user's browser reaches it: `asExternalUri` gives remote, Codespaces and web setups
+ * a port forwarder's address. When the forwarder names the server by a host of its own, `server`
+ * is told to answer that name, which its DNS-rebinding check would otherwise refuse with 403.
  */
-export async function openInSimpleBrowser(url: string, viewColumn = vscode.ViewColumn.Beside): Promise<void> {
+export async function externalUri(url: string, server: Pick<TinyServer, 'allowHost'>): Promise<vscode.Uri> {
+  const local = vscode.Uri.parse(url);
+  const external = await vscode.env.asExternalUri(local);
+  const host = hostName(external.authority.slice(external.authority.lastIndexOf('@') + 1));
+  if (host !== '' && host.toLowerCase() !== hostName(local.authority).toLowerCase()) server.allowHost(host);
+  return external;
+}
+
+/** Opens `url` of `server` in VS Code's Simple Browser beside the editor, keeping focus where it is. */
+export async function openInSimpleBrowser(url: string, server: Pick<TinyServer, 'allowHost'>, viewColumn = vscode.ViewColumn.Beside): Promise<void> {
   simpleBrowserUrl = url;
-  const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
+  const external = await externalUri(url, server);
   await vscode.commands.executeCommand('simpleBrowser.api.open', external, { viewColumn, preserveFocus: true });
 }
 
@@ -22,26 +33,40 @@ export function showsInSimpleBrowser(url: string): boolean {
 
 /** The open Simple Browser's tab, once Tiny Server has opened one; undefined when closed since. */
 export function simpleBrowserTab(): vscode.Tab | undefined {
-  if (simpleBrowserUrl === undefined) return undefined;
+  return simpleBrowserUrl === undefined ? undefined : anySimpleBrowserTab();
+}
+
+/**
+ * Called when tabs closed: once no Simple Browser is left, the one Tiny Server opened is gone, and
+ * a Simple Browser the user opens later on another address is not Tiny Server's to navigate.
+ */
+export function onTabsClosed(closed: readonly vscode.Tab[]): void {
+  if (closed.some(isSimpleBrowser) && anySimpleBrowserTab() === undefined) simpleBrowserUrl = undefined;
+}
+
+function anySimpleBrowserTab(): vscode.Tab | undefined {
   for (const group of vscode.window.tabGroups.all) {
     for (const tab of group.tabs) {
-      if (tab.input instanceof vscode.TabInputWebview && tab.input.viewType.includes('simpleBrowser.view')) return tab;
+      if (isSimpleBrowser(tab)) return tab;
     }
   }
   return undefined;
 }
 
-/** Opens `url` in the system browser; false when VS Code could not open it. */
-export async function openInExternalBrowser(url: string): Promise<boolean> {
-  const external = await vscode.env.asExternalUri(vscode.Uri.parse(url));
-  return vscode.env.openExternal(external);
+function isSimpleBrowser(tab: vscode.Tab): boolean {
+  return tab.input instanceof vscode.TabInputWebview && tab.input.viewType.includes('simpleBrowser.view');
 }
 
-/** Opens `url` the way `target` says; errors become a message instead of a failed command. */
-export async function openUrl(url: string, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
+/** Opens `url` of `server` in the system browser; false when VS Code could not open it. */
+export async function openInExternalBrowser(url: string, server: Pick<TinyServer, 'allowHost'>): Promise<boolean> {
+  return vscode.env.openExternal(await externalUri(url, server));
+}
+
+/** Opens `url` of `server` the way `target` says; errors become a message instead of a failed command. */
+export async function openUrl(url: string, server: Pick<TinyServer, 'allowHost'>, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
   try {
-    if (target === 'simpleBrowser') await openInSimpleBrowser(url);
-    else if (!(await openInExternalBrowser(url))) throw new Error('the system browser did not accept it');
+    if (target === 'simpleBrowser') await openInSimpleBrowser(url, server);
+    else if (!(await openInExternalBrowser(url, server))) throw new Error('the system browser did not accept it');
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const where = target === 'simpleBrowser' ? 'the Simple Browser' : 'the external browser';

@@ -1,10 +1,12 @@
+import { realpathSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { ServerInfo } from './api';
-import { openUrl } from './browser';
+import { externalUri, openUrl } from './browser';
 import type { LogChannel } from './log-channel';
 import { toInfo, type RunningServer, type ServerManager } from './manager';
 import { activeTabUri } from './follow-editor';
 import { readSettings } from './settings';
+import { urlPathOf } from '../server/url-path';
 
 /** Command identifiers, as contributed in package.json. */
 export const COMMAND = {
@@ -53,10 +55,11 @@ class Commands {
     const folder = await this.pickFolderToStart(arg);
     if (folder === undefined) return undefined;
     const outcome = await this.manager.start(folder);
-    if (!outcome.ok) return undefined;
+    const running = this.manager.get(folder.uri);
+    if (!outcome.ok || running === undefined) return undefined;
     const read = readSettings(folder);
     const target = read.ok ? read.settings.openOnStart : 'simpleBrowser';
-    if (target !== 'none') await openUrl(outcome.server.url, target);
+    if (target !== 'none') await openUrl(outcome.server.url, running.server, target);
     return outcome.server;
   }
 
@@ -79,13 +82,14 @@ class Commands {
 
   async open(arg: unknown, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
     const entry = await this.runningServer(arg, 'Open which server?');
-    if (entry !== undefined) await openUrl(toInfo(entry).url, target);
+    if (entry !== undefined) await openUrl(toInfo(entry).url, entry.server, target);
   }
 
   async copyUrl(arg: unknown): Promise<string | undefined> {
     const entry = await this.runningServer(arg, 'Copy the address of which server?');
     if (entry === undefined) return undefined;
-    const url = toInfo(entry).url;
+    // The address the user's browser reaches: a forwarded one in remote and web setups.
+    const url = (await externalUri(toInfo(entry).url, entry.server)).toString(true);
     await vscode.env.clipboard.writeText(url);
     void vscode.window.showInformationMessage(`Copied ${url}`);
     return url;
@@ -98,6 +102,11 @@ class Commands {
     if (file.scheme !== 'file') return this.refuse(`Only files on disk can be previewed, not ${file.toString()}`);
     const folder = vscode.workspace.getWorkspaceFolder(file);
     if (folder === undefined) return this.refuse(`${file.fsPath} is not inside an open workspace folder`);
+    const read = readSettings(folder);
+    // A file outside tinyServer.root is refused before a server starts for nothing.
+    if (this.manager.get(folder.uri) === undefined && read.ok && urlPathOf(rootsOf(read.settings.server.root), file.fsPath) === undefined) {
+      return this.refuse(`${file.fsPath} is outside the served folder ${read.settings.server.root} (setting tinyServer.root)`);
+    }
     const outcome = await this.manager.start(folder);
     const running = this.manager.get(folder.uri);
     if (!outcome.ok || running === undefined) return undefined;
@@ -107,8 +116,7 @@ class Commands {
     if (url === undefined) {
       return this.refuse(`${file.fsPath} is outside the served folder ${running.server.root} (setting tinyServer.root)`);
     }
-    const read = readSettings(folder);
-    await openUrl(url, read.ok && read.settings.openOnStart === 'externalBrowser' ? 'externalBrowser' : 'simpleBrowser');
+    await openUrl(url, running.server, read.ok && read.settings.openOnStart === 'externalBrowser' ? 'externalBrowser' : 'simpleBrowser');
     return url;
   }
 
@@ -188,5 +196,14 @@ class Commands {
   private refuse(message: string): undefined {
     void vscode.window.showErrorMessage(message);
     return undefined;
+  }
+}
+
+/** A root as given and with symlinks resolved, as a server knows it (TinyServer.urlOf). */
+function rootsOf(root: string): string[] {
+  try {
+    return [root, realpathSync.native(root)];
+  } catch {
+    return [root];
   }
 }

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { openInSimpleBrowser, showsInSimpleBrowser, simpleBrowserTab } from './browser';
+import { onTabsClosed, openInSimpleBrowser, showsInSimpleBrowser, simpleBrowserTab } from './browser';
 import { DisposableOwner } from './dispose';
 import type { ServerManager } from './manager';
 
@@ -14,7 +14,12 @@ export const SHOWABLE = /\.(html?|xhtml|svg|xml|txt|png|jpe?g|gif|webp|avif|bmp|
 export class EditorFollower extends DisposableOwner {
   constructor(private readonly manager: ServerManager) {
     super();
-    this._register(vscode.window.tabGroups.onDidChangeTabs(() => this.follow()));
+    this._register(
+      vscode.window.tabGroups.onDidChangeTabs((event) => {
+        onTabsClosed(event.closed);
+        this.follow();
+      }),
+    );
     this._register(vscode.window.tabGroups.onDidChangeTabGroups(() => this.follow()));
   }
 
@@ -29,7 +34,7 @@ export class EditorFollower extends DisposableOwner {
     if (url === undefined || browser === undefined || showsInSimpleBrowser(url)) return;
     // In the editor's own group, showing the page would hide the editor being typed into.
     if (browser.group === vscode.window.tabGroups.activeTabGroup) return;
-    void openInSimpleBrowser(url, browser.group.viewColumn);
+    void openInSimpleBrowser(url, running.server, browser.group.viewColumn);
   }
 }
 

@@ -71,6 +71,8 @@ export class LogChannel extends DisposableOwner {
   }
 
   private write(level: Level, message: string): void {
+    // Servers closed at deactivation may finish after VS Code disposed the channel.
+    if (this.isDisposed) return;
     this.batch.flush();
     this.emit(level, message);
   }

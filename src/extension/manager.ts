@@ -8,13 +8,15 @@ import { DisposableOwner } from './dispose';
 import { EditorOverlay } from './editor-overlay';
 import type { LogChannel } from './log-channel';
 import { onInterpreterChanged, selectedInterpreter } from './python';
-import { needsRestart, pythonIsSet, readSettings, SECTION, type FolderSettings, type SettingsResult } from './settings';
+import { needsRestart, pythonIsSet, readSettings, SECTION, withheldSettings, type FolderSettings, type SettingsResult } from './settings';
 
 /** One running server and what belongs to it. */
 export interface RunningServer {
   readonly folder: vscode.WorkspaceFolder;
   readonly server: TinyServer;
   readonly settings: FolderSettings;
+  /** Whether it serves unsaved editor text, and so holds a use of the manager's overlay. */
+  readonly usesOverlay: boolean;
 }
 
 /**
@@ -30,12 +32,21 @@ export class ServerManager extends DisposableOwner {
   readonly onDidChangeServers = this.changeEmitter.event;
   private warnedAboutTrust = false;
   private warnedAboutNetwork = false;
-  /** Unsaved editor text, kept while a running server serves it (`tinyServer.updateOn`: change). */
+  /** Unsaved editor text, kept while a server serves it (`tinyServer.updateOn`: change). */
   private overlay: EditorOverlay | undefined;
+  /** Servers, starting or running, that hold the overlay; it is dropped when none does. */
+  private overlayUsers = 0;
   /** Set once a server's app runs on the Python extension's interpreter, which may change. */
   private interpreterWatch: Promise<unknown> | undefined;
 
-  constructor(private readonly log: LogChannel) {
+  /** Folders told that Restricted Mode withholds some of their settings. */
+  private readonly toldWithheld = new Set<string>();
+
+  /** `restricted`: package.json's restrictedConfigurations, which Restricted Mode withholds. */
+  constructor(
+    private readonly log: LogChannel,
+    private readonly restricted: readonly string[] = [],
+  ) {
     super();
     this._register(vscode.workspace.onDidChangeConfiguration((event) => this.onSettingsChanged(event)));
     this._register(
@@ -44,11 +55,13 @@ export class ServerManager extends DisposableOwner {
         this.updateContextKeys();
       }),
     );
-    // A server started in Restricted Mode serves files only; trust brings its app.
+    // A server started in Restricted Mode serves files only, on the user's values of the
+    // restricted settings; trust brings its app and the workspace's values.
     this._register(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         for (const entry of this.list()) {
           if (entry.settings.server.app !== '') void this.restart(entry.folder, 'the workspace is trusted now, so its app can run');
+          else if (withheldSettings(entry.folder, this.restricted).length > 0) void this.restart(entry.folder, 'the workspace is trusted now, so its settings apply');
         }
       }),
     );
@@ -86,7 +99,22 @@ export class ServerManager extends DisposableOwner {
     });
   }
 
-  /** Closes every server without waiting; `deactivate` has already awaited `stopAll()`. */
+  /**
+   * Stops every server, for `deactivate`. VS Code disposes the manager right after calling
+   * `deactivate`, without waiting for it, so the servers are taken from the table here at once
+   * and closed directly instead of through each folder's queue of operations.
+   */
+  shutdown(): Promise<void> {
+    const entries = this.list();
+    this.running.clear();
+    const closing = entries.map(async (entry) => {
+      await entry.server.close();
+      this.log.info(`[${entry.folder.name}] Stopped the server on port ${entry.server.port}`);
+    });
+    return Promise.all(closing).then(() => undefined);
+  }
+
+  /** Closes every server without waiting (`shutdown` has taken them when VS Code deactivated). */
   override dispose(): void {
     for (const entry of this.running.values()) entry.server.dispose();
     this.running.clear();
@@ -105,8 +133,9 @@ export class ServerManager extends DisposableOwner {
     if (!read.ok) return this.failed(folder, read.message);
     const settings = read.settings;
     this.warnIfPublic(settings.server.host);
+    this.tellWithheld(folder);
 
-    const overlay = settings.updateOn === 'change' && settings.server.liveReload ? this.editorOverlay() : undefined;
+    const overlay = settings.updateOn === 'change' && settings.server.liveReload ? this.acquireOverlay() : undefined;
     const result = await startSafely({
       ...settings.server,
       app: this.trustedApp(folder, settings.server.app),
@@ -117,7 +146,7 @@ export class ServerManager extends DisposableOwner {
       onConsole: (entry) => this.log.logPageConsole(folder.name, entry),
     });
     if (!result.ok) {
-      this.releaseOverlay();
+      if (overlay !== undefined) this.releaseOverlay();
       return this.failed(folder, result.error.message);
     }
     const server = result.server;
@@ -125,7 +154,7 @@ export class ServerManager extends DisposableOwner {
       await server.close();
       return { ok: false, message: 'Tiny Server was shut down while the server was starting' };
     }
-    const entry: RunningServer = { folder, server, settings };
+    const entry: RunningServer = { folder, server, settings, usesOverlay: overlay !== undefined };
     this.running.set(folder.uri.toString(), entry);
     this.announce(entry);
     this.changed();
@@ -137,7 +166,7 @@ export class ServerManager extends DisposableOwner {
     if (entry === undefined) return;
     this.running.delete(folder.toString());
     await entry.server.close();
-    this.releaseOverlay();
+    if (entry.usesOverlay) this.releaseOverlay();
     this.log.info(`[${entry.folder.name}] Stopped the server on port ${entry.server.port}`);
     this.changed();
   }
@@ -181,6 +210,22 @@ export class ServerManager extends DisposableOwner {
   }
 
   /**
+   * In Restricted Mode, says once per folder which of its settings VS Code withholds (its port,
+   * proxy and the like), since the server then differs from what the workspace asks for.
+   */
+  private tellWithheld(folder: vscode.WorkspaceFolder): void {
+    if (vscode.workspace.isTrusted || this.toldWithheld.has(folder.uri.toString())) return;
+    const withheld = withheldSettings(folder, this.restricted);
+    if (withheld.length === 0) return;
+    this.toldWithheld.add(folder.uri.toString());
+    const message = `Restricted Mode: the workspace's ${withheld.join(', ')} ${withheld.length === 1 ? 'is' : 'are'} not applied until you trust this workspace; user settings and defaults apply instead`;
+    this.log.warn(`[${folder.name}] ${message}`);
+    void vscode.window.showWarningMessage(`Tiny Server (${folder.name}): ${message}.`, 'Manage Workspace Trust').then((choice) => {
+      if (choice !== undefined) void vscode.commands.executeCommand('workbench.trust.manage');
+    });
+  }
+
+  /**
    * Binding beyond loopback is allowed, but the user hears once per session what it means (the
    * CLI warns for the same addresses).
    */
@@ -192,37 +237,51 @@ export class ServerManager extends DisposableOwner {
     void vscode.window.showWarningMessage(`${message}.`);
   }
 
-  /** The overlay, made when a server first needs it; unsupported VS Code versions say so once. */
-  private editorOverlay(): EditorOverlay | undefined {
+  /**
+   * A use of the overlay, made when a server first needs it; unsupported VS Code versions say so
+   * once. Counted from before the server starts, so that another folder's failed start or stop
+   * meanwhile cannot drop the overlay this one is being given.
+   */
+  private acquireOverlay(): EditorOverlay | undefined {
     if (this.overlay === undefined) {
       this.overlay = new EditorOverlay();
       if (!this.overlay.supported) {
         this.log.warn('Pages update when files are saved: this VS Code has no encoding API (1.100 or later), which serving unsaved text in each file\'s own encoding needs');
       }
     }
-    return this.overlay.supported ? this.overlay : undefined;
+    if (!this.overlay.supported) return undefined;
+    this.overlayUsers += 1;
+    return this.overlay;
   }
 
-  /** Drops the overlay once no running server serves unsaved text. */
+  /** Gives back a use of the overlay, which is dropped once no server holds one. */
   private releaseOverlay(): void {
-    if (this.overlay === undefined) return;
-    const inUse = this.list().some((entry) => entry.settings.updateOn === 'change' && entry.settings.server.liveReload);
-    if (inUse) return;
+    this.overlayUsers -= 1;
+    if (this.overlayUsers > 0 || this.overlay === undefined) return;
     this.overlay.dispose();
     this.overlay = undefined;
   }
 
   private onSettingsChanged(event: vscode.ConfigurationChangeEvent): void {
     for (const entry of this.list()) {
-      if (event.affectsConfiguration(SECTION, entry.folder.uri)) void this.restartIfChanged(entry, 'its settings changed');
+      // files.watcherExclude is part of what a server ignores (settings.ts, watchIgnoreOf).
+      const affected = event.affectsConfiguration(SECTION, entry.folder.uri) || event.affectsConfiguration('files.watcherExclude', entry.folder.uri);
+      if (affected) void this.restartIfChanged(entry, 'its settings changed');
     }
   }
 
+  /**
+   * Restarts a server whose settings now shape it differently; settings that only the extension
+   * reads while it runs (followEditor, openOnStart) are taken without a restart.
+   */
   private async restartIfChanged(entry: RunningServer, why: string): Promise<void> {
     const read = await this.settingsOf(entry.folder);
-    // openOnStart only matters at the next start; everything else shapes the running server.
-    if (read.ok && !needsRestart(entry.settings, read.settings)) return;
-    if (this.get(entry.folder.uri) === entry) await this.restart(entry.folder, why);
+    const current = this.get(entry.folder.uri) === entry;
+    if (read.ok && !needsRestart(entry.settings, read.settings)) {
+      if (current) this.running.set(entry.folder.uri.toString(), { ...entry, settings: read.settings });
+      return;
+    }
+    if (current) await this.restart(entry.folder, why);
   }
 
   /**

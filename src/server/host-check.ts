@@ -97,17 +97,28 @@ function forbidden(host: string): Response {
   };
 }
 
+/** The host check of one server; `allow` adds a name for as long as the server runs. */
+export interface HostCheck {
+  readonly handle: Handler;
+  /**
+   * Also answers requests addressed to `name` (a name or IP literal, without port) from now on:
+   * the address a port forwarder gives the server, which the user asked for by opening it there.
+   */
+  allow(name: string): void;
+}
+
 /**
  * DNS-rebinding protection: a hostile page can point its own name at any address of this
  * machine, loopback included, whatever address the server binds; its requests then carry that
  * name in `Host`. So every server answers only loopback names, IP literals of this machine, the
- * name or address it binds (unless that is a wildcard) and `allowedHosts`; anything else is 403.
- * An IP literal cannot be rebound, but one of another machine means the request was not meant
- * for this server. Answers `undefined` (pass on) for allowed hosts.
+ * name or address it binds (unless that is a wildcard), `allowedHosts` and the names allowed
+ * since; anything else is 403. An IP literal cannot be rebound, but one of another machine means
+ * the request was not meant for this server. Answers `undefined` (pass on) for allowed hosts.
  */
-export function createHostCheck(boundHost: string, allowedHosts: readonly string[], local = new LocalAddresses()): Handler {
+export function createHostCheck(boundHost: string, allowedHosts: readonly string[], local = new LocalAddresses()): HostCheck {
   const names = isWildcardAddress(boundHost) ? allowedHosts : [...allowedHosts, boundHost];
-  const allowed = new Set(names.map((name) => canonicalIp(name) ?? name.toLowerCase()));
+  const spelling = (name: string): string => canonicalIp(name) ?? name.toLowerCase();
+  const allowed = new Set(names.map(spelling));
   const isAllowed = (name: string): boolean => {
     if (isLoopbackHost(name) || allowed.has(name)) return true;
     const ip = canonicalIp(name);
@@ -116,7 +127,7 @@ export function createHostCheck(boundHost: string, allowedHosts: readonly string
   // Nearly every request names the host the one before it did: an allowed value is remembered,
   // and only a different one is parsed and checked.
   let lastAllowed: string | undefined;
-  return (request) => {
+  const handle: Handler = (request) => {
     const field = request.headers.get('host');
     // Only HTTP/1.0 may omit Host (the parser requires it for 1.1); browsers always send it.
     if (field === undefined || field === lastAllowed) return undefined;
@@ -124,6 +135,7 @@ export function createHostCheck(boundHost: string, allowedHosts: readonly string
     lastAllowed = field;
     return undefined;
   };
+  return { handle, allow: (name) => void allowed.add(spelling(name)) };
 }
 
 /**

@@ -57,6 +57,12 @@ export interface TinyServer extends Disposable {
    * as resolved (an editor may name a file either way); undefined for a path outside both.
    */
   urlOf(path: string): string | undefined;
+  /**
+   * Also answers requests addressed to `name` (no port) while it runs: the name a port forwarder
+   * gives it (Codespaces, for one, passes its own name on in `Host`), which the host check would
+   * otherwise refuse as DNS rebinding.
+   */
+  allowHost(name: string): void;
   /** Stops listening and closes every connection at once; resolves when the port is free. */
   close(): Promise<void>;
 }
@@ -167,7 +173,8 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
         });
   const handlers: DeferringHandler[] = [];
   // The host check stays first: a proxied request is no less a DNS-rebinding target.
-  handlers.push(createHostCheck(host, settings.allowedHosts));
+  const hostCheck = createHostCheck(host, settings.allowedHosts);
+  handlers.push(hostCheck.handle);
   if (reload !== undefined) handlers.push(reload.handler);
   handlers.push(...(options.handlers ?? []));
   // A prefix (or `/`, everything) belongs to its upstream: files are not consulted for it.
@@ -231,6 +238,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     get appStatus() {
       return app?.status;
     },
+    allowHost: (name) => hostCheck.allow(name),
     urlOf: (path) => {
       const urlPath = urlPathOf([settings.root, realRoot], path);
       // `url` ends with `/`; concatenated, not resolved, so a name like `c:d.html` stays a path.

@@ -273,6 +273,13 @@ async function checkUi(page, origin, workspace, upstream) {
     await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: STEP_MS });
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'index.html' }).first().waitFor({ timeout: STEP_MS });
   });
+  await step(page, 'Before any command, the status bar offers to start Tiny Server', async () => {
+    // The extension activates when the window has started (onStartupFinished), not on a first command.
+    await until('the status bar did not show "Tiny Server is stopped. Start Tiny Server" before any command ran', async () => {
+      const text = await statusLabel(page);
+      return text?.startsWith('Tiny Server is stopped') ? text : null;
+    });
+  });
   const port = await step(page, 'Start Tiny Server shows the port in the status bar', async () => {
     await runCommand(page, 'Start Tiny Server');
     const label = await until('the status bar did not show "Tiny Server is running on port …"', async () => {

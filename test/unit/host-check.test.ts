@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { connect, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
-import { LocalAddresses, createHostCheck } from '../../src/server/host-check';
-import type { Handler, Response } from '../../src/server/handler';
+import { LocalAddresses, createHostCheck, type HostCheck } from '../../src/server/host-check';
+import type { Response } from '../../src/server/handler';
 import type { TinyServer } from '../../src/server/server';
 import { withLogged } from './helpers/server';
 import { createFixtureSite, fakeRequest } from './helpers/fixture-site';
@@ -82,8 +82,8 @@ test('a server bound to a specific non-loopback address refuses other host names
 });
 
 /** What a host check answers for this Host field: 'pass' or the refusal's status. */
-function checked(check: Handler, host: string): 'pass' | number | undefined {
-  const answer = check(fakeRequest('/', { headers: { Host: host } }));
+function checked(check: HostCheck, host: string): 'pass' | number | undefined {
+  const answer = check.handle(fakeRequest('/', { headers: { Host: host } }));
   return answer === undefined ? 'pass' : (answer as Response).status;
 }
 
@@ -92,6 +92,15 @@ test('createHostCheck() accepts the name a server binds, unless it binds every i
   assert.equal(checked(createHostCheck('mybox.lan', [], local), 'MyBox.lan:8000'), 'pass');
   assert.equal(checked(createHostCheck('0.0.0.0', [], local), '0.0.0.0:8000'), 403);
   assert.equal(checked(createHostCheck('::', [], local), '[::]:8000'), 403);
+});
+
+test('a host check answers a name allowed after it was made, in any case, and still refuses others', () => {
+  const check = createHostCheck('127.0.0.1', [], new LocalAddresses(() => ({})));
+  assert.equal(checked(check, 'fluffy-8000.app.github.dev'), 403);
+  check.allow('Fluffy-8000.app.github.dev');
+  assert.equal(checked(check, 'fluffy-8000.app.github.dev'), 'pass');
+  assert.equal(checked(check, 'FLUFFY-8000.app.github.dev:443'), 'pass');
+  assert.equal(checked(check, 'other-8000.app.github.dev'), 403);
 });
 
 test('LocalAddresses re-reads the interfaces for an unknown address, at most once per interval', () => {

@@ -45,4 +45,34 @@ suite('Preview in the Simple Browser', () => {
     assert.equal(url, `http://127.0.0.1:${port}/index.html`);
     assert.match((await get(url)).text, /Tiny Server fixture: second/);
   });
+
+  test('Preview File of a file outside tinyServer.root says so and starts no server', async () => {
+    const site = folder('site');
+    await setSetting(site, 'port', await freePort());
+    await setSetting(site, 'root', 'sub');
+    const tiny = await api();
+
+    const url = await vscode.commands.executeCommand<string | undefined>('tinyServer.previewFile', vscode.Uri.joinPath(site.uri, 'about.html'));
+
+    assert.equal(url, undefined);
+    assert.equal(serverOf(tiny, site.uri), undefined, 'no server started for a file it would not serve');
+    // The same setting serves a file inside it.
+    const inside = await vscode.commands.executeCommand<string | undefined>('tinyServer.previewFile', vscode.Uri.joinPath(site.uri, 'sub', 'notes.txt'));
+    assert.match(inside ?? '', /\/notes\.txt$/);
+    assert.notEqual(serverOf(tiny, site.uri), undefined);
+  });
+
+  test('Copy Server URL copies the address the browser reaches, which answers the page', async () => {
+    const site = folder('site');
+    const port = await freePort();
+    await setSetting(site, 'port', port);
+    assert.ok((await (await api()).start(site.uri)).ok);
+
+    const copied = await vscode.commands.executeCommand<string | undefined>('tinyServer.copyUrl', site.uri);
+
+    const external = (await vscode.env.asExternalUri(vscode.Uri.parse(`http://127.0.0.1:${port}/`))).toString(true);
+    assert.equal(copied, external, 'the address asExternalUri gives (here the workbench host\'s port forwarder)');
+    assert.equal(await vscode.env.clipboard.readText(), copied);
+    assert.match((await get(copied)).text, /Tiny Server fixture: site/);
+  });
 });

@@ -125,4 +125,54 @@ suite('Unsaved edits and the editor', () => {
       log.dispose();
     }
   });
+
+  test("another folder's failed start, at the same time, leaves unsaved edits served", async () => {
+    const site = folder('site');
+    const second = folder('second');
+    const port = await freePort();
+    await setSetting(site, 'port', port);
+    await setSetting(second, 'port', await freePort());
+    await setSetting(second, 'root', 'no-such-folder');
+    const tiny = await api();
+
+    const [a, b] = await Promise.all([tiny.start(site.uri), tiny.start(second.uri)]);
+
+    assert.ok(a.ok, 'the site started');
+    assert.equal(b.ok, false, 'the second folder did not (its root is missing)');
+    const editor = await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'index.html'));
+    await typeInto(editor, 'Tiny Server fixture: site', ' (typed beside a failed start)');
+    await untilServed('the unsaved text to be served', `http://127.0.0.1:${port}/`, (body) => body.toString('utf8').includes('(typed beside a failed start)'));
+  });
+
+  test('turning tinyServer.followEditor off or on applies at once, without a restart', async () => {
+    const site = folder('site');
+    const port = await freePort();
+    await setSetting(site, 'port', port);
+    const tiny = await api();
+    const log = recordLog(tiny);
+    let changes = 0;
+    const subscription = tiny.onDidChangeServers(() => changes++);
+    try {
+      await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'index.html'), { viewColumn: vscode.ViewColumn.One });
+      await vscode.commands.executeCommand('tinyServer.previewFile', vscode.Uri.joinPath(site.uri, 'index.html'));
+      await waitFor('the Simple Browser to load the page', () => log.lines.some((line) => / GET \/index\.html\S* HTTP\/1\.1 200 /.test(line)), 10_000);
+      changes = 0;
+
+      await setSetting(site, 'followEditor', false);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'about.html'), { viewColumn: vscode.ViewColumn.One });
+      // The control below shows a followed page asked for well within this time.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(log.lines.some((line) => / GET \/about\.html/.test(line)), false, 'the Simple Browser stayed on its page');
+
+      await setSetting(site, 'followEditor', true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'sub', 'notes.txt'), { viewColumn: vscode.ViewColumn.One });
+      await waitFor('the Simple Browser to follow to notes.txt', () => log.lines.some((line) => / GET \/sub\/notes\.txt\S* HTTP\/1\.1 200 /.test(line)), 2000);
+      assert.equal(changes, 0, 'the server was not restarted');
+    } finally {
+      subscription.dispose();
+      log.dispose();
+    }
+  });
 });
