@@ -90,6 +90,11 @@ const routes = {
     const text = await response.clone().text();
     return new Response(text + ' / ' + (await new Response('again').text()) + ' / ' + inspect(new Response('x')).includes('status: 200'));
   },
+  async usedText() { const response = new Response('read already'); await response.text(); return response; },
+  async usedStream() { const response = new Response(new Blob(['read already'])); await response.arrayBuffer(); return response; },
+  locked() { const response = new Response(new Blob(['being read'])); response.body.getReader(); return response; },
+  controlInField() { return new Response('x', { headers: { 'x-ctl': 'a\x01b' } }); },
+  controlInPlainField() { return new Response(new Blob(['x']), { headers: new Headers([['x-ctl', 'a\x7fb']]) }); },
   invalid() {
     return json([
       errorName(() => new Response('body', { status: 204 })),
@@ -202,6 +207,22 @@ test('a Response the app read or cloned still sends its body; invalid statuses a
   await withObjects(async ({ server }) => {
     assert.equal((await request(server.port, get('/readFirst', close))).body.toString(), 'read first / again / true');
     assert.deepEqual(json(await request(server.port, get('/invalid', close))), ['TypeError', 'RangeError', 'TypeError', 'TypeError', 'TypeError', 'none']);
+  });
+});
+
+test('a Response whose body the app already read, or is reading, is a 500 saying so, not an empty 200; a field with a control character is a 502, not sent', async () => {
+  await withObjects(async ({ server }) => {
+    for (const route of ['/usedText', '/usedStream', '/locked']) {
+      const answer = await request(server.port, get(route, close));
+      assert.equal(answer.status, 500, route);
+      assert.match(answer.body.toString(), /whose body was already read, or is being read/, route);
+    }
+    for (const route of ['/controlInField', '/controlInPlainField']) {
+      const answer = await request(server.port, get(route, close));
+      assert.equal(answer.status, 502, route);
+      assert.equal(answer.headers.get('x-ctl'), undefined, route);
+    }
+    assert.equal((await request(server.port, get('/readFirst', close))).status, 200, 'the next request is answered');
   });
 });
 

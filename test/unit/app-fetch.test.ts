@@ -39,6 +39,9 @@ const routes = {
   // A thrown value whose every property access throws.
   revoked() { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); throw proxy; },
   async sleep(request) { await sleep(Number(new URL(request.url).searchParams.get('ms'))); return text('slept'); },
+  // Synchronous work: the process's one event loop answers nothing else meanwhile.
+  spin(request) { const end = Date.now() + Number(new URL(request.url).searchParams.get('ms')); while (Date.now() < end); return text('spun'); },
+  pid() { return text(String(process.pid)); },
   breaksMidStream() {
     let n = 0;
     return new Response(new ReadableStream({
@@ -324,6 +327,37 @@ test('requests run concurrently in one process: 20 requests that each wait 300 m
     assert.ok(answers.every((a) => a.body.toString() === 'slept'));
     const ms = Date.now() - started;
     assert.ok(ms < 2000, `20 concurrent requests took ${ms} ms`);
+  });
+});
+
+test('a request that times out while its app waits gets 504 and the process stays; one whose app blocks its event loop gets 504, and the process, silent to a PING as long again, is replaced', async () => {
+  await withApp({ timeout: 1 }, async ({ server }, lines) => {
+    const first = (await request(server.port, get('/pid', close))).body.toString();
+    assert.equal((await request(server.port, get('/sleep?ms=3000', close))).status, 504);
+    // The probe's time (the app timeout) passes: the process answered its PING and stays.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal((await request(server.port, get('/pid', close))).body.toString(), first, 'a process that answers is kept');
+
+    const started = Date.now();
+    assert.equal((await request(server.port, get('/spin?ms=60000', close))).status, 504);
+    await waitFor(() => lines.some((line) => /did not answer for 1 s after a request timed out/.test(line)), 5000, 'the log line about the silent process');
+    const next = await request(server.port, get('/pid', close));
+    assert.equal(next.status, 200, next.body.toString());
+    assert.notEqual(next.body.toString(), first, 'a new process answers');
+    assert.ok(Date.now() - started < 10_000, 'well before the blocking loop would have ended');
+  });
+});
+
+test('a client that pauses mid-upload for longer than the app timeout is waited for: the upload is its pace, not the app\'s', async () => {
+  await withApp({ timeout: 1 }, async ({ server }) => {
+    const socket = await open(server.port);
+    const answer = readAll(socket, 10_000);
+    socket.write(`POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n${close}\r\nhello`);
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    socket.write('world');
+    const [response] = parseResponses(await answer);
+    assert.equal(response?.status, 200, response?.body.toString());
+    assert.equal((JSON.parse(response?.body.toString() ?? '{}') as { body: string }).body, 'helloworld');
   });
 });
 

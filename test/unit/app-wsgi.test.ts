@@ -350,7 +350,7 @@ test('an exception after the first chunk cuts the response off (no last chunk) a
 });
 
 test('an app that does not answer within the timeout gets 504; one whose process dies gets 502, and the next request starts a new process', async () => {
-  await withApp({ timeout: 1 }, async ({ server, records }, lines) => {
+  await withApp({ timeout: 1 }, async ({ server, records }, lines, dir) => {
     // The start may take longer than this test's 1 s timeout on a busy machine: wait for it.
     await waitFor(() => lines.some((l) => /apps:app started in/.test(l)), 15_000, 'the app to start');
     await stillAnswers(server.port);
@@ -360,6 +360,12 @@ test('an app that does not answer within the timeout gets 504; one whose process
     assert.ok(Date.now() - started < 2900, 'answered after the 1 s timeout, not when the app wakes after 3 s');
     assert.match((await recordFor(records, '/slow')).reason ?? '', /app did not answer within 1 s/);
     await stillAnswers(server.port);
+    // The process answered the PING that followed the timeout (its reading thread is free), so
+    // it is kept when the probe's time (the app timeout) has passed.
+    const [before] = bridgeProcesses(dir);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(bridgeProcesses(dir), [before], 'the same process');
+    assert.equal(lines.some((line) => /did not answer for/.test(line)), false);
   });
   // A new process may take longer to start than the 1 s above on a busy machine.
   await withApp({}, async ({ server, records }, lines, dir) => {

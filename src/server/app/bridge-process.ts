@@ -69,6 +69,8 @@ export class BridgeProcess {
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
+  /** Set while a PING waits for its PONG (see probe). */
+  private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BridgeSpawnOptions) {
     const startedAt = performance.now();
@@ -163,6 +165,24 @@ export class BridgeProcess {
     else setTimeout(() => void this.stop(), graceMs).unref();
   }
 
+  /**
+   * Checks that the process still answers at all, after one of its requests timed out: the
+   * reason may be the whole process, not the request (a JavaScript app runs on one event loop,
+   * which a synchronous loop blocks for every request). Without a PONG within `ms` it is killed,
+   * its requests in flight fail, and the next request starts another process.
+   */
+  probe(ms: number): void {
+    if (this.gone !== undefined || this.probeTimer !== undefined) return;
+    this.send(encodeFrame(FRAME.ping, 0));
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      const seconds = ms / 1000;
+      this.options.log(`the app process did not answer for ${seconds} s after a request timed out (its event loop may be blocked), so it is killed and started again`);
+      this.broken(`the app process stopped answering (blocked for ${seconds} s after a request timed out)`);
+    }, ms);
+    this.probeTimer.unref();
+  }
+
   /** Ends the process: the closed pipe makes the bridge exit; SIGKILL if it does not. */
   async stop(): Promise<void> {
     this.fail('the app process was stopped');
@@ -225,6 +245,11 @@ export class BridgeProcess {
   }
 
   private onProcessFrame(frame: Frame): void {
+    if (frame.type === FRAME.pong) {
+      clearTimeout(this.probeTimer);
+      this.probeTimer = undefined;
+      return;
+    }
     const info = parseJson(frame.payload) as Record<string, unknown>;
     if (frame.type === FRAME.ready) {
       const runtime = info.runtime === undefined ? `Python ${String(info.python)}` : String(info.runtime);
@@ -238,6 +263,8 @@ export class BridgeProcess {
   private fail(reason: string): void {
     if (this.gone !== undefined) return;
     this.gone = reason;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
     this.batch.drop();
     this.settleStart({ ok: false, message: reason, traceback: '' });
     const sinks = this.sinks.values();

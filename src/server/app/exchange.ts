@@ -128,7 +128,8 @@ class AppExchange implements ExchangeSink, Expiring {
   }
 
   onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
-    if (!this.readHead(status, fields)) return this.badStatus(status);
+    const problem = this.readHead(status, fields);
+    if (problem !== undefined) return this.badHead(problem);
     if (hasNoContent(this.status, this.request.method)) this.settleStarted();
     // The wait starts once the frames that came with START are read: a response whose body and
     // END came in the same pipe read is settled by then, and needs no timer.
@@ -136,7 +137,8 @@ class AppExchange implements ExchangeSink, Expiring {
   }
 
   onResponse(status: string, fields: ReadonlyArray<readonly [string, string]>, body: Buffer): void {
-    if (!this.readHead(status, fields)) return this.badStatus(status);
+    const problem = this.readHead(status, fields);
+    if (problem !== undefined) return this.badHead(problem);
     this.ended = true;
     if (body.length > 0) {
       this.chunks.push(body);
@@ -145,20 +147,22 @@ class AppExchange implements ExchangeSink, Expiring {
     this.settleStarted();
   }
 
-  /**
-   * The app's status line is not a final status: three digits from 200 to 599, then a space or
-   * nothing (`Response.error()` has 0, a look-alike object may have 1000, and a 1xx is never final).
-   */
-  private badStatus(status: string): void {
+  /** The app's head cannot be sent (see readHead): 502, as for an upstream's malformed answer. */
+  private badHead(problem: string): void {
     this.abandon();
-    this.fail(502, 'The app answered with an invalid status', `the app's status ${JSON.stringify(status.slice(0, 40))} is not a final HTTP status (200 to 599)`, '');
+    this.fail(502, 'The app answered with an invalid status or header field', problem, '');
   }
 
-  /** The status and fields of START or RESPONSE; false when the status is no final one (see badStatus). */
-  private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): boolean {
+  /**
+   * Reads the status and fields of START or RESPONSE; says what is wrong when the status is no
+   * final one (three digits from 200 to 599, then a space or nothing: `Response.error()` has 0, a
+   * look-alike object may have 1000, and a 1xx is never final) or a field is not one HTTP can
+   * carry (RFC 9110 section 5: a token name, a value without control characters but HTAB).
+   */
+  private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): string | undefined {
     this.clearTimer();
     const code = /^([2-5]\d\d)(?: |$)/.exec(status);
-    if (code === null) return false;
+    if (code === null) return `the app's status ${JSON.stringify(status.slice(0, 40))} is not a final HTTP status (200 to 599)`;
     this.status = Number(code[1]);
     // A plain object, which the connection reads fastest; which fields it holds is known from
     // `spellings`, so a name like `constructor` is never taken for one already there.
@@ -169,6 +173,9 @@ class AppExchange implements ExchangeSink, Expiring {
     /** Cache-Control: no-transform, which asks that the content reach the client as the app made it. */
     let untouched = false;
     for (const [name, value] of fields) {
+      if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
+        return `the app's field ${JSON.stringify(name.slice(0, 40))}: ${JSON.stringify(value.slice(0, 80))} is not a valid HTTP field (a control character, or a name that is no token)`;
+      }
       const lower = name.toLowerCase();
       if (lower === 'content-type') {
         this.html = /^\s*text\/html\b/i.test(value);
@@ -199,7 +206,7 @@ class AppExchange implements ExchangeSink, Expiring {
       setField(headers, name, varyWith(Array.isArray(previous) ? previous.join(', ') : previous, DOCUMENT_FIELDS));
     }
     this.headers = headers;
-    return true;
+    return undefined;
   }
 
   private readonly awaitBody = (): void => {
@@ -316,7 +323,12 @@ class AppExchange implements ExchangeSink, Expiring {
 
   /** The app did not answer in time (see Deadlines). */
   expire(): void {
+    if (this.upload?.waitingOnClient === true) {
+      this.context.deadlines.add(this);
+      return;
+    }
     const seconds = this.context.timeoutMs / 1000;
+    this.bridge.probe(Math.min(this.context.timeoutMs, MAX_PROBE_MS));
     this.abandon();
     this.fail(504, `The app did not answer within ${seconds} s`, `app did not answer within ${seconds} s`, '');
   }
@@ -365,6 +377,13 @@ function setField(headers: Record<string, string | string[]>, name: string, valu
  * block") while letting a page written in a few pieces be sent, and rewritten, as one.
  */
 const SETTLE_MS = 10;
+
+/** RFC 9110 section 5.1 (a token) and 5.5 (field-value: visible characters, SP, HTAB, obs-text). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** How long a process whose request timed out may take to answer a PING (at most the app timeout). */
+const MAX_PROBE_MS = 10_000;
 
 const EMPTY = Buffer.alloc(0);
 

@@ -20,7 +20,7 @@ import { setFlagsFromString } from 'node:v8';
 import { IdTable } from '../churn';
 import { Channel, Exchange, type FetchHandler, type Head } from './fetch-exchange';
 import { describe } from './fetch-response';
-import { FRAME, FrameDecoder, encodeJsonFrame, type Frame } from './frames';
+import { FRAME, FrameDecoder, encodeFrame, encodeJsonFrame, type Frame } from './frames';
 import { installLazyRequest } from './lazy-request';
 import { installLightResponse } from './light-response';
 
@@ -56,6 +56,10 @@ function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
   const decoder = new FrameDecoder((frame) => onFrame(frame));
   const onFrame = (frame: Frame): void => {
     if (frame.type >= 0x10) fatal(`Frame type 0x${frame.type.toString(16)} is one only the bridge sends`);
+    if (frame.type === FRAME.ping) {
+      channel.send(encodeFrame(FRAME.pong, 0));
+      return;
+    }
     if (frame.type === FRAME.request || frame.type === FRAME.requestAlone) {
       const id = frame.id;
       const exchange = new Exchange(id, JSON.parse(frame.payload.toString('utf8')) as Head, channel);

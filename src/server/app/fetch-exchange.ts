@@ -243,6 +243,9 @@ export class Exchange implements RequestSource {
       await this.sendParts(parts);
       return;
     }
+    if (response.bodyUsed === true || response.body?.locked === true) {
+      throw new TypeError('The app returned a Response whose body was already read, or is being read: return a new Response, or read a response.clone()');
+    }
     const fields = fieldsOf(response.headers);
     const body = response.body;
     if (this.head.method === 'HEAD' && !response.headers.has('content-length')) {
@@ -253,7 +256,7 @@ export class Exchange implements RequestSource {
     const start = encodeStartFrame(this.id, `${response.status} ${response.statusText}`, fields);
     this.started = true;
     this.channel.send(start);
-    if (body !== null && !body.locked) {
+    if (body !== null) {
       const reader = body.getReader();
       this.reader = reader;
       try {

@@ -23,6 +23,8 @@ import { Buffer } from 'node:buffer';
  *   END      the request body is complete (a request without a body is a REQUEST_ALONE).
  *   ABORT    the client went away or the server gave up (timeout): stop, call close().
  *   CREDIT   uint32 BE: the bridge may send this many more response body bytes.
+ *   PING     (id 0) answer PONG: a request timed out, and the server checks that the process
+ *            itself still answers (a JavaScript app's one event loop may be blocked).
  * Bridge to server:
  *   START    JSON {status: "200 OK", headers: [[name, value], ...]}, sent with the first
  *            non-empty body chunk or at the end (PEP 3333: headers wait for the body).
@@ -37,6 +39,7 @@ import { Buffer } from 'node:buffer';
  *   LOG      UTF-8 text the app wrote to wsgi.errors (or print() in a request), for the log.
  *   READY    (id 0) JSON {pid, python}: the app was imported and takes requests.
  *   FAILED   (id 0) JSON {message, traceback}: the app could not be imported; the bridge exits.
+ *   PONG     (id 0) the answer to PING, sent by the bridge's reading loop.
  *
  * Flow control is by credit, both ways: each side may have at most WINDOW bytes of body in
  * flight per request before the other side grants more, which it does as it consumes them
@@ -52,6 +55,7 @@ export const FRAME = {
   abort: 0x04,
   credit: 0x05,
   requestAlone: 0x06,
+  ping: 0x07,
   start: 0x11,
   responseBody: 0x12,
   responseEnd: 0x13,
@@ -61,6 +65,7 @@ export const FRAME = {
   ready: 0x17,
   failed: 0x18,
   response: 0x19,
+  pong: 0x1a,
 } as const;
 
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];

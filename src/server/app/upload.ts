@@ -50,6 +50,15 @@ export class Upload {
     if (this.held === undefined && !this.done) this.source?.resume();
   }
 
+  /**
+   * Whether the body waits on the client now: more is to come and nothing is held back for
+   * credit. That time is the client's pace, not the app's, so the app's timeout does not count it
+   * (a client that stops sending is the connection's body timeout's to end).
+   */
+  get waitingOnClient(): boolean {
+    return !this.sourceEnded && this.held === undefined && !this.done;
+  }
+
   /** The request was abandoned: nothing more is sent. */
   stop(): void {
     this.done = true;

@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_to_bytes
 
 # Frame types, as in frames.ts.
-REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
-START, RESPONSE_BODY, RESPONSE_END, ERROR, GRANT, LOG, READY, FAILED, RESPONSE = (
-    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19)
-INCOMING = {REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE}
+REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE, PING = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
+START, RESPONSE_BODY, RESPONSE_END, ERROR, GRANT, LOG, READY, FAILED, RESPONSE, PONG = (
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a)
+INCOMING = {REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE, PING}
 RESPONSE_HEAD = struct.Struct('>I')
 HEADER = struct.Struct('>IBI')
 WINDOW = 256 * 1024
@@ -441,6 +441,9 @@ def serve(app, threads, channel):
                 break
             payload = bytes(buffer[HEADER.size:HEADER.size + length])
             del buffer[:HEADER.size + length]
+            if kind == PING:
+                channel.send(PONG, 0)
+                continue
             if kind == REQUEST or kind == REQUEST_ALONE:
                 exchange = Exchange(rid, json.loads(payload), channel)
                 if kind == REQUEST_ALONE:
