@@ -76,6 +76,8 @@ function versionOf(bytes: Uint8Array, start: number, end: number): HttpVersion |
 /** Fills `path` and `query` from `target` for the forms a server accepts (RFC 9112 section 3.2). */
 function splitTarget(out: RequestLine): ParseError | null {
   const target = out.target;
+  // A fragment is the client's own (RFC 9112 section 3.2: no request-target form has one).
+  if (target.includes('#')) return PARSE_ERROR.targetInvalid;
   if (target.charCodeAt(0) === 0x2f) return setPathAndQuery(out, target, 0);
   if (target === '*') {
     // asterisk-form is only for a server-wide OPTIONS (RFC 9112 section 3.2.4).

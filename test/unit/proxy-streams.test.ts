@@ -262,6 +262,32 @@ test('what a client sends after asking to upgrade waits for the answer: after a 
   }
 });
 
+test('a 101 that names no protocol, or one the client did not offer, is a 502 and no tunnel', async () => {
+  const upstream = await startTunnelUpstream((head, socket) => {
+    const upgrade = head.startsWith('GET /none ') ? 'Upgrade: \r\n' : head.startsWith('GET /other ') ? 'Upgrade: h2c\r\n' : 'Upgrade: ECHO\r\n';
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\n${upgrade}Connection: Upgrade\r\n\r\nFROM-UPSTREAM`);
+  });
+  try {
+    await withServedSite({}, async ({ port }) => {
+      for (const target of ['/api/none', '/api/other']) {
+        const [answer] = parseResponses(await exchange(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: echo\r\nConnection: Upgrade, close\r\n\r\n`));
+        assert.equal(answer?.status, 502, target);
+        assert.doesNotMatch(answer?.body.toString() ?? '', /FROM-UPSTREAM/, target);
+      }
+      // The protocol the client offered, in another case, is a switch.
+      const socket = await open(port);
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.write(asksToUpgrade('/api/same'));
+      await waitFor(() => received.endsWith('FROM-UPSTREAM'), 3000, 'the tunnel');
+      assert.match(received, /^HTTP\/1\.1 101 /);
+      socket.destroy();
+    }, { proxy: { '/api': upstream.url } });
+  } finally {
+    await upstream.close();
+  }
+});
+
 test('a tunnel passes on everything an upstream sent before it closed, to a client that reads late; a half-closed tunnel that goes silent is closed after proxyTimeout', async () => {
   // More than the kernel's socket buffers hold: the last of it waits in the tunnel's own.
   const size = 8 * 1024 * 1024;

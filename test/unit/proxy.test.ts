@@ -77,6 +77,18 @@ test('the proxy rewrites Host, adds X-Forwarded-* and Forwarded and Via, and dro
   });
 });
 
+test('Via names the protocol version each message came in: 1.0 from an HTTP/1.0 client, and from an HTTP/1.0 upstream', async () => {
+  const script: UpstreamScript = (_request, socket) => {
+    socket.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+  };
+  await withProxy(script, async ({ port }, upstream) => {
+    const [response] = parseResponses(await exchange(port, 'GET /api/old HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'));
+    assert.equal(response?.body.toString(), 'ok');
+    assert.equal(upstream.requests[0]?.headers.get('via'), '1.0 tiny-server');
+    assert.equal(response?.headers.get('via'), '1.0 tiny-server');
+  });
+});
+
 test('the upstream\'s fields are relayed as lines of their own, names as sent, with one Date (the proxy\'s) and the length of the body sent', async () => {
   const fields = 'content-type: text/plain\r\nDate: Mon, 01 Jan 1990 00:00:00 GMT\r\nSet-Cookie: a=1\r\nX-Custom-Case: kept\r\nSet-Cookie: b=2\r\n';
   await withProxy((_request, socket) => void socket.write(reply('relayed', fields)), async ({ port }) => {
@@ -102,20 +114,63 @@ test('proxyKeepHost sends the browser Host upstream', async () => {
   }
 });
 
-test('a redirect to the upstream address is rewritten to the proxy, others are left alone', async () => {
+test('a redirect to the upstream address below the route\'s base path is rewritten to the proxy, others are left alone', async () => {
   const script: UpstreamScript = (request, socket) => {
-    const location = request.requestLine.includes('/elsewhere') ? 'https://example.com/x' : `http://127.0.0.1:${(socket.localPort ?? 0).toString()}/v1/login?next=%2F`;
-    socket.write(reply('', `Location: ${location}\r\n`, '302 Found'));
+    const upstream = `http://127.0.0.1:${(socket.localPort ?? 0).toString()}`;
+    const to = /GET \/v1\/(\w+)/.exec(request.requestLine)?.[1] ?? '';
+    const locations: Record<string, string> = {
+      account: `${upstream}/v1/login?next=%2F`,
+      base: `${upstream}/v1?x=1`,
+      elsewhere: 'https://example.com/x',
+      // The upstream's own paths that this route does not reach: rewritten, they would name files here.
+      outside: `${upstream}/other/x`,
+      origin: upstream,
+      sibling: `${upstream}/v10/x`,
+    };
+    socket.write(reply('', `Location: ${locations[to] ?? ''}\r\n`, '302 Found'));
   };
   await withProxy(
     script,
-    async ({ request, port }) => {
-      assert.equal((await request('/api/account')).headers.get('location'), `http://127.0.0.1/api/login?next=%2F`);
-      assert.equal((await request('/api/elsewhere')).headers.get('location'), 'https://example.com/x');
-      void port;
+    async ({ request }, upstream) => {
+      const location = async (path: string): Promise<string | undefined> => (await request(path)).headers.get('location');
+      assert.equal(await location('/api/account'), 'http://127.0.0.1/api/login?next=%2F');
+      assert.equal(await location('/api/base'), 'http://127.0.0.1/api?x=1');
+      assert.equal(await location('/api/elsewhere'), 'https://example.com/x');
+      assert.equal(await location('/api/outside'), `${upstream.url}/other/x`);
+      assert.equal(await location('/api/origin'), upstream.url);
+      assert.equal(await location('/api/sibling'), `${upstream.url}/v10/x`);
     },
     { base: '/v1' },
   );
+});
+
+test('with the whole site proxied, a redirect anywhere on the upstream comes back to this server', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    const upstream = `http://127.0.0.1:${(socket.localPort ?? 0).toString()}`;
+    socket.write(reply('', `Location: ${request.requestLine.includes('/bare') ? upstream : `${upstream}/login`}\r\n`, '302 Found'));
+  };
+  await withProxy(
+    script,
+    async ({ request }) => {
+      assert.equal((await request('/account')).headers.get('location'), 'http://127.0.0.1/login');
+      assert.equal((await request('/bare')).headers.get('location'), 'http://127.0.0.1/');
+    },
+    { prefix: '/' },
+  );
+});
+
+test('a proxied path with dot segments, literal or percent-encoded, is a 400 and never reaches the upstream', async () => {
+  await withProxy(ok, async ({ port }, upstream) => {
+    for (const target of ['/api/../secret', '/api/%2e%2e/%2E%2E/etc/passwd', '/api/./x', '/api/x/.%2E', '/api/..']) {
+      const [response] = parseResponses(await exchange(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      assert.equal(response?.status, 400, target);
+      assert.match(response?.body.toString() ?? '', /dot segments/, target);
+    }
+    // Dots inside a name are no segment of their own.
+    const [dotted] = parseResponses(await exchange(port, 'GET /api/v1.2/..x/.well-known HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+    assert.equal(dotted?.body.toString(), 'you asked for GET /v1/v1.2/..x/.well-known HTTP/1.1');
+    assert.equal(upstream.requests.length, 1);
+  }, { base: '/v1' });
 });
 
 test('an absolute-form target or a Host naming another server never chooses the upstream', async () => {
@@ -159,6 +214,31 @@ test('an upstream slower than proxyTimeout gives 504, and its connection is clos
       assert.equal(response.status, 504);
       assert.ok(Date.now() - started >= 900, 'waited for the timeout');
       await waitFor(() => upstream.closed === 1, 2000, 'the upstream connection to close');
+    },
+    { proxyTimeout: 1 },
+  );
+});
+
+test('a client that pauses mid-upload for longer than proxyTimeout is waited for: the upload is its pace, not the upstream\'s silence', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    socket.write(reply(`got ${request.body.toString()}`));
+  };
+  await withProxy(
+    script,
+    async ({ port }) => {
+      for (const [framing, first, rest] of [
+        ['Content-Length: 10\r\n', 'hello', 'world'],
+        ['Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n', '5\r\nworld\r\n0\r\n\r\n'],
+      ] as const) {
+        const socket = await open(port);
+        const answer = readAll(socket, 10_000);
+        socket.write(`POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n${framing}Connection: close\r\n\r\n${first}`);
+        await new Promise((resolve) => setTimeout(resolve, 1600));
+        socket.write(rest);
+        const [response] = parseResponses(await answer);
+        assert.equal(response?.status, 200, framing);
+        assert.equal(response?.body.toString(), 'got helloworld', framing);
+      }
     },
     { proxyTimeout: 1 },
   );
@@ -387,6 +467,41 @@ test('an upstream that ends a reused keep-alive connection (FIN) as the request 
     const second = await request('/api/second');
     assert.equal(second.status, 200, second.body.toString());
     assert.equal(upstream.connections, 2, 'the retry went on a new connection');
+  });
+});
+
+test('a GET or PUT declared empty (Content-Length: 0) on a reused connection the upstream ends is sent again too', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    const onThisConnection = upstreamRequests.filter((r) => r.connection === request.connection).length;
+    // Each connection answers once, then closes its side when the next request arrives.
+    if (onThisConnection === 2) socket.end();
+    else socket.write(reply('ok'));
+  };
+  let upstreamRequests: RawUpstream['requests'] = [];
+  await withProxy(script, async ({ request }, upstream) => {
+    upstreamRequests = upstream.requests;
+    assert.equal((await request('/api/first')).status, 200);
+    const get = await request('/api/second', 'Content-Length: 0\r\n');
+    assert.equal(get.status, 200, get.body.toString());
+    const put = await request('/api/third', 'Content-Length: 0\r\n', 'PUT');
+    assert.equal(put.status, 200, put.body.toString());
+    assert.equal(upstream.connections, 3, 'each retry went on a new connection');
+    assert.equal(upstream.requests.at(-1)?.headers.get('content-length'), '0');
+  });
+});
+
+test('a connection whose upstream sent a 204 with Content-Length is not reused: bytes it sends later never answer another request', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    if (request.requestLine.startsWith('GET /empty ')) {
+      socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\n');
+      setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED'), 100);
+    } else setTimeout(() => socket.write(reply('mine')), 300);
+  };
+  await withProxy(script, async ({ request }, upstream) => {
+    assert.equal((await request('/api/empty')).status, 204);
+    const next = await request('/api/next');
+    assert.equal(next.body.toString(), 'mine');
+    assert.equal(upstream.connections, 2, 'the second request went on a new connection');
   });
 });
 

@@ -13,3 +13,24 @@ export function proxyError(status: 400 | 502 | 504, route: Route, request: Reque
   const content = `<p>Tiny Server got no usable answer from <code>${escapeHtml(origin)}</code> for <code>${escapeHtml(request.path)}</code>: ${escapeHtml(why)}.</p>\n${hint}`;
   return { status, headers: HTML_HEADERS, body: statusPage(status, content), reason: `proxy → ${origin}: ${why}` };
 }
+
+/**
+ * A path with dot segments (`/api/../admin`, also spelled `%2e%2e`) is not forwarded: an upstream
+ * that resolves them would serve a path outside the route's base path. Browsers resolve them
+ * before they send a request, so only a hand-made one has them.
+ */
+export function dotSegmentRefusal(route: Route, request: Request): Response {
+  const origin = route.upstream.origin;
+  const content =
+    `<p>Tiny Server does not forward <code>${escapeHtml(request.path)}</code> to <code>${escapeHtml(origin)}</code>: ` +
+    'its dot segments (<code>/./</code> or <code>/../</code>) would name another path there than the one it maps to. ' +
+    'Browsers resolve them before they send a request.</p>\n';
+  return { status: 400, headers: HTML_HEADERS, body: statusPage(400, content), reason: `proxy → ${origin}: the path has dot segments` };
+}
+
+/** Whether a path has a `.` or `..` segment, literally or percent-encoded. */
+export function hasDotSegment(path: string): boolean {
+  return DOT_SEGMENT.test(path);
+}
+
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=\/|$)/i;

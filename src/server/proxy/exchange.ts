@@ -86,6 +86,8 @@ class ProxyExchange implements UpstreamUser {
   private vary: string | undefined;
   private attempt = 0;
   private resumeUpload: (() => void) | undefined;
+  /** The client's streamed body while it is sent upstream. */
+  private uploading: Readable | undefined;
 
   constructor(
     private readonly request: Request,
@@ -118,16 +120,24 @@ class ProxyExchange implements UpstreamUser {
     return this.request.upgrade === true && this.request.bodyStream === undefined;
   }
 
+  /** Whether the request body is streamed upstream: one is, unless it is declared empty. */
+  private get streamsBody(): boolean {
+    const stream = this.request.bodyStream;
+    return stream !== undefined && declaredLength(this.request.headers.get('content-length')) !== 0;
+  }
+
   /** Sends the head and the body on a pooled connection. */
   send(): void {
     const connection = this.pool.take(this, this.upgrade);
     this.connection = connection;
     const socket = connection.socket;
     const { request } = this;
-    const body = request.bodyStream;
     // The declared length as the parser read it: repeated or list-form fields (`5, 5`, which the
     // parser accepts when equal) are one number, never forwarded as they came.
-    const declared = body === undefined ? undefined : declaredLength(request.headers.get('content-length'));
+    const declared = request.bodyStream === undefined ? undefined : declaredLength(request.headers.get('content-length'));
+    // A streamed body declared empty is sent as no body (so it can be sent again, see retry).
+    const body = this.streamsBody ? request.bodyStream : undefined;
+    if (body === undefined) request.bodyStream?.resume();
     const upload: UploadFraming = body !== undefined ? (declared !== undefined ? 'length' : 'chunked') : request.body.length > 0 || request.headers.has('content-length') ? 'length' : 'none';
     const length = declared ?? request.body.length;
     const pages = this.context.pages;
@@ -163,6 +173,7 @@ class ProxyExchange implements UpstreamUser {
       body.resume();
     };
     this.resumeUpload = resume;
+    this.uploading = body;
     socket.on('drain', resume);
     body.on('data', (chunk: Buffer) => {
       if (this.ended || socket.destroyed) return;
@@ -181,6 +192,7 @@ class ProxyExchange implements UpstreamUser {
       if (!flushed) body.pause();
     });
     body.once('end', () => {
+      this.uploading = undefined;
       socket.removeListener('drain', resume);
       if (chunked && !socket.destroyed) socket.write(LAST_CHUNK, 'latin1');
       this.uploaded = true;
@@ -199,13 +211,16 @@ class ProxyExchange implements UpstreamUser {
 
   /**
    * @internal UpstreamUser: times out an upstream that stays silent while the client has nothing
-   * yet (the head, or the rest of a body held whole). A streamed body is the client's to wait for.
+   * yet (the head, or the rest of a body held whole). A streamed body is the client's to wait for,
+   * and so is an upload that waits on the client (not paused because the upstream is full): a
+   * client that stops sending is the connection's body timeout's to end, with a 400.
    */
   sweep(now: number): void {
     if (this.settled || this.ended) return;
     // A piece of the upload sent, or a read of a held body, since the last sweep.
     const progress = this.sent + this.size;
-    if (progress !== this.progress) {
+    const waitingOnClient = this.uploading !== undefined && !this.uploading.isPaused();
+    if (progress !== this.progress || waitingOnClient) {
       this.progress = progress;
       this.deadline = now + this.context.timeoutMs;
       return;
@@ -273,6 +288,12 @@ class ProxyExchange implements UpstreamUser {
   /** A 101 to a request that asked to upgrade: the connection becomes a tunnel. */
   private switchProtocols(head: ResponseHead): void {
     if (!this.upgrade) return this.fail(502, 'switched protocols without being asked to');
+    // RFC 9110 section 7.8: a 101 names the protocols switched to, only ones the client offered.
+    const offered = protocols(this.request.headers.get('upgrade'));
+    const chosen = protocols(head.headers.get('upgrade'));
+    if (chosen.length === 0 || !chosen.every((protocol) => offered.includes(protocol))) {
+      return this.fail(502, `switched protocols to ${JSON.stringify(head.headers.get('upgrade') ?? '')}, which the client did not ask for`);
+    }
     this.settled = true;
     this.ended = true;
     const socket = this.connection.handOver();
@@ -360,7 +381,7 @@ class ProxyExchange implements UpstreamUser {
     const socket = connection.socket;
     if (this.resumeUpload !== undefined) socket.removeListener('drain', this.resumeUpload);
     socket.resume();
-    if (this.head?.keepAlive === true && this.uploaded) this.pool.give(connection);
+    if (this.head?.keepAlive === true && this.uploaded && !misframed(this.head)) this.pool.give(connection);
     else connection.destroy();
   }
 
@@ -396,7 +417,7 @@ class ProxyExchange implements UpstreamUser {
    * the 502.
    */
   private retry(): boolean {
-    if (!this.connection.reused || this.received || this.attempt > 0 || this.request.bodyStream !== undefined || this.settled) return false;
+    if (!this.connection.reused || this.received || this.attempt > 0 || this.streamsBody || this.settled) return false;
     if (!IDEMPOTENT.has(this.request.method)) return false;
     this.attempt++;
     this.connection.destroy();
@@ -422,6 +443,21 @@ class ProxyExchange implements UpstreamUser {
     this.settled = true;
     this.pending.settle(proxyError(status, this.route, this.request, why, unreachable));
   }
+}
+
+/** The protocols an Upgrade field lists, lower-case. */
+function protocols(field: string | undefined): string[] {
+  return (field ?? '').split(',').map((protocol) => protocol.trim().toLowerCase()).filter((protocol) => protocol !== '');
+}
+
+/**
+ * A 204 with Content-Length or Transfer-Encoding, which no server may send (RFC 9110 section 8.6,
+ * RFC 9112 section 6.1): the parser takes it as bodiless, as it must, but bytes its sender meant
+ * as a body may still come, and would be read as the answer to the connection's next request.
+ * Such a connection is not reused.
+ */
+function misframed(head: ResponseHead): boolean {
+  return head.status === 204 && (head.headers.has('content-length') || head.headers.has('transfer-encoding'));
 }
 
 /** A Content-Length field's value as the parsers accept it (digits, or equal ones in a list). */

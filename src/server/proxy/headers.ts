@@ -11,8 +11,8 @@ import type { Route } from './routes';
  */
 const HOP_BY_HOP = new Set([...HOP_BY_HOP_FIELDS, 'expect', 'content-length']);
 
-/** `Via` added both ways (RFC 9110 section 7.6.3). */
-const VIA = '1.1 tiny-server';
+/** `Via` added both ways (RFC 9110 section 7.6.3), after the protocol version the message came in. */
+const VIA = ' tiny-server';
 
 /** The names a Connection field lists, lower-case; usually none. */
 function connectionNamed(value: string | undefined): ReadonlySet<string> | undefined {
@@ -77,7 +77,7 @@ export function requestHead(request: Request, options: ForwardOptions): string {
   if (clientHost !== '') head += `x-forwarded-host: ${said(headers, named, 'x-forwarded-host') ?? clientHost}\r\n`;
   const forwarded = `for=${node}${clientHost === '' ? '' : `;host="${clientHost}"`};proto=http`;
   head += `forwarded: ${appended(said(headers, named, 'forwarded'), forwarded)}\r\n`;
-  head += `via: ${appended(said(headers, named, 'via'), VIA)}\r\n`;
+  head += `via: ${appended(said(headers, named, 'via'), request.version + VIA)}\r\n`;
   if (options.upgrade) head += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? ''}\r\n`;
   if (options.upload === 'length') head += `content-length: ${options.length}\r\n`;
   else if (options.upload === 'chunked') head += 'transfer-encoding: chunked\r\n';
@@ -114,20 +114,24 @@ export function responseFields(head: ResponseHead, route: Route, clientHost: str
     out += `${name}: ${lower === 'location' ? rewriteLocation(value, route, clientHost) : value}\r\n`;
   }
   if (vary !== undefined) out += `Vary: ${varyWith(head.headers.get('vary'), vary)}\r\n`;
-  return `${out}Via: ${appended(head.headers.get('via'), VIA)}\r\n`;
+  return `${out}Via: ${appended(head.headers.get('via'), head.version + VIA)}\r\n`;
 }
 
 /**
  * A redirect to the upstream's own address would send the browser around the proxy (and past
  * live reload): `http://127.0.0.1:3000/v1/login` under the route `/api` → `http://127.0.0.1:3000/v1`
  * becomes `http://<this server>/api/login`, the way nginx's default `proxy_redirect` does.
- * Relative locations and other hosts are left alone.
+ * Relative locations, other hosts and paths of the upstream outside the route's base path (which
+ * this server does not send there) are left alone.
  */
 export function rewriteLocation(location: string, route: Route, clientHost: string): string {
   const { origin, basePath } = route.upstream;
   if (clientHost === '' || location.length < origin.length || location.slice(0, origin.length).toLowerCase() !== origin.toLowerCase()) return location;
   const rest = location.slice(origin.length);
   if (rest !== '' && !/^[/?#]/.test(rest)) return location;
-  const path = rest.startsWith(basePath) && /^([/?#]|$)/.test(rest.slice(basePath.length)) ? route.prefix + rest.slice(basePath.length) : rest;
-  return `http://${clientHost}${path === '' || !path.startsWith('/') ? `/${path}` : path}`;
+  // The origin alone (`http://127.0.0.1:3000`, or with `?`/`#` after it) is its path `/`.
+  const path = rest.startsWith('/') ? rest : `/${rest}`;
+  if (!path.startsWith(basePath) || !/^([/?#]|$)/.test(path.slice(basePath.length))) return location;
+  const mapped = route.prefix + path.slice(basePath.length);
+  return `http://${clientHost}${mapped.startsWith('/') ? mapped : `/${mapped}`}`;
 }

@@ -1,5 +1,6 @@
 import type { DeferringHandler, Disposable } from '../handler';
 import type { HtmlRewriter } from '../static';
+import { dotSegmentRefusal, hasDotSegment } from './errors';
 import { forward, type ProxyContext } from './exchange';
 import { pageRewrite } from './html';
 import { UpstreamPool } from './pool';
@@ -44,7 +45,8 @@ export function createProxy(options: ProxyOptions): Proxy {
   return {
     handler: (request) => {
       const route = matchRoute(routes, request.path);
-      return route === undefined ? undefined : forward(request, route, context);
+      if (route === undefined) return undefined;
+      return hasDotSegment(request.path) ? dotSegmentRefusal(route, request) : forward(request, route, context);
     },
     dispose: () => {
       for (const pool of pools.values()) pool.dispose();
