@@ -62,6 +62,14 @@ export const DEFAULT_LIMITS: Limits = {
 export const APP_LIMITS: Partial<Limits> = { streamBodies: true, maxBodyBytes: 1024 * 1024 * 1024 };
 
 /**
+ * A server of files streams bodies as well: the one handler there that reads a body (live
+ * reload's console endpoint) takes it as a stream, and the others never read theirs, so no body
+ * is held in memory. Held whole, each connection could make the server keep up to maxBodyBytes
+ * before the request was even looked at (a refused Host, a GET with a body).
+ */
+export const FILES_LIMITS: Partial<Limits> = { streamBodies: true };
+
+/**
  * What a user chooses, from VS Code settings or command-line arguments; both front ends parse
  * into this shape and hand it to `startServer` as it is. Defaults live in `DEFAULT_SETTINGS`.
  */

@@ -7,7 +7,7 @@ import type { DeferringHandler, Disposable } from './handler';
 import { createHostCheck, isLoopbackHost, isWildcardAddress } from './host-check';
 import { Listener } from './listener';
 import type { RequestLogRecord } from './log';
-import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, type ServerOptions } from './options';
+import { APP_LIMITS, DEFAULT_LIMITS, DEFAULT_PORT_ATTEMPTS, DEFAULT_SETTINGS, FILES_LIMITS, type ServerOptions } from './options';
 import { createProxy, parseRoutes, type Proxy } from './proxy';
 import { createLiveReload, type LiveReload } from './reload';
 import { ignoreFilter } from './reload/ignore';
@@ -120,13 +120,14 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (settings.spaFallback !== '' && spaFallback === undefined) {
     return { ok: false, error: { code: 'spa-fallback-invalid', message: `The SPA fallback ${settings.spaFallback} is not a file path relative to the served folder, such as index.html` } };
   }
-  const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' && routes.length === 0 ? {} : APP_LIMITS), ...options.limits };
+  const limits = { ...DEFAULT_LIMITS, ...(settings.app === '' && routes.length === 0 ? FILES_LIMITS : APP_LIMITS), ...options.limits };
 
   const reload: LiveReload | undefined = settings.liveReload
     ? createLiveReload({
         roots: [realRoot, settings.root],
         clientScriptPath: RELOAD_CLIENT_PATH,
         onConsole: settings.forwardConsole ? options.onConsole : undefined,
+        showDotfiles: settings.showDotfiles,
       })
     : undefined;
   const appDir = settings.app === '' ? undefined : await openRoot(resolve(settings.root, settings.appDir));

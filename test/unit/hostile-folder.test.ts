@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, linkSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, linkSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import type { RequestLogRecord } from '../../src/server/log';
-import { startLogged } from './helpers/server';
+import { startLogged, waitFor } from './helpers/server';
 import { createFixtureSite, type FixtureSite } from './helpers/fixture-site';
 import { exchange, parseResponses, type RawResponse } from './helpers/raw';
 import { startSwapper, type Swap, type SwapPlan } from './helpers/swapper';
@@ -217,6 +217,29 @@ test('a file swapped for a FIFO never blocks the server', { skip: !unix }, async
     assert.ok(performance.now() - started < 2000, 'the FIFO itself is refused at once');
     const reasons = hostile.records.filter((record) => record.target === '/page.txt' && record.status === 404).map((r) => r.reason);
     assert.ok(reasons.some((reason) => reason?.includes('FIFO')), `the log says why: ${reasons.slice(-3).join(' | ')}`);
+  });
+});
+
+test('a FIFO in the folder is a 404 without being opened: a writer waiting on it stays waiting', { skip: !unix }, async () => {
+  await withHostileServer({ 'page.txt': 'page' }, async (hostile) => {
+    const fifo = hostile.site.path('pipe');
+    execFileSync('mkfifo', [fifo]);
+    // The shell's open for writing returns only once someone opens the FIFO for reading.
+    const writer = spawn('sh', ['-c', 'exec 3>"$0"; echo opened', fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    writer.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const response = await hostile.request({ target: '/pipe' });
+      assert.equal(response.status, 404);
+      assert.match(hostile.records.at(-1)?.reason ?? '', /is a FIFO, not a regular file or folder/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(output, '', 'the server never opened the FIFO');
+      // Control: an open for reading is what wakes the writer.
+      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+      await waitFor(() => output === 'opened\n', 3000, 'the writer to get past its open');
+    } finally {
+      writer.kill();
+    }
   });
 });
 

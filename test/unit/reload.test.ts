@@ -24,9 +24,10 @@ interface Served {
 async function withReload(
   run: (port: number, reload: LiveReload, root: string, served: Served) => Promise<void>,
   limits: Partial<typeof DEFAULT_LIMITS> = {},
+  showDotfiles = false,
 ): Promise<void> {
   const root = join('/srv', 'site');
-  const reload = createLiveReload({ roots: [root], clientScriptPath: CLIENT });
+  const reload = createLiveReload({ roots: [root], clientScriptPath: CLIENT, showDotfiles });
   const notFound: Handler = () => ({ status: 404, headers: {}, body: Buffer.from('no\n') });
   try {
     await withListener([reload.handler, notFound], (port, records, listener) => run(port, reload, root, { listener, records }), limits);
@@ -73,6 +74,31 @@ test('notifyChanged() sends one change event for a burst, with URL paths from th
       reader.socket.destroy();
     }
   });
+});
+
+test('changes to dotfiles and inside dot-folders are not announced, their names neither, unless dotfiles are served', async () => {
+  const hidden = (root: string): string[] => [join(root, '.env'), join(root, 'sub', '.hidden', 'token'), join(root, '.git', 'index')];
+  await withReload(async (port, reload, root) => {
+    reload.notifyChanged(hidden(root), true);
+    reload.notifyChanged([...hidden(root), join(root, 'a.css'), join(root, 'x.y', 'page.html')], true);
+    const reader = await EventReader.open(port);
+    try {
+      const hello = await reader.nthEvent(0);
+      assert.deepEqual(hello.recent, [{ type: 'change', seq: 1, paths: ['/a.css', '/x.y/page.html'] }], 'only the visible files, in one event');
+      assert.doesNotMatch(reader.body().text, /env|hidden|git/);
+    } finally {
+      reader.socket.destroy();
+    }
+  });
+  await withReload(async (port, reload, root) => {
+    reload.notifyChanged(hidden(root), true);
+    const reader = await EventReader.open(port);
+    try {
+      assert.deepEqual((await reader.nthEvent(0)).recent, [{ type: 'change', seq: 1, paths: ['/.env', '/sub/.hidden/token', '/.git/index'] }]);
+    } finally {
+      reader.socket.destroy();
+    }
+  }, {}, true);
 });
 
 test('a stream opened after changes hears the recent ones in its hello, numbered', async () => {

@@ -38,8 +38,12 @@ const BAD_REQUESTS: ReadonlyArray<readonly [string, string | Buffer, number]> = 
   ['a Host naming two hosts', 'GET / HTTP/1.1\r\nHost: localhost, evil.example\r\n\r\n', 400],
   ['a Host with text after an IP literal', 'GET / HTTP/1.1\r\nHost: [::1]junk\r\n\r\n', 400],
   ['an absolute-form target with userinfo', 'GET http://user@127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
+  ['a target with a fragment', 'GET /page.html#top HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
+  ['an absolute-form target with a fragment', 'GET http://127.0.0.1/x?a#b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
   ['an absolute-form target with an empty host', 'GET http://:80/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
-  ['a bad chunk size', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400],
+  // A server of files streams bodies (FILES_LIMITS): the request is answered at its head, and its
+  // body, which no handler reads, is never parsed; the connection closes instead.
+  ['a body no file handler reads, with a bad chunk size', 'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 405],
   ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n', 400],
   ['obsolete line folding', 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n', 400],
   ['a control character in a value', 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x01b\r\n\r\n', 400],
@@ -61,6 +65,26 @@ for (const [what, raw, status] of BAD_REQUESTS) {
     });
   });
 }
+
+test('a server of files answers a request with a body at its head: a refused Host gets 403 before the body has come, and none of it is held', async () => {
+  await withServer(async (server) => {
+    const sockets = await Promise.all(Array.from({ length: 8 }, () => open(server.port)));
+    try {
+      const answers = sockets.map((socket) => {
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        socket.write(`GET /index.html HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 1048576\r\n\r\n`);
+        // Most of the body, never the last byte: held whole, no answer could come.
+        socket.write(Buffer.alloc(512 * 1024, 0x61));
+        return () => received;
+      });
+      await waitFor(() => answers.every((answer) => answer().startsWith('HTTP/1.1 403 ')), 5000, 'a 403 on every connection while its body is unfinished');
+      assert.ok(answers.every((answer) => /\r\nConnection: close\r\n/i.test(answer())), 'the connections close: their bodies are not read on');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+});
 
 test('a later HTTP/1.x is answered as HTTP/1.1 (RFC 9110 section 2.5), and well-formed Host values pass the parser', async () => {
   await withServer(async (server) => {

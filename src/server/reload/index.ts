@@ -37,6 +37,11 @@ export interface LiveReloadOptions {
    * (see scriptTag) and the console endpoint answers. Without it, neither.
    */
   readonly onConsole?: ((entry: ConsoleEntry) => void) | undefined;
+  /**
+   * Whether dotfiles are served. When not, changes to them (and to anything in a dot-folder) are
+   * not announced: a page cannot show them, and their names are as hidden as their contents.
+   */
+  readonly showDotfiles?: boolean;
 }
 
 /** A burst ends after this much quiet... */
@@ -55,7 +60,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const channel = new EventChannel(randomBytes(9).toString('base64url'));
   const client = loadClient(options.clientScriptPath);
   const batcher = new ChangeBatcher((paths) => {
-    const urlPaths = toUrlPaths(options.roots, paths);
+    const urlPaths = toUrlPaths(options.roots, paths, options.showDotfiles ?? false);
     if (urlPaths.length > 0) channel.broadcastChange(urlPaths);
   });
   const [realRoot = '', root = realRoot] = options.roots;
@@ -190,13 +195,14 @@ export class ChangeBatcher implements Disposable {
 
 /**
  * URL paths of the absolute paths that lie under one of `roots` (see urlPathOf); the root
- * itself is `/`, which pages read as "anything may have changed".
+ * itself is `/`, which pages read as "anything may have changed". Without `showDotfiles`, a path
+ * with a segment that starts with a dot is left out, as the server would not serve it.
  */
-export function toUrlPaths(roots: readonly string[], paths: readonly string[]): string[] {
+export function toUrlPaths(roots: readonly string[], paths: readonly string[], showDotfiles = true): string[] {
   const out = new Set<string>();
   for (const path of paths) {
     const urlPath = urlPathOf(roots, path);
-    if (urlPath !== undefined) out.add(urlPath);
+    if (urlPath !== undefined && (showDotfiles || !urlPath.includes('/.'))) out.add(urlPath);
   }
   return [...out];
 }

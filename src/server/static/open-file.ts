@@ -1,5 +1,5 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { fsFailure, resolveSafePath, type PathFailure, type PathRedirect } from './paths';
+import { describeType, fsFailure, resolveSafePath, type PathFailure, type PathRedirect } from './paths';
 
 /** A regular file opened once and verified; whoever holds it closes `fd` (or hands it on). */
 export interface OpenedFile {
@@ -53,10 +53,11 @@ let nofollowAny = process.platform === 'darwin' ? O_NOFOLLOW_ANY : 0;
 
 /**
  * Never blocks: O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer
- * (reads of regular files ignore it); O_NOFOLLOW refuses a last component that became a link.
- * Windows has neither (undefined there), and no FIFOs or device files to meet in a folder.
+ * (reads of regular files ignore it); O_NOFOLLOW refuses a last component that became a link;
+ * O_NOCTTY keeps a terminal swapped in from becoming the process's controlling terminal.
+ * Windows has none of these (undefined there), and no FIFOs or device files to meet in a folder.
  */
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0) | (constants.O_NOCTTY ?? 0);
 
 let procFd: string | false | undefined;
 
@@ -160,13 +161,6 @@ export function readAtMost(fd: number, size: number): Buffer {
     filled += read;
   }
   return filled === size ? body : body.subarray(0, filled);
-}
-
-function describeType(stats: Stats): string {
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isSocket()) return 'a socket';
-  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
-  return 'not a file';
 }
 
 function fail(reason: string): PathFailure {

@@ -1,4 +1,4 @@
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import { relative, sep } from 'node:path';
 
 /** Where a URL path leads inside the root, or why it leads nowhere. */
@@ -58,7 +58,11 @@ export function resolveSafePath(root: string, urlPath: string, showDotfiles: boo
   try {
     // A missing path is common (a 404, or every request a WSGI app answers): stat says so
     // without an exception, which costs more than the lookup itself, before realpath.
-    if (statSync(lexicalPath, { throwIfNoEntry: false }) === undefined) return fail(404, `no file at ${lexicalPath}`);
+    const stats = statSync(lexicalPath, { throwIfNoEntry: false });
+    if (stats === undefined) return fail(404, `no file at ${lexicalPath}`);
+    // A FIFO, socket or device is never opened: opening one can block, wake a writer waiting on
+    // it or have effects of its own. (A file swapped for one after this is caught after the open.)
+    if (!stats.isFile() && !stats.isDirectory()) return fail(404, `${lexicalPath} is ${describeType(stats)}, not a regular file or folder`);
     real = realpathSync.native(lexicalPath);
   } catch (error) {
     return fsFailure(error, lexicalPath);
@@ -184,4 +188,12 @@ export function fsFailure(error: unknown, path: string): PathFailure {
     default:
       throw error;
   }
+}
+
+/** What a path that is no regular file or folder is, for a 404's reason. */
+export function describeType(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
