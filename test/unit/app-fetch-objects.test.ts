@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { fetchUrl } from '../../src/server/app/lazy-request';
 import { bridgeProcesses, folderWith } from './helpers/app';
 import { exchange, get, open, parseResponses, type RawResponse } from './helpers/raw';
@@ -90,6 +92,12 @@ const routes = {
     const text = await response.clone().text();
     return new Response(text + ' / ' + (await new Response('again').text()) + ' / ' + inspect(new Response('x')).includes('status: 200'));
   },
+  headersAfterReal(request) {
+    void request.cache;
+    request.headers.set('x-added', 'after');
+    return json({ copy: new Request(request).headers.get('x-added'), clone: request.clone().headers.get('x-added'), seen: request.headers.get('x-added') });
+  },
+  passthrough(request) { return fetch('http://127.0.0.1:' + new URL(request.url).searchParams.get('port') + '/'); },
   async usedText() { const response = new Response('read already'); await response.text(); return response; },
   async usedStream() { const response = new Response(new Blob(['read already'])); await response.arrayBuffer(); return response; },
   locked() { const response = new Response(new Blob(['being read'])); response.body.getReader(); return response; },
@@ -208,6 +216,32 @@ test('a Response the app read or cloned still sends its body; invalid statuses a
     assert.equal((await request(server.port, get('/readFirst', close))).body.toString(), 'read first / again / true');
     assert.deepEqual(json(await request(server.port, get('/invalid', close))), ['TypeError', 'RangeError', 'TypeError', 'TypeError', 'TypeError', 'none']);
   });
+});
+
+test('a field set after the real Request was built (a getter it delegates, a log of it) reaches new Request(request) and clone()', async () => {
+  await withObjects(async ({ server }) => {
+    assert.deepEqual(json(await request(server.port, get('/headersAfterReal', close))), { copy: 'after', clone: 'after', seen: 'after' });
+  });
+});
+
+test('an app that returns fetch(upstream) of a gzip answer sends the body fetch() decoded, without the Content-Encoding and Content-Length of the encoded one', async () => {
+  const text = 'decoded by fetch\n'.repeat(400);
+  const encoded = gzipSync(text);
+  const upstream = createServer((socket) => {
+    socket.once('data', () => socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: ${encoded.length}\r\nX-Upstream: yes\r\nConnection: close\r\n\r\n`), encoded])));
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  try {
+    await withObjects(async ({ server }) => {
+      const answer = await request(server.port, get(`/passthrough?port=${(upstream.address() as AddressInfo).port}`, close));
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers.get('content-encoding'), undefined);
+      assert.equal(answer.headers.get('x-upstream'), 'yes');
+      assert.equal(answer.body.toString(), text, 'the whole body, decoded');
+    });
+  } finally {
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
 });
 
 test('a Response whose body the app already read, or is reading, is a 500 saying so, not an empty 200; a field with a control character is a 502, not sent', async () => {

@@ -290,6 +290,9 @@ test('an app that throws (even a value that cannot be described), rejects or ret
 test('an app that cannot be imported gets 500 with the stack on each app request, files are still served, and the log says why', async () => {
   const folder = folderWith({
     'syntax.mjs': 'export default { fetch(request) { return new Response( } };\n',
+    'imports.mjs': "import { x } from './lib/helper.mjs';\nexport default { fetch: () => new Response(x) };\n",
+    'lib/helper.mjs': "export const x = 'x';\nconst broken = syntax error here(;\n",
+    'hangs.mjs': 'await new Promise(() => {});\nexport default { fetch: () => new Response("never") };\n',
     'missing.mjs': "import 'no-such-package-anywhere';\nexport default { fetch: () => new Response('x') };\n",
     'throws.mjs': "throw new Error('top-level <failure>');\n",
     'wrong.mjs': 'export default 42;\n',
@@ -297,7 +300,10 @@ test('an app that cannot be imported gets 500 with the stack on each app request
   });
   try {
     const cases: Record<string, RegExp> = {
-      'syntax.mjs': /SyntaxError/,
+      // Where it is, as `node` prints it: the file and line, the line, a caret under the token.
+      'syntax.mjs': /SyntaxError: Unexpected token &#39;}&#39; \(file:\/\/\S*syntax\.mjs:1\)[\s\S]*syntax\.mjs:1\n.*new Response\( \} \};\n\s+\^/,
+      'imports.mjs': /SyntaxError: Unexpected identifier &#39;error&#39; \(file:\/\/\S*lib\/helper\.mjs:2\)/,
+      'hangs.mjs': /hangs\.mjs never finished loading: a top-level await in it, or in a module it imports, never settled/,
       'missing.mjs': /Cannot find package &#39;no-such-package-anywhere&#39;|ERR_MODULE_NOT_FOUND/,
       'throws.mjs': /Error: top-level &lt;failure&gt;[\s\S]*throws\.mjs/,
       'wrong.mjs': /wrong\.mjs has number 42 as its default export; a Fetch app exports \{ fetch\(request\) \}/,
@@ -317,6 +323,51 @@ test('an app that cannot be imported gets 500 with the stack on each app request
   } finally {
     folder.remove();
   }
+});
+
+test('a Workers-style handler gets the process environment as env and an execution context: ctx.waitUntil() work runs on, its failure is logged', async () => {
+  const folder = folderWith({
+    'worker.mjs': `export default {
+  async fetch(request, env, ctx) {
+    ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('waited until'); resolve(); }, 50)));
+    ctx.waitUntil(Promise.reject(new Error('background <failure>')));
+    ctx.passThroughOnException();
+    return new Response(String(env.TINY_SERVER_TEST_VARIABLE));
+  },
+};
+`,
+  });
+  process.env.TINY_SERVER_TEST_VARIABLE = 'from the environment';
+  const lines: string[] = [];
+  try {
+    await withLogged({ root: folder.dir, app: 'worker.mjs', appLog: (line) => lines.push(line) }, async ({ server }) => {
+      const response = await request(server.port, get('/', close));
+      assert.equal(response.body.toString(), 'from the environment');
+      await waitFor(() => lines.some((line) => line.includes('waited until')), 3000, 'the waitUntil work to finish');
+      await waitFor(() => lines.some((line) => line.includes('ctx.waitUntil() failed')), 3000, 'the failed waitUntil promise in the log');
+    });
+  } finally {
+    delete process.env.TINY_SERVER_TEST_VARIABLE;
+    folder.remove();
+  }
+});
+
+test('below the mount, a GET whose path names no file as spelled (an encoded slash, a dot segment, //) reaches the app with its URL; outside it, files keep their redirect and 400', async () => {
+  await withApp({ mount: '/api' }, async ({ server }) => {
+    const urlOf = async (target: string): Promise<string> => {
+      const response = await request(server.port, get(target, close));
+      assert.equal(response.status, 200, `${target}: ${response.body.toString().slice(0, 200)}`);
+      return (JSON.parse(response.body.toString()) as { url: string }).url;
+    };
+    const origin = 'http://127.0.0.1'; // the Host get() sends
+    assert.equal(await urlOf('/api/echo/a%2Fb'), `${origin}/api/echo/a%2Fb`);
+    assert.equal(await urlOf('/api/echo//twice'), `${origin}/api/echo//twice`);
+    assert.equal(await urlOf('/api/a%5Cb'), `${origin}/api/a%5Cb`);
+    // The URL parser resolves dot segments, as a Request's URL always is.
+    assert.equal(await urlOf('/api/x/%2e%2e/echo'), `${origin}/api/echo`);
+    assert.equal((await request(server.port, get('//static.txt', close))).status, 301);
+    assert.equal((await request(server.port, get('/a%2Fb', close))).status, 400);
+  });
 });
 
 test('requests run concurrently in one process: 20 requests that each wait 300 ms take far less than 6 s', async () => {

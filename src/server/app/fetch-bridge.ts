@@ -13,6 +13,8 @@
  * `ReadableStream` fed under credit, and each `Response` body is read under the server's credit,
  * so neither direction holds more than a window per request.
  */
+import { spawnSync } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,13 +37,63 @@ async function loadApp(spec: string, appDir: string): Promise<FetchHandler> {
   if (!hasFetch(target) && typeof target !== 'function' && typeof target === 'object' && target !== null && 'default' in target) {
     target = (target as { default: unknown }).default;
   }
-  if (hasFetch(target)) return (request) => target.fetch(request);
-  if (typeof target === 'function') return (request) => (target as FetchHandler)(request);
+  if (hasFetch(target)) return (request) => target.fetch(request, process.env, CONTEXT);
+  if (typeof target === 'function') return (request) => (target as AppHandler)(request, process.env, CONTEXT);
   throw new TypeError(`${spec} has ${describe(target)} as its default export; a Fetch app exports { fetch(request) } or a function (request) => Response`);
 }
 
-function hasFetch(value: unknown): value is { fetch: FetchHandler } {
+function hasFetch(value: unknown): value is { fetch: AppHandler } {
   return typeof value === 'object' && value !== null && typeof (value as { fetch?: unknown }).fetch === 'function';
+}
+
+/** The handler's shape in Workers (and Hono's `app.fetch`): the request, the environment, the execution context. */
+type AppHandler = (request: Request, env: NodeJS.ProcessEnv, context: ExecutionContext) => unknown;
+
+interface ExecutionContext {
+  waitUntil(promise: unknown): void;
+  passThroughOnException(): void;
+}
+
+/**
+ * What a Workers-style handler gets after the request, so that `ctx.waitUntil()` and Hono's
+ * `c.executionCtx` work as under `wrangler dev`: the process environment as `env`, and a context
+ * whose `waitUntil` lets the work run on (the process outlives the request) and reports its
+ * failure in the log.
+ */
+const CONTEXT: ExecutionContext = Object.freeze({
+  waitUntil(promise: unknown): void {
+    void Promise.resolve(promise).catch((error: unknown) => console.error('A promise given to ctx.waitUntil() failed:', error));
+  },
+  passThroughOnException(): void {
+    // Nothing to pass through to: a thrown error is the app's 500 page.
+  },
+});
+
+/**
+ * Where a syntax error in an ES module is. Node prints it (file and line, the line, a caret)
+ * when an import fails at the top level, but keeps it from the error that `import()` rejects
+ * with. A throwaway process imports the app that way and its report is taken. A module graph
+ * with a parse error is linked, never evaluated, so no app code runs there.
+ */
+function syntaxErrorLocation(url: string, appDir: string): string {
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(url)})`], {
+    cwd: appDir,
+    encoding: 'utf8',
+    timeout: 10_000,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const report = typeof result.stderr === 'string' ? result.stderr : '';
+  const end = report.search(/^SyntaxError/m);
+  return end > 0 ? report.slice(0, end).trimEnd() : '';
+}
+
+/** Why the app could not be loaded, with where, for a syntax error in an ES module. */
+function loadFailure(error: unknown, url: string, appDir: string): { message: string; traceback: string } {
+  if (!(error instanceof Error)) return { message: describe(error), traceback: '' };
+  const stack = error.stack ?? '';
+  const location = error instanceof SyntaxError && !stack.includes(appDir) ? syntaxErrorLocation(url, appDir) : '';
+  const where = location === '' ? '' : ` (${location.split('\n', 1)[0] ?? ''})`;
+  return { message: `${error.name}: ${error.message}${where}`, traceback: location === '' ? stack : `${location}\n\n${stack}` };
 }
 
 /** The protocol is broken: nothing more can be trusted, so the process ends. */
@@ -112,14 +164,23 @@ async function main(): Promise<void> {
   setFlagsFromString('--semi-space-growth-factor=1');
   installLazyRequest();
   installLightResponse();
+  // A top-level await that never settles empties the event loop while the app loads: the
+  // process exits, and says why on its way out (Node itself exits with 13, "unsettled top-level await").
+  let loading = true;
+  process.on('exit', () => {
+    if (!loading) return;
+    const message = `${spec} never finished loading: a top-level await in it, or in a module it imports, never settled`;
+    writeSync(4, encodeJsonFrame(FRAME.failed, 0, { message, traceback: '' }));
+  });
   let handler: FetchHandler;
   try {
     handler = await loadApp(spec, appDir);
   } catch (error) {
-    const failure = error instanceof Error ? { message: `${error.name}: ${error.message}`, traceback: error.stack ?? '' } : { message: describe(error), traceback: '' };
-    channel.last(encodeJsonFrame(FRAME.failed, 0, failure), () => process.exit(3));
+    loading = false;
+    channel.last(encodeJsonFrame(FRAME.failed, 0, loadFailure(error, pathToFileURL(resolve(appDir, spec)).href, appDir)), () => process.exit(3));
     return;
   }
+  loading = false;
   channel.send(encodeJsonFrame(FRAME.ready, 0, { pid: process.pid, runtime: `Node ${process.versions.node}` }));
   serve(handler, channel, new Socket({ fd: 3, readable: true, writable: false }));
 }

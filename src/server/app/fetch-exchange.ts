@@ -1,7 +1,7 @@
 // The Fetch bridge's side of one request (see fetch-bridge.ts): the frames to the server, and an
 // exchange that feeds the app's Request and sends its Response under the server's credit.
 import { Socket } from 'node:net';
-import { bodyLength, describe, fieldsOf, isResponse } from './fetch-response';
+import { bodyLength, decodedFields, describe, fieldsOf, isResponse } from './fetch-response';
 import { BODY_CHUNK, FRAME, MAX_PAYLOAD, WINDOW, clipped, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, type RequestSource } from './lazy-request';
 import { LightResponse, type ResponseParts } from './light-response';
@@ -246,7 +246,8 @@ export class Exchange implements RequestSource {
     if (response.bodyUsed === true || response.body?.locked === true) {
       throw new TypeError('The app returned a Response whose body was already read, or is being read: return a new Response, or read a response.clone()');
     }
-    const fields = fieldsOf(response.headers);
+    const own = fieldsOf(response.headers);
+    const fields = response.type === 'basic' || response.type === 'cors' ? decodedFields(own) : own;
     const body = response.body;
     if (this.head.method === 'HEAD' && !response.headers.has('content-length')) {
       // The length a GET would have: 0 for no body at all.

@@ -46,6 +46,24 @@ export function fieldsOf(headers: Headers): Array<[string, string]> {
   return fields;
 }
 
+/** The content codings undici's fetch() decodes: it then drops none of the fields that name them. */
+const FETCH_DECODES = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+
+/**
+ * The fields of a Response that came from `fetch()` (type `basic` or `cors`), as they describe
+ * the body it has: undici decodes gzip, deflate and br bodies (when it knows every coding listed)
+ * but keeps Content-Encoding and Content-Length, which then name the encoded body. Those two are
+ * dropped, as Workers do, so that an app that returns `fetch(upstream)` sends a body the client
+ * can read.
+ */
+export function decodedFields(fields: Array<[string, string]>): Array<[string, string]> {
+  const encoding = fields.find(([name]) => name === 'content-encoding')?.[1];
+  if (encoding === undefined) return fields;
+  const codings = encoding.split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== '' && coding !== 'identity');
+  if (!codings.every((coding) => FETCH_DECODES.has(coding))) return fields;
+  return fields.filter(([name]) => name !== 'content-encoding' && name !== 'content-length');
+}
+
 /** Whether the app's field `name` (lower-case) is sent: hop-by-hop fields are the server's. */
 export function keepsField(name: string): boolean {
   return !HOP_BY_HOP_FIELDS.has(name);

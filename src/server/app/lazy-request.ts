@@ -45,11 +45,12 @@ export class LazyRequest {
   }
 
   /**
-   * Built on first read and then this Request's own: the real Request, when built, gets a copy
-   * (as `new Request(url, { headers })` would), so a change made to these fields afterwards is
-   * not seen by it.
+   * Built on first read; the real Request, when built, gets a copy (as `new Request(url,
+   * { headers })` would) and is asked from then on, so a change made after it was built (a field
+   * set after `console.log(request)` or a body read, for `fetch(request)`) reaches it too.
    */
   get headers(): Headers {
+    if (this.#real !== undefined) return this.#real.headers;
     return (this.#headers ??= headersOf(this.#source.fields));
   }
 

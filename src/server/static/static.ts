@@ -206,8 +206,13 @@ class StaticFiles {
     return this.serveEntry(entry, request);
   }
 
-  /** A redirect to the path's one spelling, or a failure (see failure). */
+  /**
+   * A redirect to the path's one spelling, or a failure (see failure). Below an app's mount, a
+   * path whose spelling names no file (an encoded slash, a dot segment, `//`) is the app's, which
+   * gets the URL as the client sent it: these refusals keep files safe, they say nothing of routes.
+   */
   private refuse(request: Request, refusal: PathFailure | PathRedirect): Response {
+    if ((refusal.status === 301 || refusal.status === 400) && this.appMounts(request.path)) return APP_ANSWERS;
     if (refusal.status === 301) return redirect(refusal.location, request.query, refusal.reason);
     return this.failure(request, refusal);
   }
