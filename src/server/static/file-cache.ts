@@ -97,6 +97,11 @@ export class CachedFile {
     return this.version.meta;
   }
 
+  /** Whether `stats`, of a descriptor just opened on `realPath`, are of this entry's version, which is trusted. */
+  isVersionOf(realPath: string, stats: Stats): boolean {
+    return this.realPath === realPath && this.version.trusted && sameIdentity(stats, this.version.identity);
+  }
+
   /**
    * True when the path still leads to the cached version: one check per event-loop turn (see
    * `currentTurn`), plus a byte comparison on every hit while the file is racy.

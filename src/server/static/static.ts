@@ -6,6 +6,7 @@ import { mediaTypeFor, type MediaType } from './content-type';
 import { errorPage, errorText, folderRedirect, HTML_HEADERS, methodNotAllowed, redirect, showsErrorPage, TEXT_HEADERS } from './errors-page';
 import { contentTypeOf, declaresEncoding } from './declared-type';
 import { CachedFile, FileCache, MAX_CACHED_FILE_BYTES } from './file-cache';
+import { LargePages } from './large-pages';
 import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing, type Listing } from './listing';
 import { openSafePath, type OpenedFile } from './open-file';
@@ -54,6 +55,7 @@ class StaticFiles {
   private readonly overlaid = new OverlayDocuments();
   private readonly spaFallback: string | undefined;
   private readonly appMounts: (urlPath: string) => boolean;
+  private readonly largePages = new LargePages();
 
   constructor(options: StaticOptions) {
     this.root = options.root;
@@ -88,6 +90,7 @@ class StaticFiles {
   dispose(): void {
     this.cache.clear();
     this.overlaid.clear();
+    this.largePages.dispose();
   }
 
   private serveEntry(entry: Servable, request: Request): Response {
@@ -193,6 +196,11 @@ class StaticFiles {
       this.rewriter !== undefined &&
       this.rewriter.applies(request);
     if (!cacheable && !rewrite) return serveLarge(request, target, media);
+    const shared = rewrite ? this.largePages.get(request.path, target.realPath, target.stats) : undefined;
+    if (shared !== undefined) {
+      closeSync(target.fd);
+      return this.serveEntry(shared, request);
+    }
     let entry: CachedFile;
     try {
       entry = this.cache.load({ key: request.path, root: this.root, media, ...target });
@@ -201,8 +209,9 @@ class StaticFiles {
     } finally {
       closeSync(target.fd);
     }
-    // Large HTML read for rewriting is served once and not kept.
+    // Large HTML read for rewriting is not cached, but shared a while by the page loads that follow.
     if (cacheable && keep) this.cache.set(entry);
+    else if (rewrite) this.largePages.keep(entry);
     return this.serveEntry(entry, request);
   }
 
