@@ -12,7 +12,7 @@ let manager: ServerManager | undefined;
 
 export function activate(context: vscode.ExtensionContext): TinyServerApi {
   const log = new LogChannel();
-  const servers = new ServerManager(log, restrictedSettings(context.extension.packageJSON));
+  const servers = new ServerManager(log);
   manager = servers;
   // VS Code disposes subscriptions in order: the UI goes first, the log last, so that closing
   // servers can still write to it.
@@ -32,12 +32,6 @@ export function activate(context: vscode.ExtensionContext): TinyServerApi {
     onDidChangeServers: servers.onDidChangeServers,
     onDidLog: log.onDidLog,
   };
-}
-
-/** The settings package.json names as restricted (VS Code withholds workspace values of them in Restricted Mode). */
-function restrictedSettings(manifest: unknown): readonly string[] {
-  const list = (manifest as { capabilities?: { untrustedWorkspaces?: { restrictedConfigurations?: unknown } } }).capabilities?.untrustedWorkspaces?.restrictedConfigurations;
-  return Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
 }
 
 /**

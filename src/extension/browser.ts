@@ -1,24 +1,26 @@
 import * as vscode from 'vscode';
 import { hostName } from '../server/host-check';
-import type { TinyServer } from '../server/server';
+
+/** Lets the server of the address being opened answer a host name (ServerManager.allowHost). */
+export type AllowHost = (host: string) => void;
 
 /**
  * `url` as the user's browser reaches it: `asExternalUri` gives remote, Codespaces and web setups
- * a port forwarder's address. When the forwarder names the server by a host of its own, `server`
- * is told to answer that name, which its DNS-rebinding check would otherwise refuse with 403.
+ * a port forwarder's address. When the forwarder names the server by a host of its own, `allow`
+ * is told that name, which the server's DNS-rebinding check would otherwise refuse with 403.
  */
-export async function externalUri(url: string, server: Pick<TinyServer, 'allowHost'>): Promise<vscode.Uri> {
+export async function externalUri(url: string, allow: AllowHost): Promise<vscode.Uri> {
   const local = vscode.Uri.parse(url);
   const external = await vscode.env.asExternalUri(local);
   const host = hostName(external.authority.slice(external.authority.lastIndexOf('@') + 1));
-  if (host !== '' && host.toLowerCase() !== hostName(local.authority).toLowerCase()) server.allowHost(host);
+  if (host !== '' && host.toLowerCase() !== hostName(local.authority).toLowerCase()) allow(host);
   return external;
 }
 
-/** Opens `url` of `server` in VS Code's Simple Browser beside the editor, keeping focus where it is. */
-export async function openInSimpleBrowser(url: string, server: Pick<TinyServer, 'allowHost'>, viewColumn = vscode.ViewColumn.Beside): Promise<void> {
+/** Opens `url` in VS Code's Simple Browser beside the editor, keeping focus where it is. */
+export async function openInSimpleBrowser(url: string, allow: AllowHost, viewColumn = vscode.ViewColumn.Beside): Promise<void> {
   simpleBrowserUrl = url;
-  const external = await externalUri(url, server);
+  const external = await externalUri(url, allow);
   await vscode.commands.executeCommand('simpleBrowser.api.open', external, { viewColumn, preserveFocus: true });
 }
 
@@ -57,16 +59,16 @@ function isSimpleBrowser(tab: vscode.Tab): boolean {
   return tab.input instanceof vscode.TabInputWebview && tab.input.viewType.includes('simpleBrowser.view');
 }
 
-/** Opens `url` of `server` in the system browser; false when VS Code could not open it. */
-export async function openInExternalBrowser(url: string, server: Pick<TinyServer, 'allowHost'>): Promise<boolean> {
-  return vscode.env.openExternal(await externalUri(url, server));
+/** Opens `url` in the system browser; false when VS Code could not open it. */
+export async function openInExternalBrowser(url: string, allow: AllowHost): Promise<boolean> {
+  return vscode.env.openExternal(await externalUri(url, allow));
 }
 
-/** Opens `url` of `server` the way `target` says; errors become a message instead of a failed command. */
-export async function openUrl(url: string, server: Pick<TinyServer, 'allowHost'>, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
+/** Opens `url` the way `target` says; errors become a message instead of a failed command. */
+export async function openUrl(url: string, allow: AllowHost, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
   try {
-    if (target === 'simpleBrowser') await openInSimpleBrowser(url, server);
-    else if (!(await openInExternalBrowser(url, server))) throw new Error('the system browser did not accept it');
+    if (target === 'simpleBrowser') await openInSimpleBrowser(url, allow);
+    else if (!(await openInExternalBrowser(url, allow))) throw new Error('the system browser did not accept it');
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const where = target === 'simpleBrowser' ? 'the Simple Browser' : 'the external browser';

@@ -55,11 +55,10 @@ class Commands {
     const folder = await this.pickFolderToStart(arg);
     if (folder === undefined) return undefined;
     const outcome = await this.manager.start(folder);
-    const running = this.manager.get(folder.uri);
-    if (!outcome.ok || running === undefined) return undefined;
+    if (!outcome.ok) return undefined;
     const read = readSettings(folder);
     const target = read.ok ? read.settings.openOnStart : 'simpleBrowser';
-    if (target !== 'none') await openUrl(outcome.server.url, running.server, target);
+    if (target !== 'none') await openUrl(outcome.server.url, this.allowFor(folder), target);
     return outcome.server;
   }
 
@@ -82,14 +81,14 @@ class Commands {
 
   async open(arg: unknown, target: 'simpleBrowser' | 'externalBrowser'): Promise<void> {
     const entry = await this.runningServer(arg, 'Open which server?');
-    if (entry !== undefined) await openUrl(toInfo(entry).url, entry.server, target);
+    if (entry !== undefined) await openUrl(toInfo(entry).url, this.allowFor(entry.folder), target);
   }
 
   async copyUrl(arg: unknown): Promise<string | undefined> {
     const entry = await this.runningServer(arg, 'Copy the address of which server?');
     if (entry === undefined) return undefined;
     // The address the user's browser reaches: a forwarded one in remote and web setups.
-    const url = (await externalUri(toInfo(entry).url, entry.server)).toString(true);
+    const url = (await externalUri(toInfo(entry).url, this.allowFor(entry.folder))).toString(true);
     await vscode.env.clipboard.writeText(url);
     void vscode.window.showInformationMessage(`Copied ${url}`);
     return url;
@@ -116,8 +115,13 @@ class Commands {
     if (url === undefined) {
       return this.refuse(`${file.fsPath} is outside the served folder ${running.server.root} (setting tinyServer.root)`);
     }
-    await openUrl(url, running.server, read.ok && read.settings.openOnStart === 'externalBrowser' ? 'externalBrowser' : 'simpleBrowser');
+    await openUrl(url, this.allowFor(folder), read.ok && read.settings.openOnStart === 'externalBrowser' ? 'externalBrowser' : 'simpleBrowser');
     return url;
+  }
+
+  /** Lets `folder`'s server answer the host name its forwarded address has (see externalUri). */
+  private allowFor(folder: vscode.WorkspaceFolder): (host: string) => void {
+    return (host) => this.manager.allowHost(folder.uri, host);
   }
 
   /** What a click on the status bar offers while servers run. */

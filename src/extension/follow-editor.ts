@@ -34,7 +34,7 @@ export class EditorFollower extends DisposableOwner {
     if (url === undefined || browser === undefined || showsInSimpleBrowser(url)) return;
     // In the editor's own group, showing the page would hide the editor being typed into.
     if (browser.group === vscode.window.tabGroups.activeTabGroup) return;
-    void openInSimpleBrowser(url, running.server, browser.group.viewColumn);
+    void openInSimpleBrowser(url, (host) => this.manager.allowHost(running.folder.uri, host), browser.group.viewColumn);
   }
 }
 

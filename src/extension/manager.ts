@@ -8,7 +8,7 @@ import { DisposableOwner } from './dispose';
 import { EditorOverlay } from './editor-overlay';
 import type { LogChannel } from './log-channel';
 import { onInterpreterChanged, selectedInterpreter } from './python';
-import { needsRestart, pythonIsSet, readSettings, SECTION, withheldSettings, type FolderSettings, type SettingsResult } from './settings';
+import { needsRestart, pythonIsSet, readSettings, SECTION, type FolderSettings, type SettingsResult } from './settings';
 
 /** One running server and what belongs to it. */
 export interface RunningServer {
@@ -36,17 +36,12 @@ export class ServerManager extends DisposableOwner {
   private overlay: EditorOverlay | undefined;
   /** Servers, starting or running, that hold the overlay; it is dropped when none does. */
   private overlayUsers = 0;
+  /** Host names a port forwarder gave each folder's server (see allowHost), by folder URI. */
+  private readonly forwardedHosts = new Map<string, Set<string>>();
   /** Set once a server's app runs on the Python extension's interpreter, which may change. */
   private interpreterWatch: Promise<unknown> | undefined;
 
-  /** Folders told that Restricted Mode withholds some of their settings. */
-  private readonly toldWithheld = new Set<string>();
-
-  /** `restricted`: package.json's restrictedConfigurations, which Restricted Mode withholds. */
-  constructor(
-    private readonly log: LogChannel,
-    private readonly restricted: readonly string[] = [],
-  ) {
+  constructor(private readonly log: LogChannel) {
     super();
     this._register(vscode.workspace.onDidChangeConfiguration((event) => this.onSettingsChanged(event)));
     this._register(
@@ -55,13 +50,11 @@ export class ServerManager extends DisposableOwner {
         this.updateContextKeys();
       }),
     );
-    // A server started in Restricted Mode serves files only, on the user's values of the
-    // restricted settings; trust brings its app and the workspace's values.
+    // A server started in Restricted Mode serves files only; trust brings its app.
     this._register(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         for (const entry of this.list()) {
           if (entry.settings.server.app !== '') void this.restart(entry.folder, 'the workspace is trusted now, so its app can run');
-          else if (withheldSettings(entry.folder, this.restricted).length > 0) void this.restart(entry.folder, 'the workspace is trusted now, so its settings apply');
         }
       }),
     );
@@ -75,6 +68,17 @@ export class ServerManager extends DisposableOwner {
 
   get(folder: vscode.Uri): RunningServer | undefined {
     return this.running.get(folder.toString());
+  }
+
+  /**
+   * Lets the server of `folder` answer requests addressed to `host`, the name a port forwarder
+   * gave its address (see browser.ts, externalUri), now and after any restart of it.
+   */
+  allowHost(folder: vscode.Uri, host: string): void {
+    const key = folder.toString();
+    const hosts = this.forwardedHosts.get(key) ?? new Set<string>();
+    this.forwardedHosts.set(key, hosts.add(host));
+    this.get(folder)?.server.allowHost(host);
   }
 
   /** Starts the server of `folder`, or answers the one already running. */
@@ -133,7 +137,6 @@ export class ServerManager extends DisposableOwner {
     if (!read.ok) return this.failed(folder, read.message);
     const settings = read.settings;
     this.warnIfPublic(settings.server.host);
-    this.tellWithheld(folder);
 
     const overlay = settings.updateOn === 'change' && settings.server.liveReload ? this.acquireOverlay() : undefined;
     const result = await startSafely({
@@ -154,6 +157,7 @@ export class ServerManager extends DisposableOwner {
       await server.close();
       return { ok: false, message: 'Tiny Server was shut down while the server was starting' };
     }
+    for (const host of this.forwardedHosts.get(folder.uri.toString()) ?? []) server.allowHost(host);
     const entry: RunningServer = { folder, server, settings, usesOverlay: overlay !== undefined };
     this.running.set(folder.uri.toString(), entry);
     this.announce(entry);
@@ -210,22 +214,6 @@ export class ServerManager extends DisposableOwner {
   }
 
   /**
-   * In Restricted Mode, says once per folder which of its settings VS Code withholds (its port,
-   * proxy and the like), since the server then differs from what the workspace asks for.
-   */
-  private tellWithheld(folder: vscode.WorkspaceFolder): void {
-    if (vscode.workspace.isTrusted || this.toldWithheld.has(folder.uri.toString())) return;
-    const withheld = withheldSettings(folder, this.restricted);
-    if (withheld.length === 0) return;
-    this.toldWithheld.add(folder.uri.toString());
-    const message = `Restricted Mode: the workspace's ${withheld.join(', ')} ${withheld.length === 1 ? 'is' : 'are'} not applied until you trust this workspace; user settings and defaults apply instead`;
-    this.log.warn(`[${folder.name}] ${message}`);
-    void vscode.window.showWarningMessage(`Tiny Server (${folder.name}): ${message}.`, 'Manage Workspace Trust').then((choice) => {
-      if (choice !== undefined) void vscode.commands.executeCommand('workbench.trust.manage');
-    });
-  }
-
-  /**
    * Binding beyond loopback is allowed, but the user hears once per session what it means (the
    * CLI warns for the same addresses).
    */
@@ -276,12 +264,15 @@ export class ServerManager extends DisposableOwner {
    */
   private async restartIfChanged(entry: RunningServer, why: string): Promise<void> {
     const read = await this.settingsOf(entry.folder);
-    const current = this.get(entry.folder.uri) === entry;
-    if (read.ok && !needsRestart(entry.settings, read.settings)) {
-      if (current) this.running.set(entry.folder.uri.toString(), { ...entry, settings: read.settings });
+    // The server may have taken other settings meanwhile (an earlier change read faster): the
+    // comparison is with what it has now, and a server started since is left alone.
+    const current = this.get(entry.folder.uri);
+    if (current === undefined || current.server !== entry.server) return;
+    if (read.ok && !needsRestart(current.settings, read.settings)) {
+      this.running.set(entry.folder.uri.toString(), { ...current, settings: read.settings });
       return;
     }
-    if (current) await this.restart(entry.folder, why);
+    await this.restart(entry.folder, why);
   }
 
   /**

@@ -185,19 +185,6 @@ export function pythonIsSet(folder: vscode.WorkspaceFolder): boolean {
   return values.some((value) => typeof value === 'string' && value.trim() !== '');
 }
 
-/**
- * The restricted settings (`restricted`, package.json's restrictedConfigurations) that the
- * workspace or folder sets: VS Code withholds those values in Restricted Mode, so the server
- * runs on the user's values or the defaults instead.
- */
-export function withheldSettings(folder: vscode.WorkspaceFolder, restricted: readonly string[]): string[] {
-  const config = vscode.workspace.getConfiguration(undefined, folder.uri);
-  return restricted.filter((name) => {
-    const inspected = config.inspect<unknown>(name);
-    return inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined;
-  });
-}
-
 /** True when a running server with `running` settings must restart to apply `read`. */
 export function needsRestart(running: FolderSettings, read: FolderSettings): boolean {
   return JSON.stringify(running.server) !== JSON.stringify(read.server) || running.updateOn !== read.updateOn;

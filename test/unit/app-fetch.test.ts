@@ -39,6 +39,7 @@ const routes = {
   // A thrown value whose every property access throws.
   revoked() { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); throw proxy; },
   async sleep(request) { await sleep(Number(new URL(request.url).searchParams.get('ms'))); return text('slept'); },
+  async readThenSleep(request) { const body = await request.text(); await sleep(Number(new URL(request.url).searchParams.get('ms'))); return text('read ' + body); },
   // Synchronous work: the process's one event loop answers nothing else meanwhile.
   spin(request) { const end = Date.now() + Number(new URL(request.url).searchParams.get('ms')); while (Date.now() < end); return text('spun'); },
   pid() { return text(String(process.pid)); },
@@ -293,6 +294,7 @@ test('an app that cannot be imported gets 500 with the stack on each app request
     'imports.mjs': "import { x } from './lib/helper.mjs';\nexport default { fetch: () => new Response(x) };\n",
     'lib/helper.mjs': "export const x = 'x';\nconst broken = syntax error here(;\n",
     'hangs.mjs': 'await new Promise(() => {});\nexport default { fetch: () => new Response("never") };\n',
+    'exits.mjs': 'process.exit(1);\n',
     'missing.mjs': "import 'no-such-package-anywhere';\nexport default { fetch: () => new Response('x') };\n",
     'throws.mjs': "throw new Error('top-level <failure>');\n",
     'wrong.mjs': 'export default 42;\n',
@@ -304,6 +306,7 @@ test('an app that cannot be imported gets 500 with the stack on each app request
       'syntax.mjs': /SyntaxError: Unexpected token &#39;}&#39; \(file:\/\/\S*syntax\.mjs:1\)[\s\S]*syntax\.mjs:1\n.*new Response\( \} \};\n\s+\^/,
       'imports.mjs': /SyntaxError: Unexpected identifier &#39;error&#39; \(file:\/\/\S*lib\/helper\.mjs:2\)/,
       'hangs.mjs': /hangs\.mjs never finished loading: a top-level await in it, or in a module it imports, never settled/,
+      'exits.mjs': /could not start: the app process exited with code 1/,
       'missing.mjs': /Cannot find package &#39;no-such-package-anywhere&#39;|ERR_MODULE_NOT_FOUND/,
       'throws.mjs': /Error: top-level &lt;failure&gt;[\s\S]*throws\.mjs/,
       'wrong.mjs': /wrong\.mjs has number 42 as its default export; a Fetch app exports \{ fetch\(request\) \}/,
@@ -368,6 +371,14 @@ test('below the mount, a GET whose path names no file as spelled (an encoded sla
     assert.equal((await request(server.port, get('//static.txt', close))).status, 301);
     assert.equal((await request(server.port, get('/a%2Fb', close))).status, 400);
   });
+  // Mounted at the root, a path spelled with `//` that leads to a file still gets its redirect.
+  await withApp({}, async ({ server }) => {
+    const redirect = await request(server.port, get('/front//main.js', close));
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get('location'), '../../front/main.js');
+    const app = await request(server.port, get('/echo//twice', close));
+    assert.equal((JSON.parse(app.body.toString()) as { url: string }).url, 'http://127.0.0.1/echo//twice');
+  });
 });
 
 test('requests run concurrently in one process: 20 requests that each wait 300 ms take far less than 6 s', async () => {
@@ -409,6 +420,16 @@ test('a client that pauses mid-upload for longer than the app timeout is waited 
     const [response] = parseResponses(await answer);
     assert.equal(response?.status, 200, response?.body.toString());
     assert.equal((JSON.parse(response?.body.toString() ?? '{}') as { body: string }).body, 'helloworld');
+
+    // An upload that ends just before the timeout: the app's time starts when it has the body.
+    const late = await open(server.port);
+    const lateAnswer = readAll(late, 10_000);
+    late.write(`POST /readThenSleep?ms=600 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n${close}\r\nhello`);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    late.write('world');
+    const [slow] = parseResponses(await lateAnswer);
+    assert.equal(slow?.status, 200, slow?.body.toString());
+    assert.equal(slow?.body.toString(), 'read helloworld');
   });
 });
 

@@ -505,6 +505,17 @@ test('a connection whose upstream sent a 204 with Content-Length is not reused: 
   });
 });
 
+test('a 204 with Content-Length: 0 keeps its upstream connection for the next request', async () => {
+  const script: UpstreamScript = (request, socket) => {
+    socket.write(request.requestLine.startsWith('GET /empty ') ? 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n' : reply('next'));
+  };
+  await withProxy(script, async ({ request }, upstream) => {
+    assert.equal((await request('/api/empty')).status, 204);
+    assert.equal((await request('/api/next')).body.toString(), 'next');
+    assert.equal(upstream.connections, 1);
+  });
+});
+
 test('a POST on a reused connection that the upstream closes without answering is not sent again: it may have been acted on, so the client gets 502', async () => {
   const script: UpstreamScript = (request, socket) => {
     // The first connection answers its first request, then takes the next one and closes.

@@ -321,7 +321,7 @@ test('the client script is served from memory with an entity tag', async () => {
 });
 
 test('the client is cached for good under its version and revalidated under any other URL', async () => {
-  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: CLIENT });
+  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: CLIENT, showDotfiles: false });
   try {
     const html = reload.rewriter.rewrite(Buffer.from('<head></head>'), '/index.html').toString();
     const query = /client\.js\?(v=[\w-]+)"/.exec(html)?.[1];
@@ -338,7 +338,7 @@ test('the client is cached for good under its version and revalidated under any 
 });
 
 test('the handler leaves other paths to the next handler', async () => {
-  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: CLIENT });
+  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: CLIENT, showDotfiles: false });
   try {
     assert.equal(await reload.handler(fakeRequest('/.tiny-server/reload/other')), undefined);
     assert.equal(await reload.handler(fakeRequest('/index.html')), undefined);
@@ -349,7 +349,7 @@ test('the handler leaves other paths to the next handler', async () => {
 });
 
 test('a missing client script is answered with 500 and a reason', async () => {
-  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: '/nonexistent/reload-client.js' });
+  const reload = createLiveReload({ roots: ['/srv/site'], clientScriptPath: '/nonexistent/reload-client.js', showDotfiles: false });
   try {
     const response = await reload.handler(fakeRequest('/.tiny-server/reload/client.js'));
     assert.equal(response?.status, 500);
@@ -372,7 +372,7 @@ test('toUrlPaths() encodes names as a browser requests them and drops paths outs
       join(root, '..foo'),
       join(root, '..', 'site-evil', 'x'),
       '/elsewhere',
-    ]),
+    ], true),
     ['/', '/index.html', "/a%20b/(x)!'~&=+$,;@:.css", '/100%25/q%3F%23%60%7B%7D%22%3C%3E%5C.js', '/%E6%97%A5%E6%9C%AC/%C3%A9.png', '/..foo'],
   );
 });

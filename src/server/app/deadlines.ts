@@ -22,6 +22,8 @@ export class Deadlines {
   private newest: Expiring | undefined;
   private count = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Set while `fire` runs: an entry added by an `expire()` is armed by its loop, not by `add`. */
+  private firing = false;
 
   constructor(private readonly ms: number) {}
 
@@ -37,7 +39,7 @@ export class Deadlines {
     else this.newest.newerEntry = entry;
     this.newest = entry;
     this.count++;
-    if (this.timer === undefined) this.arm(this.ms);
+    if (this.timer === undefined && !this.firing) this.arm(this.ms);
   }
 
   /** Removes `entry` if it is listed; anything else is left as it is. */
@@ -65,14 +67,19 @@ export class Deadlines {
 
   private readonly fire = (): void => {
     this.timer = undefined;
+    this.firing = true;
     const now = performance.now();
-    for (let entry = this.oldest; entry !== undefined; entry = this.oldest) {
-      if (entry.deadlineAt > now) {
-        this.arm(entry.deadlineAt - now);
-        return;
+    try {
+      for (let entry = this.oldest; entry !== undefined; entry = this.oldest) {
+        if (entry.deadlineAt > now) {
+          this.arm(entry.deadlineAt - now);
+          return;
+        }
+        this.delete(entry);
+        entry.expire();
       }
-      this.delete(entry);
-      entry.expire();
+    } finally {
+      this.firing = false;
     }
   };
 }

@@ -101,8 +101,8 @@ class AppExchange implements ExchangeSink, Expiring {
     if (gone !== undefined) queueMicrotask(() => this.onGone(gone));
     const alone = request.bodyStream === undefined && request.body.length === 0;
     bridge.send(encodeTextFrame(alone ? FRAME.requestAlone : FRAME.request, this.id, headJson(request, context)));
-    if (!alone) this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message));
     context.deadlines.add(this);
+    if (!alone) this.upload = new Upload(bridge, this.id, request, (message) => this.bodyFailed(message), () => this.uploaded());
     request.client?.whenGone(this.clientGone);
   }
 
@@ -116,6 +116,13 @@ class AppExchange implements ExchangeSink, Expiring {
     this.abandon();
     this.settleWith({ status: 499, headers: {}, reason: 'client closed the connection; app request aborted' });
   };
+
+  /** The client's body has all gone to the app: the app's time starts again, none of it spent on the upload. */
+  private uploaded(): void {
+    if (this.deadlineAt < 0) return;
+    this.context.deadlines.delete(this);
+    this.context.deadlines.add(this);
+  }
 
   onGrant(bytes: number): void {
     this.upload?.grant(bytes);

@@ -14,7 +14,6 @@
  * so neither direction holds more than a window per request.
  */
 import { spawnSync } from 'node:child_process';
-import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -87,11 +86,22 @@ function syntaxErrorLocation(url: string, appDir: string): string {
   return end > 0 ? report.slice(0, end).trimEnd() : '';
 }
 
+/**
+ * A SyntaxError from parsing an ES module, which says nothing of where: its stack starts with the
+ * message (CommonJS puts the file and line before it) and has only Node's own frames (one raised
+ * by running code, such as JSON.parse, has the app's file among them).
+ */
+function isUnplacedParseError(error: Error, stack: string): boolean {
+  if (!(error instanceof SyntaxError) || !stack.startsWith('SyntaxError')) return false;
+  const frames = stack.split('\n').filter((line) => line.trimStart().startsWith('at '));
+  return frames.every((line) => line.includes('(node:') || line.trimStart().startsWith('at node:'));
+}
+
 /** Why the app could not be loaded, with where, for a syntax error in an ES module. */
 function loadFailure(error: unknown, url: string, appDir: string): { message: string; traceback: string } {
   if (!(error instanceof Error)) return { message: describe(error), traceback: '' };
   const stack = error.stack ?? '';
-  const location = error instanceof SyntaxError && !stack.includes(appDir) ? syntaxErrorLocation(url, appDir) : '';
+  const location = isUnplacedParseError(error, stack) ? syntaxErrorLocation(url, appDir) : '';
   const where = location === '' ? '' : ` (${location.split('\n', 1)[0] ?? ''})`;
   return { message: `${error.name}: ${error.message}${where}`, traceback: location === '' ? stack : `${location}\n\n${stack}` };
 }
@@ -164,13 +174,15 @@ async function main(): Promise<void> {
   setFlagsFromString('--semi-space-growth-factor=1');
   installLazyRequest();
   installLightResponse();
-  // A top-level await that never settles empties the event loop while the app loads: the
-  // process exits, and says why on its way out (Node itself exits with 13, "unsettled top-level await").
+  // A top-level await that never settles empties the event loop while the app loads (Node
+  // itself would exit with 13, "unsettled top-level await"): the process says why, then exits.
+  // 'beforeExit' comes only for an empty loop, never for an app's own process.exit().
   let loading = true;
-  process.on('exit', () => {
+  process.once('beforeExit', () => {
     if (!loading) return;
+    loading = false;
     const message = `${spec} never finished loading: a top-level await in it, or in a module it imports, never settled`;
-    writeSync(4, encodeJsonFrame(FRAME.failed, 0, { message, traceback: '' }));
+    channel.last(encodeJsonFrame(FRAME.failed, 0, { message, traceback: '' }), () => process.exit(3));
   });
   let handler: FetchHandler;
   try {

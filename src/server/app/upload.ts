@@ -21,6 +21,8 @@ export class Upload {
     private readonly id: number,
     request: Request,
     onFailed: (message: string) => void,
+    /** The whole body went out (END): from here on, waiting is the app's time only. */
+    private readonly onSent: () => void = () => undefined,
   ) {
     const source = request.bodyStream;
     this.source = source;
@@ -76,6 +78,7 @@ export class Upload {
     if (this.held === undefined && this.sourceEnded && !this.done) {
       this.done = true;
       this.bridge.sendEmpty(FRAME.end, this.id);
+      this.onSent();
     }
   }
 }

@@ -451,13 +451,16 @@ function protocols(field: string | undefined): string[] {
 }
 
 /**
- * A 204 with Content-Length or Transfer-Encoding, which no server may send (RFC 9110 section 8.6,
- * RFC 9112 section 6.1): the parser takes it as bodiless, as it must, but bytes its sender meant
- * as a body may still come, and would be read as the answer to the connection's next request.
- * Such a connection is not reused.
+ * A 204 with Transfer-Encoding or a Content-Length other than 0, which no server may send (RFC
+ * 9110 section 8.6, RFC 9112 section 6.1): the parser takes it as bodiless, as it must, but bytes
+ * its sender meant as a body may still come, and would be read as the answer to the connection's
+ * next request. Such a connection is not reused. (`Content-Length: 0`, which many frameworks send
+ * with a 204, promises nothing more.)
  */
 function misframed(head: ResponseHead): boolean {
-  return head.status === 204 && (head.headers.has('content-length') || head.headers.has('transfer-encoding'));
+  if (head.status !== 204) return false;
+  const length = head.headers.get('content-length');
+  return head.headers.has('transfer-encoding') || (length !== undefined && declaredLength(length) !== 0);
 }
 
 /** A Content-Length field's value as the parsers accept it (digits, or equal ones in a list). */

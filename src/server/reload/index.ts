@@ -41,7 +41,7 @@ export interface LiveReloadOptions {
    * Whether dotfiles are served. When not, changes to them (and to anything in a dot-folder) are
    * not announced: a page cannot show them, and their names are as hidden as their contents.
    */
-  readonly showDotfiles?: boolean;
+  readonly showDotfiles: boolean;
 }
 
 /** A burst ends after this much quiet... */
@@ -60,7 +60,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const channel = new EventChannel(randomBytes(9).toString('base64url'));
   const client = loadClient(options.clientScriptPath);
   const batcher = new ChangeBatcher((paths) => {
-    const urlPaths = toUrlPaths(options.roots, paths, options.showDotfiles ?? false);
+    const urlPaths = toUrlPaths(options.roots, paths, options.showDotfiles);
     if (urlPaths.length > 0) channel.broadcastChange(urlPaths);
   });
   const [realRoot = '', root = realRoot] = options.roots;
@@ -198,7 +198,7 @@ export class ChangeBatcher implements Disposable {
  * itself is `/`, which pages read as "anything may have changed". Without `showDotfiles`, a path
  * with a segment that starts with a dot is left out, as the server would not serve it.
  */
-export function toUrlPaths(roots: readonly string[], paths: readonly string[], showDotfiles = true): string[] {
+export function toUrlPaths(roots: readonly string[], paths: readonly string[], showDotfiles: boolean): string[] {
   const out = new Set<string>();
   for (const path of paths) {
     const urlPath = urlPathOf(roots, path);

@@ -25,6 +25,8 @@ export interface PathRedirect {
   readonly status: 301;
   /** A relative reference to the canonical spelling (no query), as the Location field. */
   readonly location: string;
+  /** The canonical spelling itself, from `/`, still percent-encoded. */
+  readonly canonical: string;
   readonly reason: string;
 }
 
@@ -140,7 +142,7 @@ function canonicalRedirect(canonical: string, depth: number): PathRedirect {
   // With nothing to climb, "./" keeps an empty reference or a first segment with ":" (a URI
   // scheme, RFC 3986 section 4.2) from meaning something else.
   const location = up === '' ? `./${canonical}` : up + canonical;
-  return { ok: false, status: 301, location, reason: `non-canonical path, redirected to /${canonical}` };
+  return { ok: false, status: 301, location, canonical: `/${canonical}`, reason: `non-canonical path, redirected to /${canonical}` };
 }
 
 /** `root` plus a relative path, without doubling the separator when the root is `/` or `C:\`. */

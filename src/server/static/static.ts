@@ -11,7 +11,7 @@ import type { HtmlRewriter, StaticHandler, StaticOptions } from './index';
 import { readListing, renderListing, type Listing } from './listing';
 import { openSafePath, type OpenedFile } from './open-file';
 import { OverlayDocuments, type ContentOverlay, type Servable } from './overlay';
-import { fsFailure, type PathFailure, type PathRedirect } from './paths';
+import { fsFailure, resolveSafePath, type PathFailure, type PathRedirect } from './paths';
 import { Document, fileMeta, Representation, respond } from './representation';
 import { wantsSpaPage } from './spa';
 import { TurnShared } from './turn';
@@ -217,11 +217,15 @@ class StaticFiles {
 
   /**
    * A redirect to the path's one spelling, or a failure (see failure). Below an app's mount, a
-   * path whose spelling names no file (an encoded slash, a dot segment, `//`) is the app's, which
-   * gets the URL as the client sent it: these refusals keep files safe, they say nothing of routes.
+   * path whose spelling names no file (an encoded slash, a dot segment, `//` where the one
+   * spelling names no file either) is the app's, which gets the URL as the client sent it: these
+   * refusals keep files safe, they say nothing of the app's routes.
    */
   private refuse(request: Request, refusal: PathFailure | PathRedirect): Response {
-    if ((refusal.status === 301 || refusal.status === 400) && this.appMounts(request.path)) return APP_ANSWERS;
+    if (this.appMounts(request.path)) {
+      if (refusal.status === 400) return APP_ANSWERS;
+      if (refusal.status === 301 && !resolveSafePath(this.root, refusal.canonical, this.showDotfiles).ok) return APP_ANSWERS;
+    }
     if (refusal.status === 301) return redirect(refusal.location, request.query, refusal.reason);
     return this.failure(request, refusal);
   }
