@@ -72,7 +72,8 @@ const CONTEXT: ExecutionContext = Object.freeze({
  * Where a syntax error in an ES module is. Node prints it (file and line, the line, a caret)
  * when an import fails at the top level, but keeps it from the error that `import()` rejects
  * with. A throwaway process imports the app that way and its report is taken. A module graph
- * with a parse error is linked, never evaluated, so no app code runs there.
+ * whose static imports fail to parse is linked, never evaluated, so no app code runs there; only
+ * a module the app loads with `import()` from its top level would run that level again.
  */
 function syntaxErrorLocation(url: string, appDir: string): string {
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(url)})`], {
