@@ -464,13 +464,15 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     // Only a stream can be endless, so the common case never asks.
     if (!small && !exchange.isHead && isEndless(response) && !this.openStream(exchange, response)) return;
     const head = exchange.head;
-    // The rest of a streamed body nobody read would have to be read to find the next request: close instead.
+    // The rest of a streamed body nobody read would have to be read to find the next request: a
+    // small one is read and dropped (a form posted to a file gets its 405 on a connection that
+    // stays open), a larger one, or one of unknown length, closes the connection instead.
     exchange.keepAlive =
       head !== undefined &&
       head.keepAlive &&
       response.close !== true &&
       !exchange.endless &&
-      (exchange.bodyStream === undefined || exchange.bodyStream.complete);
+      (exchange.bodyStream === undefined || exchange.bodyStream.complete || drainsUnread(exchange.bodyStream, head));
     exchange.date = this.ctx.dates.get(this.now());
     if (!exchange.keepAlive) this.lastResponse(exchange.endless);
     if (!small) {
@@ -652,4 +654,19 @@ export class Connection implements ParserCallbacks, SocketOwner, ClientLink {
     if (exchange.endless) this.ctx.streams.release();
     this.ctx.log(logRecord(exchange, this.client, status, bytes, reason));
   }
+}
+
+/** Bytes of a request body no handler reads that are still read, and dropped, to keep the connection. */
+const DRAIN_MAX_BYTES = 64 * 1024;
+
+/**
+ * Whether the unread rest of `body` is read and dropped so that the connection can go on: a body
+ * no handler took (it never had a reader) of a declared length of at most DRAIN_MAX_BYTES. Starts
+ * the draining when it says so.
+ */
+function drainsUnread(body: RequestBody, head: RequestHead): boolean {
+  if (body.readableFlowing !== null || body.destroyed) return false;
+  if (head.framing.kind !== 'length' || head.framing.length > DRAIN_MAX_BYTES) return false;
+  body.resume();
+  return true;
 }

@@ -86,6 +86,21 @@ test('a server of files answers a request with a body at its head: a refused Hos
   });
 });
 
+test('a small body no file handler reads is read and dropped: the connection stays open and a pipelined request behind it is answered, also when the body comes after the answer', async () => {
+  await withServer(async (server) => {
+    const pipelined = parseResponses(await exchange(server.port, `POST /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc${get('/index.html', 'Connection: close\r\n')}`));
+    assert.deepEqual(pipelined.map((response) => response.status), [405, 200]);
+    assert.equal(pipelined[0]?.headers.get('connection'), undefined, 'kept alive');
+
+    const socket = await open(server.port);
+    const answer = readAll(socket, 5000);
+    socket.write('POST /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nab');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.write(`cde${get('/index.html', 'Connection: close\r\n')}`);
+    assert.deepEqual(parseResponses(await answer).map((response) => response.status), [405, 200]);
+  });
+});
+
 test('a later HTTP/1.x is answered as HTTP/1.1 (RFC 9110 section 2.5), and well-formed Host values pass the parser', async () => {
   await withServer(async (server) => {
     const [later] = parseResponses(await exchange(server.port, 'GET / HTTP/1.2\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
