@@ -61,6 +61,9 @@ function parsePort(value: string | undefined): number | undefined {
   return port <= 65535 ? port : undefined;
 }
 
+/** Options that are on or off: `--dotfiles=false` is an error, never taken as `--dotfiles`. */
+const SWITCHES = new Set(['--help', '--version', '--proxy-keep-host', '--no-reload', '--no-console', '--dotfiles', '--no-listing', '--quiet']);
+
 /**
  * Parses argv (without node and the script) into the server's settings, relative paths resolved
  * against `cwd`; errors are values with a message for the user.
@@ -76,7 +79,15 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
+    // A value is the next argument unless that is another option (`--host --port 8080` lacks one).
+    const value = (): string | undefined => {
+      if (inline !== undefined) return inline;
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('-') && next !== '-')) return undefined;
+      i++;
+      return next;
+    };
+    if (inline !== undefined && SWITCHES.has(flag)) return { kind: 'error', message: `${flag} takes no value (got ${arg})` };
     switch (flag) {
       case '-h':
       case '--help':
@@ -87,6 +98,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): ParsedA
       case '-p':
       case '--port': {
         const raw = value();
+        if (raw === undefined) return { kind: 'error', message: `Missing port after ${flag}` };
         const parsed = parsePort(raw);
         if (parsed === undefined) return { kind: 'error', message: `Invalid port ${JSON.stringify(raw ?? '')}: expected a number from 0 to 65535` };
         port = parsed;

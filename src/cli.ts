@@ -105,6 +105,9 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // A reader of the output that went away (`tiny-server | head -1`) or a full disk does not stop
+  // the server: what would go to the closed stream is dropped, and serving goes on.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const parsed = parseArgs(process.argv.slice(2));
   switch (parsed.kind) {
     case 'help':

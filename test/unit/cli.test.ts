@@ -42,6 +42,29 @@ test('the CLI prints "Serving <root> at <url>" first, logs each request, and exi
   }
 });
 
+test('a CLI whose output reader went away (tiny-server | head -1) goes on serving', async () => {
+  const root = site();
+  const running = runCli([root, '--port', '0']);
+  try {
+    const first = await waitForLine(running, /^Serving /);
+    const port = Number(/:(\d+)\/$/.exec(first)?.[1]);
+    // As `head -1` does after its line: the pipe's reading end is closed.
+    running.child.stdout?.destroy();
+    for (let i = 0; i < 3; i++) {
+      const [response] = parseResponses(await exchange(port, get('/', 'Connection: close\r\n')));
+      assert.equal(response?.status, 200, `request ${i + 1}`);
+      // The request lines are written in batches: give one its turn to meet the closed pipe.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    assert.equal(running.child.exitCode, null, 'still running');
+    running.child.kill('SIGTERM');
+    assert.equal(await running.exited, 0);
+  } finally {
+    running.child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('a SIGINT or SIGTERM sent the moment the CLI starts printing stops it cleanly (exit 0)', async () => {
   const root = site();
   try {

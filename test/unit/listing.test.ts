@@ -27,6 +27,19 @@ test('readListing() keeps the first entries in listing order, however many it re
   }
 });
 
+test('readListing() leaves out names with a backslash, which no request can name', { skip: process.platform === 'win32' }, async () => {
+  const site = createFixtureSite();
+  try {
+    site.write('bs/a\\b.txt', 'x');
+    site.mkdir('bs/d\\ir');
+    site.write('bs/plain.txt', 'x');
+    const listing = await readListing(site.path('bs'), site.root, false);
+    assert.deepEqual(listing.entries.map((e) => e.name), ['plain.txt']);
+  } finally {
+    site.remove();
+  }
+});
+
 // The moment after a folder passed the path checks and before it is read, a hostile folder can
 // put a link in its place (or in a parent's). The listing reads through a descriptor opened
 // without following a link and checked to be open on the path it was given, never through the path again.

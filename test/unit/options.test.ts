@@ -66,6 +66,26 @@ test('parseArgs() gives the server settings: the defaults, and a root resolved a
   });
 });
 
+test('parseArgs() refuses a value given to an on/off option and an option taken for a value', () => {
+  const error = (argv: string[]): string => {
+    const parsed = parseArgs(argv, '/srv');
+    assert.equal(parsed.kind, 'error', argv.join(' '));
+    return parsed.kind === 'error' ? parsed.message : '';
+  };
+  // `--dotfiles=false` turned dotfiles on.
+  assert.match(error(['--dotfiles=false']), /--dotfiles takes no value/);
+  assert.match(error(['--quiet=no']), /--quiet takes no value/);
+  assert.match(error(['--no-listing=1']), /--no-listing takes no value/);
+  // `--host --port 47642` took `--port` for the address and the port for the root.
+  assert.match(error(['--host', '--port', '47642']), /Missing address after --host/);
+  assert.match(error(['--allow-host', '-q']), /Missing host name after --allow-host/);
+  assert.match(error(['--watch-ignore', '--dotfiles']), /Missing glob after --watch-ignore/);
+  assert.match(error(['--port']), /Missing port after --port/);
+  // A value that starts with a dash is still taken in the `--flag=value` form.
+  const glob = parseArgs(['--watch-ignore=-draft/**'], '/srv');
+  assert.ok(glob.kind === 'run' && glob.settings.watchIgnore.includes('-draft/**'));
+});
+
 test('a server started on a symlinked folder reports the folder as given and as resolved, and maps both to URLs', async (t) => {
   const site = linkedSite();
   t.after(site.remove);

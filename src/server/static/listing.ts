@@ -91,6 +91,8 @@ async function readEntries(folder: string, root: string, showDotfiles: boolean, 
   for await (const dirent of await opendir(folder, { bufferSize: DIR_BUFFER })) {
     const name = dirent.name;
     if (!showDotfiles && name.charCodeAt(0) === 46 /* . */) continue;
+    // No request can name it: paths.ts refuses a backslash (a separator on Windows) everywhere.
+    if (name.includes('\\')) continue;
     if (dirent.isFile() || dirent.isDirectory()) {
       selection.offer({ name, folder: dirent.isDirectory(), stats: undefined });
     } else if (!isSpecial(dirent)) {
