@@ -102,8 +102,10 @@
     if (!script || window[key]) return;
     const state = { connected: false };
     window[key] = state;
-    // The client is served at <root>/.tiny-server/reload/client.js.
-    const root = new URL('../../', script.src);
+    // The client is served at <root>/.tiny-server/reload/client.js. Its address is resolved
+    // against the page, as it was when it was fetched: `script.src` would resolve it against a
+    // <base> that came after the tag.
+    const root = new URL('../../', new URL(script.getAttribute('src') ?? '', location.href));
     if (script.hasAttribute('data-console')) safely(() => forwardConsole(script.src, root));
     safely(restorePlace);
     let reloading = false;
@@ -165,7 +167,8 @@
       let pageChanged = false;
       for (const path of paths) {
         const changed = pathKey(new URL('.' + path, root));
-        const own = sheets.filter((sheet) => sheet.key === changed);
+        // A link still loading a replacement is replaced through the link it replaces (see swap).
+        const own = sheets.filter((sheet) => sheet.key === changed && !loadingSheets.has(sheet.link));
         if (own.length > 0) swaps.push(...own.map((sheet) => sheet.link));
         else if (pageKeys().includes(changed)) pageChanged = true;
         else if (dependsOn(changed)) mustReload = true;
@@ -222,7 +225,20 @@
       return used.some((path) => path === changed || path.startsWith(below));
     }
 
+    /** The new link that is loading in place of a stylesheet link, by the link it replaces. */
+    const replacements = new WeakMap();
+    /** New links still loading. */
+    const loadingSheets = new WeakSet();
+
+    /**
+     * Replaces a stylesheet link by a new one that asks for the sheet again, and removes the old
+     * one once the new one has loaded. A save that comes while a replacement still loads drops
+     * that replacement (it asked for an older version) and starts another from the link still
+     * shown: one link per sheet, however fast the saves come.
+     */
     function swap(link) {
+      const stale = replacements.get(link);
+      if (stale !== undefined) stale.remove();
       const next = link.cloneNode(false);
       const url = new URL(link.href);
       url.searchParams.set(RELOAD_QUERY, String(Date.now()));
@@ -234,6 +250,8 @@
       const finish = () => {
         if (done) return;
         done = true;
+        loadingSheets.delete(next);
+        if (replacements.get(link) === next) replacements.delete(link);
         // Only while the new link is still there: the page must never be left without either.
         if (next.isConnected) link.remove();
         pendingSwaps.delete(pending);
@@ -242,6 +260,8 @@
       next.addEventListener('load', finish);
       next.addEventListener('error', finish);
       setTimeout(finish, 5000);
+      replacements.set(link, next);
+      loadingSheets.add(next);
       link.after(next);
     }
 

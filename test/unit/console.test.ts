@@ -57,6 +57,23 @@ test('the console endpoint accepts a same-origin batch and names each source as 
   });
 });
 
+test('an entry whose source is too long to show (a data: URL) is kept without it; the rest of the batch is logged', async () => {
+  await withConsole(async (port, entries) => {
+    const batch = JSON.stringify({
+      entries: [
+        { kind: 'log', page: '/', text: 'before' },
+        { kind: 'error', page: '/', text: 'thrown in a data: script', source: { url: `data:text/javascript,${'x'.repeat(3000)}`, line: 1, column: 1 } },
+        { kind: 'warn', page: '/', text: 'after', source: { path: `/${'p'.repeat(3000)}.js`, line: 1, column: 1 } },
+      ],
+    });
+    assert.equal((await send(port, post(batch))).status, 204);
+    assert.deepEqual(
+      entries.map((entry) => [entry.text, entry.source]),
+      [['before', undefined], ['thrown in a data: script', undefined], ['after', undefined]],
+    );
+  });
+});
+
 test('the console endpoint refuses other origins (403), other methods (405), bad bodies (400) and big ones (413)', async () => {
   await withConsole(async (port, entries) => {
     assert.equal((await send(port, post(BATCH, 'Sec-Fetch-Site: cross-site\r\n'))).status, 403);

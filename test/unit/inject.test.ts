@@ -69,6 +69,10 @@ const CASES: ReadonlyArray<readonly [string, string]> = [
   ['after a charset meta that follows the head', '<head><title>t</title><meta charset="gbk">|</head>'],
   ['after an http-equiv charset meta', '<html><META http-equiv="Content-Type" content="text/html; charset=x">|'],
   ['after the head when a meta declares no charset', '<head>|<meta name="viewport" content="x">'],
+  // The tag's relative address must resolve against the page, not a <base>.
+  ['before a base when there is no head start tag', '<!DOCTYPE html><title>t</title>|<base href="/assets/"><p>x</p>'],
+  ['after a charset meta that follows a base: the prescan must find the meta', '<head><base href="/a/"><meta charset="utf-8">|'],
+  ['after the head when a base follows it', '<head>|<base href="/assets/"><title>t</title>'],
 ];
 
 for (const [name, marked] of CASES) {

@@ -331,6 +331,26 @@ test('a page changed while its stylesheet is being swapped ends with the new sty
   });
 });
 
+test('a stylesheet saved again and again while its new version loads ends as one link, with the last version', async () => {
+  const text = '<!doctype html><html><head><link rel="stylesheet" href="site.css"></head><body><p id="text">page</p></body></html>';
+  await withPageServer(browser, { 'page.html': text, 'site.css': 'p { color: rgb(0, 0, 1); }' }, async ({ site, page: tab, open }) => {
+    await open('/page.html');
+    // Each new version of the sheet takes longer to arrive than the saves are apart.
+    await tab.route('**/site.css?tiny-reload=*', async (route) => {
+      await delay(400);
+      await route.continue();
+    });
+    for (let i = 2; i <= 9; i++) {
+      site.write('site.css', `p { color: rgb(0, 0, ${i}); }`);
+      await delay(150);
+    }
+    await tab.waitForFunction(() => getComputedStyle(document.getElementById('text') as Element).color === 'rgb(0, 0, 9)', null, { timeout: 8000 });
+    await delay(1000);
+    const links = await tab.evaluate(() => Array.from(document.querySelectorAll('link[rel=stylesheet]'), (link) => link.getAttribute('href')));
+    assert.equal(links.length, 1, `one stylesheet link: ${JSON.stringify(links)}`);
+  });
+});
+
 test("a changed <source> of a video makes it choose its source again", async () => {
   const text = (name: string) => `<!doctype html><html><head></head><body><p id="text">${name}</p><video id="video" muted><source src="${name}.webm" type="video/webm"></video></body></html>`;
   await withPageServer(browser, { 'page.html': text('a') }, async ({ site, page: tab, open }) => {

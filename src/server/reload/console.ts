@@ -156,8 +156,9 @@ function checkEntry(value: unknown): ClientEntry | undefined {
   if (typeof source !== 'object') return undefined;
   const { path, url, line, column } = source as Record<string, unknown>;
   if (!isPosition(line) || !isPosition(column)) return undefined;
-  if (typeof path === 'string' && path.startsWith('/') && path.length <= MAX_PATH) return { ...entry, source: { path, line, column } };
-  if (typeof url === 'string' && url.length <= MAX_PATH) return { ...entry, source: { url, line, column } };
+  // A source too long to show (a data: URL) is left out; the line is kept.
+  if (typeof path === 'string' && path.startsWith('/')) return path.length <= MAX_PATH ? { ...entry, source: { path, line, column } } : entry;
+  if (typeof url === 'string') return url.length <= MAX_PATH ? { ...entry, source: { url, line, column } } : entry;
   return undefined;
 }
 

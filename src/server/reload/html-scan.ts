@@ -6,6 +6,8 @@ interface Marks {
   bodyEnd?: number;
   html?: number;
   charsetMeta?: number;
+  /** Where the first `<base>` start tag begins. */
+  base?: number;
   /** The document ends in plain HTML text, where appending is safe. */
   endsInText: boolean;
 }
@@ -18,7 +20,9 @@ interface Marks {
  * 4. at the end, when the document ends in plain HTML text;
  * 5. otherwise after a doctype (inserting before it would switch to quirks mode), else at `start`.
  * If a `<meta>` declaring the charset starts within the first 1024 units but after that point,
- * the tag goes right after the meta instead, so the prescan still finds the declaration.
+ * the tag goes right after the meta instead, so the prescan still finds the declaration. And it
+ * never goes after the first `<base>`, which would make its relative address resolve against the
+ * base instead of the page (unless a charset meta after the base holds it there).
  * Tags inside `<template>`, `<svg>` and `<math>` do not count.
  */
 export function findInsertionPoint(text: Units, start: number): number {
@@ -27,6 +31,8 @@ export function findInsertionPoint(text: Units, start: number): number {
   let point = marks.head ?? marks.bodyEnd ?? marks.html;
   if (point === undefined) point = marks.endsInText ? text.length : (scanner.doctypeEnd ?? start);
   if (marks.charsetMeta !== undefined && marks.charsetMeta > point) point = marks.charsetMeta;
+  const base = marks.base;
+  if (base !== undefined && point > base && !(marks.charsetMeta !== undefined && marks.charsetMeta > base)) point = base;
   return point;
 }
 
@@ -39,6 +45,7 @@ function collectMarks(scanner: TagScanner, start: number): Marks {
     if (tag.kind === 'start' && tag.name === 'head') marks.head ??= tag.end;
     else if (tag.kind === 'end' && tag.name === 'body') marks.bodyEnd ??= tag.start;
     else if (tag.kind === 'start' && tag.name === 'html') marks.html ??= tag.end;
+    else if (tag.kind === 'start' && tag.name === 'base') marks.base ??= tag.start;
     else if (tag.kind === 'start' && tag.name === 'meta' && tag.start < start + PRESCAN_WINDOW) {
       if (scanner.asciiText(tag.start, tag.end).includes('charset')) marks.charsetMeta ??= tag.end;
     }
