@@ -14,9 +14,12 @@ const TAG = /<script src="[./]*\.tiny-server\/reload\/client\.js\?v=[\w-]+" asyn
 const PAGE = '<!DOCTYPE html><html><head><title>app</title></head><body><p>from the upstream</p></body></html>';
 const NAVIGATION = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
 
-test('a 20 MB POST is streamed to the upstream with bounded memory in the server', async () => {
+test('a 48 MB POST is streamed to the upstream with bounded memory in the server', async () => {
   const gc = collector();
-  const size = 20 * 1024 * 1024;
+  const size = 48 * 1024 * 1024;
+  // Half the body: one held whole is all of it or more, one streamed a few MB. The figure also
+  // counts garbage V8 has not swept yet, which on a loaded machine has reached 17 MB.
+  const limitMb = 24;
   const upstream = createServer((socket) => {
     let received = 0;
     const digest = createHash('sha256');
@@ -31,10 +34,10 @@ test('a 20 MB POST is streamed to the upstream with bounded memory in the server
   try {
     await withServedSite({}, async ({ port }) => {
       // The figure counts what the sampler's collections could not free yet; on a loaded machine
-      // V8's background sweeping may lag, so a high one is measured again (up to three uploads).
-      // A body held whole would be 20 MB or more in every one.
+      // V8's background sweeping may lag, so a high one is measured again (up to four uploads).
+      // A body held whole would be 48 MB or more in every one.
       const peaks: number[] = [];
-      for (let attempt = 0; attempt < 3 && !(peaks.length > 0 && Math.min(...peaks) < 10); attempt++) {
+      for (let attempt = 0; attempt < 4 && !(peaks.length > 0 && Math.min(...peaks) < limitMb); attempt++) {
         const stopSampling = await sampleRetained(gc);
         const socket = await open(port);
         const answer = readAll(socket, 60_000);
@@ -46,8 +49,8 @@ test('a 20 MB POST is streamed to the upstream with bounded memory in the server
         peaks.push(held / 1024 / 1024);
       }
       const mb = Math.min(...peaks);
-      assert.ok(mb < 10, `the server held ${peaks.map((peak) => peak.toFixed(1)).join(', ')} MB at a time for a 20 MB body`);
-      process.stdout.write(`# 20 MB upload through the proxy: server retained at most +${mb.toFixed(1)} MB\n`);
+      assert.ok(mb < limitMb, `the server held ${peaks.map((peak) => peak.toFixed(1)).join(', ')} MB at a time for a 48 MB body`);
+      process.stdout.write(`# 48 MB upload through the proxy: server retained at most +${mb.toFixed(1)} MB\n`);
     }, { proxy: { '/api': url } });
   } finally {
     await new Promise<void>((resolve) => upstream.close(() => resolve()));

@@ -338,3 +338,26 @@ test('a 50 MiB file is streamed whole and byte for byte', async () => {
     assert.equal(tail.headers.get('content-range'), `bytes ${size - 5}-${size - 1}/${size}`);
   });
 });
+
+test('with live reload, a page names what decides whether it gets the client in Vary: on a navigation, a fetch(), HEAD and 304; other files and a server without it do not', async () => {
+  const big = `<!doctype html><html><head><title>t</title></head><body>${'<p>compressible text</p>'.repeat(200)}</body></html>`;
+  const files = { 'page.html': '<!doctype html><p>small page</p>', 'big.html': big, 'site.css': 'p { color: red; }' };
+  const navigation = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
+  await withServedSite(files, async ({ request }) => {
+    const page = await request('/page.html', navigation);
+    assert.match(page.body.toString(), /\.tiny-server\/reload/, 'the navigation got the client');
+    assert.equal(page.headers.get('vary'), 'Sec-Fetch-Dest, Accept');
+    const fetched = await request('/page.html', 'Sec-Fetch-Dest: empty\r\nAccept: */*\r\n');
+    assert.doesNotMatch(fetched.body.toString(), /\.tiny-server\/reload/);
+    assert.equal(fetched.headers.get('vary'), 'Sec-Fetch-Dest, Accept', 'the same Vary on both variants');
+    assert.equal((await request('/page.html', navigation, 'HEAD')).headers.get('vary'), 'Sec-Fetch-Dest, Accept');
+    const notModified = await request('/page.html', `${navigation}If-None-Match: ${page.headers.get('etag') ?? ''}\r\n`);
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers.get('vary'), 'Sec-Fetch-Dest, Accept');
+    assert.equal((await request('/big.html', `${navigation}Accept-Encoding: br\r\n`)).headers.get('vary'), 'Sec-Fetch-Dest, Accept, Accept-Encoding');
+    assert.equal((await request('/site.css')).headers.get('vary'), undefined);
+  }, { liveReload: true });
+  await withServedSite(files, async ({ request }) => {
+    assert.equal((await request('/page.html', navigation)).headers.get('vary'), undefined);
+  });
+});

@@ -248,6 +248,8 @@ export class FileCache {
   constructor(
     private readonly maxBytes = MAX_TOTAL_BYTES,
     private readonly maxEntries = MAX_ENTRIES,
+    /** FileMeta.varies of pages (set when pages get live reload's client). */
+    private readonly pageVaries?: string,
   ) {}
 
   get size(): number {
@@ -316,7 +318,7 @@ export class FileCache {
   private version(init: CachedFileInit, key: string, body: Buffer): FileVersion {
     const { stats, media } = init;
     const contentType = contentTypeOf(media, body);
-    const meta = fileMeta(stats.mtimeMs, contentType, media.compressible);
+    const meta = fileMeta(stats.mtimeMs, contentType, media.compressible, media.html ? this.pageVaries : undefined);
     return new FileVersion(key, identityOf(stats), meta, body, init.statAt, this.growVersion);
   }
 

@@ -39,13 +39,16 @@ export interface Servable {
 
 /** Documents made once per overlay content and request path; they are small and few (open editors). */
 export class OverlayDocuments {
+  /** `pageVaries`: FileMeta.varies of pages, as in FileCache. */
+  constructor(private readonly pageVaries?: string) {}
+
   private readonly made = new Map<string, { readonly content: OverlayContent; readonly servable: Servable }>();
 
   servable(key: string, media: MediaType, content: OverlayContent): Servable {
     const known = this.made.get(key);
     if (known !== undefined && known.content === content) return known.servable;
     const contentType = contentTypeOf(media, content.bytes);
-    const meta = fileMeta(content.modifiedMs, contentType, media.compressible);
+    const meta = fileMeta(content.modifiedMs, contentType, media.compressible, media.html ? this.pageVaries : undefined);
     // The tag hashes the bytes, as for files: unsaved text never shares a validator with the saved file.
     const raw = new Document(content.bytes, contentTag(content.bytes), meta, () => undefined);
     const servable: Servable = { key, media, raw, rewritten: undefined };

@@ -15,15 +15,22 @@ export interface FileMeta {
   readonly lastModified: string;
   /** The modification time in whole seconds, the precision of Last-Modified. */
   readonly lastModifiedSec: number;
+  /**
+   * Request fields besides Accept-Encoding that choose between this file's representations, for
+   * `Vary`: those that decide whether a page gets live reload's client (a navigation does, a
+   * fetch() does not), so that a cache never answers one with the copy stored for the other.
+   */
+  readonly varies: string | undefined;
 }
 
-/** The metadata of a file version, from its stat. */
-export function fileMeta(mtimeMs: number, contentType: string, compressible: boolean): FileMeta {
+/** The metadata of a file version, from its stat; `varies` as in FileMeta. */
+export function fileMeta(mtimeMs: number, contentType: string, compressible: boolean, varies?: string): FileMeta {
   return {
     contentType,
     compressible,
     lastModified: new Date(mtimeMs).toUTCString(),
     lastModifiedSec: Math.floor(mtimeMs / 1000),
+    varies,
   };
 }
 
@@ -56,7 +63,8 @@ export class Representation {
       'Last-Modified': meta.lastModified,
       'Accept-Ranges': 'bytes',
     };
-    if (vary) headers['Vary'] = 'Accept-Encoding';
+    const fields = vary ? (meta.varies === undefined ? 'Accept-Encoding' : `${meta.varies}, Accept-Encoding`) : meta.varies;
+    if (fields !== undefined) headers['Vary'] = fields;
     if (coding !== undefined) headers['Content-Encoding'] = coding;
     this.headers = Object.freeze(headers);
     this.ok = Object.freeze({ status: 200, headers: this.headers, body: this.body(0, size - 1) });

@@ -15,6 +15,7 @@ import { fsFailure, resolveSafePath, type PathFailure, type PathRedirect } from 
 import { Document, fileMeta, Representation, respond } from './representation';
 import { wantsSpaPage } from './spa';
 import { TurnShared } from './turn';
+import { DOCUMENT_FIELDS } from '../fetch-metadata';
 
 /** Index files tried in a folder, in order. */
 const INDEX_NAMES = ['index.html', 'index.htm'] as const;
@@ -44,7 +45,7 @@ interface FileTarget extends OpenedFile {
 }
 
 class StaticFiles {
-  private readonly cache = new FileCache();
+  private readonly cache: FileCache;
   /** Paths found missing or refused in this turn (see TurnShared). */
   private readonly refused = new TurnShared<PathFailure | PathRedirect>();
   private readonly root: string;
@@ -52,7 +53,7 @@ class StaticFiles {
   private readonly directoryListing: boolean;
   private readonly rewriter: HtmlRewriter | undefined;
   private readonly overlay: ContentOverlay | undefined;
-  private readonly overlaid = new OverlayDocuments();
+  private readonly overlaid: OverlayDocuments;
   private readonly spaFallback: string | undefined;
   private readonly appMounts: (urlPath: string) => boolean;
   private readonly largePages = new LargePages();
@@ -62,6 +63,10 @@ class StaticFiles {
     this.showDotfiles = options.showDotfiles;
     this.directoryListing = options.directoryListing;
     this.rewriter = options.htmlRewriter;
+    // Whether a page gets live reload's client depends on these request fields.
+    const pageVaries = this.rewriter === undefined ? undefined : DOCUMENT_FIELDS;
+    this.cache = new FileCache(undefined, undefined, pageVaries);
+    this.overlaid = new OverlayDocuments(pageVaries);
     this.overlay = options.overlay;
     this.spaFallback = options.spaFallback;
     this.appMounts = options.appMounts ?? (() => false);
