@@ -7,6 +7,7 @@ import { exposureWarning, isLoopbackHost } from './server/host-check';
 import { formatConsoleEntry, relativeFile, watchTree, type ConsoleEntry } from './server/reload';
 import type { ChangeSource, ServerSettings } from './server/options';
 import { startServer } from './server/server';
+import { spaFallbackProblem } from './server/static';
 
 declare const TINY_SERVER_VERSION: string | undefined;
 
@@ -101,6 +102,8 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
   if (!isLoopbackHost(server.host)) {
     process.stderr.write(`tiny-server: ${exposureWarning(server.host, '--allow-host NAME')}\n`);
   }
+  const spaProblem = settings.spaFallback === '' ? undefined : spaFallbackProblem(server.realRoot, settings.spaFallback, settings.showDotfiles);
+  if (spaProblem !== undefined) process.stderr.write(`tiny-server: ${spaProblem}\n`);
   return stopped;
 }
 

@@ -3,6 +3,7 @@ import { exposureWarning, isLoopbackHost } from '../server/host-check';
 import { isAppSpec, type AppStatus } from '../server/app';
 import { DEFAULT_SETTINGS, type ChangeSource } from '../server/options';
 import { startServer, type StartResult, type TinyServer } from '../server/server';
+import { spaFallbackProblem } from '../server/static';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
 import { EditorOverlay } from './editor-overlay';
@@ -178,6 +179,9 @@ export class ServerManager extends DisposableOwner {
   private announce(entry: RunningServer): void {
     const { folder, server } = entry;
     this.log.info(`[${folder.name}] Serving ${server.root} at ${server.url} (bound to ${server.host})`);
+    const { spaFallback, showDotfiles } = entry.settings.server;
+    const spaProblem = spaFallback === '' ? undefined : spaFallbackProblem(server.realRoot, spaFallback, showDotfiles);
+    if (spaProblem !== undefined) this.log.warn(`[${folder.name}] Setting tinyServer.spaFallback: ${spaProblem}`);
     const { app, python } = entry.settings.server;
     if (server.appStatus !== undefined && isAppSpec(app)) {
       const chosen = pythonIsSet(folder) ? 'tinyServer.python' : python === DEFAULT_SETTINGS.python ? 'the default' : 'the interpreter selected in the Python extension';

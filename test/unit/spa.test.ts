@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import { parseArgs } from '../../src/cli-args';
 import { DEFAULT_SETTINGS } from '../../src/server/options';
 import { startServer } from '../../src/server/server';
+import { spaFallbackProblem } from '../../src/server/static';
 import { folderWith, PYTHON, requirePython } from './helpers/app';
+import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, parseResponses } from './helpers/raw';
 import { withServedSite } from './helpers/serve';
 import { withLogged } from './helpers/server';
@@ -75,11 +77,31 @@ test('another fallback page can be named, and a missing one leaves the 404; off 
   }, { spaFallback: 'shell.html' });
   await withServedSite(SITE, async ({ request, records }) => {
     assert.equal((await request('/route', NAVIGATION)).status, 404);
-    assert.match(records.at(-1)?.reason ?? '', /no file at .*route/, 'the route\'s own reason');
+    assert.match(records.at(-1)?.reason ?? '', /no file at .*route, and the SPA fallback \/gone\.html is no file either/, 'the route\'s own reason, and the fallback\'s');
   }, { spaFallback: 'gone.html' });
   await withServedSite(SITE, async ({ request }) => {
     assert.equal((await request('/route', NAVIGATION)).status, 404);
   });
+});
+
+test('spaFallbackProblem() says when the fallback is no file (yet), and the CLI warns at start', async () => {
+  const folder = folderWith({ 'index.html': PAGE, 'app/shell.html': '<p>shell</p>', '.hidden/page.html': '<p>hidden</p>' });
+  try {
+    assert.equal(spaFallbackProblem(folder.dir, 'index.html', false), undefined);
+    assert.equal(spaFallbackProblem(folder.dir, 'app/shell.html', false), undefined);
+    assert.match(spaFallbackProblem(folder.dir, 'dist/index.html', false) ?? '', /the SPA fallback dist\/index\.html is not a file in .* \(yet\): routes get 404 until it is/);
+    assert.match(spaFallbackProblem(folder.dir, 'app', false) ?? '', /is not a file/);
+    assert.match(spaFallbackProblem(folder.dir, '.hidden/page.html', false) ?? '', /is not a file/, 'a dotfile is not served');
+    assert.equal(spaFallbackProblem(folder.dir, '.hidden/page.html', true), undefined);
+    const running = runCli([folder.dir, '--port', '0', '--spa', 'dist/index.html']);
+    try {
+      await waitForLine(running, /stderr: tiny-server: the SPA fallback dist\/index\.html is not a file/);
+    } finally {
+      running.child.kill('SIGKILL');
+    }
+  } finally {
+    folder.remove();
+  }
 });
 
 test('a server refuses an SPA fallback that is not a relative file path', async () => {

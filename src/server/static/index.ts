@@ -54,4 +54,4 @@ export interface StaticHandler {
 export { createStaticHandler } from './static';
 export { resolveSafePath, type SafePath } from './paths';
 export type { ContentOverlay, OverlayContent } from './overlay';
-export { spaFallbackUrlPath } from './spa';
+export { spaFallbackProblem, spaFallbackUrlPath } from './spa';

@@ -1,5 +1,7 @@
+import { statSync } from 'node:fs';
 import { acceptsHtml, requestsDocument } from '../fetch-metadata';
 import type { Request } from '../handler';
+import { resolveSafePath } from './paths';
 
 /**
  * The single-page-app fallback: a GET or HEAD that no file answers (404) gets the app's page
@@ -44,4 +46,16 @@ function hasRouteShape(urlPath: string): boolean {
   if (segments.length > 1 && segments[segments.length - 1] === '') segments.pop();
   if (segments.some((s) => s.charCodeAt(0) === 46 /* . */)) return false;
   return !(segments[segments.length - 1] ?? '').includes('.');
+}
+
+/**
+ * Why the SPA fallback `file` (as given) cannot answer routes now, for a warning at start: it may
+ * be built later (a `dist/index.html`), so this is no error; undefined when it is a file.
+ */
+export function spaFallbackProblem(root: string, file: string, showDotfiles: boolean): string | undefined {
+  const urlPath = spaFallbackUrlPath(file);
+  if (urlPath === undefined) return `the SPA fallback ${file} is no file path`;
+  const resolved = resolveSafePath(root, urlPath, showDotfiles);
+  const isFile = resolved.ok && statSync(resolved.path, { throwIfNoEntry: false })?.isFile() === true;
+  return isFile ? undefined : `the SPA fallback ${file} is not a file in ${root} (yet): routes get 404 until it is`;
 }

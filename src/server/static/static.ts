@@ -237,11 +237,14 @@ class StaticFiles {
 
   /** An error page for a browser that shows it, a line of text for a script, a style or fetch(). */
   private failure(request: Request, failure: PathFailure): Response {
-    const { status, reason } = failure;
+    const status = failure.status;
+    let reason = failure.reason;
     if (status === 404) {
       if (this.appMounts(request.path)) return APP_ANSWERS;
-      const page = this.spaFallback !== undefined && wantsSpaPage(request) ? this.spaPage(request) : undefined;
+      const wanted = this.spaFallback !== undefined && wantsSpaPage(request);
+      const page = wanted ? this.spaPage(request) : undefined;
       if (page !== undefined) return page;
+      if (wanted) reason = `${reason}, and the SPA fallback ${this.spaFallback as string} is no file either`;
     }
     if (!showsErrorPage(request)) return { status, headers: TEXT_HEADERS, body: errorText(status), reason };
     // The decoded path, shown on the page; the rewriter gets the path as sent (see HtmlRewriter).
