@@ -5,7 +5,7 @@ import type { Handler } from '../../src/server/handler';
 import { Listener } from '../../src/server/listener';
 import type { RequestLogRecord } from '../../src/server/log';
 import { DEFAULT_LIMITS } from '../../src/server/options';
-import { ChangeBatcher, createLiveReload, toUrlPaths, type LiveReload } from '../../src/server/reload';
+import { ChangeBatcher, createLiveReload, MAX_EVENT_PATHS, toUrlPaths, type LiveReload } from '../../src/server/reload';
 import { refusalReason } from '../../src/server/reload/sse';
 import { EVENTS, EventReader } from './helpers/event-reader';
 import { fakeRequest } from './helpers/fixture-site';
@@ -99,6 +99,22 @@ test('changes to dotfiles and inside dot-folders are not announced, their names 
       reader.socket.destroy();
     }
   }, {}, true);
+});
+
+test('a burst of more paths than an event names is sent as /, so events and hellos stay small', async () => {
+  await withReload(async (port, reload, root) => {
+    reload.notifyChanged(Array.from({ length: MAX_EVENT_PATHS + 1 }, (_, i) => join(root, 'build', `chunk-${i}.js`)), true);
+    reload.notifyChanged(Array.from({ length: MAX_EVENT_PATHS }, (_, i) => join(root, 'small', `f${i}.css`)), true);
+    const reader = await EventReader.open(port);
+    try {
+      const hello = await reader.nthEvent(0);
+      const recent = hello.recent as Array<{ paths: string[] }>;
+      assert.deepEqual(recent[0]?.paths, ['/']);
+      assert.equal(recent[1]?.paths.length, MAX_EVENT_PATHS, 'a burst at the limit is named path by path');
+    } finally {
+      reader.socket.destroy();
+    }
+  });
 });
 
 test('a stream opened after changes hears the recent ones in its hello, numbered', async () => {

@@ -44,6 +44,8 @@ export interface LiveReloadOptions {
   readonly showDotfiles: boolean;
 }
 
+/** Paths one change event names at most; more are sent as `/`, which pages read as "anything may have changed". */
+export const MAX_EVENT_PATHS = 256;
 /** A burst ends after this much quiet... */
 const QUIET_MS = 60;
 /** ...or this long after its first change, whichever comes first. */
@@ -61,7 +63,10 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const client = loadClient(options.clientScriptPath);
   const batcher = new ChangeBatcher((paths) => {
     const urlPaths = toUrlPaths(options.roots, paths, options.showDotfiles);
-    if (urlPaths.length > 0) channel.broadcastChange(urlPaths);
+    // A build that writes thousands of files is one change of everything: each event, and the
+    // recent ones every page's hello repeats, stays small (it was megabytes after such builds).
+    if (urlPaths.length > MAX_EVENT_PATHS) channel.broadcastChange(['/']);
+    else if (urlPaths.length > 0) channel.broadcastChange(urlPaths);
   });
   const [realRoot = '', root = realRoot] = options.roots;
   const pageConsole = options.onConsole === undefined ? undefined : createConsoleEndpoint([realRoot, root], options.onConsole);
