@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { noTransform, varyWith } from '../../http/cache-control';
+import { isFieldName, isFieldValue } from '../../http/response';
 import { DOCUMENT_FIELDS } from '../fetch-metadata';
 import type { Request, Response, ResponseHeaders } from '../handler';
 import type { HtmlRewriter } from '../static';
@@ -180,7 +181,7 @@ class AppExchange implements ExchangeSink, Expiring {
     /** Cache-Control: no-transform, which asks that the content reach the client as the app made it. */
     let untouched = false;
     for (const [name, value] of fields) {
-      if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
+      if (!isFieldName(name) || !isFieldValue(value)) {
         return `the app's field ${JSON.stringify(name.slice(0, 40))}: ${JSON.stringify(value.slice(0, 80))} is not a valid HTTP field (a control character, or a name that is no token)`;
       }
       const lower = name.toLowerCase();
@@ -384,10 +385,6 @@ function setField(headers: Record<string, string | string[]>, name: string, valu
  * block") while letting a page written in a few pieces be sent, and rewritten, as one.
  */
 const SETTLE_MS = 10;
-
-/** RFC 9110 section 5.1 (a token) and 5.5 (field-value: visible characters, SP, HTAB, obs-text). */
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** How long a process whose request timed out may take to answer a PING (at most the app timeout). */
 const MAX_PROBE_MS = 10_000;
