@@ -34,3 +34,13 @@ export function urlPathOf(roots: readonly string[], path: string): string | unde
   }
   return undefined;
 }
+
+/**
+ * Whether a URL path (no query) has a `.` or `..` segment, literally or percent-encoded: the URL
+ * parser removes them, and browsers never send them.
+ */
+export function hasDotSegments(urlPath: string): boolean {
+  return DOT_SEGMENTS.test(urlPath);
+}
+
+const DOT_SEGMENTS = /\/(?:\.|%2e){1,2}(?=\/|$)/i;

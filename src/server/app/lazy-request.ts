@@ -12,6 +12,7 @@
  * `new Request(request, init)` and `fetch(request)`, which undici would refuse for an object
  * it did not build, are given the real one.
  */
+import { hasDotSegments } from '../url-path';
 import { delegateRest, isInstance } from './delegate';
 
 const NativeRequest = globalThis.Request;
@@ -116,8 +117,6 @@ export function fetchMethod(method: string): string | undefined {
 
 /** Path and query characters the URL parser keeps as they are (no percent-encoding, no `\`). */
 const PLAIN_TARGET = /^\/[\w\-.~!$&'()*+,;=:@/%]*(?:\?[\w\-.~!$&()*+,;=:@/?%]*)?$/;
-/** `.` and `..` segments (also as %2e), which the URL parser removes. */
-const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:[/?]|$)/i;
 const ORIGIN_CACHE_SIZE = 64;
 const origins = new Map<string, string | null>();
 
@@ -130,7 +129,7 @@ const origins = new Map<string, string | null>();
 export function fetchUrl(host: string, target: string): string | undefined {
   const origin = originOf(host);
   if (origin === null) return undefined;
-  if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?', 1)[0] as string)) return origin + target;
+  if (PLAIN_TARGET.test(target) && !hasDotSegments(target.split('?', 1)[0] as string)) return origin + target;
   // The target is latin-1 text, a character per byte as sent: raw bytes above 0x7f (UTF-8 a client
   // did not percent-encode) are encoded as the bytes they are, not as UTF-8 of those characters.
   return new URL(origin + target.replace(RAW_BYTE, (byte) => `%${byte.charCodeAt(0).toString(16).toUpperCase()}`)).href;

@@ -27,10 +27,3 @@ export function dotSegmentRefusal(route: Route, request: Request): Response {
     'Browsers resolve them before they send a request.</p>\n';
   return { status: 400, headers: HTML_HEADERS, body: statusPage(400, content), reason: `proxy → ${origin}: the path has dot segments` };
 }
-
-/** Whether a path has a `.` or `..` segment, literally or percent-encoded. */
-export function hasDotSegment(path: string): boolean {
-  return DOT_SEGMENT.test(path);
-}
-
-const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=\/|$)/i;

@@ -1,6 +1,7 @@
 import type { DeferringHandler, Disposable } from '../handler';
 import type { HtmlRewriter } from '../static';
-import { dotSegmentRefusal, hasDotSegment } from './errors';
+import { hasDotSegments } from '../url-path';
+import { dotSegmentRefusal } from './errors';
 import { forward, type ProxyContext } from './exchange';
 import { pageRewrite } from './html';
 import { UpstreamPool } from './pool';
@@ -46,7 +47,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     handler: (request) => {
       const route = matchRoute(routes, request.path);
       if (route === undefined) return undefined;
-      return hasDotSegment(request.path) ? dotSegmentRefusal(route, request) : forward(request, route, context);
+      return hasDotSegments(request.path) ? dotSegmentRefusal(route, request) : forward(request, route, context);
     },
     dispose: () => {
       for (const pool of pools.values()) pool.dispose();
