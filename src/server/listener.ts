@@ -108,10 +108,9 @@ export class Listener {
 
   /** Binds `host:port` (or the next free port) and starts answering. */
   static async listen(options: ListenOptions): Promise<{ ok: true; listener: Listener } | { ok: false; error: ListenError }> {
-    const attempts = options.port === 0 ? 0 : options.portAttempts;
-    for (let offset = 0; offset <= attempts; offset++) {
-      const port = options.port + offset;
-      if (port > 65535) break;
+    // The last port tried: the attempts never go past the highest port there is.
+    const last = options.port === 0 ? 0 : Math.min(options.port + options.portAttempts, 65535);
+    for (let port = options.port; port <= last; port++) {
       const server = createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true });
       const bound = await bind(server, options.host, port);
       if (bound.ok) {
@@ -126,9 +125,11 @@ export class Listener {
       }
     }
     const message =
-      attempts === 0
+      last === options.port
         ? `Port ${options.port} on ${options.host} is in use`
-        : `Port ${options.port} and the next ${attempts} ports on ${options.host} are in use`;
+        : last === options.port + 1
+          ? `Ports ${options.port} and ${last} on ${options.host} are in use`
+          : `Port ${options.port} and the next ${last - options.port} ports on ${options.host} are in use`;
     return { ok: false, error: { code: 'no-free-port', message } };
   }
 

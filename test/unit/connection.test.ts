@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { PendingResponse, type DeferringHandler, type Handler, type Request, type Response } from '../../src/server/handler';
@@ -391,6 +392,30 @@ test('a taken port moves to the next free one', async () => {
     assert.equal(none.error.code, 'no-free-port');
   });
 });
+
+test('the port search stops at 65535, and its message counts only the ports tried', async () => {
+  const taken = await Promise.all([65534, 65535].map((port) => holdPort(port)));
+  try {
+    const none = await Listener.listen({ host: '127.0.0.1', port: 65534, portAttempts: 10, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
+    assert.ok(!none.ok);
+    assert.equal(none.error.code, 'no-free-port');
+    assert.equal(none.error.message, 'Ports 65534 and 65535 on 127.0.0.1 are in use');
+    const last = await Listener.listen({ host: '127.0.0.1', port: 65535, portAttempts: 10, limits: DEFAULT_LIMITS, handlers: [echo], log: () => undefined });
+    assert.ok(!last.ok);
+    assert.equal(last.error.message, 'Port 65535 on 127.0.0.1 is in use');
+  } finally {
+    await Promise.all(taken.map((server) => new Promise((done) => server.close(done))));
+  }
+});
+
+/** A plain server on `port` of 127.0.0.1, so that the port is in use; fails clearly when something else holds it. */
+function holdPort(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error) => reject(new Error(`this test needs port ${port} of 127.0.0.1 free: ${error.message}`)));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
 
 test('many concurrent clients are all answered', async () => {
   await withListener([echo], async (port) => {
