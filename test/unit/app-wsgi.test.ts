@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { watchTree } from '../../src/server/reload';
@@ -189,6 +189,56 @@ test('a server killed with SIGKILL leaves no Python process: the bridge exits wh
     folder.remove();
   }
 });
+
+test('what an app starts ends with its process: a replaced app and Ctrl-C leave no helper process, and Ctrl-C does not wait for one', async () => {
+  requirePython();
+  const marker = `tiny-helper-${process.pid}-${Date.now()}`;
+  const folder = folderWith({
+    'spawner.py': [
+      'import subprocess, sys',
+      `helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '${marker}'])`,
+      'def app(environ, start_response):',
+      "    start_response('200 OK', [('Content-Type', 'text/plain')])",
+      "    return [str(helper.pid).encode()]",
+      '',
+    ].join('\n'),
+  });
+  const helpers = (): number[] => processesMentioning(marker);
+  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'spawner:app', '--python', PYTHON]);
+  try {
+    const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
+    await waitForLine(running, /app: spawner:app started in \d+ ms/, 10_000);
+    const first = Number((await request(port, get('/', close))).body.toString());
+    assert.deepEqual(helpers(), [first], 'the app started its helper');
+    // Saving the app replaces its process; the old one's helper goes with it.
+    writeFileSync(join(folder.dir, 'spawner.py'), readFileSync(join(folder.dir, 'spawner.py'), 'utf8') + '# saved\n');
+    await waitForLine(running, /app: spawner:app restarted in \d+ ms/, 10_000);
+    await waitFor(() => !helpers().includes(first), 5000, "the replaced app's helper to end");
+    assert.equal(helpers().length, 1, 'the new process has its own helper');
+    const stoppedAt = Date.now();
+    running.child.kill('SIGINT');
+    assert.equal(await running.exited, 0);
+    assert.ok(Date.now() - stoppedAt < 5000, `Ctrl-C took ${Date.now() - stoppedAt} ms: it waited for the helper`);
+    assert.deepEqual(helpers(), [], 'no helper process is left behind');
+    assert.deepEqual(bridgeProcesses(folder.dir), [], 'no Python process is left behind');
+  } finally {
+    running.child.kill('SIGKILL');
+    for (const pid of helpers()) process.kill(pid, 'SIGKILL');
+    folder.remove();
+  }
+});
+
+/** Process ids whose command line mentions `marker`, from /proc. */
+function processesMentioning(marker: string): number[] {
+  return readdirSync('/proc').filter((name) => {
+    if (!/^\d+$/.test(name)) return false;
+    try {
+      return readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
 
 /** Runs `run` with a server that runs apps.py's `app`, then checks that no bridge process is left. */
 async function withApp(options: { timeout?: number; mount?: string }, run: (logged: LoggedServer, lines: string[], dir: string) => Promise<void>): Promise<void> {

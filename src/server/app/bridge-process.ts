@@ -46,8 +46,11 @@ export type StartOutcome =
   | { readonly ok: true; readonly pid: number; readonly runtime: string; readonly ms: number }
   | { readonly ok: false; readonly message: string; readonly traceback: string };
 
-/** How long a stopping bridge gets after its pipe closes before it is killed. */
+/** How long a stopping bridge (or a process the app left behind) gets after it is asked to end before it is killed. */
 const KILL_AFTER_MS = 2000;
+
+/** Bridges lead process groups of their own (POSIX only). */
+const GROUPS = process.platform !== 'win32';
 
 /**
  * One process running a bridge and the app (wsgi_bridge.py under Python, fetch_bridge.js under Node). Requests are multiplexed over its pipes
@@ -85,6 +88,9 @@ export class BridgeProcess {
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
+      // Its own process group, so that what the app starts (a subprocess, a multiprocessing
+      // worker) ends with it (see endGroup). Windows has no process groups to signal.
+      detached: GROUPS,
     });
     this.input = this.child.stdio[3] as Writable;
     this.batch = new TurnBatch(this.input);
@@ -99,7 +105,10 @@ export class BridgeProcess {
     output.on('error', () => undefined);
     this.forwardLines(this.child.stdout, 'stdout');
     this.forwardLines(this.child.stderr, 'stderr');
-    this.exited = new Promise((done) => this.child.once('close', () => done()));
+    // The process's own exit, not 'close': that waits for every copy of its pipes, which the
+    // processes the app started hold too.
+    this.exited = new Promise((done) => this.child.once('exit', () => done()));
+    this.child.once('exit', () => this.endGroup([this.child.stdout, this.child.stderr, output, this.input]));
     this.child.once('error', (error) => {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
       this.fail(missing ? `cannot run ${options.command}: no such program (${options.missingHint})` : `cannot run ${options.command}: ${error.message}`);
@@ -193,6 +202,35 @@ export class BridgeProcess {
       await this.exited;
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The process has exited: what the app started and left running (its process group) is asked
+   * to end, and killed KILL_AFTER_MS later; then the pipes those processes may still hold are
+   * closed here, so that nothing of the app outlives it, or keeps a stop waiting.
+   */
+  private endGroup(pipes: ReadonlyArray<Readable | Writable | null>): void {
+    const pid = this.child.pid;
+    const signalGroup = (signal: NodeJS.Signals): boolean => {
+      if (!GROUPS || pid === undefined) return false;
+      try {
+        process.kill(-pid, signal);
+        return true;
+      } catch {
+        return false; // ESRCH: no process is left in the group
+      }
+    };
+    const closePipes = (): void => {
+      for (const pipe of pipes) pipe?.destroy();
+    };
+    if (!signalGroup('SIGTERM')) return;
+    const timer = setTimeout(() => {
+      signalGroup('SIGKILL');
+      closePipes();
+    }, KILL_AFTER_MS);
+    timer.unref();
+    // Once every process holding the pipes has gone, nothing is left to kill.
+    this.child.once('close', () => clearTimeout(timer));
   }
 
   private onFrame(frame: Frame): void {
