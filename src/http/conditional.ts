@@ -24,8 +24,10 @@ export function isNotModified(headers: HeaderMap, etag: string, lastModifiedSec:
   const ifModifiedSince = headers.get('if-modified-since');
   if (ifModifiedSince === undefined) return false;
   const since = parseHttpDateSeconds(ifModifiedSince);
-  // Last-Modified has one-second precision, so the file's time is compared in whole seconds.
-  return since !== undefined && lastModifiedSec <= since;
+  // A date in the future is no Last-Modified this server sent (see fileMeta) and proves nothing
+  // about the copy the client holds: ignored, as Apache does. Last-Modified has one-second
+  // precision, so the file's time is compared in whole seconds.
+  return since !== undefined && since <= Date.now() / 1000 && lastModifiedSec <= since;
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
@@ -274,6 +274,21 @@ test('the handler answers 304 for If-Modified-Since only without If-None-Match',
     assert.equal(get('/a.txt', { headers: { 'if-modified-since': past } }).status, 200);
     const both = { 'if-modified-since': lastModified, 'if-none-match': '"other"' };
     assert.equal(get('/a.txt', { headers: both }).status, 200);
+  });
+});
+
+test('a file modified in the future is sent with a Last-Modified of now, so a change to it is never answered 304', async () => {
+  await withHandler({ 'future.txt': 'version-1' }, (get, site) => {
+    const in2030 = new Date(Date.UTC(2030, 0, 1));
+    utimesSync(site.path('future.txt'), in2030, in2030);
+    const first = get('/future.txt');
+    const lastModified = Date.parse(String(header(first, 'Last-Modified')));
+    assert.ok(lastModified <= Date.now(), `Last-Modified ${String(header(first, 'Last-Modified'))} is not in the future`);
+    // wget -N and curl -z send the file's date they got; the file then changes (its time now).
+    writeFileSync(site.path('future.txt'), 'version-2!');
+    const changed = get('/future.txt', { headers: { 'if-modified-since': in2030.toUTCString() } });
+    assert.equal(changed.status, 200, 'an If-Modified-Since in the future is ignored');
+    assert.equal(text(changed), 'version-2!');
   });
 });
 

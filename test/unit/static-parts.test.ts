@@ -66,6 +66,8 @@ test('isNotModified() lets If-None-Match decide over If-Modified-Since', () => {
   assert.equal(isNotModified(headers({ 'if-modified-since': '2099' }), '"t"', lastModified), false, 'not an HTTP-date, though Date.parse reads it');
   assert.equal(isNotModified(headers({ 'if-none-match': '"other"', 'if-modified-since': later }), '"t"', lastModified), false);
   assert.equal(isNotModified(headers({}), '"t"', lastModified), false);
+  const future = new Date(Date.now() + 86_400_000).toUTCString();
+  assert.equal(isNotModified(headers({ 'if-modified-since': future }), '"t"', lastModified), false, 'a date in the future is ignored');
 });
 
 test('parseHttpDateSeconds() reads the three HTTP-date forms exactly and nothing else', () => {

@@ -23,13 +23,19 @@ export interface FileMeta {
   readonly varies: string | undefined;
 }
 
-/** The metadata of a file version, from its stat; `varies` as in FileMeta. */
+/**
+ * The metadata of a file version, from its stat; `varies` as in FileMeta. A modification time in
+ * the future (a file from a FAT drive or an archive made with a wrong clock) is taken as now: an
+ * origin never sends a Last-Modified later than its Date (RFC 9110 section 8.8.2.1), and one in
+ * 2030 would make every If-Modified-Since until then a 304, whatever the file became.
+ */
 export function fileMeta(mtimeMs: number, contentType: string, compressible: boolean, varies?: string): FileMeta {
+  const modified = Math.min(mtimeMs, Date.now());
   return {
     contentType,
     compressible,
-    lastModified: new Date(mtimeMs).toUTCString(),
-    lastModifiedSec: Math.floor(mtimeMs / 1000),
+    lastModified: new Date(modified).toUTCString(),
+    lastModifiedSec: Math.floor(modified / 1000),
     varies,
   };
 }
