@@ -36,6 +36,17 @@ export function urlPathOf(roots: readonly string[], path: string): string | unde
 }
 
 /**
+ * A request target's text with each character above 0x7f percent-encoded as the byte it is. The
+ * head is read as Latin-1, a character per byte, so UTF-8 that a client sent raw (RFC 9112 asks
+ * it to percent-encode) decodes as UTF-8 afterwards, as nginx reads it, not as Latin-1 text.
+ */
+export function encodeRawBytes(target: string): string {
+  return target.replace(RAW_BYTE, (byte) => `%${byte.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+const RAW_BYTE = /[\x80-\xff]/g;
+
+/**
  * Whether a URL path (no query) has a `.` or `..` segment, literally or percent-encoded: the URL
  * parser removes them, and browsers never send them.
  */

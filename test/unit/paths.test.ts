@@ -44,6 +44,16 @@ test('resolveSafePath() decodes percent-encoding exactly once', () => {
   });
 });
 
+test('resolveSafePath() reads bytes a client sent raw (a target is read as Latin-1) as the UTF-8 they are', () => {
+  withSite((site) => {
+    site.write('café.txt', 'x');
+    const raw = Buffer.from('/café.txt', 'utf8').toString('latin1');
+    const found = resolveSafePath(site.root, raw, false);
+    assert.ok(found.ok && found.path === site.path('café.txt'), `raw UTF-8 names café.txt: ${JSON.stringify(found)}`);
+    assert.equal(failure(resolveSafePath(site.root, '/caf\xe9.txt', false)).status, 400, 'a raw byte that is no UTF-8 is refused');
+  });
+});
+
 test('resolveSafePath() answers 400 for invalid percent-encoding', () => {
   withSite((site) => {
     for (const path of ['/%zz', '/%E0%A4', '/%', '/a%2']) {

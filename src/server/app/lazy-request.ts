@@ -12,7 +12,7 @@
  * `new Request(request, init)` and `fetch(request)`, which undici would refuse for an object
  * it did not build, are given the real one.
  */
-import { hasDotSegments } from '../url-path';
+import { encodeRawBytes, hasDotSegments } from '../url-path';
 import { delegateRest, isInstance } from './delegate';
 
 const NativeRequest = globalThis.Request;
@@ -132,10 +132,8 @@ export function fetchUrl(host: string, target: string): string | undefined {
   if (PLAIN_TARGET.test(target) && !hasDotSegments(target.split('?', 1)[0] as string)) return origin + target;
   // The target is latin-1 text, a character per byte as sent: raw bytes above 0x7f (UTF-8 a client
   // did not percent-encode) are encoded as the bytes they are, not as UTF-8 of those characters.
-  return new URL(origin + target.replace(RAW_BYTE, (byte) => `%${byte.charCodeAt(0).toString(16).toUpperCase()}`)).href;
+  return new URL(origin + encodeRawBytes(target)).href;
 }
-
-const RAW_BYTE = /[\x80-\xff]/g;
 
 function originOf(host: string): string | null {
   let origin = origins.get(host);

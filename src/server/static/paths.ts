@@ -1,5 +1,6 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { relative, sep } from 'node:path';
+import { encodeRawBytes } from '../url-path';
 
 /** Where a URL path leads inside the root, or why it leads nowhere. */
 export type SafePath =
@@ -110,7 +111,7 @@ function decodeSegments(urlPath: string, showDotfiles: boolean): { segments: str
 function decodeSegment(rawSegment: string): string | PathFailure {
   let segment: string;
   try {
-    segment = decodeURIComponent(rawSegment);
+    segment = decodeURIComponent(encodeRawBytes(rawSegment));
   } catch {
     return fail(400, 'path has invalid percent-encoding');
   }
