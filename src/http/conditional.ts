@@ -31,6 +31,18 @@ export function isNotModified(headers: HeaderMap, etag: string, lastModifiedSec:
 }
 
 /**
+ * RFC 9110 section 13.2.2 for GET or HEAD of a representation that exists but has no entity-tag
+ * and no modification date (a generated listing): If-Match holds only as `*` (else 412), and
+ * If-None-Match `*` matches it (304). The date fields are ignored without a date to compare.
+ */
+export function unvalidatedPrecondition(headers: HeaderMap): 304 | 412 | undefined {
+  const ifMatch = headers.get('if-match');
+  if (ifMatch !== undefined && ifMatch.trim() !== '*') return 412;
+  if (headers.get('if-none-match')?.trim() === '*') return 304;
+  return undefined;
+}
+
+/**
  * True when an If-None-Match list (RFC 9110 section 13.1.2) holds `*` or a tag equal to `etag`
  * under weak comparison (a `W/` prefix is ignored). `etag` is a strong tag with its quotes.
  * Scanned by hand: entity-tags may contain commas, so splitting on "," would be wrong.

@@ -137,6 +137,16 @@ function addLinks(site: FixtureSite): void {
   site.symlink('broken.txt', 'nothing-here.txt', 'file');
 }
 
+test('a listing answers If-None-Match * with 304 and an If-Match that names a tag with 412, as any existing resource would', async () => {
+  await withServedSite({ 'folder/a.txt': 'a' }, async ({ request }) => {
+    assert.equal((await request('/folder/')).status, 200);
+    assert.equal((await request('/folder/', 'If-None-Match: *\r\n')).status, 304);
+    assert.equal((await request('/folder/', 'If-Match: "nope"\r\n')).status, 412);
+    assert.equal((await request('/folder/', 'If-Match: *\r\n')).status, 200);
+    assert.equal((await request('/folder/', 'If-None-Match: "other"\r\n')).status, 200);
+  });
+});
+
 const LINKED_SITE = { 'visible.txt': 'visible', '.hidden.txt': 'hidden', 'sub/inner.txt': 'inner', '.git/config': '[core]' };
 
 test('a listing shows links inside the root and leaves out links out of it, to hidden files, broken ones and FIFOs', async () => {

@@ -292,6 +292,23 @@ test('a file modified in the future is sent with a Last-Modified of now, so a ch
   });
 });
 
+test('answers that depend on Sec-Fetch-Dest and Accept say so in Vary: error pages and their text, listings, and a large page live reload would rewrite', async () => {
+  const big = `<!doctype html><title>big</title>${'<p>line</p>'.repeat(40_000)}`;
+  await withHandler(
+    { 'folder/a.txt': 'a', 'big.html': big },
+    async (get, _site, answer) => {
+      const page = { headers: { 'sec-fetch-dest': 'document', accept: 'text/html' } };
+      assert.equal(header(get('/missing.txt', page), 'Vary'), 'Sec-Fetch-Dest, Accept', 'the 404 page');
+      assert.equal(header(get('/missing.css', { headers: { 'sec-fetch-dest': 'style' } }), 'Vary'), 'Sec-Fetch-Dest, Accept', 'the 404 text');
+      assert.equal(header(await answer('/folder/', page), 'Vary'), 'Sec-Fetch-Dest, Accept', 'a listing');
+      const script = get('/big.html', { headers: { 'sec-fetch-dest': 'empty' } });
+      assert.equal(text(script).length, big.length, 'a fetch() gets the page as it is');
+      assert.equal(header(script, 'Vary'), 'Sec-Fetch-Dest, Accept', 'the large page a navigation gets rewritten');
+    },
+    { htmlRewriter: markerRewriter([]) },
+  );
+});
+
 test('the handler never serves a cached file stale after a same-size rewrite', async () => {
   await withHandler({ 'a.html': 'version 1' }, (get, site) => {
     const first = get('/a.html');

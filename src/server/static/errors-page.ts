@@ -1,13 +1,18 @@
 import { statusText } from '../../http/status';
-import { requestsDocument } from '../fetch-metadata';
+import { DOCUMENT_FIELDS, requestsDocument } from '../fetch-metadata';
 import type { Request, Response } from '../handler';
 import { escapeHtml } from './html';
 
-/** Fields on every generated HTML page. */
+/**
+ * Fields on every generated HTML page. Whether an error is a page or a line of text depends on
+ * the request (see showsErrorPage), and so does whether a listing gets live reload's client:
+ * `Vary` names what decides (RFC 9110 section 12.5.5).
+ */
 export const HTML_HEADERS = Object.freeze({
   'Content-Type': 'text/html; charset=utf-8',
   'Cache-Control': 'no-cache',
   'X-Content-Type-Options': 'nosniff',
+  Vary: DOCUMENT_FIELDS,
 });
 
 /**
@@ -16,7 +21,7 @@ export const HTML_HEADERS = Object.freeze({
  * "Refused to execute script") for a missing stylesheet or script, with text/plain as with
  * text/html, instead of only "Failed to load resource: ... 404". The body is a fixed line.
  */
-export const TEXT_HEADERS = Object.freeze({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache' });
+export const TEXT_HEADERS = Object.freeze({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', Vary: DOCUMENT_FIELDS });
 
 /** Fetch destinations that display an HTML error page: a tab, a frame, `<embed>`, `<object>`. */
 const PAGE_DESTINATIONS = new Set(['document', 'iframe', 'frame', 'embed', 'object']);

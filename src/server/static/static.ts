@@ -1,5 +1,6 @@
 import { closeSync, readSync } from 'node:fs';
 import { sep } from 'node:path';
+import { unvalidatedPrecondition } from '../../http/conditional';
 import type { Body, FileBody, Request, Response } from '../handler';
 import { PRESCAN_WINDOW } from '../html/tag-scanner';
 import { mediaTypeFor, type MediaType } from './content-type';
@@ -23,6 +24,14 @@ const INDEX_NAMES = ['index.html', 'index.htm'] as const;
  * What a path below an app's mount gets when no file answers it: a 404 the app's route turns into
  * the app's answer, so it is never sent, and no page is made for it.
  */
+/** A listing exists, so If-None-Match `*` matches it, and it has no entity-tag for an If-Match list to name. */
+const LISTING_NOT_MODIFIED: Response = Object.freeze({ status: 304, headers: Object.freeze({ 'Cache-Control': 'no-cache' }) });
+const LISTING_PRECONDITION_FAILED: Response = Object.freeze({
+  status: 412,
+  headers: Object.freeze({ 'Cache-Control': 'no-cache' }),
+  body: Buffer.alloc(0),
+  reason: 'If-Match names an entity-tag, and a listing has none',
+});
 const APP_ANSWERS: Response = Object.freeze({ status: 404, headers: TEXT_HEADERS, reason: 'no file: the app answers' });
 
 /** HTML larger than the cache limit is still read whole to be rewritten, up to this size. */
@@ -154,6 +163,9 @@ class StaticFiles {
 
   /** A folder of any size is listed without blocking the event loop (see readListing). */
   private async listing(request: Request, folder: string): Promise<Response> {
+    const precondition = unvalidatedPrecondition(request.headers);
+    if (precondition === 304) return LISTING_NOT_MODIFIED;
+    if (precondition === 412) return LISTING_PRECONDITION_FAILED;
     let listing: Listing;
     try {
       listing = await readListing(folder, this.root, this.showDotfiles);
@@ -200,7 +212,11 @@ class StaticFiles {
       size <= MAX_REWRITE_BYTES &&
       this.rewriter !== undefined &&
       this.rewriter.applies(request);
-    if (!cacheable && !rewrite) return serveLarge(request, target, media);
+    if (!cacheable && !rewrite) {
+      // A page that a navigation would get rewritten says so to every request (see FileMeta.varies).
+      const varies = media.html && size <= MAX_REWRITE_BYTES && this.rewriter !== undefined ? DOCUMENT_FIELDS : undefined;
+      return serveLarge(request, target, media, varies);
+    }
     const shared = rewrite ? this.largePages.get(request.path, target.realPath, target.stats) : undefined;
     if (shared !== undefined) {
       closeSync(target.fd);
@@ -278,13 +294,13 @@ class StaticFiles {
  * and `fstat`ed (so the bytes sent are that file's, whatever its path leads to by then). The
  * body takes the descriptor; an answer without the file's bytes (304, 416) closes it here.
  */
-function serveLarge(request: Request, target: FileTarget, media: MediaType): Response {
+function serveLarge(request: Request, target: FileTarget, media: MediaType, varies: string | undefined): Response {
   const { stats, fd } = target;
   let response: Response;
   try {
     // A page or a stylesheet declares its encoding in its first bytes, as a cached one does.
     const contentType = declaresEncoding(media) ? contentTypeOf(media, readPrescanWindow(fd)) : media.contentType;
-    const meta = fileMeta(stats.mtimeMs, contentType, false);
+    const meta = fileMeta(stats.mtimeMs, contentType, false, varies);
     const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
     const representation = new Representation(etag, meta, stats.size, fd, false);
     const range = request.method === 'GET' ? request.headers.get('range') : undefined;
