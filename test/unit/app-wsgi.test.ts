@@ -107,6 +107,12 @@ def huge_error(environ, start_response):
 def crash(environ, start_response):
     os._exit(7)
 
+def huge_log(environ, start_response):
+    # 4-byte characters, so a cut by bytes alone would split one.
+    environ['wsgi.errors'].write('payload: ' + '\U0001F600' * 300000 + '\n')
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'logged']
+
 class Closing:
     def __init__(self, marker):
         self.marker = marker
@@ -351,6 +357,33 @@ test('a response head or an error message too large for one frame is a 500 for t
     await stillAnswers(server.port);
     assert.ok(!records.some((r) => /stopped|broke the protocol/.test(r.reason ?? '')), 'the app process was not stopped');
   });
+});
+
+test('a wsgi.errors write or an import error too large for one frame is logged clipped, saying so; the app process and its other requests go on', async () => {
+  await withApp({}, async ({ server }, lines, dir) => {
+    await stillAnswers(server.port);
+    const [before] = bridgeProcesses(dir);
+    const response = await request(server.port, get('/huge_log', close));
+    assert.equal(response.status, 200, response.body.toString());
+    assert.equal(response.body.toString(), 'logged');
+    await waitFor(() => lines.some((l) => l.startsWith('app: wsgi.errors: payload')), 5000, 'the wsgi.errors line');
+    const line = lines.find((l) => l.startsWith('app: wsgi.errors: payload')) as string;
+    // Cut between characters, never inside one (which the log would show as U+FFFD).
+    assert.match(line, /^app: wsgi\.errors: payload: \u{1F600}+… \(\d+ more characters\)$/u);
+    assert.ok(line.length > 500_000, `most of the text is kept (${line.length} characters)`);
+    await stillAnswers(server.port);
+    assert.deepEqual(bridgeProcesses(dir), [before], 'the same process');
+  });
+  requirePython();
+  const folder = folderWith({ 'loud.py': "raise ValueError('x' * 2000000)\n" });
+  try {
+    await withLogged({ root: folder.dir, app: 'loud:app', python: PYTHON }, async ({ server, records }) => {
+      assert.equal((await request(server.port, get('/dynamic', close))).status, 500);
+      assert.match((await recordFor(records, '/dynamic')).reason ?? '', /app not started: ValueError: x+… \(\d+ more characters\)/);
+    });
+  } finally {
+    folder.remove();
+  }
 });
 
 /** The request's log record, once written. */

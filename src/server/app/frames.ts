@@ -36,7 +36,7 @@ import { Buffer } from 'node:buffer';
  *   ERROR    JSON {message, traceback, started}: the app failed; `started` says whether
  *            START was already sent (then the response can only be cut off).
  *   CREDIT   uint32 BE: the server may send this many more request body bytes.
- *   LOG      UTF-8 text the app wrote to wsgi.errors (or print() in a request), for the log.
+ *   LOG      UTF-8 text the app wrote to wsgi.errors, for the log (cut to fit a frame, saying so).
  *   READY    (id 0) JSON {pid, python}: the app was imported and takes requests.
  *   FAILED   (id 0) JSON {message, traceback}: the app could not be imported; the bridge exits.
  *   PONG     (id 0) the answer to PING, sent by the bridge's reading loop.

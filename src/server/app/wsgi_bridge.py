@@ -197,7 +197,8 @@ class Errors:
         if not isinstance(text, str):
             raise TypeError('wsgi.errors.write() takes str, not %s' % type(text).__name__)
         if text:
-            self.exchange.channel.send(LOG, self.exchange.rid, text.encode('utf-8', 'replace'))
+            # Cut to fit one frame: a larger one breaks the pipe, and the server stops the process.
+            self.exchange.channel.send(LOG, self.exchange.rid, clipped_utf8(text))
 
     def writelines(self, lines):
         for line in lines:
@@ -398,6 +399,16 @@ def clipped(text, limit=MAX_PAYLOAD // 32):
     return text if len(text) <= limit else '%s… (%d more characters)' % (text[:limit], len(text) - limit)
 
 
+def clipped_utf8(text, limit=MAX_PAYLOAD):
+    """Text in UTF-8 (lone surrogates replaced), cut between characters to at most `limit` bytes, saying so."""
+    data = text.encode('utf-8', 'replace')
+    if len(data) <= limit:
+        return data
+    # 64 bytes are left for the note; a character cut in half at the end is left out whole.
+    kept = len(data[:limit - 64].decode('utf-8', 'ignore'))
+    return clipped(data.decode('utf-8'), kept).encode('utf-8')
+
+
 def load_app(spec, app_dir):
     module_name, _, name = spec.partition(':')
     module = importlib.import_module(module_name)
@@ -479,8 +490,9 @@ def main():
     try:
         app = load_app(args.app, args.app_dir)
     except BaseException as error:  # noqa: B902 - an import error of any kind is reported
-        channel.send_json(FAILED, 0, {'message': '%s: %s' % (type(error).__name__, error),
-                                      'traceback': traceback.format_exc()})
+        # Cut to fit one frame, as an ERROR frame's text is (see run_app).
+        channel.send_json(FAILED, 0, {'message': clipped('%s: %s' % (type(error).__name__, error)),
+                                      'traceback': clipped(traceback.format_exc())})
         sys.exit(3)
     channel.send_json(READY, 0, {'pid': os.getpid(), 'python': sys.version.split()[0]})
     serve(app, max(1, args.threads), channel)
