@@ -113,6 +113,12 @@ def huge_log(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [b'logged']
 
+def record(environ, start_response):
+    with open(environ['QUERY_STRING'], 'w') as f:
+        f.write(environ['REQUEST_METHOD'])
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'recorded']
+
 class Closing:
     def __init__(self, marker):
         self.marker = marker
@@ -247,7 +253,7 @@ function processesMentioning(marker: string): number[] {
 }
 
 /** Runs `run` with a server that runs apps.py's `app`, then checks that no bridge process is left. */
-async function withApp(options: { timeout?: number; mount?: string }, run: (logged: LoggedServer, lines: string[], dir: string) => Promise<void>): Promise<void> {
+async function withApp(options: { timeout?: number; mount?: string; threads?: number }, run: (logged: LoggedServer, lines: string[], dir: string) => Promise<void>): Promise<void> {
   requirePython();
   const folder = site();
   const lines: string[] = [];
@@ -259,6 +265,7 @@ async function withApp(options: { timeout?: number; mount?: string }, run: (logg
         python: PYTHON,
         appTimeout: options.timeout ?? 30,
         appMount: options.mount ?? '/',
+        ...(options.threads === undefined ? {} : { appThreads: options.threads }),
         appLog: (line) => lines.push(line),
       },
       (logged) => run(logged, lines, folder.dir),
@@ -463,6 +470,30 @@ test('an app that does not answer within the timeout gets 504; one whose process
     const after = bridgeProcesses(dir);
     assert.equal(after.length, 1);
     assert.notEqual(after[0], before, 'a new process');
+  });
+});
+
+test('a request that timed out while it waited for a free thread never reaches the app', async () => {
+  await withApp({ timeout: 1, threads: 1 }, async ({ server, records }, lines, dir) => {
+    await waitFor(() => lines.some((l) => /apps:app started in/.test(l)), 15_000, 'the app to start');
+    const marker = `${dir}-recorded`;
+    try {
+      // /slow holds the only thread for 3 s; the POST behind it waits, and its client hears 504.
+      const slow = request(server.port, get('/slow', close));
+      await new Promise((r) => setTimeout(r, 200));
+      const post = await request(server.port, `POST /record?${marker} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n${close}\r\nx=1`);
+      assert.equal(post.status, 504);
+      assert.equal((await slow).status, 504);
+      // Requests run in turn: once a later one is answered, the POST's turn has passed.
+      const started = Date.now();
+      while ((await request(server.port, get('/tutorial', close))).status !== 200) {
+        assert.ok(Date.now() - started < 15_000, 'the thread was freed');
+      }
+      assert.equal(existsSync(marker), false, 'the POST its client was told failed had no effect');
+      assert.match((await recordFor(records, `/record?${marker}`)).reason ?? '', /app did not answer within 1 s/);
+    } finally {
+      rmSync(marker, { force: true });
+    }
   });
 });
 

@@ -338,6 +338,11 @@ def send_whole(exchange, result):
 def run_app(app, exchange, multithread):
     """Calls the app for one request and streams its response; errors become ERROR frames."""
     channel = exchange.channel
+    if exchange.aborted:
+        # Its client left, or was answered 504, while it waited for a thread: the app never sees
+        # it, so a request its client was told failed has no effect after all.
+        channel.send(RESPONSE_END, exchange.rid)
+        return
 
     def write(data):
         data = check_chunk(data)
