@@ -119,6 +119,13 @@ def record(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [b'recorded']
 
+class Weird(Exception):
+    def __str__(self):
+        return 1 / 0
+
+def weird_error(environ, start_response):
+    raise Weird()
+
 class Closing:
     def __init__(self, marker):
         self.marker = marker
@@ -424,6 +431,17 @@ test('an app that raises, returns str or a non-iterable, or sends a hop-by-hop h
       assert.match((await recordFor(records, path)).reason ?? '', reason, path);
       await stillAnswers(server.port);
     }
+  });
+});
+
+test('an exception whose str() raises still gets 500 with its traceback at once, not a 504 when the app times out', async () => {
+  await withApp({ timeout: 5 }, async ({ server, records }) => {
+    const response = await request(server.port, get('/weird_error', close));
+    assert.equal(response.status, 500);
+    assert.match(response.body.toString(), /Weird: &lt;exception str\(\) failed&gt;/);
+    assert.match(response.body.toString(), /Traceback \(most recent call last\)/);
+    assert.match((await recordFor(records, '/weird_error')).reason ?? '', /app error: Weird: <exception str\(\) failed>/);
+    await stillAnswers(server.port);
   });
 });
 

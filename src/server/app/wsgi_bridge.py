@@ -390,13 +390,28 @@ def run_app(app, exchange, multithread):
     except ClientGone:
         channel.send(RESPONSE_END, exchange.rid)
     except BaseException as error:  # noqa: B902 - everything the app raises is reported
-        # Cut to fit one frame whatever the app put in them: as JSON a character may take 12 bytes
-        # (an escaped surrogate pair), and the traceback repeats the message.
-        channel.send_json(ERROR, exchange.rid, {
-            'message': clipped('%s: %s' % (type(error).__name__, error)),
-            'traceback': clipped(traceback.format_exc()),
-            'started': exchange.headers_sent,
-        })
+        message, trace = error_texts(error)
+        channel.send_json(ERROR, exchange.rid,
+                          {'message': message, 'traceback': trace, 'started': exchange.headers_sent})
+
+
+def error_texts(error):
+    """The message and traceback of `error` (being handled), cut to fit one frame.
+
+    Never raises: an exception the app made unprintable would otherwise escape the handler that
+    reports it, and its request would wait, unanswered, for the timeout.
+    """
+    try:
+        try:
+            text = str(error)
+        except BaseException:  # noqa: B902 - the app's __str__ may raise anything
+            text = '<exception str() failed>'  # as the traceback module says it
+        message, trace = '%s: %s' % (type(error).__name__, text), traceback.format_exc()
+    except BaseException:  # noqa: B902 - the last resort: the server must hear of the error
+        message, trace = 'The app raised an exception that could not be formatted', ''
+    # Cut whatever the app put in them: as JSON a character may take 12 bytes (an escaped
+    # surrogate pair), and the traceback repeats the message.
+    return clipped(message), clipped(trace)
 
 
 def clipped(text, limit=MAX_PAYLOAD // 32):
@@ -495,9 +510,8 @@ def main():
     try:
         app = load_app(args.app, args.app_dir)
     except BaseException as error:  # noqa: B902 - an import error of any kind is reported
-        # Cut to fit one frame, as an ERROR frame's text is (see run_app).
-        channel.send_json(FAILED, 0, {'message': clipped('%s: %s' % (type(error).__name__, error)),
-                                      'traceback': clipped(traceback.format_exc())})
+        message, trace = error_texts(error)
+        channel.send_json(FAILED, 0, {'message': message, 'traceback': trace})
         sys.exit(3)
     channel.send_json(READY, 0, {'pid': os.getpid(), 'python': sys.version.split()[0]})
     serve(app, max(1, args.threads), channel)
