@@ -126,6 +126,18 @@ class Weird(Exception):
 def weird_error(environ, start_response):
     raise Weird()
 
+def list_headers(environ, start_response):
+    start_response('200 OK', [['Content-Type', 'text/plain'], ('X-Tuple', 'yes'), ['X-List', 'yes']])
+    return [b'lists are pairs too']
+
+def three_item_header(environ, start_response):
+    start_response('200 OK', [['Content-Type', 'text/plain', 'extra']])
+    return [b'never sent']
+
+def str_header(environ, start_response):
+    start_response('200 OK', ['ab'])
+    return [b'never sent']
+
 class Closing:
     def __init__(self, marker):
         self.marker = marker
@@ -442,6 +454,21 @@ test('an exception whose str() raises still gets 500 with its traceback at once,
     assert.match(response.body.toString(), /Traceback \(most recent call last\)/);
     assert.match((await recordFor(records, '/weird_error')).reason ?? '', /app error: Weird: <exception str\(\) failed>/);
     await stillAnswers(server.port);
+  });
+});
+
+test('header pairs given as lists are taken as tuples are; other shapes still get 500 saying what a header must be', async () => {
+  await withApp({}, async ({ server, records }) => {
+    const response = await request(server.port, get('/list_headers', close));
+    assert.equal(response.status, 200, response.body.toString());
+    assert.equal(response.body.toString(), 'lists are pairs too');
+    assert.equal(response.headers.get('content-type'), 'text/plain');
+    assert.equal(response.headers.get('x-tuple'), 'yes');
+    assert.equal(response.headers.get('x-list'), 'yes');
+    for (const path of ['/three_item_header', '/str_header']) {
+      assert.equal((await request(server.port, get(path, close))).status, 500, path);
+      assert.match((await recordFor(records, path)).reason ?? '', /app error: TypeError: Each header must be a \(name, value\) pair of two str/, path);
+    }
   });
 });
 

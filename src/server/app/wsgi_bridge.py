@@ -20,6 +20,7 @@ import struct
 import sys
 import threading
 import traceback
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_to_bytes
 
@@ -278,8 +279,11 @@ def check_headers(headers):
     if not isinstance(headers, list):
         raise TypeError('The headers must be a list of (name, value) tuples, not %s' % type(headers).__name__)
     for item in headers:
-        if not isinstance(item, tuple) or len(item) != 2 or not all(isinstance(x, str) for x in item):
-            raise TypeError('Each header must be a (name, value) tuple of two str, got %r' % (item,))
+        # Any pair, as gunicorn, werkzeug and wsgiref take it: [name, value] lists are common. A
+        # str is a sequence too, but never a pair.
+        if (isinstance(item, (str, bytes, bytearray)) or not isinstance(item, Sequence) or len(item) != 2
+                or not all(isinstance(x, str) for x in item)):
+            raise TypeError('Each header must be a (name, value) pair of two str, got %r' % (item,))
         name, value = item
         if not name or not set(name) <= TOKEN:
             raise ValueError('The header name %r is not a valid field name' % (name,))
