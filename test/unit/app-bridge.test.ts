@@ -15,7 +15,7 @@ def app(environ, start_response):
         time.sleep(5)
     body = environ['wsgi.input'].read()
     start_response('201 Created', [('Content-Type', 'text/plain')])
-    return [environ['PATH_INFO'].encode('latin-1'), b' ', body]
+    return [(environ['SCRIPT_NAME'] + environ['PATH_INFO']).encode('latin-1'), b' ', body]
 `;
 
 /** The bridge on its own, driven frame by frame as the server drives it. */
@@ -53,6 +53,23 @@ test('the bridge reassembles frames sent one byte at a time and answers a whole 
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 10), 5000, 'RESPONSE to REQUEST_ALONE');
     const alone = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 10)?.payload ?? Buffer.alloc(0));
     assert.equal(alone?.body.toString('latin1'), '/alone ');
+  } finally {
+    bridge.kill();
+    folder.remove();
+  }
+});
+
+test('raw bytes above 0x7F in the path and the mount, sent as latin-1 text, reach SCRIPT_NAME and PATH_INFO as the same bytes, not their UTF-8', async () => {
+  requirePython();
+  const folder = folderWith({ 'echo.py': ECHO });
+  const bridge = startBridge(folder.dir);
+  try {
+    await waitFor(() => bridge.frames.some((f) => f.type === FRAME.ready), 15_000, 'READY');
+    // The request line's bytes as the parser keeps them: one byte, one latin-1 character.
+    bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 1, { ...HEAD, method: 'GET', scriptName: '/\u00e9t\u00e9', path: '/caf\u00e9%20x\u00ff' }));
+    await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 1), 5000, 'RESPONSE');
+    const parts = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 1)?.payload ?? Buffer.alloc(0));
+    assert.equal(parts?.body.toString('latin1'), '/\u00e9t\u00e9/caf\u00e9 x\u00ff ');
   } finally {
     bridge.kill();
     folder.remove();

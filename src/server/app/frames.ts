@@ -13,9 +13,9 @@ import { Buffer } from 'node:buffer';
  *     offset 9  payload
  *
  * Server to bridge, per request id (ids are never reused by one process):
- *   REQUEST  JSON head: method, path (percent-encoded as sent), query, protocol, headers
- *            ([name, value] pairs, lower-case names, values as latin-1 text), client and server
- *            address, script name (the mount prefix). BODY frames and END follow.
+ *   REQUEST  JSON head: method, path (as sent, percent-encoding kept, as latin-1 text), query,
+ *            protocol, headers ([name, value] pairs, lower-case names, values as latin-1 text),
+ *            client and server address, script name (the mount prefix). BODY frames and END follow.
  *   REQUEST_ALONE  REQUEST and END in one frame: the same head, for a request without a body
  *            (most): nothing follows but, maybe, ABORT and CREDIT.
  *   BODY     request body bytes (chunked bodies already decoded), at most `credit` bytes

@@ -231,9 +231,11 @@ def build_environ(exchange, multithread):
     head = exchange.head
     environ = {
         'REQUEST_METHOD': head['method'],
-        'SCRIPT_NAME': unquote_to_bytes(head['scriptName']).decode('latin-1'),
-        # PEP 3333, "Unicode Issues": decoded bytes carried in a str as latin-1.
-        'PATH_INFO': unquote_to_bytes(head['path']).decode('latin-1'),
+        # PEP 3333, "Unicode Issues": decoded bytes carried in a str as latin-1. The server sends
+        # the target's bytes as latin-1 text too, so a raw byte above 0x7F is one character that
+        # must become that byte again (unquote_to_bytes would encode a str as UTF-8: two bytes).
+        'SCRIPT_NAME': unquote_to_bytes(head['scriptName'].encode('latin-1')).decode('latin-1'),
+        'PATH_INFO': unquote_to_bytes(head['path'].encode('latin-1')).decode('latin-1'),
         'QUERY_STRING': head['query'],
         'SERVER_NAME': head['serverName'],
         'SERVER_PORT': str(head['serverPort']),
