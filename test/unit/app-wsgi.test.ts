@@ -707,3 +707,38 @@ test('a 30 MB download to a client that stops reading waits in the app, not in t
     assert.ok(mb < 5, `the server held ${mb.toFixed(1)} MB while the client did not read`);
   });
 });
+
+test('the app\'s atexit handlers run when its process is stopped with the server, and when the server is killed', async () => {
+  requirePython();
+  const folder = folderWith({});
+  const marker = `${folder.dir}-atexit`;
+  // The marker is outside the served folder: a file written there would be a change to reload for.
+  writeFileSync(
+    join(folder.dir, 'bye.py'),
+    `import atexit\n` +
+      `def bye():\n    with open(${JSON.stringify(marker)}, 'w') as f:\n        f.write('ran')\n` +
+      `atexit.register(bye)\n` +
+      `def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'registered']\n`,
+  );
+  try {
+    await withLogged({ root: folder.dir, app: 'bye:app', python: PYTHON }, async ({ server }) => {
+      assert.equal((await request(server.port, get('/x', close))).body.toString(), 'registered');
+    });
+    assert.equal(readFileSync(marker, 'utf8'), 'ran', 'stopped with the server');
+    rmSync(marker);
+    // A server killed outright only closes the pipe: the bridge exits as gracefully on its end.
+    const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'bye:app', '--python', PYTHON]);
+    try {
+      await waitForLine(running, /app: bye:app started in \d+ ms/, 10_000);
+      running.child.kill('SIGKILL');
+      await running.exited;
+      await waitFor(() => bridgeProcesses(folder.dir).length === 0, 5000, 'the bridge to exit');
+      assert.equal(readFileSync(marker, 'utf8'), 'ran', 'the pipe closed');
+    } finally {
+      running.child.kill('SIGKILL');
+    }
+  } finally {
+    rmSync(marker, { force: true });
+    folder.remove();
+  }
+});

@@ -11,9 +11,11 @@ in flight), so a large upload or download never sits in memory whole.
 """
 
 import argparse
+import atexit
 import collections
 import importlib
 import json
+import logging
 import os
 import signal
 import struct
@@ -466,7 +468,7 @@ def serve(app, threads, channel):
         data = os.read(3, 256 * 1024)
         if not data:
             # The server closed the pipe or went away: nothing more can be answered.
-            os._exit(0)
+            exit_gracefully()
         buffer += data
         while len(buffer) >= HEADER.size:
             length, kind, rid = HEADER.unpack_from(buffer)
@@ -501,6 +503,31 @@ def serve(app, threads, channel):
                 exchange.grant(struct.unpack('>I', payload)[0])
 
 
+def exit_gracefully():
+    """Does what a normal exit would (the app's atexit handlers, logging's shutdown), then exits.
+
+    os._exit, not sys.exit: that would wait for the pool's threads, and a request the app never
+    finishes would keep the process alive. A handler that hangs is bounded by the server, which
+    kills the process 2 s after it closed the pipe.
+    """
+    # The server closes the pipe and sends SIGTERM together: whichever comes first runs this, once.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # logging.shutdown is one of the atexit handlers already (run again, it does nothing); on its
+    # own it still runs when an app cleared that list.
+    for step in (atexit._run_exitfuncs, logging.shutdown, flush_output):
+        try:
+            step()
+        except BaseException:  # noqa: B902 - a handler that fails is logged; the exit goes on
+            traceback.print_exc()
+    os._exit(0)
+
+
+def flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+
+
 def main():
     parser = argparse.ArgumentParser(description='Runs a WSGI app for Tiny Server')
     parser.add_argument('--app', required=True)
@@ -510,6 +537,10 @@ def main():
     # Ctrl-C in a terminal reaches the whole process group; the server stops this process itself
     # (it closes fd 3, then sends SIGTERM), so the app is never cut off by a stray interrupt.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Stopped, or replaced after a file changed, the app exits as gunicorn's workers and
+    # werkzeug's reloader let it: its atexit handlers and logging's shutdown run (SIGTERM's
+    # default action would skip them).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: exit_gracefully())
     channel = Channel(4)
     os.chdir(args.app_dir)
     sys.path.insert(0, args.app_dir)
