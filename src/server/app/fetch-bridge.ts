@@ -163,7 +163,8 @@ function argument(name: string): string {
 async function main(): Promise<void> {
   const spec = argument('--app');
   const appDir = argument('--app-dir');
-  // Ctrl-C in a terminal reaches the whole process group; the server stops this process itself.
+  // Ctrl-C in a terminal reaches a process in the server's group (on Windows, where this process
+  // has no group of its own); the server stops this process itself.
   process.on('SIGINT', () => undefined);
   // An app's stray rejection or timer error is its bug, not a reason to drop every request in flight.
   process.on('unhandledRejection', (reason) => console.error('Unhandled rejection in the app:', reason));

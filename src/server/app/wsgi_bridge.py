@@ -534,7 +534,8 @@ def main():
     parser.add_argument('--app-dir', required=True)
     parser.add_argument('--threads', type=int, default=8)
     args = parser.parse_args()
-    # Ctrl-C in a terminal reaches the whole process group; the server stops this process itself
+    # Ctrl-C in a terminal reaches a process in the server's group (on Windows, where this process
+    # has no group of its own); the server stops this process itself
     # (it closes fd 3, then sends SIGTERM), so the app is never cut off by a stray interrupt.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Stopped, or replaced after a file changed, the app exits as gunicorn's workers and
