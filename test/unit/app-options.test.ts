@@ -30,6 +30,14 @@ test('normalizeMount() gives the SCRIPT_NAME form: no trailing slash, empty for 
   assert.equal(normalizeMount('/a/b'), '/a/b');
 });
 
+test('normalizeMount() spells a mount as a browser sends its path, so that a space or a non-ASCII name in it matches', () => {
+  assert.equal(normalizeMount('/my api/'), '/my%20api');
+  assert.equal(normalizeMount('/café'), '/caf%C3%A9');
+  assert.equal(normalizeMount('/caf%c3%a9'), '/caf%C3%A9', 'an escape already there keeps its bytes');
+  assert.equal(normalizeMount('/a?b#c'), '/a%3Fb%23c');
+  assert.equal(normalizeMount('/😀'), '/%F0%9F%98%80');
+});
+
 test('a server whose app folder does not exist does not start, and says which folder', async () => {
   const folder = folderWith({ 'index.html': '' });
   try {

@@ -57,11 +57,20 @@ export interface App extends Disposable {
   close(): Promise<void>;
 }
 
-/** `/api/` and `/api` mount at `/api`; `/` and `` mount at the root (``). */
+/**
+ * `/api/` and `/api` mount at `/api`; `/` and `` mount at the root (``). The mount is compared
+ * with request paths as sent, so it is spelled as a browser sends it: `/my api` is `/my%20api`,
+ * `/café` is `/caf%C3%A9`, and an escape already there keeps its bytes, in upper-case hex.
+ */
 export function normalizeMount(mount: string): string {
   const trimmed = mount.replace(/\/+$/, '');
-  return trimmed === '' ? '' : trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+  if (trimmed === '') return '';
+  const encoded = trimmed.replace(NOT_IN_PATH, (char) => encodeURIComponent(char)).replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase());
+  return encoded.startsWith('/') ? encoded : `/${encoded}`;
 }
+
+/** Characters a browser percent-encodes in a path: controls, space, non-ASCII, and `"#<>?` and backquote, `{}`. */
+const NOT_IN_PATH = /[^\x21-\x7e]|["#<>?`{}]/gu;
 
 /** Starts the app's process at once; requests wait for it to be ready. */
 export function startApp(options: AppOptions): App {
