@@ -518,6 +518,41 @@ test('an app that does not answer within the timeout gets 504; one whose process
   });
 });
 
+test('a process whose every thread is stuck in a request that timed out is replaced: the next request gets an answer, not a 504', async () => {
+  requirePython();
+  const folder = folderWith({
+    'stuck.py': [
+      'import os, threading',
+      'forever = threading.Event()',
+      'def app(environ, start_response):',
+      "    if environ['PATH_INFO'] == '/hang':",
+      '        forever.wait()',
+      "    start_response('200 OK', [('Content-Type', 'text/plain')])",
+      '    return [str(os.getpid()).encode()]',
+      '',
+    ].join('\n'),
+  });
+  const lines: string[] = [];
+  try {
+    await withLogged({ root: folder.dir, app: 'stuck:app', python: PYTHON, appThreads: 2, appTimeout: 1, appLog: (line) => lines.push(line) }, async ({ server }) => {
+      await waitFor(() => lines.some((l) => /stuck:app started in/.test(l)), 15_000, 'the app to start');
+      const first = Number((await request(server.port, get('/', close))).body.toString());
+      // One stuck thread leaves the other to answer: the process is kept.
+      assert.equal((await request(server.port, get('/hang', close))).status, 504);
+      assert.equal(Number((await request(server.port, get('/', close))).body.toString()), first, 'the same process answers');
+      // The second stuck thread was the last one.
+      assert.equal((await request(server.port, get('/hang', close))).status, 504);
+      const next = await request(server.port, get('/', close));
+      assert.equal(next.status, 200, `the next request is answered: ${next.body.toString()}`);
+      assert.notEqual(Number(next.body.toString()), first, 'by a new process');
+      assert.ok(lines.some((l) => /all 2 of the app's threads are still running requests that timed out/.test(l)), JSON.stringify(lines));
+    });
+    assert.deepEqual(bridgeProcesses(folder.dir), [], 'no Python process is left behind');
+  } finally {
+    folder.remove();
+  }
+});
+
 test('a request that timed out while it waited for a free thread never reaches the app', async () => {
   await withApp({ timeout: 1, threads: 1 }, async ({ server, records }, lines, dir) => {
     await waitFor(() => lines.some((l) => /apps:app started in/.test(l)), 15_000, 'the app to start');

@@ -33,6 +33,8 @@ export interface BridgeCommand {
   readonly cwd: string;
   /** What to do when `command` is missing, e.g. "set the Python interpreter to use". */
   readonly missingHint: string;
+  /** How many requests the process runs at once, when a pool bounds it (a WSGI app's threads). */
+  readonly workers?: number;
 }
 
 export interface BridgeSpawnOptions extends BridgeCommand {
@@ -74,6 +76,8 @@ export class BridgeProcess {
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
   /** Set while a PING waits for its PONG (see probe). */
   private probeTimer: NodeJS.Timeout | undefined;
+  /** Requests that timed out and were abandoned while the app may still run them (see overdue). */
+  private readonly overdueIds = new Set<number>();
 
   constructor(private readonly options: BridgeSpawnOptions) {
     const startedAt = performance.now();
@@ -192,6 +196,21 @@ export class BridgeProcess {
     this.probeTimer.unref();
   }
 
+  /**
+   * Request `id` timed out and was abandoned, but the app may still run it, holding one of the
+   * process's workers until it returns. When every worker is held so (a deadlock, a call that
+   * never returns), the process can answer nothing more, though it answers PING: it is killed,
+   * and the next request starts another.
+   */
+  overdue(id: number): void {
+    const workers = this.options.workers;
+    if (workers === undefined || this.gone !== undefined) return;
+    this.overdueIds.add(id);
+    if (this.overdueIds.size < workers) return;
+    this.options.log(`all ${workers} of the app's threads are still running requests that timed out, so it is killed and started again`);
+    this.broken(`every one of the app's ${workers} threads was still running a request that timed out`);
+  }
+
   /** Ends the process: the closed pipe makes the bridge exit; SIGKILL if it does not. */
   async stop(): Promise<void> {
     this.fail('the app process was stopped');
@@ -239,7 +258,11 @@ export class BridgeProcess {
       return;
     }
     const sink = this.sinks.get(frame.id);
-    if (sink === undefined) return; // a request already abandoned (timeout, client gone)
+    if (sink === undefined) {
+      // A request already abandoned (timeout, client gone); one that timed out frees its worker as it ends.
+      if (frame.type === FRAME.response || frame.type === FRAME.responseEnd || frame.type === FRAME.error) this.overdueIds.delete(frame.id);
+      return;
+    }
     switch (frame.type) {
       case FRAME.start: {
         const start = startOf(frame.payload);

@@ -339,6 +339,7 @@ class AppExchange implements ExchangeSink, Expiring {
     this.bridge.probe(Math.min(this.context.timeoutMs, MAX_PROBE_MS));
     this.abandon();
     this.fail(504, `The app did not answer within ${seconds} s`, `app did not answer within ${seconds} s`, '');
+    this.bridge.overdue(this.id);
   }
 
   /** Tells the bridge to stop this request (its iterable is closed) and forgets it. */

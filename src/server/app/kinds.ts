@@ -54,6 +54,7 @@ const WSGI: AppKind = {
     env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
     cwd: appDir,
     missingHint: 'set the Python interpreter to use',
+    workers: threads,
   }),
   // Its code, and templates a framework caches.
   needsRestart: (path) => {
