@@ -1,8 +1,7 @@
+import { attributesOf } from './attributes';
 import { PRESCAN_WINDOW, TagScanner } from './tag-scanner';
 
 const CHARSET_VALUE = /charset\s*=\s*["']?\s*([a-z0-9._:+-]+)/;
-/** An attribute of a tag's lower-case text: name, then an optional value quoted either way or bare. */
-const ATTRIBUTE = /([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g;
 /**
  * Labels a meta may not declare as they are: a UTF-16 one (the bytes read so far were ASCII, so
  * the page is not UTF-16) is UTF-8, and x-user-defined is windows-1252 (HTML 13.2.3.2, step 2.11).
@@ -45,14 +44,9 @@ export function declaredCharset(html: Buffer): string | undefined {
  * `content` when `http-equiv` is `content-type` (a `content` alone, as in a description, says nothing).
  */
 function metaCharset(text: string): string | undefined {
-  const attributes = new Map<string, string>();
-  // The text starts with `<meta`; attributes follow. The first spelling of a name counts.
-  for (const match of text.slice(5).matchAll(ATTRIBUTE)) {
-    const name = match[1] as string;
-    if (!attributes.has(name)) attributes.set(name, (match[2] ?? match[3] ?? match[4] ?? '').trim());
-  }
-  const charset = attributes.get('charset');
+  const attributes = attributesOf(text);
+  const charset = attributes.get('charset')?.trim();
   if (charset !== undefined && charset !== '') return charset;
-  if (attributes.get('http-equiv') !== 'content-type') return undefined;
+  if (attributes.get('http-equiv')?.trim() !== 'content-type') return undefined;
   return CHARSET_VALUE.exec(attributes.get('content') ?? '')?.[1];
 }
