@@ -2,6 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeAttribute } from '../../src/server/html/attributes';
 import { policiesOf, scriptNonce } from '../../src/server/html/csp';
+import { createReloadRewriter, scriptTag } from '../../src/server/reload/inject';
+import { withServedSite } from './helpers/serve';
+
+const NAVIGATION = 'Sec-Fetch-Dest: document\r\nAccept: text/html\r\n';
+
+/** The nonce the client's tag carries in `html`: undefined without a tag or without a nonce, so a test can tell. */
+function tagNonce(html: string): string | undefined | null {
+  const tag = /<script src="[^"]*\.tiny-server\/reload\/client\.js[^"]*"[^>]*>/.exec(html)?.[0];
+  if (tag === undefined) return null;
+  return /\snonce="([^"]*)"/.exec(tag)?.[1];
+}
 
 test('scriptNonce() takes the nonce of the directive that governs a script element: script-src-elem, else script-src, else default-src', () => {
   const nonce = (field: string) => scriptNonce(policiesOf(field));
@@ -48,4 +59,25 @@ test('decodeAttribute() decodes numeric references and the named ones of ASCII p
   assert.equal(decodeAttribute('script-src &#39;nonce-a&#x27; &apos;self&apos; &quot;&amp;&lt;&gt;'), `script-src 'nonce-a' 'self' "&<>`);
   assert.equal(decodeAttribute('&#0;&#xD800;&#1114112;'), '\ufffd\ufffd\ufffd');
   assert.equal(decodeAttribute('&eacute; &amp &'), '&eacute; &amp &', 'others are left as written');
+});
+
+test('the rewriter takes the nonce from a policy meta that a charset meta holds before the tag', () => {
+  const rewriter = createReloadRewriter();
+  const rewrite = (html: string) => rewriter.rewrite(Buffer.from(html), '/a.html').toString();
+  // The tag stays after a charset meta within the prescan window; a policy meta before it covers it.
+  const held = '<head><meta http-equiv="Content-Security-Policy" content="script-src &#39;nonce-m1&#39;"><meta charset="utf-8">';
+  assert.equal(rewrite(held), `${held}<script src="./.tiny-server/reload/client.js" async nonce="m1"></script>`);
+  // A policy meta after the tag does not cover it.
+  assert.equal(tagNonce(rewrite('<head><meta http-equiv="Content-Security-Policy" content="script-src \'nonce-m1\'">')), undefined);
+});
+
+test('a page from a file gets the client\'s tag before its Content-Security-Policy meta, which covers only what follows it', async () => {
+  const meta = '<meta http-equiv="Content-Security-Policy" content="script-src \'nonce-abc\'">';
+  // No <head> start tag: the head is implied, and the tag went before </body>, under the policy.
+  const page = `<!DOCTYPE html><html lang="en"><meta charset="utf-8">${meta}<title>t</title><body><p>x</p></body></html>`;
+  await withServedSite({ 'index.html': page }, async ({ request }) => {
+    const body = (await request('/index.html', NAVIGATION)).body.toString();
+    const tag = scriptTag('/index.html');
+    assert.equal(body.replace(/\?v=[\w-]+/, ''), page.replace(meta, `${tag}${meta}`));
+  }, { liveReload: true });
 });

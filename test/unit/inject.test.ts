@@ -73,6 +73,15 @@ const CASES: ReadonlyArray<readonly [string, string]> = [
   ['before a base when there is no head start tag', '<!DOCTYPE html><title>t</title>|<base href="/assets/"><p>x</p>'],
   ['after a charset meta that follows a base: the prescan must find the meta', '<head><base href="/a/"><meta charset="utf-8">|'],
   ['after the head when a base follows it', '<head>|<base href="/assets/"><title>t</title>'],
+  // A policy meta covers only what follows it (CSP3 section 3.3): the tag goes before it.
+  ['before a policy meta when there is no head start tag', '<!DOCTYPE html><title>t</title>|<meta http-equiv="Content-Security-Policy" content="script-src \'none\'"><p>x</p></body>'],
+  ['before a policy meta spelled in capitals, unquoted', '<!DOCTYPE html>|<META HTTP-EQUIV=content-security-policy CONTENT=x><HEAD>'],
+  // Not one inside a noscript (raw text where scripts run), one that only mentions a policy, or one without content, which sets none.
+  [
+    'before the first meta that sets a policy',
+    '<noscript><meta http-equiv="Content-Security-Policy" content="x"></noscript><meta name="description" content="Content-Security-Policy">' +
+      '<meta http-equiv="Content-Security-Policy">|<meta http-equiv="Content-Security-Policy" content="x"><p>x</p>',
+  ],
 ];
 
 for (const [name, marked] of CASES) {
@@ -97,9 +106,9 @@ test('injectTag() keeps a UTF-8 byte order mark first', () => {
 test('findInsertionPoint() reads multi-byte characters whose trail bytes are ASCII as text', () => {
   // Shift_JIS 表 is 0x95 0x5C; GBK 丂 is 0x81 0x40: trail bytes never equal '<', '>' or quotes.
   const sjis = Buffer.from([0x3c, 0x70, 0x3e, 0x95, 0x5c, 0x3c, 0x2f, 0x70, 0x3e]);
-  assert.equal(findInsertionPoint(sjis, 0), sjis.length);
+  assert.equal(findInsertionPoint(sjis, 0).point, sjis.length);
   const gbk = Buffer.concat([Buffer.from('<html title="'), Buffer.from([0x81, 0x40]), Buffer.from('">')]);
-  assert.equal(findInsertionPoint(gbk, 0), gbk.length);
+  assert.equal(findInsertionPoint(gbk, 0).point, gbk.length);
 });
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'unit', 'fixtures', 'charsets');

@@ -274,12 +274,15 @@ export class TagScanner {
     return -1;
   }
 
-  /** The lower-case ASCII text of `[start, end)`, other units as `?`, for looking at attributes. */
-  asciiText(start: number, end: number): string {
+  /**
+   * The ASCII text of `[start, end)`, other units as `?`, for looking at attributes: lower-case,
+   * or as written with `asWritten` (a value whose case counts, such as a nonce).
+   */
+  asciiText(start: number, end: number, asWritten = false): string {
     let out = '';
     for (let k = start; k < end; k++) {
       const c = this.at(k);
-      out += c < 0x80 ? String.fromCharCode(lower(c)) : '?';
+      out += c < 0x80 ? String.fromCharCode(asWritten ? c : lower(c)) : '?';
     }
     return out;
   }

@@ -1,8 +1,9 @@
 import { endianness } from 'node:os';
 import { requestsDocument } from '../fetch-metadata';
 import type { Request } from '../handler';
+import { scriptNonce } from '../html/csp';
 import type { HtmlRewriter } from '../static';
-import { findInsertionPoint } from './html-scan';
+import { findInsertionPoint, type Place } from './html-scan';
 
 /**
  * Where live reload answers, below the served root. Dot paths are hidden from static serving by
@@ -14,9 +15,9 @@ export const CLIENT_FILE = 'client.js';
 export const EVENTS_FILE = 'events';
 
 /** Appended to the entity tag of rewritten pages, with the client's version; bump it when the injected tag changes. */
-const ETAG_SUFFIX = '-lr2';
+const ETAG_SUFFIX = '-lr3';
 /** The same for pages whose tag turns on console forwarding (a different tag, see scriptTag). */
-const CONSOLE_ETAG_SUFFIX = '-lr2c';
+const CONSOLE_ETAG_SUFFIX = '-lr3c';
 /** The query that names the client's version in its URL (see scriptTag). */
 export const VERSION_PARAMETER = 'v';
 
@@ -45,12 +46,17 @@ export function isPageLoad(request: Request): boolean {
  * cached as immutable under that URL. A reload then takes the client from the browser's cache
  * instead of revalidating it, which matters because the parser waits for it: behind code-server's
  * proxy that round trip was a good part of the time from a keystroke to the updated page.
+ *
+ * With a `nonce` (the page's own, checked by scriptNonce to be a base64 value, which needs no
+ * escaping) the tag carries it, so that a Content Security Policy that allows scripts by nonce
+ * lets the client run.
  */
-export function scriptTag(urlPath: string, forwardConsole = false, version?: string): string {
+export function scriptTag(urlPath: string, forwardConsole = false, version?: string, nonce?: string): string {
   const depth = Math.max(0, urlPath.split('/').length - 2);
   const up = depth === 0 ? './' : '../'.repeat(depth);
   const query = version === undefined ? '' : `?${VERSION_PARAMETER}=${version}`;
-  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}${query}"${forwardConsole ? ' data-console' : ' async'}></script>`;
+  const attributes = `${forwardConsole ? ' data-console' : ' async'}${nonce === undefined ? '' : ` nonce="${nonce}"`}`;
+  return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}${query}"${attributes}></script>`;
 }
 
 type Layout =
@@ -94,35 +100,59 @@ function encodeUtf16(text: string, bigEndian: boolean): Buffer {
   return bigEndian ? bytes.swap16() : bytes;
 }
 
+/** Where a tag goes in a document: how its bytes encode text, and the place `findInsertionPoint` chooses. */
+interface Spot {
+  readonly layout: Layout;
+  readonly place: Place;
+}
+
+/** The spot for a tag in `html`, read as UTF-16 (by its byte order mark, or else the charset of `contentType`) or as bytes. */
+function spotOf(html: Buffer, contentType?: string): Spot {
+  const layout = layoutOf(html, contentType);
+  const place = layout.kind === 'utf16' ? findInsertionPoint(utf16Units(html, layout.bigEndian), 1) : findInsertionPoint(html, layout.bom);
+  return { layout, place };
+}
+
+/** `html` with `tag` (ASCII) at `spot`: in the document's own byte order for UTF-16, as ASCII bytes otherwise. */
+function insertAt(html: Buffer, spot: Spot, tag: string): Buffer {
+  const { layout, place } = spot;
+  const offset = layout.kind === 'utf16' ? 2 * place.point : place.point;
+  const bytes = layout.kind === 'utf16' ? encodeUtf16(tag, layout.bigEndian) : Buffer.from(tag, 'latin1');
+  return Buffer.concat([html.subarray(0, offset), bytes, html.subarray(offset)]);
+}
+
 /**
  * Inserts `tag` (ASCII) into an HTML document at the place `findInsertionPoint` chooses. Byte
  * encodings get the tag's ASCII bytes, UTF-16 documents (by their byte order mark, or else the
  * charset of `contentType`) get it in their own byte order; every other byte is kept as it was.
  */
 export function injectTag(html: Buffer, tag: string, contentType?: string): Buffer {
-  const layout = layoutOf(html, contentType);
-  let offset: number;
-  let bytes: Buffer;
-  if (layout.kind === 'utf16') {
-    offset = 2 * findInsertionPoint(utf16Units(html, layout.bigEndian), 1);
-    bytes = encodeUtf16(tag, layout.bigEndian);
-  } else {
-    offset = findInsertionPoint(html, layout.bom);
-    bytes = Buffer.from(tag, 'latin1');
-  }
-  return Buffer.concat([html.subarray(0, offset), bytes, html.subarray(offset)]);
+  return insertAt(html, spotOf(html, contentType), tag);
+}
+
+/**
+ * The nonce the client's tag needs at its place (see scriptNonce): from the policy metas before
+ * the tag. A page without any, all but a few, costs no parsing.
+ */
+function pageNonce(metaPolicies: readonly string[]): string | undefined {
+  return metaPolicies.length === 0 ? undefined : scriptNonce(metaPolicies);
 }
 
 /**
  * The rewriter that adds the live-reload client to pages (see scriptTag for `forwardConsole` and
  * `version`). The version is part of the pages' entity tags, so a page cached with an older
- * client's URL is not confirmed by a 304 once the client changes.
+ * client's URL is not confirmed by a 304 once the client changes. A page whose policy meta
+ * before the tag allows scripts by nonce gets the client's tag with its nonce.
  */
 export function createReloadRewriter(forwardConsole = false, version?: string): HtmlRewriter {
   const suffix = forwardConsole ? CONSOLE_ETAG_SUFFIX : ETAG_SUFFIX;
   return {
     applies: isPageLoad,
-    rewrite: (html, urlPath, contentType) => injectTag(html, scriptTag(urlPath, forwardConsole, version), contentType),
+    rewrite: (html, urlPath, contentType) => {
+      const spot = spotOf(html, contentType);
+      const nonce = pageNonce(spot.place.policies);
+      return insertAt(html, spot, scriptTag(urlPath, forwardConsole, version, nonce));
+    },
     etagSuffix: version === undefined ? suffix : `${suffix}-${version}`,
   };
 }
