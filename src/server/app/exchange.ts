@@ -82,6 +82,8 @@ class AppExchange implements ExchangeSink, Expiring {
   private html = false;
   /** The app's Content-Type, whose charset may say the page is UTF-16. */
   private contentType: string | undefined;
+  /** The app's Content-Security-Policy fields, joined with ", ": live reload's tag reuses the page's nonce. */
+  private policy: string | undefined;
   private chunks: Buffer[] = [];
   private stream: Readable | undefined;
   /** Response bytes received since credit was last granted. */
@@ -190,6 +192,7 @@ class AppExchange implements ExchangeSink, Expiring {
         this.contentType = value;
       } else if (lower === 'content-encoding') encoded = true;
       else if (lower === 'cache-control' && noTransform(value)) untouched = true;
+      else if (lower === 'content-security-policy') this.policy = this.policy === undefined ? value : `${this.policy}, ${value}`;
       // The app's Content-Length decides the framing; the connection writes the field itself.
       if (lower === 'content-length') {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
@@ -276,7 +279,8 @@ class AppExchange implements ExchangeSink, Expiring {
       if (!this.ended) this.abandon();
       // HEAD keeps the framing a GET would have (the app's length, else chunked), never a made-up
       // `Content-Length: 0`; the connection sends no body for it. A page that its GET would get
-      // with live reload's tag (one held whole: up to half a window) is longer by the tag.
+      // with live reload's tag (one held whole: up to half a window) is longer by the tag, which
+      // carries the nonce of the page's policy fields as its GET's does.
       const length = this.length === undefined ? undefined : this.length <= WINDOW / 2 ? this.length + this.rewritten(EMPTY).length : this.length;
       if (this.request.method !== 'HEAD' || status === 204 || status === 304) this.resolve({ status, headers });
       else if (length === undefined) this.resolve({ status, headers, body: { kind: 'stream', stream: Readable.from([]) } });
@@ -319,7 +323,7 @@ class AppExchange implements ExchangeSink, Expiring {
   private rewritten(body: Buffer): Buffer {
     const rewriter = this.context.htmlRewriter;
     if (!this.html || rewriter === undefined || !rewriter.applies(this.request)) return body;
-    return rewriter.rewrite(body, this.request.path, this.contentType);
+    return rewriter.rewrite(body, this.request.path, { contentType: this.contentType, policy: this.policy });
   }
 
   /** Lets the bridge send as much again as has reached the client's side. */

@@ -2,17 +2,17 @@ import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'n
 import { noTransform } from '../../http/cache-control';
 import type { ResponseHead } from '../../http/response-parser';
 import type { Request } from '../handler';
-import type { HtmlRewriter } from '../static';
+import type { HtmlRewriter, PageHead } from '../static';
 
 /** Live reload for proxied pages: which answers get the client, and how a page is made rewritable. */
 export interface PageRewrite {
   /** A browser navigation (not fetch()), see HtmlRewriter.applies. */
   applies(request: Request): boolean;
-  rewrite(html: Buffer, urlPath: string, contentType?: string): Buffer;
+  rewrite(html: Buffer, urlPath: string, head: PageHead): Buffer;
 }
 
 export function pageRewrite(rewriter: HtmlRewriter): PageRewrite {
-  return { applies: (request) => rewriter.applies(request), rewrite: (html, urlPath, contentType) => rewriter.rewrite(html, urlPath, contentType) };
+  return { applies: (request) => rewriter.applies(request), rewrite: (html, urlPath, head) => rewriter.rewrite(html, urlPath, head) };
 }
 
 /** Codings this server can decode to inject the client; a page in another (zstd) would pass unmodified. */
@@ -91,5 +91,7 @@ export function inject(request: Request, head: ResponseHead, body: Buffer, pages
   } catch {
     return { body, drop: NOTHING };
   }
-  return { body: pages.rewrite(html, request.path, head.headers.get('content-type')), drop: REWRITTEN_DROPS };
+  // The upstream's policy reaches the browser as it came; the client's tag reuses its nonce.
+  const page: PageHead = { contentType: head.headers.get('content-type'), policy: head.headers.get('content-security-policy') };
+  return { body: pages.rewrite(html, request.path, page), drop: REWRITTEN_DROPS };
 }

@@ -1,7 +1,7 @@
 import { endianness } from 'node:os';
 import { requestsDocument } from '../fetch-metadata';
 import type { Request } from '../handler';
-import { scriptNonce } from '../html/csp';
+import { policiesOf, scriptNonce } from '../html/csp';
 import type { HtmlRewriter } from '../static';
 import { findInsertionPoint, type Place } from './html-scan';
 
@@ -131,26 +131,28 @@ export function injectTag(html: Buffer, tag: string, contentType?: string): Buff
 }
 
 /**
- * The nonce the client's tag needs at its place (see scriptNonce): from the policy metas before
- * the tag. A page without any, all but a few, costs no parsing.
+ * The nonce the client's tag needs at its place (see scriptNonce): from the page's
+ * Content-Security-Policy fields and the policy metas before the tag. A page without either, all
+ * but a few, costs no parsing. Report-only policies are not enforced, so they are not read.
  */
-function pageNonce(metaPolicies: readonly string[]): string | undefined {
-  return metaPolicies.length === 0 ? undefined : scriptNonce(metaPolicies);
+function pageNonce(field: string | undefined, metaPolicies: readonly string[]): string | undefined {
+  if (field === undefined && metaPolicies.length === 0) return undefined;
+  return scriptNonce(field === undefined ? metaPolicies : [...policiesOf(field), ...metaPolicies]);
 }
 
 /**
  * The rewriter that adds the live-reload client to pages (see scriptTag for `forwardConsole` and
  * `version`). The version is part of the pages' entity tags, so a page cached with an older
- * client's URL is not confirmed by a 304 once the client changes. A page whose policy meta
- * before the tag allows scripts by nonce gets the client's tag with its nonce.
+ * client's URL is not confirmed by a 304 once the client changes. A page whose Content Security
+ * Policy allows scripts by nonce gets the client's tag with its nonce; the policy is left as it is.
  */
 export function createReloadRewriter(forwardConsole = false, version?: string): HtmlRewriter {
   const suffix = forwardConsole ? CONSOLE_ETAG_SUFFIX : ETAG_SUFFIX;
   return {
     applies: isPageLoad,
-    rewrite: (html, urlPath, contentType) => {
-      const spot = spotOf(html, contentType);
-      const nonce = pageNonce(spot.place.policies);
+    rewrite: (html, urlPath, head) => {
+      const spot = spotOf(html, head?.contentType);
+      const nonce = pageNonce(head?.policy, spot.place.policies);
       return insertAt(html, spot, scriptTag(urlPath, forwardConsole, version, nonce));
     },
     etagSuffix: version === undefined ? suffix : `${suffix}-${version}`,

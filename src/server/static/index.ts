@@ -10,16 +10,26 @@ export interface HtmlRewriter {
   /** Whether this request gets the rewritten document (a browser navigation, not fetch()). */
   applies(request: Request): boolean;
   /**
-   * Rewritten bytes; deterministic for the same input and urlPath. `urlPath` is the request
+   * Rewritten bytes; deterministic for the same input, urlPath and head. `urlPath` is the request
    * path as sent, still percent-encoded (e.g. `/docs/` for a folder's index file, `/a%20b.html`
    * for `a b.html`), which is what the browser resolves relative URLs against. The result is
-   * computed once per file version and request path, then cached. `contentType` is the
-   * Content-Type sent with a page this server did not type itself (an upstream's, an app's):
-   * its charset tells a UTF-16 page without a byte order mark.
+   * computed once per file version and request path, then cached. `head` is what was sent with
+   * a page this server did not make itself (an upstream's, an app's).
    */
-  rewrite(html: Buffer, urlPath: string, contentType?: string): Buffer;
+  rewrite(html: Buffer, urlPath: string, head?: PageHead): Buffer;
   /** Appended inside the ETag of rewritten documents so variants never share a validator. */
   readonly etagSuffix: string;
+}
+
+/** The fields sent with a page from an upstream or an app that matter to a rewriter. */
+export interface PageHead {
+  /** Content-Type: its charset tells a UTF-16 page without a byte order mark. */
+  readonly contentType?: string | undefined;
+  /**
+   * Every Content-Security-Policy field, joined with ", " (undefined when there is none; never a
+   * Report-Only one): a script added to the page needs the page's nonce to run.
+   */
+  readonly policy?: string | undefined;
 }
 
 export interface StaticOptions {
