@@ -30,22 +30,26 @@
 
   /** How many changes the server's hello repeats, and a stream keeps for pages that connect later. */
   const RECENT_CHANGES = 32;
+  /** How long a page whose fetch failed waits to hear that the event stream broke too (see unanswered). */
+  const STREAM_BREAK_MS = 500;
   /** The query a stylesheet swapped in place gets, so the browser fetches it anew. */
   const RELOAD_QUERY = 'tiny-reload';
   /** Stylesheet swaps whose new sheet has not loaded yet (see swap); each settles within 5 s. */
   const pendingSwaps = new Set();
 
   /**
-   * Opens the event stream at `url`; calls `emit` with change, restart and connected messages.
-   * Returns `connected()`, the connected message for a page that joins later: the server's id and
-   * the changes since its hello (the hello's own recent ones first), so that page can apply the
-   * ones that went out while it was loading (see replayMissed).
+   * Opens the event stream at `url`; calls `emit` with change, restart, connected and
+   * disconnected messages (the stream broke: the server may be gone). Returns `connected()`, the
+   * connected message for a page that joins later, null while the stream is down: the server's id
+   * and the changes since its hello (the hello's own recent ones first), so that page can apply
+   * the ones that went out while it was loading (see replayMissed).
    */
   function connect(url, emit) {
     let instance = null;
     let recent = [];
     let delay = 500;
-    const connected = () => (instance === null ? null : { type: 'connected', id: instance, recent: recent.slice() });
+    let up = false;
+    const connected = () => (instance === null || !up ? null : { type: 'connected', id: instance, recent: recent.slice() });
     const open = () => {
       const source = new EventSource(url);
       source.onmessage = (event) => {
@@ -60,6 +64,7 @@
           if (instance !== null && instance !== message.id) emit({ type: 'restart' });
           instance = message.id;
           recent = Array.isArray(message.recent) ? message.recent.slice(-RECENT_CHANGES) : [];
+          up = true;
           emit(connected());
         } else if (message.type === 'change') {
           recent.push(message);
@@ -70,6 +75,10 @@
       // EventSource retries network errors itself but gives up on an HTTP error (a proxy's 502
       // while the server restarts); then this loop reconnects with a growing delay.
       source.onerror = () => {
+        if (up) {
+          up = false;
+          emit({ type: 'disconnected' });
+        }
         if (source.readyState !== EventSource.CLOSED) return;
         setTimeout(open, delay);
         delay = Math.min(delay * 2, 10000);
@@ -126,7 +135,8 @@
         state.connected = true;
         instance = message.id;
         safely(() => replayMissed(message));
-      } else if (message.type === 'restart') reload();
+      } else if (message.type === 'disconnected') state.connected = false;
+      else if (message.type === 'restart') reload();
       else if (message.type === 'change' && Array.isArray(message.paths)) {
         if (typeof message.seq === 'number') lastSeq = Math.max(lastSeq, message.seq);
         onChange(message.paths);
@@ -193,7 +203,8 @@
         refreshAgain = false;
         updateInPlace(script).then(
           (updated) => {
-            if (!updated) reload(true);
+            if (updated === null) unanswered();
+            else if (!updated) reload(true);
             else if (refreshAgain && !reloading) step();
             else refreshing = false;
           },
@@ -201,6 +212,20 @@
         );
       };
       step();
+    }
+
+    /**
+     * The page's fetch of its own text got no answer. A server that is gone breaks the event
+     * stream too, which the page hears within moments: then it stays as it is, and a restart
+     * reloads it. A fetch that fails while the stream stays up was refused by the page itself: a
+     * Content-Security-Policy whose connect-src leaves out the page's own origin (the shared
+     * worker's stream is not under the page's policy). A reload shows the new text instead.
+     */
+    function unanswered() {
+      setTimeout(() => {
+        if (state.connected && !reloading) reload(true);
+        else refreshing = false;
+      }, STREAM_BREAK_MS);
     }
 
     /** The page's own paths: its URL, and a folder URL's index files. */
@@ -360,8 +385,8 @@
    * text, like the document (the callers checked it), has no scripts of its own (see isStatic)
    * and declares the same charset and doctype. What did not change stays as it is: the scroll
    * position, focus, typed values, playing media, loaded images. Resolves false when the page
-   * must reload instead (not static, not HTML, an error answer, a redirect), and true, leaving
-   * the page as it is, when the server cannot be reached.
+   * must reload instead (not static, not HTML, an error answer, a redirect), and null, leaving
+   * the page as it is, when the fetch got no answer (see unanswered).
    */
   async function updateInPlace(own) {
     await new Promise(afterParsing);
@@ -370,7 +395,7 @@
       // A fetch() gets the file without the client's tag (the server adds it to page loads only).
       response = await fetch(location.href, { cache: 'no-store', credentials: 'same-origin' });
     } catch {
-      return true; // the server is not there: the page stays as it is, and a restart reloads it
+      return null;
     }
     const type = response.headers.get('content-type') || '';
     if (!response.ok || response.redirected || !/^text\/html\s*(;|$)/i.test(type)) return false;

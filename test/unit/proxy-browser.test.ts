@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { utimesSync } from 'node:fs';
+import { readFileSync, utimesSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { watchTree } from '../../src/server/reload';
 import { startServer } from '../../src/server/server';
 import { launchChromium } from './helpers/browser';
 import { createFixtureSite } from './helpers/fixture-site';
-import { startPythonHttpServer } from './helpers/upstream';
+import { reply, startPythonHttpServer, startUpstream } from './helpers/upstream';
 
 /** The dev server's page: it opens a WebSocket on its own host (through the proxy) and shows the echo. */
 function page(version: string): string {
@@ -65,6 +66,42 @@ test('Chromium: a page proxied from python3 -m http.server reloads when a file o
     python.stop();
     for (const socket of echo.clients) socket.terminate();
     await new Promise((resolve) => echo.close(resolve));
+    site.remove();
+  }
+});
+
+test("Chromium: a proxied page whose policy allows scripts by nonce only runs the client with the page's nonce, and reloads on save though its connect-src refuses the in-place update's fetch", async () => {
+  // Scripts by nonce only; no fetch() of the page's own origin. The shared worker, which holds the
+  // event stream, is allowed, and is under a policy of its own (none).
+  const policy = "script-src 'nonce-abc'; worker-src 'self'; connect-src 'none'";
+  const staticPage = (version: string) => `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>csp</title></head><body><p id="text">${version}</p></body></html>\n`;
+  const site = createFixtureSite({ 'index.html': staticPage('version 1') });
+  const upstream = await startUpstream((_request, socket) => {
+    const fields = `Content-Type: text/html; charset=utf-8\r\nContent-Security-Policy: ${policy}\r\nCache-Control: no-store\r\n`;
+    socket.write(reply(readFileSync(join(site.root, 'index.html')), fields));
+  });
+  const browser = await launchChromium();
+  const started = await startServer({ root: site.root, port: 0, portAttempts: 0, changes: watchTree, proxy: { '/': upstream.url } });
+  assert.ok(started.ok, started.ok ? '' : started.error.message);
+  const server = started.server;
+  try {
+    const tab = await browser.newPage();
+    await tab.goto(new URL('/index.html', server.url).href);
+    await tab.waitForFunction(
+      () => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true,
+      null,
+      { timeout: 5000 },
+    );
+    // The policy is the upstream's and is enforced: the page may not fetch its own address.
+    assert.equal(await tab.evaluate(() => fetch(location.href).then(() => 'answered', () => 'refused')), 'refused');
+    await tab.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+    site.write('index.html', staticPage('version 2'));
+    await tab.waitForFunction(() => document.querySelector('#text')?.textContent === 'version 2', null, { timeout: 5000 });
+    assert.equal(await tab.evaluate(() => (window as unknown as { marker?: number }).marker), undefined, 'the page was reloaded');
+  } finally {
+    await browser.close();
+    await server.close();
+    await upstream.close();
     site.remove();
   }
 });
