@@ -557,13 +557,18 @@ test('a request that timed out while it waited for a free thread never reaches t
   await withApp({ timeout: 1, threads: 1 }, async ({ server, records }, lines, dir) => {
     await waitFor(() => lines.some((l) => /apps:app started in/.test(l)), 15_000, 'the app to start');
     const marker = `${dir}-recorded`;
+    const streamed = `${dir}-streamed`;
     try {
-      // /slow holds the only thread for 3 s; the POST behind it waits, and its client hears 504.
-      const slow = request(server.port, get('/slow', close));
-      await new Promise((r) => setTimeout(r, 200));
+      // An endless response holds the only thread (it started, so it never times out); the POST
+      // behind it waits, and its client hears 504.
+      const holder = await open(server.port);
+      const first = new Promise((resolve) => holder.once('data', resolve));
+      holder.write(get(`/endless?${streamed}`));
+      await first;
       const post = await request(server.port, `POST /record?${marker} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n${close}\r\nx=1`);
       assert.equal(post.status, 504);
-      assert.equal((await slow).status, 504);
+      // The stream's client leaves: its thread is free for the next request in line.
+      holder.destroy();
       // Requests run in turn: once a later one is answered, the POST's turn has passed.
       const started = Date.now();
       while ((await request(server.port, get('/tutorial', close))).status !== 200) {
@@ -573,6 +578,7 @@ test('a request that timed out while it waited for a free thread never reaches t
       assert.match((await recordFor(records, `/record?${marker}`)).reason ?? '', /app did not answer within 1 s/);
     } finally {
       rmSync(marker, { force: true });
+      rmSync(streamed, { force: true });
     }
   });
 });
