@@ -94,6 +94,8 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // The terminal closed: an app's processes lead groups of their own, which its hangup misses.
+    process.once('SIGHUP', stop);
   });
   process.stdout.write(`Serving ${server.root} at ${server.url}\n`);
   if (server.port !== server.requestedPort && server.requestedPort !== 0) {

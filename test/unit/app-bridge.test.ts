@@ -162,3 +162,13 @@ test('the server takes a RESPONSE frame as START, body and END at once, and stop
     await Promise.all([good.stop(), bad.stop()]);
   }
 });
+
+test('a bridge whose program cannot be run says why, and has exited at once, so a stop does not wait for it', async () => {
+  const bridge = new BridgeProcess({ command: '/nonexistent/tiny-server-python', args: [], env: {}, cwd: process.cwd(), missingHint: 'set the Python interpreter to use', log: () => undefined });
+  const outcome = await bridge.started;
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.ok ? '' : outcome.message, /no such program \(set the Python interpreter to use\)/);
+  const settled = await Promise.race([bridge.exited.then(() => 'exited'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000))]);
+  assert.equal(settled, 'exited');
+  await bridge.stop();
+});

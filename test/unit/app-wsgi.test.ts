@@ -221,41 +221,86 @@ test('a server killed with SIGKILL leaves no Python process: the bridge exits wh
   }
 });
 
-test('what an app starts ends with its process: a replaced app and Ctrl-C leave no helper process, and Ctrl-C does not wait for one', async () => {
+/**
+ * An app that starts a helper program, a multiprocessing worker (which Python's own atexit hook
+ * joins) and a forked child, and whose atexit handler, registered first so that it runs last,
+ * appends its pid to `saved`. It answers "<its pid> <the helper's pid>".
+ */
+function spawningApp(tag: string, saved: string): string {
+  return [
+    'import atexit, os, subprocess, sys, time',
+    'def save():',
+    `    with open(${JSON.stringify(saved)}, 'a') as out:`,
+    "        out.write('%d\\n' % os.getpid())",
+    'atexit.register(save)',
+    'import multiprocessing',
+    'worker = multiprocessing.Process(target=time.sleep, args=(120,))',
+    'worker.start()',
+    `helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', ${JSON.stringify(tag)}])`,
+    'if os.fork() == 0:',
+    '    time.sleep(120)',
+    '    os._exit(0)',
+    'def app(environ, start_response):',
+    "    start_response('200 OK', [('Content-Type', 'text/plain')])",
+    "    return [('%d %d' % (os.getpid(), helper.pid)).encode()]",
+    '',
+  ].join('\n');
+}
+
+test('what an app starts ends with its process: a replaced app and Ctrl-C leave no helper, worker or fork behind, and the app\'s atexit handlers run in the app\'s process only', async () => {
   requirePython();
-  const marker = `tiny-helper-${process.pid}-${Date.now()}`;
-  const folder = folderWith({
-    'spawner.py': [
-      'import subprocess, sys',
-      `helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '${marker}'])`,
-      'def app(environ, start_response):',
-      "    start_response('200 OK', [('Content-Type', 'text/plain')])",
-      "    return [str(helper.pid).encode()]",
-      '',
-    ].join('\n'),
-  });
-  const helpers = (): number[] => processesMentioning(marker);
+  const tag = `tiny-helper-${process.pid}-${Date.now()}`;
+  const folder = folderWith({});
+  const saved = `${folder.dir}-saved`;
+  writeFileSync(join(folder.dir, 'spawner.py'), spawningApp(tag, saved));
+  const helpers = (): number[] => processesMentioning(tag);
   const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'spawner:app', '--python', PYTHON]);
   try {
     const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
     await waitForLine(running, /app: spawner:app started in \d+ ms/, 10_000);
-    const first = Number((await request(port, get('/', close))).body.toString());
-    assert.deepEqual(helpers(), [first], 'the app started its helper');
-    // Saving the app replaces its process; the old one's helper goes with it.
-    writeFileSync(join(folder.dir, 'spawner.py'), readFileSync(join(folder.dir, 'spawner.py'), 'utf8') + '# saved\n');
+    const [first, firstHelper] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
+    assert.deepEqual(helpers(), [firstHelper], 'the app started its helper');
+    assert.equal(bridgeProcesses(folder.dir).length, 3, 'the bridge, its multiprocessing worker and its fork');
+    // Saving the app replaces its process; what the old one started goes with it.
+    writeFileSync(join(folder.dir, 'spawner.py'), `${spawningApp(tag, saved)}# saved\n`);
     await waitForLine(running, /app: spawner:app restarted in \d+ ms/, 10_000);
-    await waitFor(() => !helpers().includes(first), 5000, "the replaced app's helper to end");
-    assert.equal(helpers().length, 1, 'the new process has its own helper');
-    const stoppedAt = Date.now();
+    await waitFor(() => !helpers().includes(firstHelper as number), 5000, "the replaced app's helper to end");
+    await waitFor(() => bridgeProcesses(folder.dir).length === 3, 5000, "the replaced app's worker and fork to end");
+    const [second] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
     running.child.kill('SIGINT');
     assert.equal(await running.exited, 0);
-    assert.ok(Date.now() - stoppedAt < 5000, `Ctrl-C took ${Date.now() - stoppedAt} ms: it waited for the helper`);
-    assert.deepEqual(helpers(), [], 'no helper process is left behind');
-    assert.deepEqual(bridgeProcesses(folder.dir), [], 'no Python process is left behind');
+    await waitFor(() => helpers().length === 0 && bridgeProcesses(folder.dir).length === 0, 5000, 'no process of the app to be left');
+    // Each app process ran its handler last, after multiprocessing's own hook had joined the
+    // worker, which the group's SIGTERM ended; no fork ran it.
+    assert.equal(readFileSync(saved, 'utf8'), `${first}\n${second}\n`);
   } finally {
     running.child.kill('SIGKILL');
-    for (const pid of helpers()) process.kill(pid, 'SIGKILL');
+    for (const pid of [...helpers(), ...bridgeProcesses(folder.dir)]) process.kill(pid, 'SIGKILL');
     folder.remove();
+    rmSync(saved, { force: true });
+  }
+});
+
+test('a server killed with SIGKILL leaves nothing of the app behind: the bridge ends what the app started when its pipe closes, and runs its atexit handlers', async () => {
+  requirePython();
+  const tag = `tiny-helper-${process.pid}-${Date.now()}`;
+  const folder = folderWith({});
+  const saved = `${folder.dir}-saved`;
+  writeFileSync(join(folder.dir, 'spawner.py'), spawningApp(tag, saved));
+  const helpers = (): number[] => processesMentioning(tag);
+  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'spawner:app', '--python', PYTHON]);
+  try {
+    const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
+    await waitForLine(running, /app: spawner:app started in \d+ ms/, 10_000);
+    const [pid] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
+    running.child.kill('SIGKILL');
+    await running.exited;
+    await waitFor(() => helpers().length === 0 && bridgeProcesses(folder.dir).length === 0, 6000, 'no process of the app to be left');
+    assert.equal(readFileSync(saved, 'utf8'), `${pid}\n`);
+  } finally {
+    for (const pid of [...helpers(), ...bridgeProcesses(folder.dir)]) process.kill(pid, 'SIGKILL');
+    folder.remove();
+    rmSync(saved, { force: true });
   }
 });
 

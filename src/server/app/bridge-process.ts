@@ -54,6 +54,9 @@ const KILL_AFTER_MS = 2000;
 /** Bridges lead process groups of their own (POSIX only). */
 const GROUPS = process.platform !== 'win32';
 
+/** How often a stop looks whether what the app started has ended. */
+const GROUP_POLL_MS = 50;
+
 /**
  * One process running a bridge and the app (wsgi_bridge.py under Python, fetch_bridge.js under Node). Requests are multiplexed over its pipes
  * by id; the process is stopped with `stop()` (pipe closed, then SIGTERM, then SIGKILL), or
@@ -71,7 +74,10 @@ export class BridgeProcess {
   private retiring = false;
   /** Frames written in this turn of the event loop. */
   private readonly batch: TurnBatch;
-  /** Resolves when the process has exited. */
+  /**
+   * Resolves when the process has exited and what it started has ended too (its process group
+   * is empty, or was killed KILL_AFTER_MS after the exit; see endGroup), or it never started.
+   */
   readonly exited: Promise<void>;
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
   /** Set while a PING waits for its PONG (see probe). */
@@ -109,10 +115,16 @@ export class BridgeProcess {
     output.on('error', () => undefined);
     this.forwardLines(this.child.stdout, 'stdout');
     this.forwardLines(this.child.stderr, 'stderr');
-    // The process's own exit, not 'close': that waits for every copy of its pipes, which the
-    // processes the app started hold too.
-    this.exited = new Promise((done) => this.child.once('exit', () => done()));
-    this.child.once('exit', () => this.endGroup([this.child.stdout, this.child.stderr, output, this.input]));
+    // The process's own exit, then its group's end, not 'close': that waits for every copy of its
+    // pipes, which a process the app started may hold as long as it runs.
+    const pipes = [this.child.stdout, this.child.stderr, output, this.input];
+    this.exited = new Promise((done) => {
+      this.child.once('exit', () => void this.endGroup(pipes).then(done));
+      // A program that could not be run (ENOENT) never exits: it never started.
+      this.child.once('error', () => {
+        if (this.child.pid === undefined) done();
+      });
+    });
     this.child.once('error', (error) => {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
       this.fail(missing ? `cannot run ${options.command}: no such program (${options.missingHint})` : `cannot run ${options.command}: ${error.message}`);
@@ -216,40 +228,50 @@ export class BridgeProcess {
     this.fail('the app process was stopped');
     if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined) {
       this.input.end();
-      this.child.kill('SIGTERM');
+      // The whole group: an app whose exit waits for what it started (a pool joined at exit,
+      // multiprocessing's own atexit hook) would otherwise wait until the SIGKILL.
+      this.signal('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS);
       await this.exited;
       clearTimeout(timer);
     }
+    // Exited already (it crashed, or was killed as broken): what it started may still be ending.
+    await this.exited;
   }
 
   /**
    * The process has exited: what the app started and left running (its process group) is asked
-   * to end, and killed KILL_AFTER_MS later; then the pipes those processes may still hold are
-   * closed here, so that nothing of the app outlives it, or keeps a stop waiting.
+   * to end, and killed KILL_AFTER_MS later, when the pipes those processes may still hold are
+   * closed here; resolves once the group is empty or killed, so that nothing of the app outlives
+   * a stop, and a stop never waits longer than that.
    */
-  private endGroup(pipes: ReadonlyArray<Readable | Writable | null>): void {
-    const pid = this.child.pid;
-    const signalGroup = (signal: NodeJS.Signals): boolean => {
-      if (!GROUPS || pid === undefined) return false;
-      try {
-        process.kill(-pid, signal);
-        return true;
-      } catch {
-        return false; // ESRCH: no process is left in the group
+  private async endGroup(pipes: ReadonlyArray<Readable | Writable | null>): Promise<void> {
+    if (!this.signal('SIGTERM', true)) return;
+    const deadline = Date.now() + KILL_AFTER_MS;
+    while (this.signal(0, true)) {
+      if (Date.now() >= deadline) {
+        this.signal('SIGKILL', true);
+        for (const pipe of pipes) pipe?.destroy();
+        return;
       }
-    };
-    const closePipes = (): void => {
-      for (const pipe of pipes) pipe?.destroy();
-    };
-    if (!signalGroup('SIGTERM')) return;
-    const timer = setTimeout(() => {
-      signalGroup('SIGKILL');
-      closePipes();
-    }, KILL_AFTER_MS);
-    timer.unref();
-    // Once every process holding the pipes has gone, nothing is left to kill.
-    this.child.once('close', () => clearTimeout(timer));
+      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    }
+  }
+
+  /**
+   * Sends `signal` to the process's group (POSIX), else, unless `groupOnly`, to the process;
+   * false when no process was there to take it (signal 0 only asks).
+   */
+  private signal(signal: NodeJS.Signals | 0, groupOnly = false): boolean {
+    const pid = this.child.pid;
+    if (pid === undefined) return false;
+    if (!GROUPS) return groupOnly ? false : this.child.kill(signal);
+    try {
+      process.kill(-pid, signal);
+      return true;
+    } catch {
+      return false; // ESRCH: no process is left in the group
+    }
   }
 
   private onFrame(frame: Frame): void {

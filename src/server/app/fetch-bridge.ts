@@ -149,8 +149,22 @@ function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
     if (error !== undefined) fatal(error.message);
   });
   // The server closed the pipe or went away: nothing more can be answered.
-  input.on('end', () => process.exit(0));
-  input.on('error', () => process.exit(0));
+  input.on('end', exit);
+  input.on('error', exit);
+}
+
+/**
+ * Ends the process, and asks what the app started to end as well: SIGTERM to this process's
+ * group, which the server made it lead (POSIX), also when the server is gone and cannot.
+ */
+function exit(): never {
+  process.on('SIGTERM', () => undefined);
+  try {
+    process.kill(-process.pid, 'SIGTERM');
+  } catch {
+    // Not a group leader (Windows has no groups): nothing more to ask.
+  }
+  process.exit(0);
 }
 
 function argument(name: string): string {

@@ -503,6 +503,10 @@ def serve(app, threads, channel):
                 exchange.grant(struct.unpack('>I', payload)[0])
 
 
+# How long the app's atexit handlers may take when the process ends, as the server allows.
+EXIT_GRACE_SECONDS = 2.0
+
+
 def exit_gracefully():
     """Does what a normal exit would (the app's atexit handlers, logging's shutdown), then exits.
 
@@ -512,6 +516,11 @@ def exit_gracefully():
     """
     # The server closes the pipe and sends SIGTERM together: whichever comes first runs this, once.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Bounded here too: when the pipe closed because the server is gone, no SIGKILL will come.
+    watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (0,))
+    watchdog.daemon = True
+    watchdog.start()
+    end_started_processes()
     # logging.shutdown is one of the atexit handlers already (run again, it does nothing); on its
     # own it still runs when an app cleared that list.
     for step in (atexit._run_exitfuncs, logging.shutdown, flush_output):
@@ -520,6 +529,17 @@ def exit_gracefully():
         except BaseException:  # noqa: B902 - a handler that fails is logged; the exit goes on
             traceback.print_exc()
     os._exit(0)
+
+
+def end_started_processes():
+    """Asks what the app started to end (SIGTERM to this process's group, which the server made
+    it lead), so that an atexit hook joining it can return, and nothing outlives a server that
+    is gone. This process ignores SIGTERM by now."""
+    if hasattr(os, 'killpg') and os.getpgrp() == os.getpid():
+        try:
+            os.killpg(0, signal.SIGTERM)
+        except OSError:
+            pass
 
 
 def flush_output():
@@ -542,6 +562,10 @@ def main():
     # werkzeug's reloader let it: its atexit handlers and logging's shutdown run (SIGTERM's
     # default action would skip them).
     signal.signal(signal.SIGTERM, lambda _signum, _frame: exit_gracefully())
+    # A process the app forks is not the bridge: SIGTERM ends it as it would end plain Python,
+    # without running the bridge's exit (and the app's atexit handlers with the state of the fork).
+    if hasattr(os, 'register_at_fork'):
+        os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     channel = Channel(4)
     os.chdir(args.app_dir)
     sys.path.insert(0, args.app_dir)
