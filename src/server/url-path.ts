@@ -47,6 +47,23 @@ export function encodeRawBytes(target: string): string {
 const RAW_BYTE = /[\x80-\xff]/g;
 
 /**
+ * A percent-encoded piece of a request target, decoded: raw bytes above 0x7f as the UTF-8 they
+ * are (see encodeRawBytes), or, when they are no UTF-8 (a client sending its ANSI code page), as
+ * one Latin-1 character each, as they were read before; undefined for invalid percent-encoding.
+ */
+export function decodeTargetText(text: string): string | undefined {
+  try {
+    return decodeURIComponent(encodeRawBytes(text));
+  } catch {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
  * Whether a URL path (no query) has a `.` or `..` segment, literally or percent-encoded: the URL
  * parser removes them, and browsers never send them.
  */

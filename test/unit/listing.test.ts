@@ -140,7 +140,9 @@ function addLinks(site: FixtureSite): void {
 test('a listing answers If-None-Match * with 304 and an If-Match that names a tag with 412, as any existing resource would', async () => {
   await withServedSite({ 'folder/a.txt': 'a' }, async ({ request }) => {
     assert.equal((await request('/folder/')).status, 200);
-    assert.equal((await request('/folder/', 'If-None-Match: *\r\n')).status, 304);
+    const notModified = await request('/folder/', 'If-None-Match: *\r\n');
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers.get('vary'), 'Sec-Fetch-Dest, Accept', "the 304 carries its 200's Vary");
     assert.equal((await request('/folder/', 'If-Match: "nope"\r\n')).status, 412);
     assert.equal((await request('/folder/', 'If-Match: *\r\n')).status, 200);
     assert.equal((await request('/folder/', 'If-None-Match: "other"\r\n')).status, 200);

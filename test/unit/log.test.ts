@@ -103,9 +103,9 @@ test('a request whose target holds C1 controls and bidi overrides is logged esca
       Buffer.from('%C2%9B2J%C2%9D0;t%07%E2%80%AEgpj.exe%E2%80%A8 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'),
     ]);
     assert.equal(parseResponses(await exchange(result.server.port, head))[0]?.status, 404);
-    // A raw byte that is no UTF-8 (a lone 0x9b, CSI in C1) names no file: 400.
+    // A raw byte that is no UTF-8 (a lone 0x9b, CSI in C1) is read as the Latin-1 character.
     const lone = Buffer.concat([Buffer.from('GET /y'), Buffer.from([0x9b]), Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')]);
-    assert.equal(parseResponses(await exchange(result.server.port, lone))[0]?.status, 400);
+    assert.equal(parseResponses(await exchange(result.server.port, lone))[0]?.status, 404);
     // The record is written as the response ends, which may be just after the client saw it.
     for (let i = 0; i < 200 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(lines.length, 2);
@@ -116,7 +116,8 @@ test('a request whose target holds C1 controls and bidi overrides is logged esca
     assert.ok(line.includes(' GET /x\\xc2\\x9d%C2%9B2J%C2%9D0;t%07%E2%80%AEgpj.exe%E2%80%A8 HTTP/1.1 404 '), line);
     // The reason is text: the path decoded (raw bytes as the UTF-8 they are), escaped.
     assert.ok(line.includes('x\\x9d\\x9b2J\\x9d0;t\\x07\\u202egpj.exe\\u2028'), line);
-    assert.ok((lines[1] ?? '').includes(' GET /y\\x9b HTTP/1.1 400 '), lines[1]);
+    assert.ok((lines[1] ?? '').includes(' GET /y\\x9b HTTP/1.1 404 '), lines[1]);
+    assert.ok((lines[1] ?? '').includes('y\\x9b'), lines[1]);
     for (const logged of lines) assert.doesNotMatch(logged, UNSAFE);
     // Valid UTF-8, so a byte 0x80-0x9f only ever continues a sequence and no terminal takes it for C1.
     assert.ok(Buffer.from(written.toString('utf8')).equals(written), written.toString('latin1'));

@@ -1,6 +1,6 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { relative, sep } from 'node:path';
-import { encodeRawBytes } from '../url-path';
+import { decodeTargetText } from '../url-path';
 
 /** Where a URL path leads inside the root, or why it leads nowhere. */
 export type SafePath =
@@ -109,12 +109,8 @@ function decodeSegments(urlPath: string, showDotfiles: boolean): { segments: str
 }
 
 function decodeSegment(rawSegment: string): string | PathFailure {
-  let segment: string;
-  try {
-    segment = decodeURIComponent(encodeRawBytes(rawSegment));
-  } catch {
-    return fail(400, 'path has invalid percent-encoding');
-  }
+  const segment = decodeTargetText(rawSegment);
+  if (segment === undefined) return fail(400, 'path has invalid percent-encoding');
   if (segment.includes('/')) return fail(400, 'path contains an encoded slash (%2F)');
   if (segment.includes('\\')) return fail(400, 'path contains a backslash');
   if (segment.includes('\0')) return fail(400, 'path contains a NUL byte');

@@ -17,21 +17,25 @@ import { Document, fileMeta, Representation, respond } from './representation';
 import { wantsSpaPage } from './spa';
 import { TurnShared } from './turn';
 import { DOCUMENT_FIELDS } from '../fetch-metadata';
+import { decodeTargetText } from '../url-path';
 
 /** Index files tried in a folder, in order. */
 const INDEX_NAMES = ['index.html', 'index.htm'] as const;
 /**
- * What a path below an app's mount gets when no file answers it: a 404 the app's route turns into
- * the app's answer, so it is never sent, and no page is made for it.
+ * A listing exists, so If-None-Match `*` matches it, and it has no entity-tag for an If-Match list
+ * to name. The 304 carries the Vary its 200 would (RFC 9110 section 15.4.5).
  */
-/** A listing exists, so If-None-Match `*` matches it, and it has no entity-tag for an If-Match list to name. */
-const LISTING_NOT_MODIFIED: Response = Object.freeze({ status: 304, headers: Object.freeze({ 'Cache-Control': 'no-cache' }) });
+const LISTING_NOT_MODIFIED: Response = Object.freeze({ status: 304, headers: Object.freeze({ 'Cache-Control': 'no-cache', Vary: DOCUMENT_FIELDS }) });
 const LISTING_PRECONDITION_FAILED: Response = Object.freeze({
   status: 412,
   headers: Object.freeze({ 'Cache-Control': 'no-cache' }),
   body: Buffer.alloc(0),
   reason: 'If-Match names an entity-tag, and a listing has none',
 });
+/**
+ * What a path below an app's mount gets when no file answers it: a 404 the app's route turns into
+ * the app's answer, so it is never sent, and no page is made for it.
+ */
 const APP_ANSWERS: Response = Object.freeze({ status: 404, headers: TEXT_HEADERS, reason: 'no file: the app answers' });
 
 /** HTML larger than the cache limit is still read whole to be rewritten, up to this size. */
@@ -329,9 +333,5 @@ function notFound(reason: string): PathFailure {
 
 /** The decoded path for pages and the rewriter; the raw path when it does not decode. */
 function decodeForDisplay(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
-  }
+  return decodeTargetText(path) ?? path;
 }
