@@ -33,7 +33,8 @@ test('normalizeMount() gives the SCRIPT_NAME form: no trailing slash, empty for 
 test('normalizeMount() spells a mount as a browser sends its path, so that a space or a non-ASCII name in it matches', () => {
   assert.equal(normalizeMount('/my api/'), '/my%20api');
   assert.equal(normalizeMount('/café'), '/caf%C3%A9');
-  assert.equal(normalizeMount('/caf%c3%a9'), '/caf%C3%A9', 'an escape already there keeps its bytes');
+  assert.equal(normalizeMount('/caf%c3%a9'), '/caf%c3%a9', 'an escape written in it is kept as written');
+  assert.equal(normalizeMount('/a\ud800'), '/a\ud800', 'a lone surrogate has no spelling, and throws nothing');
   assert.equal(normalizeMount('/a?b#c'), '/a%3Fb%23c');
   assert.equal(normalizeMount('/😀'), '/%F0%9F%98%80');
 });

@@ -59,13 +59,15 @@ export interface App extends Disposable {
 
 /**
  * `/api/` and `/api` mount at `/api`; `/` and `` mount at the root (``). The mount is compared
- * with request paths as sent, so it is spelled as a browser sends it: `/my api` is `/my%20api`,
- * `/café` is `/caf%C3%A9`, and an escape already there keeps its bytes, in upper-case hex.
+ * with request paths as sent, so what a browser would percent-encode is: `/my api` is
+ * `/my%20api`, `/café` is `/caf%C3%A9`; an escape written in it is kept as written, as a browser
+ * keeps one written in a link.
  */
 export function normalizeMount(mount: string): string {
   const trimmed = mount.replace(/\/+$/, '');
   if (trimmed === '') return '';
-  const encoded = trimmed.replace(NOT_IN_PATH, (char) => encodeURIComponent(char)).replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase());
+  // A lone surrogate has no UTF-8, so no spelling: the mount is kept, and matches nothing.
+  const encoded = trimmed.replace(NOT_IN_PATH, (char) => (char.length === 1 && /[\ud800-\udfff]/.test(char) ? char : encodeURIComponent(char)));
   return encoded.startsWith('/') ? encoded : `/${encoded}`;
 }
 
