@@ -6,6 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { IdTable } from '../churn';
 import { readInto } from '../socket';
 import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, splitResponse, type Frame } from './frames';
+import { forwardLines } from './output-lines';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
@@ -113,8 +114,8 @@ export class BridgeProcess {
       if (error !== undefined) this.broken(`the bridge broke the protocol: ${error.message}`);
     });
     output.on('error', () => undefined);
-    this.forwardLines(this.child.stdout, 'stdout');
-    this.forwardLines(this.child.stderr, 'stderr');
+    forwardLines(this.child.stdout, (line) => options.log(`stdout: ${line}`));
+    forwardLines(this.child.stderr, (line) => options.log(`stderr: ${line}`));
     // The process's own exit, then its group's end, not 'close': that waits for every copy of its
     // pipes, which a process the app started may hold as long as it runs.
     const pipes = [this.child.stdout, this.child.stderr, output, this.input];
@@ -360,65 +361,6 @@ export class BridgeProcess {
     this.fail(reason);
     this.child.kill('SIGKILL');
   }
-
-  /**
-   * Logs what the app prints, a line at a time. Each chunk is scanned once: a line that is still
-   * arriving is kept as its pieces (no concatenation per chunk, which made a long line quadratic),
-   * and one longer than MAX_LOG_LINE is logged in parts of that size (of whole characters), so
-   * memory stays bounded until its newline comes.
-   */
-  private forwardLines(stream: Readable | null, name: string): void {
-    if (stream === null) return;
-    let pieces: string[] = [];
-    let pending = 0;
-    /** Whether the line arriving was already logged in part: its newline then logs no empty rest. */
-    let split = false;
-    const flush = (): void => {
-      this.options.log(`${name}: ${pieces.join('')}`);
-      pieces = [];
-      pending = 0;
-    };
-    /** Keeps `text` (no newline in it) for the line arriving, logging each MAX_LOG_LINE of it. */
-    const add = (text: string): void => {
-      for (let at = 0; at < text.length; ) {
-        let take = Math.min(text.length - at, MAX_LOG_LINE - pending);
-        const full = pending + take === MAX_LOG_LINE;
-        // A part never ends between the two halves of a surrogate pair: the pair starts the next one.
-        if (full && (take > 1 || pending > 0) && isSurrogatePair(text, at + take - 1)) take--;
-        if (take > 0) pieces.push(text.slice(at, at + take));
-        pending += take;
-        at += take;
-        if (full) {
-          flush();
-          split = true;
-        }
-      }
-    };
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => {
-      let start = 0;
-      for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n', start)) {
-        add(text.slice(start, newline));
-        if (pending > 0 || !split) flush();
-        split = false;
-        start = newline + 1;
-      }
-      add(text.slice(start));
-    });
-    stream.on('end', () => {
-      if (pending > 0) flush();
-    });
-  }
-}
-
-/** Characters of the app's output logged as one line at most; a longer line is logged in parts. */
-const MAX_LOG_LINE = 64 * 1024;
-
-/** True when `text` has a high surrogate at `index` and its low surrogate after it. */
-function isSurrogatePair(text: string, index: number): boolean {
-  const high = text.charCodeAt(index);
-  const low = text.charCodeAt(index + 1);
-  return high >= 0xd800 && high <= 0xdbff && low >= 0xdc00 && low <= 0xdfff;
 }
 
 /** START's JSON (also a RESPONSE frame's head): the status line's text and the fields; undefined when malformed. */
