@@ -18,6 +18,8 @@
 // - when the page cannot tell (no Resource Timing, or its buffer filled up) it reloads.
 // A page without scripts of its own whose only changed path is the page itself is updated in
 // place instead of reloaded (see updateInPlace): it shows the same, sooner, and keeps its place.
+// A change of unsaved text ("typing": true) that would reload a page waits for TYPING_QUIET_MS
+// without another: a page with scripts reloads when the typing pauses, not at every few keys.
 // A stream that reconnects to a restarted server (a different instance id) reloads every page once.
 //
 // Before a reload the page's place is saved in sessionStorage (window and id'd boxes' scroll, the
@@ -32,6 +34,8 @@
   const RECENT_CHANGES = 32;
   /** How long a page whose fetch failed waits to hear that the event stream broke too (see unanswered). */
   const STREAM_BREAK_MS = 500;
+  /** Quiet after a change of unsaved text before a page reloads for it (the editor sends one per 150 ms pause). */
+  const TYPING_QUIET_MS = 700;
   /** The query a stylesheet swapped in place gets, so the browser fetches it anew. */
   const RELOAD_QUERY = 'tiny-reload';
   /** Stylesheet swaps whose new sheet has not loaded yet (see swap); each settles within 5 s. */
@@ -139,7 +143,7 @@
       else if (message.type === 'restart') reload();
       else if (message.type === 'change' && Array.isArray(message.paths)) {
         if (typeof message.seq === 'number') lastSeq = Math.max(lastSeq, message.seq);
-        onChange(message.paths);
+        onChange(message.paths, message.typing === true);
       }
     };
     const reload = (fromChange) => {
@@ -170,7 +174,16 @@
       onChange(missed.flatMap((change) => change.paths));
     }
 
-    function onChange(paths) {
+    // A reload that waits for typing to pause (see onChange).
+    let typingTimer = 0;
+    function reloadWhenQuiet() {
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => {
+        if (!reloading) reload(true);
+      }, TYPING_QUIET_MS);
+    }
+
+    function onChange(paths, typing) {
       const sheets = linkedSheets();
       const swaps = [];
       let mustReload = false;
@@ -183,8 +196,10 @@
         else if (pageKeys().includes(changed)) pageChanged = true;
         else if (dependsOn(changed)) mustReload = true;
       }
-      if (mustReload || (pageChanged && !isStatic(document, script))) reload(true);
-      else {
+      if (mustReload || (pageChanged && !isStatic(document, script))) {
+        if (typing) reloadWhenQuiet();
+        else reload(true);
+      } else {
         swaps.forEach(swap);
         if (pageChanged) refresh();
       }

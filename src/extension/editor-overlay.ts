@@ -48,8 +48,10 @@ export class EditorOverlay extends DisposableOwner implements ContentOverlay {
     this.encoding = typeof workspace.encode === 'function' ? (workspace as EncodingApi) : undefined;
     if (this.encoding === undefined) return;
     this._register(vscode.workspace.onDidChangeTextDocument((event) => this.schedule(event.document)));
-    this._register(vscode.workspace.onDidSaveTextDocument((document) => this.drop(document)));
+    this._register(vscode.workspace.onDidSaveTextDocument((document) => this.drop(document, true)));
     this._register(vscode.workspace.onDidCloseTextDocument((document) => this.drop(document)));
+    // A language mode change closes the document and opens it again, unsaved text and all.
+    this._register(vscode.workspace.onDidOpenTextDocument((document) => this.schedule(document)));
     for (const document of vscode.workspace.textDocuments) this.schedule(document);
   }
 
@@ -108,14 +110,29 @@ export class EditorOverlay extends DisposableOwner implements ContentOverlay {
     this.emitter.fire([realPath]);
   }
 
-  private drop(document: vscode.TextDocument): void {
+  /**
+   * Forgets the document's unsaved text; pages are told, unless it was `saved` as the very text
+   * they show: the file watcher announces the save itself, and a second event for the same text
+   * reloaded a page with scripts twice.
+   */
+  private drop(document: vscode.TextDocument, saved = false): void {
     const key = document.uri.toString();
     const pending = this.timers.get(key);
     if (pending !== undefined) clearTimeout(pending);
     this.timers.delete(key);
     const realPath = this.realPaths.get(key);
     if (document.isClosed) this.realPaths.delete(key);
-    if (realPath !== undefined && this.contents.delete(realPath)) this.emitter.fire([realPath]);
+    if (realPath === undefined) return;
+    const shown = this.contents.get(realPath);
+    if (shown === undefined) return;
+    this.contents.delete(realPath);
+    if (!(saved && this.isText(shown.bytes, document))) this.emitter.fire([realPath]);
+  }
+
+  /** Whether `bytes` are the document's text in its encoding (checked for UTF-8 only, which is encoded here). */
+  private isText(bytes: Buffer, document: vscode.TextDocument): boolean {
+    const encoding = (document as unknown as { readonly encoding?: string }).encoding ?? 'utf8';
+    return UTF8_ENCODINGS.has(encoding) && Buffer.from(encodeUtf8(document.getText(), encoding)).equals(bytes);
   }
 
   /** The server asks by real path (links resolved); a file not on disk yet has none and is never served. */

@@ -32,11 +32,16 @@ export class EditorFollower extends DisposableOwner {
     const url = running.server.urlOf(uri.fsPath);
     const browser = simpleBrowserTab();
     if (url === undefined || browser === undefined || showsInSimpleBrowser(url)) return;
+    // A hidden file (`.storybook/preview-head.html`) would only show the server's 404 in place of the page.
+    if (!running.settings.server.showDotfiles && HIDDEN_SEGMENT.test(new URL(url).pathname)) return;
     // In the editor's own group, showing the page would hide the editor being typed into.
     if (browser.group === vscode.window.tabGroups.activeTabGroup) return;
     void openInSimpleBrowser(url, (host) => this.manager.allowHost(running.folder.uri, host), browser.group.viewColumn);
   }
 }
+
+/** A URL path segment that starts with a dot: a dotfile or dot-folder, hidden unless showDotfiles. */
+const HIDDEN_SEGMENT = /\/\./;
 
 /** The file of the active tab: a text editor's, or an image preview's (a custom editor). */
 export function activeTabUri(): vscode.Uri | undefined {

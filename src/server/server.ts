@@ -206,7 +206,8 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     reload === undefined || options.changes === undefined
       ? undefined
       : options.changes(realRoot, (paths) => reload.notifyChanged(watched(paths)));
-  const edits = reload === undefined ? undefined : options.overlay?.onDidChange((paths) => reload.notifyChanged(paths, true));
+  // Unsaved text of a file whose saves are not announced (watchIgnore) is not announced either.
+  const edits = reload === undefined ? undefined : options.overlay?.onDidChange((paths) => reload.notifyChanged(watched(paths), true));
   app?.setPort(listener.port);
   const appChanges = app === undefined || options.changes === undefined ? undefined : options.changes(app.dir, (paths) => app.changed(paths));
   let closing: Promise<void> | undefined;

@@ -50,3 +50,30 @@ test('a page shows unsaved text, its stylesheet swaps in place, and revert bring
     await textIs(tab, '中文');
   }, { overlay });
 });
+
+test('typing into a page with scripts reloads it once typing pauses, not at every pause between keys; a save reloads it once', async () => {
+  const scripted = (text: string): string => `<!doctype html><html><head><meta charset="utf-8"></head><body><p id="text">${text}</p><script>window.ran = true;</script></body></html>`;
+  const overlay = new MapOverlay();
+  await withPageServer(browser, { 'index.html': scripted('saved') }, async ({ site, page: tab, loads, open }) => {
+    await open('/');
+    await textIs(tab, 'saved');
+    await connected(tab);
+    const before = loads();
+    // The editor sends unsaved text after each 150 ms pause: at 60 words a minute, every key or two.
+    for (const text of ['t', 'ty', 'typ', 'type', 'typed']) {
+      overlay.set(site.path('index.html'), Buffer.from(scripted(text)));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await textIs(tab, 'typed');
+    assert.equal(loads() - before, 1, 'one reload, once typing paused');
+    await connected(tab);
+    // A save: the unsaved text is forgotten (the text saved, here reformatted), and the file
+    // watcher's change, which is no typing, reloads the page once.
+    const saved = loads();
+    overlay.forget(site.path('index.html'));
+    site.write('index.html', scripted('typed, saved'));
+    await textIs(tab, 'typed, saved');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(loads() - saved, 1);
+  }, { overlay });
+});

@@ -70,10 +70,11 @@ test('a change to unsaved text is a change event for open pages, like a saved ch
       try {
         await reader.nthEvent(0);
         overlay.set(site.path('style.css'), Buffer.from('p { color: blue }'));
-        // The client swaps stylesheets for a change that names only stylesheets, as on save.
-        assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/style.css'] });
+        // The client swaps stylesheets for a change that names only stylesheets, as on save; a
+        // page that must reload for typed text waits for typing to pause (`typing`).
+        assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 1, paths: ['/style.css'], typing: true });
         overlay.set(site.path('index.html'), Buffer.from(PAGE.replace('saved', 'typed')));
-        assert.deepEqual(await reader.nthEvent(2), { type: 'change', seq: 2, paths: ['/index.html'] });
+        assert.deepEqual(await reader.nthEvent(2), { type: 'change', seq: 2, paths: ['/index.html'], typing: true });
       } finally {
         reader.socket.destroy();
       }

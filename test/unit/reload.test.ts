@@ -84,7 +84,7 @@ test('changes to dotfiles and inside dot-folders are not announced, their names 
     const reader = await EventReader.open(port);
     try {
       const hello = await reader.nthEvent(0);
-      assert.deepEqual(hello.recent, [{ type: 'change', seq: 1, paths: ['/a.css', '/x.y/page.html'] }], 'only the visible files, in one event');
+      assert.deepEqual(hello.recent, [{ type: 'change', seq: 1, paths: ['/a.css', '/x.y/page.html'], typing: true }], 'only the visible files, in one event');
       assert.doesNotMatch(reader.body().text, /env|hidden|git/);
     } finally {
       reader.socket.destroy();
@@ -94,7 +94,7 @@ test('changes to dotfiles and inside dot-folders are not announced, their names 
     reload.notifyChanged(hidden(root), true);
     const reader = await EventReader.open(port);
     try {
-      assert.deepEqual((await reader.nthEvent(0)).recent, [{ type: 'change', seq: 1, paths: ['/.env', '/sub/.hidden/token', '/.git/index'] }]);
+      assert.deepEqual((await reader.nthEvent(0)).recent, [{ type: 'change', seq: 1, paths: ['/.env', '/sub/.hidden/token', '/.git/index'], typing: true }]);
     } finally {
       reader.socket.destroy();
     }
@@ -125,11 +125,17 @@ test('a stream opened after changes hears the recent ones in its hello, numbered
     try {
       const hello = await reader.nthEvent(0);
       assert.deepEqual(hello.recent, [
-        { type: 'change', seq: 1, paths: ['/a.css'] },
-        { type: 'change', seq: 2, paths: ['/index.html'] },
+        { type: 'change', seq: 1, paths: ['/a.css'], typing: true },
+        { type: 'change', seq: 2, paths: ['/index.html'], typing: true },
       ]);
       reload.notifyChanged([join(root, 'b.css')], true);
-      assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 3, paths: ['/b.css'] });
+      assert.deepEqual(await reader.nthEvent(1), { type: 'change', seq: 3, paths: ['/b.css'], typing: true });
+      // A change that did not wait for a pause in typing (a save) has no such mark, nor has a burst that mixes the two.
+      reload.notifyChanged([join(root, 'c.css')]);
+      assert.deepEqual(await reader.nthEvent(2), { type: 'change', seq: 4, paths: ['/c.css'] });
+      reload.notifyChanged([join(root, 'd.css')]);
+      reload.notifyChanged([join(root, 'e.css')], true);
+      assert.deepEqual(await reader.nthEvent(3), { type: 'change', seq: 5, paths: ['/d.css', '/e.css'] });
     } finally {
       reader.socket.destroy();
     }

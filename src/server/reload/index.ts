@@ -61,12 +61,12 @@ const EVENTS_PATH = ENDPOINT_PATH + EVENTS_FILE;
 export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const channel = new EventChannel(randomBytes(9).toString('base64url'));
   const client = loadClient(options.clientScriptPath);
-  const batcher = new ChangeBatcher((paths) => {
+  const batcher = new ChangeBatcher((paths, settled) => {
     const urlPaths = toUrlPaths(options.roots, paths, options.showDotfiles);
     // A build that writes thousands of files is one change of everything: each event, and the
     // recent ones every page's hello repeats, stays small (it was megabytes after such builds).
     if (urlPaths.length > MAX_EVENT_PATHS) channel.broadcastChange(['/']);
-    else if (urlPaths.length > 0) channel.broadcastChange(urlPaths);
+    else if (urlPaths.length > 0) channel.broadcastChange(urlPaths, settled);
   });
   const [realRoot = '', root = realRoot] = options.roots;
   const pageConsole = options.onConsole === undefined ? undefined : createConsoleEndpoint([realRoot, root], options.onConsole);
@@ -82,7 +82,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
     rewriter: createReloadRewriter(pageConsole !== undefined, client.version),
     notifyChanged: (paths, settled = false) => {
       if (disposed) return;
-      batcher.add(paths);
+      batcher.add(paths, settled);
       if (settled) batcher.flush();
     },
     dispose: () => {
@@ -156,18 +156,22 @@ function loadClient(path: string): Client {
  */
 export class ChangeBatcher implements Disposable {
   private pending = new Set<string>();
+  /** Whether every pending path came from a source that waited for quiet itself (see add). */
+  private allSettled = true;
   private quietTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly flushTo: (paths: string[]) => void,
+    private readonly flushTo: (paths: string[], settled: boolean) => void,
     private readonly quietMs = QUIET_MS,
     private readonly maxWaitMs = MAX_WAIT_MS,
   ) {}
 
-  add(paths: readonly string[]): void {
+  /** `settled`: the source waited for quiet itself (a pause in typing; see LiveReload.notifyChanged). */
+  add(paths: readonly string[], settled = false): void {
     if (paths.length === 0) return;
     for (const path of paths) this.pending.add(path);
+    if (!settled) this.allSettled = false;
     if (this.quietTimer !== undefined) clearTimeout(this.quietTimer);
     this.quietTimer = setTimeout(() => this.flush(), this.quietMs);
     this.quietTimer.unref();
@@ -181,13 +185,16 @@ export class ChangeBatcher implements Disposable {
     this.clearTimers();
     if (this.pending.size === 0) return;
     const paths = [...this.pending];
+    const settled = this.allSettled;
     this.pending = new Set();
-    this.flushTo(paths);
+    this.allSettled = true;
+    this.flushTo(paths, settled);
   }
 
   dispose(): void {
     this.clearTimers();
     this.pending.clear();
+    this.allSettled = true;
   }
 
   private clearTimers(): void {

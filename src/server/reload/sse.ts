@@ -17,6 +17,8 @@ export interface ChangeEvent {
   readonly type: 'change';
   readonly seq: number;
   readonly paths: readonly string[];
+  /** Every path is unsaved text (a pause in typing): a page that must reload for it waits for more quiet. */
+  readonly typing?: true;
 }
 
 /** What the channel sends; each becomes one `data:` line of JSON. */
@@ -76,9 +78,9 @@ export class EventChannel implements Disposable {
   }
 
   /** Sends a change to every open stream, numbered, and keeps it for the next hellos. */
-  broadcastChange(paths: readonly string[]): void {
+  broadcastChange(paths: readonly string[], typing = false): void {
     this.seq += 1;
-    const event: ChangeEvent = { type: 'change', seq: this.seq, paths };
+    const event: ChangeEvent = typing ? { type: 'change', seq: this.seq, paths, typing } : { type: 'change', seq: this.seq, paths };
     this.recent.push(event);
     if (this.recent.length > RECENT_CHANGES) this.recent.shift();
     this.send(formatEvent(event));

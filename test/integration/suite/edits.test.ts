@@ -63,6 +63,19 @@ suite('Unsaved edits and the editor', () => {
     await untilServed('the file on disk to be served again', url, (body) => body.toString('utf8') === onDisk);
   });
 
+  test('changing the language mode of a page with unsaved edits keeps them served (VS Code closes and reopens the document)', async () => {
+    const { site, port } = await serveSite();
+    const url = `http://127.0.0.1:${port}/`;
+    const editor = await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'index.html'));
+    await typeInto(editor, 'Tiny Server fixture: site', ' (typed, then plain text)');
+    await untilServed('the unsaved text to be served', url, (body) => body.toString('utf8').includes('(typed, then plain text)'));
+    const reopened = await vscode.languages.setTextDocumentLanguage(editor.document, 'plaintext');
+    assert.ok(reopened.isDirty, 'the document keeps its unsaved text');
+    // Past the close's drop and a typing pause: the text served now is what stays served.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await untilServed('the unsaved text to be served still', url, (body) => body.toString('utf8').includes('(typed, then plain text)'));
+  });
+
   test('a GBK page with unsaved edits is served in GBK; a UTF-8 page in UTF-8', async () => {
     const { site, port } = await serveSite();
     const gbkUri = vscode.Uri.joinPath(site.uri, 'sub', 'gbk.html');

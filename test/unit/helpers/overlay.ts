@@ -21,6 +21,11 @@ export class MapOverlay implements ContentOverlay {
     for (const listener of this.listeners) listener([realPath]);
   }
 
+  /** Forgets the unsaved text without an event, as the extension does when it was saved as it is. */
+  forget(realPath: string): void {
+    this.contents.delete(realPath);
+  }
+
   onDidChange(listener: (paths: readonly string[]) => void): Disposable {
     this.listeners.add(listener);
     return { dispose: () => this.listeners.delete(listener) };
