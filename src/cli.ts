@@ -92,10 +92,12 @@ async function run({ settings, quiet }: CliRun): Promise<number> {
         done(0);
       });
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // `on`, not `once`: a second Ctrl-C while stopping would otherwise kill the CLI at once,
+    // before it ended what an app started. The stop is bounded (2 s for an app's processes).
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
     // The terminal closed: an app's processes lead groups of their own, which its hangup misses.
-    process.once('SIGHUP', stop);
+    process.on('SIGHUP', stop);
   });
   process.stdout.write(`Serving ${server.root} at ${server.url}\n`);
   if (server.port !== server.requestedPort && server.requestedPort !== 0) {

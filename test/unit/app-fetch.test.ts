@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { bridgeProcesses, collector, folderWith, retained, writeBlocks } from './helpers/app';
+import { bridgeProcesses, collector, folderWith, processesMentioning, retained, writeBlocks } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { waitFor, withLogged, type LoggedServer } from './helpers/server';
@@ -678,9 +679,16 @@ test('a changed module of the app (.mjs, .ts, .json) replaces its process; a cha
   }
 });
 
-test('the entry module and node_modules are never served as files, the front end\'s scripts are; a CLI killed with SIGKILL leaves no Node process', async () => {
+test('the entry module and node_modules are never served as files, the front end\'s scripts are; a CLI killed with SIGKILL leaves no Node process, nor one the app started', async () => {
+  const stubborn = join(tmpdir(), `tiny-stubborn-${process.pid}-${Date.now()}`);
   const folder = folderWith({
-    'server.mjs': "export default { fetch: (r) => new Response('app: ' + new URL(r.url).pathname) };\n",
+    // It starts a process that ignores SIGTERM, which only a SIGKILL of its group ends.
+    'server.mjs': [
+      "import { spawn } from 'node:child_process';",
+      `spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); require('fs').writeFileSync(process.argv[1] + '-ready', ''); setInterval(() => {}, 1000)", ${JSON.stringify(stubborn)}], { stdio: 'ignore' });`,
+      "export default { fetch: (r) => new Response('app: ' + new URL(r.url).pathname) };",
+      '',
+    ].join('\n'),
     'node_modules/dep/index.js': 'secret',
     'front/main.js': 'front end',
   });
@@ -693,11 +701,15 @@ test('the entry module and node_modules are never served as files, the front end
     }
     assert.equal((await request(port, get('/front/main.js', close))).body.toString(), 'front end');
     assert.equal(bridgeProcesses(folder.dir).length, 1);
+    await waitFor(() => existsSync(`${stubborn}-ready`), 5000, 'the process the app started to ignore SIGTERM');
     running.child.kill('SIGKILL');
     await running.exited;
     await waitFor(() => bridgeProcesses(folder.dir).length === 0, 5000, 'the bridge to exit when its pipe closes');
+    await waitFor(() => processesMentioning(stubborn).length === 0, 5000, 'the process the app started to be killed');
   } finally {
     running.child.kill('SIGKILL');
+    for (const pid of processesMentioning(stubborn)) process.kill(pid, 'SIGKILL');
+    rmSync(`${stubborn}-ready`, { force: true });
     folder.remove();
   }
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { watchTree } from '../../src/server/reload';
-import { bridgeProcesses, collector, folderWith, PYTHON, requirePython, retained } from './helpers/app';
+import { bridgeProcesses, collector, folderWith, processesMentioning, PYTHON, requirePython, retained } from './helpers/app';
 import { runCli, waitForLine } from './helpers/cli';
 import { exchange, get, open, parseResponses, readAll, type RawResponse } from './helpers/raw';
 import { waitFor, withLogged, type LoggedServer } from './helpers/server';
@@ -222,9 +222,10 @@ test('a server killed with SIGKILL leaves no Python process: the bridge exits wh
 });
 
 /**
- * An app that starts a helper program, a multiprocessing worker (which Python's own atexit hook
- * joins) and a forked child, and whose atexit handler, registered first so that it runs last,
- * appends its pid to `saved`. It answers "<its pid> <the helper's pid>".
+ * An app that starts a helper program, one that ignores SIGTERM, a multiprocessing worker (which
+ * Python's own atexit hook joins), a multiprocessing pool and a forked child, and whose atexit
+ * handler, registered first so that it runs last, appends its pid to `saved`. It answers "<its
+ * pid> <the helper's pid>".
  */
 function spawningApp(tag: string, saved: string): string {
   return [
@@ -236,7 +237,11 @@ function spawningApp(tag: string, saved: string): string {
     'import multiprocessing',
     'worker = multiprocessing.Process(target=time.sleep, args=(120,))',
     'worker.start()',
+    "pool = multiprocessing.get_context('fork').Pool(2)",
+    'pool.map(abs, range(4))',
     `helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', ${JSON.stringify(tag)}])`,
+    // One that ignores SIGTERM: only a SIGKILL ends it.
+    `stubborn = subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)', ${JSON.stringify(tag)}])`,
     'if os.fork() == 0:',
     '    time.sleep(120)',
     '    os._exit(0)',
@@ -259,14 +264,18 @@ test('what an app starts ends with its process: a replaced app and Ctrl-C leave 
     const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
     await waitForLine(running, /app: spawner:app started in \d+ ms/, 10_000);
     const [first, firstHelper] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
-    assert.deepEqual(helpers(), [firstHelper], 'the app started its helper');
-    assert.equal(bridgeProcesses(folder.dir).length, 3, 'the bridge, its multiprocessing worker and its fork');
+    assert.ok(helpers().includes(firstHelper as number), 'the app started its helper');
+    assert.equal(helpers().length, 2, 'and the one that ignores SIGTERM');
+    assert.equal(bridgeProcesses(folder.dir).length, 5, 'the bridge, its multiprocessing worker, its pool of 2 and its fork');
     // Saving the app replaces its process; what the old one started goes with it.
     writeFileSync(join(folder.dir, 'spawner.py'), `${spawningApp(tag, saved)}# saved\n`);
     await waitForLine(running, /app: spawner:app restarted in \d+ ms/, 10_000);
     await waitFor(() => !helpers().includes(firstHelper as number), 5000, "the replaced app's helper to end");
-    await waitFor(() => bridgeProcesses(folder.dir).length === 3, 5000, "the replaced app's worker and fork to end");
+    await waitFor(() => helpers().length === 2 && bridgeProcesses(folder.dir).length === 5, 5000, "the replaced app's other processes to end");
     const [second] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
+    // Ctrl-C twice, as a person does when a stop takes a moment: the stop goes on, not cut short.
+    running.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 100));
     running.child.kill('SIGINT');
     assert.equal(await running.exited, 0);
     await waitFor(() => helpers().length === 0 && bridgeProcesses(folder.dir).length === 0, 5000, 'no process of the app to be left');
@@ -304,17 +313,21 @@ test('a server killed with SIGKILL leaves nothing of the app behind: the bridge 
   }
 });
 
-/** Process ids whose command line mentions `marker`, from /proc. */
-function processesMentioning(marker: string): number[] {
-  return readdirSync('/proc').filter((name) => {
-    if (!/^\d+$/.test(name)) return false;
-    try {
-      return readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker);
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
+test('a bridge whose app never finishes loading ends when the server is killed, though nothing reads its pipe yet', async () => {
+  requirePython();
+  const folder = folderWith({ 'hangs.py': 'import threading\nthreading.Event().wait()\n' });
+  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'hangs:app', '--python', PYTHON]);
+  try {
+    await waitForLine(running, /^Serving /);
+    await waitFor(() => bridgeProcesses(folder.dir).length === 1, 10_000, 'the bridge to start');
+    running.child.kill('SIGKILL');
+    await running.exited;
+    await waitFor(() => bridgeProcesses(folder.dir).length === 0, 6000, 'the bridge to end');
+  } finally {
+    for (const pid of bridgeProcesses(folder.dir)) process.kill(pid, 'SIGKILL');
+    folder.remove();
+  }
+});
 
 /** Runs `run` with a server that runs apps.py's `app`, then checks that no bridge process is left. */
 async function withApp(options: { timeout?: number; mount?: string; threads?: number }, run: (logged: LoggedServer, lines: string[], dir: string) => Promise<void>): Promise<void> {

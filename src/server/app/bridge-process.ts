@@ -7,6 +7,7 @@ import { IdTable } from '../churn';
 import { readInto } from '../socket';
 import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, splitResponse, type Frame } from './frames';
 import { forwardLines } from './output-lines';
+import { GROUPS, ProcessGroup } from './process-group';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
@@ -52,11 +53,6 @@ export type StartOutcome =
 /** How long a stopping bridge (or a process the app left behind) gets after it is asked to end before it is killed. */
 const KILL_AFTER_MS = 2000;
 
-/** Bridges lead process groups of their own (POSIX only). */
-const GROUPS = process.platform !== 'win32';
-
-/** How often a stop looks whether what the app started has ended. */
-const GROUP_POLL_MS = 50;
 
 /**
  * One process running a bridge and the app (wsgi_bridge.py under Python, fetch_bridge.js under Node). Requests are multiplexed over its pipes
@@ -83,6 +79,10 @@ export class BridgeProcess {
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
   /** Set while a PING waits for its PONG (see probe). */
   private probeTimer: NodeJS.Timeout | undefined;
+  /** The process's group: what the app started (see endGroup). */
+  private readonly group: ProcessGroup;
+  /** When a stop kills what is left of the process and its group (see stop). */
+  private stopDeadline: number | undefined;
   /** Requests that timed out and were abandoned while the app may still run them (see overdue). */
   private readonly overdueIds = new Set<number>();
 
@@ -119,6 +119,7 @@ export class BridgeProcess {
     // The process's own exit, then its group's end, not 'close': that waits for every copy of its
     // pipes, which a process the app started may hold as long as it runs.
     const pipes = [this.child.stdout, this.child.stderr, output, this.input];
+    this.group = new ProcessGroup(this.child.pid);
     this.exited = new Promise((done) => {
       this.child.once('exit', () => void this.endGroup(pipes).then(done));
       // A program that could not be run (ENOENT) never exits: it never started.
@@ -227,52 +228,35 @@ export class BridgeProcess {
   /** Ends the process: the closed pipe makes the bridge exit; SIGKILL if it does not. */
   async stop(): Promise<void> {
     this.fail('the app process was stopped');
-    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined) {
+    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined && this.stopDeadline === undefined) {
+      // One deadline for the process and its group alike (see endGroup). The process alone is
+      // asked first: its exit ends what it started in order (multiprocessing's own hook stops a
+      // pool before it terminates the workers; a SIGTERM to them all at once left its lock held).
+      const deadline = Date.now() + KILL_AFTER_MS;
+      this.stopDeadline = deadline;
       this.input.end();
-      // The whole group: an app whose exit waits for what it started (a pool joined at exit,
-      // multiprocessing's own atexit hook) would otherwise wait until the SIGKILL.
-      this.signal('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS);
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (!this.group.signal('SIGKILL')) this.child.kill('SIGKILL');
+      }, deadline - Date.now());
       await this.exited;
       clearTimeout(timer);
     }
-    // Exited already (it crashed, or was killed as broken): what it started may still be ending.
+    // Exited already (it crashed, or was killed as broken), or stopping: what it started may still be ending.
     await this.exited;
   }
 
   /**
    * The process has exited: what the app started and left running (its process group) is asked
-   * to end, and killed KILL_AFTER_MS later, when the pipes those processes may still hold are
-   * closed here; resolves once the group is empty or killed, so that nothing of the app outlives
-   * a stop, and a stop never waits longer than that.
+   * to end, and killed at the stop's deadline, or KILL_AFTER_MS after the exit; then the pipes
+   * those processes may still hold are closed here. Resolves once the group has ended, so that
+   * nothing of the app outlives a stop, and a stop never waits longer than its deadline.
    */
   private async endGroup(pipes: ReadonlyArray<Readable | Writable | null>): Promise<void> {
-    if (!this.signal('SIGTERM', true)) return;
-    const deadline = Date.now() + KILL_AFTER_MS;
-    while (this.signal(0, true)) {
-      if (Date.now() >= deadline) {
-        this.signal('SIGKILL', true);
-        for (const pipe of pipes) pipe?.destroy();
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
-    }
-  }
-
-  /**
-   * Sends `signal` to the process's group (POSIX), else, unless `groupOnly`, to the process;
-   * false when no process was there to take it (signal 0 only asks).
-   */
-  private signal(signal: NodeJS.Signals | 0, groupOnly = false): boolean {
-    const pid = this.child.pid;
-    if (pid === undefined) return false;
-    if (!GROUPS) return groupOnly ? false : this.child.kill(signal);
-    try {
-      process.kill(-pid, signal);
-      return true;
-    } catch {
-      return false; // ESRCH: no process is left in the group
-    }
+    const killed = await this.group.end(this.stopDeadline ?? Date.now() + KILL_AFTER_MS);
+    if (!killed) return;
+    for (const pipe of pipes) pipe?.destroy();
+    this.options.log(`processes the app started (pid ${this.child.pid ?? '?'}'s group) did not end within ${KILL_AFTER_MS / 1000} s, so they were killed`);
   }
 
   private onFrame(frame: Frame): void {

@@ -154,17 +154,46 @@ function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
 }
 
 /**
- * Ends the process, and asks what the app started to end as well: SIGTERM to this process's
- * group, which the server made it lead (POSIX), also when the server is gone and cannot.
+ * The server's pid (--server-pid, else this process's parent as it started): a server that died
+ * right after starting this process is not its parent any more.
  */
-function exit(): never {
+const SERVER = Number(process.argv[process.argv.indexOf('--server-pid') + 1]) || process.ppid;
+
+/**
+ * Ends the process, and asks what the app started to end as well: SIGTERM to this process's
+ * group, which the server made it lead (POSIX). When the server is gone (this process has another
+ * parent by now, a moment after the pipe closed), nobody else will end what ignores that: the
+ * group is killed, this process with it.
+ */
+let exiting = false;
+
+function exit(): void {
+  if (exiting) return;
+  exiting = true;
   process.on('SIGTERM', () => undefined);
   try {
     process.kill(-process.pid, 'SIGTERM');
   } catch {
-    // Not a group leader (Windows has no groups): nothing more to ask.
+    process.exit(0); // not a group leader (Windows has no groups): nothing more to ask
   }
-  process.exit(0);
+  setTimeout(() => {
+    if (process.ppid === SERVER) process.exit(0);
+    setTimeout(() => {
+      try {
+        process.kill(-process.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+      process.exit(0);
+    }, 250);
+  }, 50);
+}
+
+/** Ends the process once the server is gone: also while the app loads, when nothing reads the pipe yet. */
+function watchServer(): void {
+  setInterval(() => {
+    if (process.ppid !== SERVER) exit();
+  }, 1000).unref();
 }
 
 function argument(name: string): string {
@@ -180,6 +209,7 @@ async function main(): Promise<void> {
   // Ctrl-C in a terminal reaches a process in the server's group (on Windows, where this process
   // has no group of its own); the server stops this process itself.
   process.on('SIGINT', () => undefined);
+  watchServer();
   // An app's stray rejection or timer error is its bug, not a reason to drop every request in flight.
   process.on('unhandledRejection', (reason) => console.error('Unhandled rejection in the app:', reason));
   process.on('uncaughtException', (error) => console.error('Uncaught exception in the app:', error));

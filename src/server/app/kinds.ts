@@ -49,7 +49,7 @@ const WSGI: AppKind = {
   name: 'wsgi',
   command: (app, appDir, python, threads) => ({
     command: python,
-    args: ['-u', '-B', BRIDGE_PATH, '--app', app, '--app-dir', appDir, '--threads', String(threads)],
+    args: ['-u', '-B', BRIDGE_PATH, '--app', app, '--app-dir', appDir, '--threads', String(threads), '--server-pid', String(process.pid)],
     // -B and this keep Python from writing __pycache__ into the app's (often the served) folder.
     env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
     cwd: appDir,
@@ -72,7 +72,7 @@ const FETCH: AppKind = {
     // The runtime this server runs on: inside VS Code the extension host's Electron, which
     // ELECTRON_RUN_AS_NODE makes a plain Node (no window, no second extension host).
     command: process.execPath,
-    args: [FETCH_BRIDGE_PATH, '--app', app, '--app-dir', appDir],
+    args: [FETCH_BRIDGE_PATH, '--app', app, '--app-dir', appDir, '--server-pid', String(process.pid)],
     env: { ELECTRON_RUN_AS_NODE: '1' },
     cwd: appDir,
     missingHint: 'the Node runtime that runs Tiny Server is gone',

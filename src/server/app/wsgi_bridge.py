@@ -21,6 +21,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -505,22 +506,43 @@ def serve(app, threads, channel):
 
 # How long the app's atexit handlers may take when the process ends, as the server allows.
 EXIT_GRACE_SECONDS = 2.0
+# How long they run before what the app started is asked to end too (an atexit hook may join it).
+EXIT_ALONE_SECONDS = 1.0
+# Taken by the first caller of exit_gracefully: the process ends once, whoever noticed first.
+EXITING = threading.Lock()
+# The server's pid (--server-pid; else this process's parent as it started).
+SERVER = [os.getppid()]
 
 
-def exit_gracefully():
+def exit_gracefully(server_gone=False):
     """Does what a normal exit would (the app's atexit handlers, logging's shutdown), then exits.
 
     os._exit, not sys.exit: that would wait for the pool's threads, and a request the app never
-    finishes would keep the process alive. A handler that hangs is bounded by the server, which
-    kills the process 2 s after it closed the pipe.
+    finishes would keep the process alive. The handlers run first, alone, so that the app's own
+    order holds (multiprocessing's hook stops a pool before it terminates its workers); after
+    EXIT_ALONE_SECONDS what the app started is asked to end (SIGTERM to the group), in case a
+    handler waits for it, and after EXIT_GRACE_SECONDS the process ends whatever runs. When the
+    server is gone (this process lost its parent), nobody else will end what the app started:
+    that is killed too before the process exits.
     """
-    # The server closes the pipe and sends SIGTERM together: whichever comes first runs this, once.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Bounded here too: when the pipe closed because the server is gone, no SIGKILL will come.
-    watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, (0,))
+    if not EXITING.acquire(blocking=False):
+        while True:  # another thread is ending the process
+            time.sleep(3600)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    watchdog = threading.Timer(EXIT_GRACE_SECONDS, final_exit, (server_gone,))
     watchdog.daemon = True
     watchdog.start()
-    end_started_processes()
+    steps = threading.Thread(target=run_exit_steps, daemon=True)
+    steps.start()
+    steps.join(EXIT_ALONE_SECONDS)
+    if steps.is_alive():
+        signal_group(signal.SIGTERM)
+        steps.join()
+    final_exit(server_gone)
+
+
+def run_exit_steps():
     # logging.shutdown is one of the atexit handlers already (run again, it does nothing); on its
     # own it still runs when an app cleared that list.
     for step in (atexit._run_exitfuncs, logging.shutdown, flush_output):
@@ -528,18 +550,40 @@ def exit_gracefully():
             step()
         except BaseException:  # noqa: B902 - a handler that fails is logged; the exit goes on
             traceback.print_exc()
+
+
+def final_exit(server_gone):
+    """Ends the process; with the server gone, first what the app started (SIGTERM, then SIGKILL).
+
+    The closed pipe alone does not say the server is gone (it closes it to stop this process,
+    too); by now a server that died has left this process to another parent.
+    """
+    if (server_gone or os.getppid() != SERVER[0]) and signal_group(signal.SIGTERM):
+        time.sleep(0.3)
+        flush_output()
+        signal_group(signal.SIGKILL)  # this process too
     os._exit(0)
 
 
-def end_started_processes():
-    """Asks what the app started to end (SIGTERM to this process's group, which the server made
-    it lead), so that an atexit hook joining it can return, and nothing outlives a server that
-    is gone. This process ignores SIGTERM by now."""
-    if hasattr(os, 'killpg') and os.getpgrp() == os.getpid():
-        try:
-            os.killpg(0, signal.SIGTERM)
-        except OSError:
-            pass
+def signal_group(signum):
+    """Sends `signum` to this process's group, which the server made it lead (POSIX); False when
+    it leads none. This process ignores SIGTERM by then."""
+    if not hasattr(os, 'killpg') or os.getpgrp() != os.getpid():
+        return False
+    try:
+        os.killpg(0, signum)
+        return True
+    except OSError:
+        return False
+
+
+def watch_server(parent):
+    """Ends the process once its parent, the server, is gone (reparented): also while the app is
+    still loading, when nothing reads the request pipe yet, or when the pipe stays open."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            exit_gracefully(server_gone=True)
 
 
 def flush_output():
@@ -553,15 +597,23 @@ def main():
     parser.add_argument('--app', required=True)
     parser.add_argument('--app-dir', required=True)
     parser.add_argument('--threads', type=int, default=8)
+    # The server's pid, which a server that died right after starting this process is not the parent of.
+    parser.add_argument('--server-pid', type=int, default=None)
     args = parser.parse_args()
+    if args.server_pid is not None:
+        SERVER[0] = args.server_pid
     # Ctrl-C in a terminal reaches a process in the server's group (on Windows, where this process
     # has no group of its own); the server stops this process itself
     # (it closes fd 3, then sends SIGTERM), so the app is never cut off by a stray interrupt.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.name == 'nt':
+        # Elsewhere the process leads a session of its own, which the terminal's Ctrl-C misses;
+        # ignored there, SIGINT would stay ignored in every program the app starts.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Stopped, or replaced after a file changed, the app exits as gunicorn's workers and
     # werkzeug's reloader let it: its atexit handlers and logging's shutdown run (SIGTERM's
     # default action would skip them).
     signal.signal(signal.SIGTERM, lambda _signum, _frame: exit_gracefully())
+    threading.Thread(target=watch_server, args=(SERVER[0],), daemon=True).start()
     # A process the app forks is not the bridge: SIGTERM ends it as it would end plain Python,
     # without running the bridge's exit (and the app's atexit handlers with the state of the fork).
     if hasattr(os, 'register_at_fork'):
@@ -574,7 +626,9 @@ def main():
     except BaseException as error:  # noqa: B902 - an import error of any kind is reported
         message, trace = error_texts(error)
         channel.send_json(FAILED, 0, {'message': message, 'traceback': trace})
-        sys.exit(3)
+        # os._exit: sys.exit would wait for a thread the half-loaded app started.
+        flush_output()
+        os._exit(3)
     channel.send_json(READY, 0, {'pid': os.getpid(), 'python': sys.version.split()[0]})
     serve(app, max(1, args.threads), channel)
 

@@ -49,6 +49,18 @@ export function bridgeProcesses(marker: string): number[] {
   return pids;
 }
 
+/** Process ids whose command line mentions `marker`, from /proc. */
+export function processesMentioning(marker: string): number[] {
+  return readdirSync('/proc').filter((name) => {
+    if (!/^\d+$/.test(name)) return false;
+    try {
+      return readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
 /** V8's gc(), reached at run time so that the test can measure retained, not garbage, memory. */
 export function collector(): () => void {
   setFlagsFromString('--expose-gc');
