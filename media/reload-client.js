@@ -35,7 +35,7 @@
   /** How long a page whose fetch failed waits to hear that the event stream broke too (see unanswered). */
   const STREAM_BREAK_MS = 500;
   /** Quiet after a change of unsaved text before a page reloads for it (the editor sends one per 150 ms pause). */
-  const TYPING_QUIET_MS = 700;
+  const TYPING_QUIET_MS = 350;
   /** The query a stylesheet swapped in place gets, so the browser fetches it anew. */
   const RELOAD_QUERY = 'tiny-reload';
   /** Stylesheet swaps whose new sheet has not loaded yet (see swap); each settles within 5 s. */
@@ -171,7 +171,8 @@
       const missed = message.recent.filter((change) => typeof change.seq === 'number' && change.seq > seen.seq && Array.isArray(change.paths));
       if (missed.length === 0) return;
       lastSeq = missed[missed.length - 1].seq;
-      onChange(missed.flatMap((change) => change.paths));
+      // Typing still going on when this page reloaded still waits for its pause.
+      onChange(missed.flatMap((change) => change.paths), missed.every((change) => change.typing === true));
     }
 
     // A reload that waits for typing to pause (see onChange).
@@ -179,7 +180,9 @@
     function reloadWhenQuiet() {
       clearTimeout(typingTimer);
       typingTimer = setTimeout(() => {
-        if (!reloading) reload(true);
+        // A server that went away meanwhile would answer with an error page, which has no client
+        // to come back with: a restart reloads the page once it is up again.
+        if (!reloading && state.connected) reload(true);
       }, TYPING_QUIET_MS);
     }
 

@@ -313,6 +313,27 @@ test('a server killed with SIGKILL leaves nothing of the app behind: the bridge 
   }
 });
 
+test('an interpreter started through a launcher that stays its parent (a virtual environment\'s python on Windows, a shell script) keeps its app running', async () => {
+  requirePython();
+  const folder = folderWith({ 'pid.py': "import os\ndef app(environ, start_response):\n    start_response('200 OK', [])\n    return [str(os.getpid()).encode()]\n" });
+  const launcher = `${folder.dir}-python.sh`;
+  // No exec: the shell stays the interpreter's parent, between it and the server.
+  writeFileSync(launcher, `#!/bin/sh\n${PYTHON} "$@"\nexit $?\n`, { mode: 0o755 });
+  const lines: string[] = [];
+  try {
+    await withLogged({ root: folder.dir, app: 'pid:app', python: launcher, appLog: (line) => lines.push(line) }, async ({ server }) => {
+      await waitFor(() => lines.some((l) => /pid:app started in/.test(l)), 15_000, 'the app to start');
+      const first = (await request(server.port, get('/', close))).body.toString();
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      assert.equal((await request(server.port, get('/', close))).body.toString(), first, 'the same process answers');
+      assert.equal(lines.some((l) => /restarted|stopped/.test(l)), false, JSON.stringify(lines));
+    });
+  } finally {
+    rmSync(launcher, { force: true });
+    folder.remove();
+  }
+});
+
 test('a bridge whose app never finishes loading ends when the server is killed, though nothing reads its pipe yet', async () => {
   requirePython();
   const folder = folderWith({ 'hangs.py': 'import threading\nthreading.Event().wait()\n' });

@@ -153,11 +153,23 @@ function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
   input.on('error', exit);
 }
 
-/**
- * The server's pid (--server-pid, else this process's parent as it started): a server that died
- * right after starting this process is not its parent any more.
- */
-const SERVER = Number(process.argv[process.argv.indexOf('--server-pid') + 1]) || process.ppid;
+/** This process's parent as it started: the server. */
+const PARENT = process.ppid;
+/** The server's pid (--server-pid): one that died right after starting this process is not its parent by now. */
+const SERVER = Number(process.argv[process.argv.indexOf('--server-pid') + 1]) || PARENT;
+
+/** Whether the server has gone (POSIX: on Windows a parent's end changes nothing here; the closed pipe says it). */
+function serverGone(): boolean {
+  if (process.platform === 'win32') return false;
+  if (process.ppid !== PARENT) return true;
+  if (SERVER === PARENT) return false;
+  try {
+    process.kill(SERVER, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 /**
  * Ends the process, and asks what the app started to end as well: SIGTERM to this process's
@@ -177,7 +189,7 @@ function exit(): void {
     process.exit(0); // not a group leader (Windows has no groups): nothing more to ask
   }
   setTimeout(() => {
-    if (process.ppid === SERVER) process.exit(0);
+    if (!serverGone()) process.exit(0);
     setTimeout(() => {
       try {
         process.kill(-process.pid, 'SIGKILL');
@@ -192,7 +204,7 @@ function exit(): void {
 /** Ends the process once the server is gone: also while the app loads, when nothing reads the pipe yet. */
 function watchServer(): void {
   setInterval(() => {
-    if (process.ppid !== SERVER) exit();
+    if (serverGone()) exit();
   }, 1000).unref();
 }
 

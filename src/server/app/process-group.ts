@@ -3,8 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Bridges lead process groups of their own (POSIX only: Windows has none to signal). */
 export const GROUPS = process.platform !== 'win32';
 
-/** How often an ending group is looked at. */
-const POLL_MS = 50;
+/** How often an ending group is looked at (each look reads /proc on Linux, on the event loop). */
+const POLL_MS = 100;
 
 /**
  * The process group an app process leads (it was spawned `detached`): what the app starts (a

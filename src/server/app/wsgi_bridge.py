@@ -510,8 +510,9 @@ EXIT_GRACE_SECONDS = 2.0
 EXIT_ALONE_SECONDS = 1.0
 # Taken by the first caller of exit_gracefully: the process ends once, whoever noticed first.
 EXITING = threading.Lock()
-# The server's pid (--server-pid; else this process's parent as it started).
-SERVER = [os.getppid()]
+# The server's pid (--server-pid; else this process's parent as it started), and this process's
+# parent as it started (the server, or a launcher between them).
+SERVER = [os.getppid(), os.getppid()]
 
 
 def exit_gracefully(server_gone=False):
@@ -522,24 +523,30 @@ def exit_gracefully(server_gone=False):
     order holds (multiprocessing's hook stops a pool before it terminates its workers); after
     EXIT_ALONE_SECONDS what the app started is asked to end (SIGTERM to the group), in case a
     handler waits for it, and after EXIT_GRACE_SECONDS the process ends whatever runs. When the
-    server is gone (this process lost its parent), nobody else will end what the app started:
-    that is killed too before the process exits.
+    server is gone, nobody else will end what the app started: it is killed too.
     """
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if not EXITING.acquire(blocking=False):
         while True:  # another thread is ending the process
             time.sleep(3600)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     watchdog = threading.Timer(EXIT_GRACE_SECONDS, final_exit, (server_gone,))
     watchdog.daemon = True
     watchdog.start()
-    steps = threading.Thread(target=run_exit_steps, daemon=True)
-    steps.start()
-    steps.join(EXIT_ALONE_SECONDS)
-    if steps.is_alive():
-        signal_group(signal.SIGTERM)
-        steps.join()
+    ask_group = threading.Timer(EXIT_ALONE_SECONDS, signal_group, (signal.SIGTERM,))
+    ask_group.daemon = True
+    ask_group.start()
+    # On this thread: a handler may need a lock this thread holds (logging's, an import's).
+    run_exit_steps()
+    ask_group.cancel()
     final_exit(server_gone)
+
+
+def on_sigterm(_signum, _frame):
+    """The server stops this process (or it sent itself the group's SIGTERM while exiting)."""
+    if not EXITING.locked():
+        exit_gracefully()
 
 
 def run_exit_steps():
@@ -549,18 +556,21 @@ def run_exit_steps():
         try:
             step()
         except BaseException:  # noqa: B902 - a handler that fails is logged; the exit goes on
-            traceback.print_exc()
+            try:
+                traceback.print_exc()
+            except BaseException:  # noqa: B902 - stderr gone with the server
+                pass
 
 
 def final_exit(server_gone):
-    """Ends the process; with the server gone, first what the app started (SIGTERM, then SIGKILL).
-
-    The closed pipe alone does not say the server is gone (it closes it to stop this process,
-    too); by now a server that died has left this process to another parent.
-    """
-    if (server_gone or os.getppid() != SERVER[0]) and signal_group(signal.SIGTERM):
+    """Ends the process, asking what the app started to end too; with the server gone, what
+    ignores that is killed (this process with it), since nobody else will."""
+    if signal_group(signal.SIGTERM) and (server_gone or server_is_gone()):
         time.sleep(0.3)
-        flush_output()
+        try:
+            flush_output()
+        except BaseException:  # noqa: B902 - stdout gone with the server
+            pass
         signal_group(signal.SIGKILL)  # this process too
     os._exit(0)
 
@@ -577,12 +587,32 @@ def signal_group(signum):
         return False
 
 
-def watch_server(parent):
-    """Ends the process once its parent, the server, is gone (reparented): also while the app is
-    still loading, when nothing reads the request pipe yet, or when the pipe stays open."""
+def server_is_gone():
+    """Whether the server has gone (POSIX): this process has another parent than it started with
+    (a launcher such as a virtual environment's python may stand between them, so the parent is
+    compared with itself, not with the server's pid), or the server it was started for had gone
+    before it looked."""
+    if os.name == 'nt':
+        return False  # a parent's end changes nothing there; the closed pipe says it
+    if os.getppid() != SERVER[1]:
+        return True
+    if SERVER[0] == SERVER[1]:
+        return False
+    try:
+        os.kill(SERVER[0], 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+
+
+def watch_server():
+    """Ends the process once the server is gone: also while the app is still loading, when nothing
+    reads the request pipe yet."""
     while True:
         time.sleep(1.0)
-        if os.getppid() != parent:
+        if server_is_gone():
             exit_gracefully(server_gone=True)
 
 
@@ -612,8 +642,8 @@ def main():
     # Stopped, or replaced after a file changed, the app exits as gunicorn's workers and
     # werkzeug's reloader let it: its atexit handlers and logging's shutdown run (SIGTERM's
     # default action would skip them).
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: exit_gracefully())
-    threading.Thread(target=watch_server, args=(SERVER[0],), daemon=True).start()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    threading.Thread(target=watch_server, daemon=True).start()
     # A process the app forks is not the bridge: SIGTERM ends it as it would end plain Python,
     # without running the bridge's exit (and the app's atexit handlers with the state of the fork).
     if hasattr(os, 'register_at_fork'):
