@@ -33,12 +33,22 @@ function startBridge(dir: string): { input: Writable; frames: Frame[]; stderr: (
 
 const HEAD = { method: 'POST', scriptName: '', path: '/caf%C3%A9', query: '', protocol: 'HTTP/1.1', headers: [], remoteAddress: '127.0.0.1', remotePort: 1, serverName: '127.0.0.1', serverPort: 80 };
 
-test('the bridge reassembles frames sent one byte at a time and answers a whole body in one RESPONSE frame; a REQUEST_ALONE has no body', async () => {
+/** Runs `run` with a ready bridge of the echo app, then kills it. */
+async function withEchoBridge(run: (bridge: ReturnType<typeof startBridge>) => Promise<void>): Promise<void> {
   requirePython();
   const folder = folderWith({ 'echo.py': ECHO });
   const bridge = startBridge(folder.dir);
   try {
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.ready), 15_000, 'READY');
+    await run(bridge);
+  } finally {
+    bridge.kill();
+    folder.remove();
+  }
+}
+
+test('the bridge reassembles frames sent one byte at a time and answers a whole body in one RESPONSE frame; a REQUEST_ALONE has no body', async () => {
+  await withEchoBridge(async (bridge) => {
     const bytes = Buffer.concat([encodeJsonFrame(FRAME.request, 9, HEAD), encodeFrame(FRAME.body, 9, Buffer.from('split body')), encodeFrame(FRAME.end, 9)]);
     for (const byte of bytes) {
       bridge.input.write(Buffer.from([byte]));
@@ -53,27 +63,17 @@ test('the bridge reassembles frames sent one byte at a time and answers a whole 
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 10), 5000, 'RESPONSE to REQUEST_ALONE');
     const alone = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 10)?.payload ?? Buffer.alloc(0));
     assert.equal(alone?.body.toString('latin1'), '/alone ');
-  } finally {
-    bridge.kill();
-    folder.remove();
-  }
+  });
 });
 
 test('raw bytes above 0x7F in the path and the mount, sent as latin-1 text, reach SCRIPT_NAME and PATH_INFO as the same bytes, not their UTF-8', async () => {
-  requirePython();
-  const folder = folderWith({ 'echo.py': ECHO });
-  const bridge = startBridge(folder.dir);
-  try {
-    await waitFor(() => bridge.frames.some((f) => f.type === FRAME.ready), 15_000, 'READY');
+  await withEchoBridge(async (bridge) => {
     // The request line's bytes as the parser keeps them: one byte, one latin-1 character.
     bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 1, { ...HEAD, method: 'GET', scriptName: '/\u00e9t\u00e9', path: '/caf\u00e9%20x\u00ff' }));
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 1), 5000, 'RESPONSE');
     const parts = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 1)?.payload ?? Buffer.alloc(0));
     assert.equal(parts?.body.toString('latin1'), '/\u00e9t\u00e9/caf\u00e9 x\u00ff ');
-  } finally {
-    bridge.kill();
-    folder.remove();
-  }
+  });
 });
 
 test('the bridge exits with a message on an unknown frame type and on a body beyond the window it granted', async () => {

@@ -252,7 +252,19 @@ function spawningApp(tag: string, saved: string): string {
   ].join('\n');
 }
 
-test('what an app starts ends with its process: a replaced app and Ctrl-C leave no helper, worker or fork behind, and the app\'s atexit handlers run in the app\'s process only', async () => {
+/** What a test of spawningApp run by the CLI gets. */
+interface SpawningRun {
+  readonly running: ReturnType<typeof runCli>;
+  readonly port: number;
+  readonly dir: string;
+  /** The file the app's atexit handler appends its pid to. */
+  readonly saved: string;
+  /** Pids of the programs the app started (see spawningApp). */
+  readonly helpers: () => number[];
+}
+
+/** Runs spawningApp from the CLI, started and answering, then kills whatever of it is left. */
+async function withSpawningCli(run: (spawned: SpawningRun) => Promise<void>): Promise<void> {
   requirePython();
   const tag = `tiny-helper-${process.pid}-${Date.now()}`;
   const folder = folderWith({});
@@ -263,54 +275,47 @@ test('what an app starts ends with its process: a replaced app and Ctrl-C leave 
   try {
     const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
     await waitForLine(running, /app: spawner:app started in \d+ ms/, 10_000);
+    await run({ running, port, dir: folder.dir, saved, helpers });
+  } finally {
+    running.child.kill('SIGKILL');
+    for (const pid of [...helpers(), ...bridgeProcesses(folder.dir)]) process.kill(pid, 'SIGKILL');
+    folder.remove();
+    rmSync(saved, { force: true });
+  }
+}
+
+test('what an app starts ends with its process: a replaced app and Ctrl-C leave no helper, worker or fork behind, and the app\'s atexit handlers run in the app\'s process only', async () => {
+  await withSpawningCli(async ({ running, port, dir, saved, helpers }) => {
     const [first, firstHelper] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
     assert.ok(helpers().includes(firstHelper as number), 'the app started its helper');
     assert.equal(helpers().length, 2, 'and the one that ignores SIGTERM');
-    assert.equal(bridgeProcesses(folder.dir).length, 5, 'the bridge, its multiprocessing worker, its pool of 2 and its fork');
+    assert.equal(bridgeProcesses(dir).length, 5, 'the bridge, its multiprocessing worker, its pool of 2 and its fork');
     // Saving the app replaces its process; what the old one started goes with it.
-    writeFileSync(join(folder.dir, 'spawner.py'), `${spawningApp(tag, saved)}# saved\n`);
+    writeFileSync(join(dir, 'spawner.py'), `${readFileSync(join(dir, 'spawner.py'), 'utf8')}# saved\n`);
     await waitForLine(running, /app: spawner:app restarted in \d+ ms/, 10_000);
     await waitFor(() => !helpers().includes(firstHelper as number), 5000, "the replaced app's helper to end");
-    await waitFor(() => helpers().length === 2 && bridgeProcesses(folder.dir).length === 5, 5000, "the replaced app's other processes to end");
+    await waitFor(() => helpers().length === 2 && bridgeProcesses(dir).length === 5, 5000, "the replaced app's other processes to end");
     const [second] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
     // Ctrl-C twice, as a person does when a stop takes a moment: the stop goes on, not cut short.
     running.child.kill('SIGINT');
     await new Promise((resolve) => setTimeout(resolve, 100));
     running.child.kill('SIGINT');
     assert.equal(await running.exited, 0);
-    await waitFor(() => helpers().length === 0 && bridgeProcesses(folder.dir).length === 0, 5000, 'no process of the app to be left');
+    await waitFor(() => helpers().length === 0 && bridgeProcesses(dir).length === 0, 5000, 'no process of the app to be left');
     // Each app process ran its handler last, after multiprocessing's own hook had joined the
     // worker, which the group's SIGTERM ended; no fork ran it.
     assert.equal(readFileSync(saved, 'utf8'), `${first}\n${second}\n`);
-  } finally {
-    running.child.kill('SIGKILL');
-    for (const pid of [...helpers(), ...bridgeProcesses(folder.dir)]) process.kill(pid, 'SIGKILL');
-    folder.remove();
-    rmSync(saved, { force: true });
-  }
+  });
 });
 
 test('a server killed with SIGKILL leaves nothing of the app behind: the bridge ends what the app started when its pipe closes, and runs its atexit handlers', async () => {
-  requirePython();
-  const tag = `tiny-helper-${process.pid}-${Date.now()}`;
-  const folder = folderWith({});
-  const saved = `${folder.dir}-saved`;
-  writeFileSync(join(folder.dir, 'spawner.py'), spawningApp(tag, saved));
-  const helpers = (): number[] => processesMentioning(tag);
-  const running = runCli([folder.dir, '--port', '0', '--no-reload', '--app', 'spawner:app', '--python', PYTHON]);
-  try {
-    const port = Number(/:(\d+)\/$/.exec(await waitForLine(running, /^Serving /))?.[1]);
-    await waitForLine(running, /app: spawner:app started in \d+ ms/, 10_000);
+  await withSpawningCli(async ({ running, port, dir, saved, helpers }) => {
     const [pid] = (await request(port, get('/', close))).body.toString().split(' ').map(Number);
     running.child.kill('SIGKILL');
     await running.exited;
-    await waitFor(() => helpers().length === 0 && bridgeProcesses(folder.dir).length === 0, 6000, 'no process of the app to be left');
+    await waitFor(() => helpers().length === 0 && bridgeProcesses(dir).length === 0, 6000, 'no process of the app to be left');
     assert.equal(readFileSync(saved, 'utf8'), `${pid}\n`);
-  } finally {
-    for (const pid of [...helpers(), ...bridgeProcesses(folder.dir)]) process.kill(pid, 'SIGKILL');
-    folder.remove();
-    rmSync(saved, { force: true });
-  }
+  });
 });
 
 test('an interpreter started through a launcher that stays its parent (a virtual environment\'s python on Windows, a shell script) keeps its app running', async () => {
