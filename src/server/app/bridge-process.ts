@@ -53,7 +53,6 @@ export type StartOutcome =
 /** How long a stopping bridge (or a process the app left behind) gets after it is asked to end before it is killed. */
 const KILL_AFTER_MS = 2000;
 
-
 /**
  * One process running a bridge and the app (wsgi_bridge.py under Python, fetch_bridge.js under Node). Requests are multiplexed over its pipes
  * by id; the process is stopped with `stop()` (pipe closed, then SIGTERM, then SIGKILL), or
@@ -232,13 +231,12 @@ export class BridgeProcess {
       // One deadline for the process and its group alike (see endGroup). The process alone is
       // asked first: its exit ends what it started in order (multiprocessing's own hook stops a
       // pool before it terminates the workers; a SIGTERM to them all at once left its lock held).
-      const deadline = Date.now() + KILL_AFTER_MS;
-      this.stopDeadline = deadline;
+      this.stopDeadline = Date.now() + KILL_AFTER_MS;
       this.input.end();
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => {
         if (!this.group.signal('SIGKILL')) this.child.kill('SIGKILL');
-      }, deadline - Date.now());
+      }, KILL_AFTER_MS);
       await this.exited;
       clearTimeout(timer);
     }

@@ -510,9 +510,10 @@ EXIT_GRACE_SECONDS = 2.0
 EXIT_ALONE_SECONDS = 1.0
 # Taken by the first caller of exit_gracefully: the process ends once, whoever noticed first.
 EXITING = threading.Lock()
-# The server's pid (--server-pid; else this process's parent as it started), and this process's
-# parent as it started (the server, or a launcher between them).
-SERVER = [os.getppid(), os.getppid()]
+# This process's parent as it started: the server, or a launcher between them.
+START_PARENT = os.getppid()
+# The server's pid (--server-pid, set by main; else the parent as it started).
+SERVER_PID = START_PARENT
 
 
 def exit_gracefully(server_gone=False):
@@ -525,8 +526,7 @@ def exit_gracefully(server_gone=False):
     handler waits for it, and after EXIT_GRACE_SECONDS the process ends whatever runs. When the
     server is gone, nobody else will end what the app started: it is killed too.
     """
-    main = threading.current_thread() is threading.main_thread()
-    if main:
+    if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if not EXITING.acquire(blocking=False):
         while True:  # another thread is ending the process
@@ -594,12 +594,12 @@ def server_is_gone():
     before it looked."""
     if os.name == 'nt':
         return False  # a parent's end changes nothing there; the closed pipe says it
-    if os.getppid() != SERVER[1]:
+    if os.getppid() != START_PARENT:
         return True
-    if SERVER[0] == SERVER[1]:
+    if SERVER_PID == START_PARENT:
         return False
     try:
-        os.kill(SERVER[0], 0)
+        os.kill(SERVER_PID, 0)
         return False
     except ProcessLookupError:
         return True
@@ -623,6 +623,7 @@ def flush_output():
 
 
 def main():
+    global SERVER_PID  # noqa: PLW0603 - set once, before any thread reads it
     parser = argparse.ArgumentParser(description='Runs a WSGI app for Tiny Server')
     parser.add_argument('--app', required=True)
     parser.add_argument('--app-dir', required=True)
@@ -631,7 +632,7 @@ def main():
     parser.add_argument('--server-pid', type=int, default=None)
     args = parser.parse_args()
     if args.server_pid is not None:
-        SERVER[0] = args.server_pid
+        SERVER_PID = args.server_pid
     # Ctrl-C in a terminal reaches a process in the server's group (on Windows, where this process
     # has no group of its own); the server stops this process itself
     # (it closes fd 3, then sends SIGTERM), so the app is never cut off by a stray interrupt.
