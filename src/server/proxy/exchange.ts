@@ -8,7 +8,7 @@ import type { ResponseHead } from '../../http/response-parser';
 import type { HeaderMap, ParseError } from '../../http/types';
 import { DOCUMENT_FIELDS } from '../fetch-metadata';
 import { PendingResponse, type Request, type StreamBody } from '../handler';
-import { requestHead, responseFields, type UploadFraming } from './headers';
+import { requestHead, responseFields, tokenList, type UploadFraming } from './headers';
 import { decodableEncodings, injectable, inject, revalidatesVary, rewritablePage, type PageRewrite } from './html';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
 import { upstreamTarget, type Route } from './routes';
@@ -289,8 +289,8 @@ class ProxyExchange implements UpstreamUser {
   private switchProtocols(head: ResponseHead): void {
     if (!this.upgrade) return this.fail(502, 'switched protocols without being asked to');
     // RFC 9110 section 7.8: a 101 names the protocols switched to, only ones the client offered.
-    const offered = protocols(this.request.headers.get('upgrade'));
-    const chosen = protocols(head.headers.get('upgrade'));
+    const offered = tokenList(this.request.headers.get('upgrade'));
+    const chosen = tokenList(head.headers.get('upgrade'));
     if (chosen.length === 0 || !chosen.every((protocol) => offered.includes(protocol))) {
       return this.fail(502, `switched protocols to ${JSON.stringify(head.headers.get('upgrade') ?? '')}, which the client did not ask for`);
     }
@@ -443,11 +443,6 @@ class ProxyExchange implements UpstreamUser {
     this.settled = true;
     this.pending.settle(proxyError(status, this.route, this.request, why, unreachable));
   }
-}
-
-/** The protocols an Upgrade field lists, lower-case. */
-function protocols(field: string | undefined): string[] {
-  return (field ?? '').split(',').map((protocol) => protocol.trim().toLowerCase()).filter((protocol) => protocol !== '');
 }
 
 /**

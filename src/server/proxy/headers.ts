@@ -14,14 +14,20 @@ const HOP_BY_HOP = new Set([...HOP_BY_HOP_FIELDS, 'expect', 'content-length']);
 /** `Via` added both ways (RFC 9110 section 7.6.3), after the protocol version the message came in. */
 const VIA = ' tiny-server';
 
+/** The items of a comma-separated field (Connection, Upgrade), trimmed and lower-case. */
+export function tokenList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .toLowerCase()
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
 /** The names a Connection field lists, lower-case; usually none. */
 function connectionNamed(value: string | undefined): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined;
-  const names = value
-    .toLowerCase()
-    .split(',')
-    .map((name) => name.trim())
-    .filter((name) => name !== '' && name !== 'close' && name !== 'keep-alive');
+  const names = tokenList(value).filter((name) => name !== 'close' && name !== 'keep-alive');
   return names.length === 0 ? undefined : new Set(names);
 }
 
