@@ -88,16 +88,24 @@ const wsgiref = {
   },
 };
 
-const tinyFetch = {
-  id: 'tiny-fetch',
-  name: 'Tiny Server --app hello.mjs',
-  mandatory: false,
-  missing: () => (existsSync(tinyCli) ? undefined : `${tinyCli} not found: run npm run compile`),
-  async start(root) {
-    const port = await freePort(HOST);
-    return launch('tiny-fetch', process.execPath, [tinyCli, root, '--port', String(port), '--host', HOST, '--no-reload', '--app', 'hello.mjs'], port);
-  },
-};
+/** Tiny Server running the Fetch app, from the CLI at `cli`. */
+function tinyFetchPeer(id, name, cli) {
+  return {
+    id,
+    name,
+    mandatory: false,
+    missing: () => (existsSync(cli) ? undefined : `${cli} not found: run npm run compile`),
+    async start(root) {
+      const port = await freePort(HOST);
+      return launch(id, process.execPath, [cli, root, '--port', String(port), '--host', HOST, '--no-reload', '--app', 'hello.mjs'], port);
+    },
+  };
+}
+
+const tinyFetch = tinyFetchPeer('tiny-fetch', 'Tiny Server --app hello.mjs', tinyCli);
+/** BENCH_BASELINE_CLI=<cli.js of another build>: the same app behind that build, for a before/after in one run. */
+const baselineCli = process.env.BENCH_BASELINE_CLI;
+const baselineFetch = baselineCli === undefined ? [] : [tinyFetchPeer('tiny-fetch-baseline', 'Tiny Server --app hello.mjs (baseline build)', baselineCli)];
 
 const honoNode = {
   id: 'hono-node',
@@ -116,6 +124,7 @@ export const APP_PEERS = [
   gunicornPeer('gunicorn-gthread', `gunicorn (1 gthread worker, ${APP_THREADS} threads)`, ['--worker-class', 'gthread', '--threads', String(APP_THREADS)]),
   wsgiref,
   tinyFetch,
+  ...baselineFetch,
   honoNode,
 ];
 export { gunicornBin };

