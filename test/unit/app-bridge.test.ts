@@ -31,7 +31,12 @@ function startBridge(dir: string): { input: Writable; frames: Frame[]; stderr: (
   return { input, frames, stderr: () => stderr, exited: new Promise((done) => child.once('exit', (code) => done(code))), kill: () => child.kill('SIGKILL') };
 }
 
-const HEAD = { method: 'POST', scriptName: '', path: '/caf%C3%A9', query: '', protocol: 'HTTP/1.1', headers: [], remoteAddress: '127.0.0.1', remotePort: 1, serverName: '127.0.0.1', serverPort: 80 };
+/** A REQUEST head (see frames.ts): POST /caf%C3%A9 without fields, unless `head` says otherwise. */
+function requestHead(head: { method?: string; path?: string; scriptName?: string } = {}): Array<string | number> {
+  return [head.method ?? 'POST', head.path ?? '/caf%C3%A9', '', 'HTTP/1.1', '127.0.0.1', 1, head.scriptName ?? '', '127.0.0.1', 80];
+}
+
+const HEAD = requestHead();
 
 /** Runs `run` with a ready bridge of the echo app, then kills it. */
 async function withEchoBridge(run: (bridge: ReturnType<typeof startBridge>) => Promise<void>): Promise<void> {
@@ -56,10 +61,10 @@ test('the bridge reassembles frames sent one byte at a time and answers a whole 
     }
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 9), 5000, 'RESPONSE');
     const parts = splitResponse(bridge.frames.find((f) => f.type === FRAME.response)?.payload ?? Buffer.alloc(0));
-    assert.deepEqual(JSON.parse(parts?.head ?? ''), { status: '201 Created', headers: [['Content-Type', 'text/plain']] });
+    assert.deepEqual(JSON.parse(parts?.head ?? ''), ['201 Created', 'Content-Type', 'text/plain']);
     assert.equal(parts?.body.toString('latin1'), '/caf\u00c3\u00a9 split body');
     // No END follows a REQUEST_ALONE: the app reads an empty body at once.
-    bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 10, { ...HEAD, method: 'GET', path: '/alone' }));
+    bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 10, requestHead({ method: 'GET', path: '/alone' })));
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 10), 5000, 'RESPONSE to REQUEST_ALONE');
     const alone = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 10)?.payload ?? Buffer.alloc(0));
     assert.equal(alone?.body.toString('latin1'), '/alone ');
@@ -69,7 +74,7 @@ test('the bridge reassembles frames sent one byte at a time and answers a whole 
 test('raw bytes above 0x7F in the path and the mount, sent as latin-1 text, reach SCRIPT_NAME and PATH_INFO as the same bytes, not their UTF-8', async () => {
   await withEchoBridge(async (bridge) => {
     // The request line's bytes as the parser keeps them: one byte, one latin-1 character.
-    bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 1, { ...HEAD, method: 'GET', scriptName: '/\u00e9t\u00e9', path: '/caf\u00e9%20x\u00ff' }));
+    bridge.input.write(encodeJsonFrame(FRAME.requestAlone, 1, requestHead({ method: 'GET', scriptName: '/\u00e9t\u00e9', path: '/caf\u00e9%20x\u00ff' })));
     await waitFor(() => bridge.frames.some((f) => f.type === FRAME.response && f.id === 1), 5000, 'RESPONSE');
     const parts = splitResponse(bridge.frames.find((f) => f.type === FRAME.response && f.id === 1)?.payload ?? Buffer.alloc(0));
     assert.equal(parts?.body.toString('latin1'), '/\u00e9t\u00e9/caf\u00e9 x\u00ff ');
@@ -88,7 +93,7 @@ test('the bridge exits with a message on an unknown frame type and on a body bey
     const greedy = startBridge(folder.dir);
     await waitFor(() => greedy.frames.some((f) => f.type === FRAME.ready), 15_000, 'READY');
     // The app sleeps before reading, so nothing is granted beyond the first window.
-    greedy.input.write(encodeJsonFrame(FRAME.request, 1, { ...HEAD, path: '/sleep' }));
+    greedy.input.write(encodeJsonFrame(FRAME.request, 1, requestHead({ path: '/sleep' })));
     for (let sent = 0; sent <= WINDOW; sent += 64 * 1024) greedy.input.write(encodeFrame(FRAME.body, 1, Buffer.alloc(64 * 1024)));
     assert.equal(await greedy.exited, 4);
     assert.match(greedy.stderr(), /more request body than the window allows/);
@@ -127,10 +132,10 @@ function fakeBridge(type: number, payload: Buffer): BridgeProcess {
 function recordingSink(): { sink: ExchangeSink; calls: string[] } {
   const calls: string[] = [];
   const sink: ExchangeSink = {
-    onStart: (status) => calls.push(`start ${status}`),
+    onStart: (head) => calls.push(`start ${head[0] ?? ''}`),
     onBody: (chunk) => calls.push(`body ${chunk.toString()}`),
     onEnd: () => calls.push('end'),
-    onResponse: (status, headers, body) => calls.push(`response ${status} ${JSON.stringify(headers)} ${body.toString()}`),
+    onResponse: (head, body) => calls.push(`response ${JSON.stringify(head)} ${body.toString()}`),
     onError: (message) => calls.push(`error ${message}`),
     onGrant: () => undefined,
     onGone: (reason) => calls.push(`gone ${reason}`),
@@ -139,7 +144,7 @@ function recordingSink(): { sink: ExchangeSink; calls: string[] } {
 }
 
 test('the server takes a RESPONSE frame as START, body and END at once, and stops a bridge whose RESPONSE is malformed', async () => {
-  const head = Buffer.from(JSON.stringify({ status: '200 OK', headers: [['content-type', 'text/plain']] }));
+  const head = Buffer.from(JSON.stringify(['200 OK', 'content-type', 'text/plain']));
   const length = Buffer.alloc(4);
   length.writeUInt32BE(head.length);
   const good = fakeBridge(FRAME.response, Buffer.concat([length, head, Buffer.from('whole body')]));
@@ -152,7 +157,7 @@ test('the server takes a RESPONSE frame as START, body and END at once, and stop
     const id = good.open(answered.sink);
     good.send(encodeJsonFrame(FRAME.requestAlone, id, HEAD));
     await waitFor(() => answered.calls.length > 0, 5000, 'the RESPONSE');
-    assert.deepEqual(answered.calls, ['response 200 OK [["content-type","text/plain"]] whole body']);
+    assert.deepEqual(answered.calls, ['response ["200 OK","content-type","text/plain"] whole body']);
     assert.equal(good.inFlight, 0, 'the request is forgotten once answered');
     const refused = recordingSink();
     bad.send(encodeJsonFrame(FRAME.requestAlone, bad.open(refused.sink), HEAD));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FRAME, FrameDecoder, MAX_PAYLOAD, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
+import { headOf } from '../../src/server/app/fetch-exchange';
+import { FRAME, FrameDecoder, MAX_PAYLOAD, REQUEST_ITEMS, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, parseStart, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
 
 function decodeAll(chunks: readonly Buffer[], maxPayload?: number): { frames: Frame[]; error: string | undefined } {
   const frames: Frame[] = [];
@@ -116,8 +117,26 @@ test('a START frame written field by field is the JSON the bridges expect, whate
   const { frames } = decodeAll([encodeStartFrame(9, '200 "OK"', fields)]);
   assert.equal(frames[0]?.type, FRAME.start);
   assert.equal(frames[0]?.id, 9);
-  assert.deepEqual(JSON.parse(frames[0]?.payload.toString() ?? ''), { status: '200 "OK"', headers: fields });
-  assert.deepEqual(JSON.parse(decodeAll([encodeStartFrame(1, '204 No Content', [])]).frames[0]?.payload.toString() ?? ''), { status: '204 No Content', headers: [] });
+  assert.deepEqual(parseStart(frames[0]?.payload.toString() ?? ''), ['200 "OK"', ...fields.flat()]);
+  assert.deepEqual(JSON.parse(decodeAll([encodeStartFrame(1, '204 No Content', [])]).frames[0]?.payload.toString() ?? ''), ['204 No Content']);
+});
+
+test('a START head is read back only as an odd number of strings: the status, then names and values', () => {
+  assert.deepEqual(parseStart('["200 OK","a","1"]'), ['200 OK', 'a', '1']);
+  for (const malformed of ['["200 OK","a"]', '[]', '["200 OK","a",1]', '{"status":"200 OK","headers":[]}', '"200 OK"', '["200 OK"', '']) {
+    assert.equal(parseStart(malformed), undefined, malformed);
+  }
+});
+
+test('a REQUEST head is read by the Fetch bridge as the server writes it: nine items, then names and values', () => {
+  const items = ['GET', '/x', 'q=1', 'HTTP/1.1', '127.0.0.1', 5000, '/mount', 'localhost', 8000, 'host', 'localhost:8000', 'accept', '*/*'];
+  assert.equal(REQUEST_ITEMS, 9);
+  assert.deepEqual(headOf(JSON.stringify(items)), {
+    method: 'GET', path: '/x', query: 'q=1', scriptName: '/mount', serverName: 'localhost', serverPort: 8000, fields: ['host', 'localhost:8000', 'accept', '*/*'],
+  });
+  for (const malformed of [JSON.stringify(items.slice(0, 8)), JSON.stringify(items.slice(0, 10)), '{}', 'not json']) {
+    assert.equal(headOf(malformed), undefined, malformed);
+  }
 });
 
 test('a RESPONSE frame carries the START JSON and the whole body, and splits back into them; a short or overlong head length is malformed', () => {
@@ -128,7 +147,7 @@ test('a RESPONSE frame carries the START JSON and the whole body, and splits bac
     assert.equal(frames[0]?.type, FRAME.response);
     assert.equal(frames[0]?.id, 3);
     const parts = splitResponse(frames[0]?.payload ?? Buffer.alloc(0));
-    assert.deepEqual(JSON.parse(parts?.head ?? ''), { status: '201 Created', headers: fields });
+    assert.deepEqual(parseStart(parts?.head ?? ''), ['201 Created', ...fields.flat()]);
     assert.deepEqual(parts?.body, body);
   }
   // A head and body too large for one frame together are refused, for START and BODY to carry.

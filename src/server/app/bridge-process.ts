@@ -5,18 +5,19 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { IdTable } from '../churn';
 import { readInto } from '../socket';
-import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, splitResponse, type Frame } from './frames';
+import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, parseStart, splitResponse, type Frame } from './frames';
 import { forwardLines } from './output-lines';
 import { GROUPS, ProcessGroup } from './process-group';
 
 /** What one request's side of the bridge hears from the app. */
 export interface ExchangeSink {
-  onStart(status: string, headers: ReadonlyArray<readonly [string, string]>): void;
+  /** `head` is START's: the status line's text, then each field's name and value (see frames.ts). */
+  onStart(head: readonly string[]): void;
   /** A chunk of its own (not a view of a read buffer), which the sink may keep. */
   onBody(chunk: Buffer): void;
   onEnd(): void;
   /** START, BODY and END at once (a RESPONSE frame); `body` is its own, as for onBody. */
-  onResponse(status: string, headers: ReadonlyArray<readonly [string, string]>, body: Buffer): void;
+  onResponse(head: readonly string[], body: Buffer): void;
   /** The app raised; `started` says whether START was already received. */
   onError(message: string, traceback: string): void;
   /** The bridge may take this many more request body bytes. */
@@ -270,20 +271,20 @@ export class BridgeProcess {
     }
     switch (frame.type) {
       case FRAME.start: {
-        const start = startOf(frame.payload);
-        if (start === undefined) this.broken('the bridge sent a malformed START frame');
-        else sink.onStart(start.status, start.headers);
+        const head = parseStart(frame.payload.toString('utf8'));
+        if (head === undefined) this.broken('the bridge sent a malformed START frame');
+        else sink.onStart(head);
         return;
       }
       case FRAME.response: {
         const parts = splitResponse(frame.payload);
-        const start = parts === undefined ? undefined : startOf(parts.head);
-        if (parts === undefined || start === undefined) {
+        const head = parts === undefined ? undefined : parseStart(parts.head);
+        if (parts === undefined || head === undefined) {
           this.broken('the bridge sent a malformed RESPONSE frame');
           return;
         }
         this.close(frame.id);
-        sink.onResponse(start.status, start.headers, Buffer.from(parts.body));
+        sink.onResponse(head, Buffer.from(parts.body));
         return;
       }
       case FRAME.responseBody:
@@ -343,12 +344,6 @@ export class BridgeProcess {
     this.fail(reason);
     this.child.kill('SIGKILL');
   }
-}
-
-/** START's JSON (also a RESPONSE frame's head): the status line's text and the fields; undefined when malformed. */
-function startOf(json: Buffer | string): { status: string; headers: Array<[string, string]> } | undefined {
-  const start = parseJson(json) as { status?: unknown; headers?: unknown };
-  return typeof start.status === 'string' && Array.isArray(start.headers) ? { status: start.status, headers: start.headers as Array<[string, string]> } : undefined;
 }
 
 function parseJson(payload: Buffer | string): unknown {

@@ -8,7 +8,7 @@ import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
 import type { Deadlines, Expiring } from './deadlines';
 import { appErrorPage } from './error-page';
-import { FRAME, WINDOW, encodeCredit, encodeTextFrame, jsonPairs } from './frames';
+import { FRAME, WINDOW, encodeCredit, encodeTextFrame, jsonFields } from './frames';
 import { Upload } from './upload';
 
 /** What every request forwarded to one app shares. */
@@ -32,25 +32,25 @@ export function forward(bridge: BridgeProcess, request: Request, context: Exchan
 }
 
 /**
- * The REQUEST frame's JSON (see frames.ts): method, path (percent-encoded, below the mount),
- * query, protocol, headers, client and server address, script name. Written field by field (see
- * jsonPairs); the server's part, the same for every request, is kept as text.
+ * The REQUEST frame's JSON (see frames.ts): `[method, path, query, protocol, remoteAddress,
+ * remotePort, scriptName, serverName, serverPort, name, value, ...]`, the path percent-encoded and
+ * below the mount. Written item by item (see jsonFields); the server's part, the same for every
+ * request, is kept as text.
  */
 function headJson(request: Request, context: ExchangeContext): string {
   return (
-    `{"method":${JSON.stringify(request.method)},"path":${JSON.stringify(request.path.slice(context.mount.length))}` +
-    `,"query":${JSON.stringify(request.query)},"protocol":"HTTP/${request.version}","headers":${jsonPairs(request.headers)}` +
-    `,"remoteAddress":${JSON.stringify(request.remoteAddress)},"remotePort":${request.remotePort}${serverPart(context)}}`
+    `[${JSON.stringify(request.method)},${JSON.stringify(request.path.slice(context.mount.length))},${JSON.stringify(request.query)}` +
+    `,"HTTP/${request.version}",${JSON.stringify(request.remoteAddress)},${request.remotePort}${serverPart(context)}${jsonFields(request.headers)}]`
   );
 }
 
 let serverPartOf: { context: ExchangeContext; port: number; text: string } | undefined;
 
-/** The fields every request to one app shares, as JSON text after a comma. */
+/** The items every request to one app shares (script name, server name and port), as JSON text after a comma. */
 function serverPart(context: ExchangeContext): string {
   const port = context.serverPort();
   if (serverPartOf?.context !== context || serverPartOf.port !== port) {
-    const text = `,"scriptName":${JSON.stringify(context.mount)},"serverName":${JSON.stringify(context.serverName)},"serverPort":${port}`;
+    const text = `,${JSON.stringify(context.mount)},${JSON.stringify(context.serverName)},${port}`;
     serverPartOf = { context, port, text };
   }
   return serverPartOf.text;
@@ -137,8 +137,8 @@ class AppExchange implements ExchangeSink, Expiring {
     this.fail(400, 'The request body could not be read', `request body failed: ${message}`, '');
   }
 
-  onStart(status: string, fields: ReadonlyArray<readonly [string, string]>): void {
-    const problem = this.readHead(status, fields);
+  onStart(head: readonly string[]): void {
+    const problem = this.readHead(head);
     if (problem !== undefined) return this.badHead(problem);
     if (hasNoContent(this.status, this.request.method)) this.settleStarted();
     // The wait starts once the frames that came with START are read: a response whose body and
@@ -146,8 +146,8 @@ class AppExchange implements ExchangeSink, Expiring {
     else queueMicrotask(this.awaitBody);
   }
 
-  onResponse(status: string, fields: ReadonlyArray<readonly [string, string]>, body: Buffer): void {
-    const problem = this.readHead(status, fields);
+  onResponse(head: readonly string[], body: Buffer): void {
+    const problem = this.readHead(head);
     if (problem !== undefined) return this.badHead(problem);
     this.ended = true;
     if (body.length > 0) {
@@ -169,8 +169,9 @@ class AppExchange implements ExchangeSink, Expiring {
    * look-alike object may have 1000, and a 1xx is never final) or a field is not one HTTP can
    * carry (RFC 9110 section 5: a token name, a value without control characters but HTAB).
    */
-  private readHead(status: string, fields: ReadonlyArray<readonly [string, string]>): string | undefined {
+  private readHead(head: readonly string[]): string | undefined {
     this.clearTimer();
+    const status = head[0] as string;
     const code = /^([2-5]\d\d)(?: |$)/.exec(status);
     if (code === null) return `the app's status ${JSON.stringify(status.slice(0, 40))} is not a final HTTP status (200 to 599)`;
     this.status = Number(code[1]);
@@ -186,7 +187,9 @@ class AppExchange implements ExchangeSink, Expiring {
     let encoded = false;
     /** Cache-Control: no-transform, which asks that the content reach the client as the app made it. */
     let untouched = false;
-    for (const [name, value] of fields) {
+    for (let i = 1; i < head.length; i += 2) {
+      const name = head[i] as string;
+      const value = head[i + 1] as string;
       if (!isFieldName(name) || !isFieldValue(value)) {
         return `the app's field ${JSON.stringify(name.slice(0, 40))}: ${JSON.stringify(value.slice(0, 80))} is not a valid HTTP field (a control character, or a name that is no token)`;
       }

@@ -19,7 +19,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { IdTable } from '../churn';
-import { Channel, Exchange, type FetchHandler, type Head } from './fetch-exchange';
+import { Channel, Exchange, headOf, type FetchHandler } from './fetch-exchange';
 import { describe } from './fetch-response';
 import { FRAME, FrameDecoder, encodeFrame, encodeJsonFrame, type Frame } from './frames';
 import { installLazyRequest } from './lazy-request';
@@ -125,7 +125,9 @@ function serve(handler: FetchHandler, channel: Channel, input: Socket): void {
     }
     if (frame.type === FRAME.request || frame.type === FRAME.requestAlone) {
       const id = frame.id;
-      const exchange = new Exchange(id, JSON.parse(frame.payload.toString('utf8')) as Head, channel);
+      const head = headOf(frame.payload.toString('utf8'));
+      if (head === undefined) fatal('The server sent a malformed REQUEST head');
+      const exchange = new Exchange(id, head, channel);
       if (frame.type === FRAME.requestAlone) exchange.finishInput();
       // Answered at once (a handler that returns a Response), it is forgotten at once; else it
       // is found by id until it ends, before the frames after this one are read.

@@ -2,7 +2,7 @@
 // exchange that feeds the app's Request and sends its Response under the server's credit.
 import { Socket } from 'node:net';
 import { bodyLength, decodedFields, describe, fieldsOf, isResponse } from './fetch-response';
-import { BODY_CHUNK, FRAME, MAX_PAYLOAD, WINDOW, clipped, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
+import { BODY_CHUNK, FRAME, MAX_PAYLOAD, REQUEST_ITEMS, WINDOW, clipped, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, type RequestSource } from './lazy-request';
 import { LightResponse, type ResponseParts } from './light-response';
 
@@ -21,9 +21,23 @@ export interface Head {
   readonly scriptName: string;
   readonly path: string;
   readonly query: string;
-  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Each field's name (lower-case) and value, one after the other. */
+  readonly fields: readonly string[];
   readonly serverName: string;
   readonly serverPort: number;
+}
+
+/** A REQUEST frame's JSON array read into a Head (see frames.ts); undefined when it is not one. */
+export function headOf(json: string): Head | undefined {
+  let items: unknown;
+  try {
+    items = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(items) || items.length < REQUEST_ITEMS || (items.length - REQUEST_ITEMS) % 2 !== 0) return undefined;
+  const [method, path, query, , , , scriptName, serverName, serverPort] = items as [string, string, string, string, string, number, string, string, number];
+  return { method, scriptName, path, query, fields: (items as string[]).slice(REQUEST_ITEMS), serverName, serverPort };
 }
 
 /** Frames to the server, in batches (see TurnBatch): one pipe read for the server instead of three per request. */
@@ -83,8 +97,8 @@ export class Exchange implements RequestSource {
     return this.abortReason !== undefined;
   }
 
-  get fields(): ReadonlyArray<readonly [string, string]> {
-    return this.head.headers;
+  get fields(): readonly string[] {
+    return this.head.fields;
   }
 
   signal(): AbortSignal {
@@ -185,7 +199,7 @@ export class Exchange implements RequestSource {
    * (CONNECT, TRACE, TRACK) or a Host that makes no URL.
    */
   private request(): Request | undefined {
-    const { method, scriptName, path, query, headers: fields } = this.head;
+    const { method, scriptName, path, query, fields } = this.head;
     const fetchedMethod = fetchMethod(method);
     // The URL the client asked for, mount prefix included: routes are written as the browser sees them.
     const host = fieldValue(fields, 'host') ?? `${this.head.serverName}:${this.head.serverPort}`;

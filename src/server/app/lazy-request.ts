@@ -21,7 +21,8 @@ const NativeRequest = globalThis.Request;
 export interface RequestSource {
   readonly method: string;
   readonly url: string;
-  readonly fields: ReadonlyArray<readonly [string, string]>;
+  /** Each field's name (lower-case) and value, one after the other. */
+  readonly fields: readonly string[];
   /** The body stream (read under credit), made once, when the real Request is built; null without a body. */
   body(): ReadableStream<Uint8Array> | null;
   /** The request's abort signal, made on first use. */
@@ -70,9 +71,9 @@ export class LazyRequest {
   }
 }
 
-function headersOf(fields: ReadonlyArray<readonly [string, string]>): Headers {
+function headersOf(fields: readonly string[]): Headers {
   const headers = new Headers();
-  for (const [name, value] of fields) headers.append(name, value);
+  for (let i = 0; i < fields.length; i += 2) headers.append(fields[i] as string, fields[i + 1] as string);
   return headers;
 }
 
@@ -151,7 +152,7 @@ function originOf(host: string): string | null {
 }
 
 /** The value of field `name` (lower-case), the first if repeated. */
-export function fieldValue(fields: ReadonlyArray<readonly [string, string]>, name: string): string | undefined {
-  for (const [field, value] of fields) if (field === name) return value;
+export function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
 }

@@ -33,6 +33,9 @@ START, RESPONSE_BODY, RESPONSE_END, ERROR, GRANT, LOG, READY, FAILED, RESPONSE, 
     0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a)
 INCOMING = {REQUEST, BODY, END, ABORT, CREDIT, REQUEST_ALONE, PING}
 RESPONSE_HEAD = struct.Struct('>I')
+# A REQUEST head is a JSON array: these items, then each field's name and value (frames.ts).
+(METHOD, PATH, QUERY, PROTOCOL, REMOTE_ADDRESS, REMOTE_PORT, SCRIPT_NAME, SERVER_NAME, SERVER_PORT,
+ REQUEST_ITEMS) = range(10)
 HEADER = struct.Struct('>IBI')
 WINDOW = 256 * 1024
 MAX_PAYLOAD = 1024 * 1024
@@ -153,7 +156,7 @@ class Exchange:
 
     def send_start(self):
         status, headers = self.status_headers
-        payload = json.dumps({'status': status, 'headers': headers}).encode('utf-8')
+        payload = start_json(status, headers)
         if len(payload) > MAX_PAYLOAD:
             # No frame may be larger: the app's error to answer, not a broken pipe for every request.
             raise ValueError('The response head is %d bytes of fields, more than the %d a response head may have here'
@@ -229,22 +232,31 @@ class FileWrapper:
             yield data
 
 
+def start_json(status, headers):
+    """START's head (also a RESPONSE frame's): the JSON array [status, name, value, ...], in UTF-8."""
+    items = [status]
+    for name, value in headers:
+        items.append(name)
+        items.append(value)
+    return json.dumps(items).encode('utf-8')
+
+
 def build_environ(exchange, multithread):
     """The PEP 3333 environ of one request."""
     head = exchange.head
     environ = {
-        'REQUEST_METHOD': head['method'],
+        'REQUEST_METHOD': head[METHOD],
         # PEP 3333, "Unicode Issues": decoded bytes carried in a str as latin-1. The server sends
         # the target's bytes as latin-1 text too, so a raw byte above 0x7F is one character that
         # must become that byte again (unquote_to_bytes would encode a str as UTF-8: two bytes).
-        'SCRIPT_NAME': unquote_to_bytes(head['scriptName'].encode('latin-1')).decode('latin-1'),
-        'PATH_INFO': unquote_to_bytes(head['path'].encode('latin-1')).decode('latin-1'),
-        'QUERY_STRING': head['query'],
-        'SERVER_NAME': head['serverName'],
-        'SERVER_PORT': str(head['serverPort']),
-        'SERVER_PROTOCOL': head['protocol'],
-        'REMOTE_ADDR': head['remoteAddress'],
-        'REMOTE_PORT': str(head['remotePort']),
+        'SCRIPT_NAME': unquote_to_bytes(head[SCRIPT_NAME].encode('latin-1')).decode('latin-1'),
+        'PATH_INFO': unquote_to_bytes(head[PATH].encode('latin-1')).decode('latin-1'),
+        'QUERY_STRING': head[QUERY],
+        'SERVER_NAME': head[SERVER_NAME],
+        'SERVER_PORT': str(head[SERVER_PORT]),
+        'SERVER_PROTOCOL': head[PROTOCOL],
+        'REMOTE_ADDR': head[REMOTE_ADDRESS],
+        'REMOTE_PORT': str(head[REMOTE_PORT]),
         'wsgi.version': (1, 0),
         'wsgi.url_scheme': 'http',
         'wsgi.input': Input(exchange),
@@ -257,7 +269,8 @@ def build_environ(exchange, multithread):
         'wsgi.input_terminated': True,
         'wsgi.file_wrapper': FileWrapper,
     }
-    for name, value in head['headers']:
+    for i in range(REQUEST_ITEMS, len(head) - 1, 2):
+        name, value = head[i], head[i + 1]
         # A field named with `_` would collide with one named with `-` once both become HTTP_*
         # keys, so it could pose as a field a proxy checked; dropped, as nginx and Apache do.
         if '_' in name:
@@ -336,7 +349,7 @@ def send_whole(exchange, result):
     if len(body) > min(exchange.credit, BODY_CHUNK):
         return False
     status, headers = exchange.status_headers
-    head = json.dumps({'status': status, 'headers': headers}).encode('utf-8')
+    head = start_json(status, headers)
     if RESPONSE_HEAD.size + len(head) + len(body) > MAX_PAYLOAD:
         return False  # a head too large to share a frame with the body goes in START
     exchange.headers_sent = True
