@@ -370,5 +370,7 @@ function describeApp(spec: string, status: AppStatus | undefined): string | unde
       return `${spec} ${status.restarts === 0 ? 'started' : 'restarted'} at ${at} in ${status.startMs} ms`;
     case 'failed':
       return `${spec} could not start (${at}): ${status.message}`;
+    case 'stopped':
+      return `${spec} stopped at ${at} (${status.message}); the next request starts it again`;
   }
 }

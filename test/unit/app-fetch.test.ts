@@ -44,6 +44,7 @@ const routes = {
   // Synchronous work: the process's one event loop answers nothing else meanwhile.
   spin(request) { const end = Date.now() + Number(new URL(request.url).searchParams.get('ms')); while (Date.now() < end); return text('spun'); },
   pid() { return text(String(process.pid)); },
+  exit() { setTimeout(() => process.exit(3), 50); return text('bye'); },
   breaksMidStream() {
     let n = 0;
     return new Response(new ReadableStream({
@@ -408,6 +409,22 @@ test('a request that times out while its app waits gets 504 and the process stay
     assert.equal(next.status, 200, next.body.toString());
     assert.notEqual(next.body.toString(), first, 'a new process answers');
     assert.ok(Date.now() - started < 10_000, 'well before the blocking loop would have ended');
+  });
+});
+
+test('an app process that ends by itself while idle is logged and its status says so at once; the next request starts another', async () => {
+  await withApp({}, async ({ server }, lines) => {
+    // Read afresh each time (an assertion would narrow a property read to its last value).
+    const state = (): string | undefined => server.appStatus?.state;
+    const first = (await request(server.port, get('/pid', close))).body.toString();
+    assert.equal(state(), 'running');
+    assert.equal((await request(server.port, get('/exit', close))).body.toString(), 'bye');
+    await waitFor(() => lines.some((line) => /apps\.mjs stopped: the app process exited with code 3; the next request starts it again/.test(line)), 5000, 'the log line of the exit');
+    assert.equal(state(), 'stopped');
+    const next = await request(server.port, get('/pid', close));
+    assert.equal(next.status, 200, next.body.toString());
+    assert.notEqual(next.body.toString(), first, 'a new process answers');
+    assert.equal(state(), 'running');
   });
 });
 
