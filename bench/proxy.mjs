@@ -1,5 +1,6 @@
 // `npm run bench -- --proxy`: 1 KiB and 100 MiB answered by an upstream nginx, through Tiny
-// Server's proxy, through nginx's own proxy_pass and through http-proxy on node:http.
+// Server's proxy, through nginx's own proxy_pass, through http-proxy on node:http, and through a
+// node:net relay that parses nothing (the floor for any proxy in Node).
 //
 // Fairness choices:
 // - The upstream is the same nginx (one worker, serving the bench site) for every proxy, started
@@ -40,6 +41,30 @@ http {
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Not a proxy: a relay that copies bytes between each client connection and one upstream
+ * connection of its own, parsing nothing (no Host, no Via, no pool, no log). It is what any
+ * proxy written in Node on node:net does at the least per request (two reads, two writes), so
+ * its rate is the most a Node proxy can reach on this machine.
+ */
+const RELAY_SCRIPT = `
+const net = require('node:net');
+const [upstreamPort, port, host] = process.argv.slice(2);
+net.createServer((client) => {
+  const upstream = net.connect(Number(upstreamPort), host);
+  client.setNoDelay(true);
+  upstream.setNoDelay(true);
+  client.on('data', (chunk) => { if (!upstream.write(chunk)) client.pause(); });
+  upstream.on('data', (chunk) => { if (!client.write(chunk)) upstream.pause(); });
+  client.on('drain', () => upstream.resume());
+  upstream.on('drain', () => client.resume());
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.destroy());
+  client.on('error', () => undefined);
+  upstream.on('error', () => undefined);
+}).listen(Number(port), host);
+`;
 
 const HTTP_PROXY_SCRIPT = `
 const http = require('node:http');
@@ -96,6 +121,19 @@ export function proxyPeers(upstreamPort) {
       },
     },
     {
+      id: 'node-relay',
+      name: 'node:net byte relay (parses nothing: the floor for a Node proxy)',
+      mandatory: false,
+      missing: () => undefined,
+      async start() {
+        const port = await freePort(HOST);
+        const dir = makeTempDir('tiny-bench-relay-');
+        const script = join(dir, 'relay.cjs');
+        writeFileSync(script, RELAY_SCRIPT);
+        return launch('node-relay', process.execPath, [script, String(upstreamPort()), String(port), HOST], port);
+      },
+    },
+    {
       id: 'http-proxy',
       name: 'http-proxy on node:http (keep-alive agent)',
       mandatory: false,
@@ -145,6 +183,23 @@ function machineBudget(result, node, nginx, cores) {
   return [...lines, ''];
 }
 
+/** The budget's section with the floor's line in it (under its heading, before its blank line). */
+function allowed(budget, floor) {
+  return budget.length === 0 || floor.length === 0 ? budget : [...budget.slice(0, -1), ...floor];
+}
+
+/** How far the byte relay, which parses nothing, got: the most a proxy on node:net can reach here. */
+function nodeFloor(relay, nginx, tiny) {
+  const rate = relay?.html50?.reqPerSec;
+  if (rate === undefined) return [];
+  return [
+    `- The byte relay, which copies bytes and parses nothing, reached ${Math.round(rate).toLocaleString('en-US')} req/s: ${ratio(rate, nginx?.html50?.reqPerSec)} nginx proxy_pass,`
+      + ` spending ${relay.html50.cpuUsPerRequest.toFixed(1)} µs of CPU per request on two reads and two writes. No proxy on node:net gets past it;`
+      + ` Tiny Server reached ${ratio(tiny?.html50?.reqPerSec, rate)} of it.`,
+    '',
+  ];
+}
+
 /** Results, ratios and targets for `--proxy` on a machine with `cores` cores. */
 export function proxyReport(results, cores) {
   const rows = results.map((r) => {
@@ -163,7 +218,7 @@ export function proxyReport(results, cores) {
   return [
     '## Results', '',
     '| Proxy | req/s 1 KiB (50c) | p99 (50c) | 100 MiB MB/s (4c) | proxy CPU µs/req (50c) | wrk + upstream CPU µs/req (50c) |', '|---|---:|---:|---:|---:|---:|', ...rows, '',
-    ...machineBudget(tiny, node, nginx, cores),
+    ...allowed(machineBudget(tiny, node, nginx, cores), nodeFloor(get('node-relay'), nginx, tiny)),
     '## Targets (reported, not enforced)', '',
     '| Target | Measured | Result |', '|---|---|---|',
     target('req/s 50c ≥ 1.0× nginx proxy_pass', ratio(tiny?.html50?.reqPerSec, nginx?.html50?.reqPerSec), 1),
