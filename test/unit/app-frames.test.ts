@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { headOf } from '../../src/server/app/fetch-exchange';
-import { FRAME, FrameDecoder, MAX_PAYLOAD, REQUEST_ITEMS, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, parseStart, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
+import { FRAME, FrameDecoder, MAX_PAYLOAD, REQUEST_ITEMS, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, jsonString, parseStart, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
 
 function decodeAll(chunks: readonly Buffer[], maxPayload?: number): { frames: Frame[]; error: string | undefined } {
   const frames: Frame[] = [];
@@ -119,6 +119,16 @@ test('a START frame written field by field is the JSON the bridges expect, whate
   assert.equal(frames[0]?.id, 9);
   assert.deepEqual(parseStart(frames[0]?.payload.toString() ?? ''), ['200 "OK"', ...fields.flat()]);
   assert.deepEqual(JSON.parse(decodeAll([encodeStartFrame(1, '204 No Content', [])]).frames[0]?.payload.toString() ?? ''), ['204 No Content']);
+});
+
+test('jsonString writes what JSON.stringify writes, for every UTF-16 code unit alone and within text, and for pairs', () => {
+  for (let code = 0; code <= 0xffff; code++) {
+    const char = String.fromCharCode(code);
+    for (const text of [char, `a${char}b`]) assert.equal(jsonString(text), JSON.stringify(text), `U+${code.toString(16)}`);
+  }
+  for (const text of ['', 'text/html; charset=utf-8', 'caf\u00e9 " \\ \u2028', '\u{1F600}', '\ud83d', 'x\ude00y', 'tab\there']) {
+    assert.equal(jsonString(text), JSON.stringify(text), text);
+  }
 });
 
 test('a START head is read back only as an odd number of strings: the status, then names and values', () => {

@@ -8,7 +8,7 @@ import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
 import type { Deadlines, Expiring } from './deadlines';
 import { appErrorPage } from './error-page';
-import { FRAME, WINDOW, encodeCredit, encodeTextFrame, jsonFields } from './frames';
+import { FRAME, WINDOW, encodeCredit, encodeTextFrame, jsonFields, jsonString } from './frames';
 import { Upload } from './upload';
 
 /** What every request forwarded to one app shares. */
@@ -39,8 +39,8 @@ export function forward(bridge: BridgeProcess, request: Request, context: Exchan
  */
 function headJson(request: Request, context: ExchangeContext): string {
   return (
-    `[${JSON.stringify(request.method)},${JSON.stringify(request.path.slice(context.mount.length))},${JSON.stringify(request.query)}` +
-    `,"HTTP/${request.version}",${JSON.stringify(request.remoteAddress)},${request.remotePort}${serverPart(context)}${jsonFields(request.headers)}]`
+    `[${jsonString(request.method)},${jsonString(request.path.slice(context.mount.length))},${jsonString(request.query)}` +
+    `,"HTTP/${request.version}",${jsonString(request.remoteAddress)},${request.remotePort}${serverPart(context)}${jsonFields(request.headers)}]`
   );
 }
 

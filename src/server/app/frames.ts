@@ -289,18 +289,32 @@ export class TurnBatch {
 }
 
 /**
- * Fields as they end a REQUEST or START head: `,"name","value"` for each, every string through
- * JSON.stringify (half the time of stringifying an array built for the purpose).
+ * A character a JSON string must escape (RFC 8259 section 7: a quote, a backslash, controls),
+ * or a surrogate, which JSON.stringify escapes when lone: anything but these ranges.
+ */
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\ud7ff\ue000-\uffff]/;
+
+/**
+ * `text` as a JSON string: quoted as it is when nothing in it needs an escape (field names and
+ * values almost always), which takes a third of JSON.stringify's time.
+ */
+export function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/**
+ * Fields as they end a REQUEST or START head: `,"name","value"` for each (half the time of
+ * stringifying an array built for the purpose).
  */
 export function jsonFields(fields: Iterable<readonly [string, string]>): string {
   let text = '';
-  for (const [name, value] of fields) text += `,${JSON.stringify(name)},${JSON.stringify(value)}`;
+  for (const [name, value] of fields) text += `,${jsonString(name)},${jsonString(value)}`;
   return text;
 }
 
 /** A START head's JSON, `[status, name, value, ...]`. */
 function startJson(status: string, fields: Iterable<readonly [string, string]>): string {
-  return `[${JSON.stringify(status)}${jsonFields(fields)}]`;
+  return `[${jsonString(status)}${jsonFields(fields)}]`;
 }
 
 /**
