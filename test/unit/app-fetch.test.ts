@@ -45,6 +45,13 @@ const routes = {
   spin(request) { const end = Date.now() + Number(new URL(request.url).searchParams.get('ms')); while (Date.now() < end); return text('spun'); },
   pid() { return text(String(process.pid)); },
   exit() { setTimeout(() => process.exit(3), 50); return text('bye'); },
+  // Leaves a process that ignores SIGTERM in its group: the group ends 2 s after the exit, killed.
+  async exitLeavingChild() {
+    const { spawn } = await import('node:child_process');
+    spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' });
+    setTimeout(() => process.exit(3), 300);
+    return text('bye');
+  },
   breaksMidStream() {
     let n = 0;
     return new Response(new ReadableStream({
@@ -412,7 +419,7 @@ test('a request that times out while its app waits gets 504 and the process stay
   });
 });
 
-test('an app process that ends by itself while idle is logged and its status says so at once; the next request starts another', async () => {
+test('an app process that ends by itself while idle is logged and its status says so at once, before what it left running is killed; the next request starts another', async () => {
   await withApp({}, async ({ server }, lines) => {
     // Read afresh each time (an assertion would narrow a property read to its last value).
     const state = (): string | undefined => server.appStatus?.state;
@@ -425,6 +432,15 @@ test('an app process that ends by itself while idle is logged and its status say
     assert.equal(next.status, 200, next.body.toString());
     assert.notEqual(next.body.toString(), first, 'a new process answers');
     assert.equal(state(), 'running');
+
+    // Said when the process exits, not once its group has ended (2 s later, killed).
+    assert.equal((await request(server.port, get('/exitLeavingChild', close))).body.toString(), 'bye');
+    const killed = /did not end within 2 s, so they were killed/;
+    await waitFor(() => lines.some((line) => killed.test(line)), 8000, 'the log line of the killed group');
+    const stoppedAt = lines.map((line, at) => (/ stopped: the app process exited with code 3/.test(line) ? at : -1)).filter((at) => at >= 0);
+    assert.equal(stoppedAt.length, 2, lines.join('\n'));
+    assert.ok((stoppedAt[1] as number) < lines.findIndex((line) => killed.test(line)), lines.join('\n'));
+    assert.equal(state(), 'stopped');
   });
 });
 

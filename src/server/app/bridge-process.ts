@@ -76,6 +76,9 @@ export class BridgeProcess {
    * is empty, or was killed KILL_AFTER_MS after the exit; see endGroup), or it never started.
    */
   readonly exited: Promise<void>;
+  /** Resolves with `goneReason` as soon as the process can take no more requests (see fail). */
+  readonly ended: Promise<string>;
+  private settleEnded: (reason: string) => void = () => undefined;
   private settleStart: (outcome: StartOutcome) => void = () => undefined;
   /** Set while a PING waits for its PONG (see probe). */
   private probeTimer: NodeJS.Timeout | undefined;
@@ -120,6 +123,7 @@ export class BridgeProcess {
     // pipes, which a process the app started may hold as long as it runs.
     const pipes = [this.child.stdout, this.child.stderr, output, this.input];
     this.group = new ProcessGroup(this.child.pid);
+    this.ended = new Promise((done) => (this.settleEnded = done));
     this.exited = new Promise((done) => {
       this.child.once('exit', () => void this.endGroup(pipes).then(done));
       // A program that could not be run (ENOENT) never exits: it never started.
@@ -204,7 +208,7 @@ export class BridgeProcess {
     this.probeTimer = setTimeout(() => {
       this.probeTimer = undefined;
       const seconds = ms / 1000;
-      this.options.log(`the app process did not answer for ${seconds} s after a request timed out (its event loop may be blocked), so it is killed and started again`);
+      this.options.log(`the app process did not answer for ${seconds} s after a request timed out (its event loop may be blocked), so it is killed`);
       this.broken(`the app process stopped answering (blocked for ${seconds} s after a request timed out)`);
     }, ms);
     this.probeTimer.unref();
@@ -221,7 +225,7 @@ export class BridgeProcess {
     if (workers === undefined || this.gone !== undefined) return;
     this.overdueIds.add(id);
     if (this.overdueIds.size < workers) return;
-    this.options.log(`all ${workers} of the app's threads are still running requests that timed out, so it is killed and started again`);
+    this.options.log(`all ${workers} of the app's threads are still running requests that timed out, so it is killed`);
     this.broken(`every one of the app's ${workers} threads was still running a request that timed out`);
   }
 
@@ -330,6 +334,7 @@ export class BridgeProcess {
   private fail(reason: string): void {
     if (this.gone !== undefined) return;
     this.gone = reason;
+    this.settleEnded(reason);
     clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
     this.batch.drop();

@@ -39,7 +39,10 @@ export type AppStatus =
   | { readonly state: 'starting'; readonly since: number }
   | { readonly state: 'running'; readonly since: number; readonly startMs: number; readonly restarts: number }
   | { readonly state: 'failed'; readonly since: number; readonly message: string }
-  /** It ended by itself after starting (a crash, `process.exit()`); the next request starts another. */
+  /**
+   * It ended after starting, not by a stop or a replacement (a crash, `process.exit()`, killed as
+   * broken); the next request starts another.
+   */
   | { readonly state: 'stopped'; readonly since: number; readonly message: string };
 
 export interface App extends Disposable {
@@ -230,15 +233,15 @@ class AppRunner implements App {
       if (outcome.ok) log(`app: ${app} ${verb} in ${outcome.ms} ms (pid ${outcome.pid}, ${outcome.runtime})`);
       else log(`app: ${app} could not start: ${outcome.message}${outcome.traceback === '' ? '' : `\n${outcome.traceback.trimEnd()}`}`);
     });
-    void bridge.exited.then(() => {
-      this.all.delete(bridge);
-      // Ended by itself, not by a stop or a replacement: said at once, not at the next request.
-      if (bridge === this.current && !this.closed && bridge.outcome?.ok === true && this.status.state === 'running') {
-        const reason = bridge.goneReason ?? 'the app process exited';
+    void bridge.ended.then((reason) => {
+      // Ended after starting, not by a stop or a replacement (a crash, process.exit(), or killed
+      // as broken): said at once, not when the next request starts another.
+      if (bridge === this.current && !this.closed && this.status.state === 'running') {
         this.status = { state: 'stopped', since: Date.now(), message: reason };
         log(`app: ${app} stopped: ${reason}; the next request starts it again`);
       }
     });
+    void bridge.exited.then(() => this.all.delete(bridge));
     return bridge;
   }
 
