@@ -135,18 +135,25 @@ export function appsResultsTable(results) {
   return [header, '|---|---:|---:|---:|---|---:|', ...rows].join('\n');
 }
 
-/** `--apps`: ratios of every peer against Tiny Server. */
+/** Fetch app peers are compared with Tiny Server running the Fetch app, the others with it running the WSGI app. */
+const FETCH_PEERS = new Set(['hono-node', 'tiny-fetch-baseline']);
+
+/** `--apps`: ratios of every peer against Tiny Server running the same kind of app (WSGI or Fetch). */
 export function appsRatioTable(results) {
-  const tiny = results.find((r) => r.peer.id === 'tiny')?.html50;
-  const peers = results.filter((r) => r.peer.id !== 'tiny' && r.html50);
-  if (!tiny || peers.length === 0) return '(no ratios: Tiny Server or every peer is missing)';
+  const own = (id) => results.find((r) => r.peer.id === id)?.html50;
+  const rows = results
+    .filter((r) => r.peer.id !== 'tiny' && r.peer.id !== 'tiny-fetch' && r.html50)
+    .map((r) => ({ ...r, tiny: own(FETCH_PEERS.has(r.peer.id) ? 'tiny-fetch' : 'tiny') }))
+    .filter((r) => r.tiny !== undefined);
+  if (rows.length === 0) return '(no ratios: Tiny Server or every peer is missing)';
   const lines = [
     '| Peer | req/s 50c: Tiny ÷ peer | p99 50c: peer ÷ Tiny | CPU/req 50c: peer ÷ Tiny | peak RSS: Tiny ÷ peer |',
     '|---|---:|---:|---:|---:|',
-    ...peers.map(({ peer, html50: p }) => `| ${peer.name} | ${fmtRatio(tiny.reqPerSec / p.reqPerSec)}`
+    ...rows.map(({ peer, html50: p, tiny }) => `| ${peer.name} | ${fmtRatio(tiny.reqPerSec / p.reqPerSec)}`
       + ` | ${fmtRatio(p.p99Ms / tiny.p99Ms)} | ${fmtRatio(p.cpuUsPerRequest / tiny.cpuUsPerRequest)}`
       + ` | ${fmtRatio(tiny.peakRssBytes / p.peakRssBytes)} |`),
-    '', 'Above 1× means Tiny Server is faster, answers sooner or spends less CPU per request; RSS below 1× means it uses less memory.',
+    '', 'Tiny Server is the one running the same app as the peer: the WSGI app for gunicorn and wsgiref, the Fetch app for the others.'
+      + ' Above 1× means Tiny Server is faster, answers sooner or spends less CPU per request; RSS below 1× means it uses less memory.',
   ];
   return lines.join('\n');
 }
