@@ -6,6 +6,7 @@ import { startServer, type StartResult, type TinyServer } from '../server/server
 import { spaFallbackProblem } from '../server/static';
 import type { ServerInfo, StartOutcome } from './api';
 import { DisposableOwner } from './dispose';
+import { ClientlessReload } from './clientless-reload';
 import { EditorOverlay } from './editor-overlay';
 import type { LogChannel } from './log-channel';
 import { onInterpreterChanged, selectedInterpreter } from './python';
@@ -29,6 +30,8 @@ export class ServerManager extends DisposableOwner {
   private readonly running = new Map<string, RunningServer>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly changeEmitter = this._register(new vscode.EventEmitter<void>());
+  /** Shows a changed file again in the Simple Browser when it has no live-reload client (an SVG, a text file). */
+  private readonly clientless = this._register(new ClientlessReload());
   /** Fires after a server started or stopped. */
   readonly onDidChangeServers = this.changeEmitter.event;
   private warnedAboutTrust = false;
@@ -148,6 +151,7 @@ export class ServerManager extends DisposableOwner {
       ...(overlay === undefined ? {} : { overlay }),
       appLog: (line) => this.log.info(`[${folder.name}] ${line}`),
       onConsole: (entry) => this.log.logPageConsole(folder.name, entry),
+      onAnnounced: (paths) => this.clientless.changed(paths, (path) => this.get(folder.uri)?.server.urlOf(path), (host) => this.allowHost(folder.uri, host)),
     });
     if (!result.ok) {
       if (overlay !== undefined) this.releaseOverlay();

@@ -186,6 +186,12 @@ export interface ServerOptions extends Partial<Omit<ServerSettings, 'root'>> {
    * Without one, pages do not forward at all. Format one with `formatConsoleEntry`.
    */
   readonly onConsole?: (entry: ConsoleEntry) => void;
+  /**
+   * Told of the changed paths live reload announces to pages (saved files, and with `typing`
+   * unsaved text), after `watchIgnore`: a front end can reload what has no live-reload client,
+   * such as an SVG or a text file its own browser shows.
+   */
+  readonly onAnnounced?: (paths: readonly string[], typing: boolean) => void;
 }
 
 /** How many ports after a taken one are tried. */

@@ -202,12 +202,14 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   }
   const listener = listened.listener;
   const watched = ignoreFilter([realRoot, settings.root], settings.watchIgnore);
-  const changes =
-    reload === undefined || options.changes === undefined
-      ? undefined
-      : options.changes(realRoot, (paths) => reload.notifyChanged(watched(paths)));
+  const announce = (paths: readonly string[], typing: boolean): void => {
+    const kept = watched(paths);
+    reload?.notifyChanged(kept, typing);
+    if (kept.length > 0) options.onAnnounced?.(kept, typing);
+  };
+  const changes = reload === undefined || options.changes === undefined ? undefined : options.changes(realRoot, (paths) => announce(paths, false));
   // Unsaved text of a file whose saves are not announced (watchIgnore) is not announced either.
-  const edits = reload === undefined ? undefined : options.overlay?.onDidChange((paths) => reload.notifyChanged(watched(paths), true));
+  const edits = reload === undefined ? undefined : options.overlay?.onDidChange((paths) => announce(paths, true));
   app?.setPort(listener.port);
   const appChanges = app === undefined || options.changes === undefined ? undefined : options.changes(app.dir, (paths) => app.changed(paths));
   let closing: Promise<void> | undefined;

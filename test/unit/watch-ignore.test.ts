@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { ChangeSource } from '../../src/server/options';
+import type { ContentOverlay } from '../../src/server/static';
 import { globToRegExp } from '../../src/server/reload/ignore';
 import { EventReader } from './helpers/event-reader';
 import { withServedSite } from './helpers/serve';
@@ -52,4 +53,36 @@ test('changes matching watchIgnore send no event; others still do', async () => 
     },
     { liveReload: true, changes, watchIgnore: ['**/node_modules/**', '**/.git/**', 'build/cache'] },
   );
+});
+
+test('onAnnounced hears what live reload announces, saved (typing false) and unsaved (typing true), after watchIgnore; nothing while live reload is off', async () => {
+  let notify: (paths: readonly string[]) => void = () => undefined;
+  const changes: ChangeSource = (_root, callback) => {
+    notify = callback;
+    return { dispose: () => undefined };
+  };
+  let typed: (paths: readonly string[]) => void = () => undefined;
+  const overlay: ContentOverlay = {
+    size: 0,
+    get: () => undefined,
+    onDidChange: (listener) => {
+      typed = listener;
+      return { dispose: () => undefined };
+    },
+  };
+  for (const liveReload of [true, false]) {
+    notify = () => undefined;
+    typed = () => undefined;
+    const heard: Array<[readonly string[], boolean]> = [];
+    await withServedSite(
+      { 'index.html': '<p>x</p>', 'logo.svg': '<svg/>' },
+      async ({ site }) => {
+        notify([site.path('logo.svg'), site.path('build/cache/x.json')]);
+        notify([site.path('build/cache/y.json')]);
+        typed([site.path('logo.svg')]);
+        assert.deepEqual(heard, liveReload ? [[[site.path('logo.svg')], false], [[site.path('logo.svg')], true]] : []);
+      },
+      { liveReload, changes, overlay, watchIgnore: ['build/cache'], onAnnounced: (paths, typing) => heard.push([paths, typing]) },
+    );
+  }
 });

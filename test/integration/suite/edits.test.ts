@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { api, cleanUp, folder, freePort, get, recordLog, setSetting, waitFor } from './helpers';
 
@@ -155,6 +156,37 @@ suite('Unsaved edits and the editor', () => {
     const editor = await vscode.window.showTextDocument(vscode.Uri.joinPath(site.uri, 'index.html'));
     await typeInto(editor, 'Tiny Server fixture: site', ' (typed beside a failed start)');
     await untilServed('the unsaved text to be served', `http://127.0.0.1:${port}/`, (body) => body.toString('utf8').includes('(typed beside a failed start)'));
+  });
+
+  test('an SVG shown in the Simple Browser, which has no live-reload client, is shown again when it changes on disk and when its unsaved text changes', async () => {
+    const { site } = await serveSite();
+    const log = recordLog(await api());
+    const name = `drawing-${process.pid}-${Date.now()}.svg`;
+    const file = vscode.Uri.joinPath(site.uri, name);
+    const svg = (label: string): string => `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="40"><text x="10" y="25">${label}</text></svg>\n`;
+    const asked = (): number => log.lines.filter((line) => line.includes(` GET /${name}`)).length;
+    writeFileSync(file.fsPath, svg('drawn'));
+    try {
+      await vscode.commands.executeCommand('tinyServer.previewFile', file);
+      await waitFor('the Simple Browser to load the SVG', () => asked() >= 1, 10_000);
+      // The editor beside it, where the SVG's text is typed into (the Simple Browser stays on it).
+      const editor = await vscode.window.showTextDocument(file, { viewColumn: vscode.ViewColumn.One });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      const beforeSave = asked();
+      writeFileSync(file.fsPath, svg('drawn, saved'));
+      await waitFor('the SVG to be asked for again once it changed on disk', () => asked() > beforeSave, 5000);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      await waitFor('the editor to show the saved text', () => editor.document.getText().includes('saved'), 5000);
+      const beforeTyping = asked();
+      await typeInto(editor, 'saved', ', typed');
+      await waitFor('the SVG to be asked for again once its unsaved text changed', () => asked() > beforeTyping, 5000);
+    } finally {
+      log.dispose();
+      await vscode.commands.executeCommand('workbench.action.files.revert');
+      rmSync(file.fsPath, { force: true });
+    }
   });
 
   test('turning tinyServer.followEditor off or on applies at once, without a restart', async () => {
