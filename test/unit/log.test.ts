@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BatchedRecords, LogBytes, formatReceived, formatRecord, type RequestLogRecord } from '../../src/server/log';
+import { BatchedRecords, LogBytes, formatReceived, formatRecord, formatTenths, type RequestLogRecord } from '../../src/server/log';
 import { startServer } from '../../src/server/server';
 import { createFixtureSite } from './helpers/fixture-site';
 import { exchange, parseResponses } from './helpers/raw';
@@ -161,4 +161,16 @@ test('BatchedRecords flushes at once when a batch is full', () => {
   assert.ok(batches.length >= 1);
   lines.dispose();
   assert.equal(Buffer.concat(batches).toString().split('\n').length - 1, 5);
+});
+
+test('formatTenths writes a duration as toFixed(1) does', () => {
+  const values = [0, 0.04, 0.05, 0.06, 0.95, 1, 9.99, 10.05, 123.45, 99999.96, 1e9 + 0.3];
+  for (let i = 0; i < 2000; i++) values.push(Math.random() * 10 ** (i % 7));
+  for (const value of values) {
+    // Halves are where binary doubles and decimal rounding may part: both spellings are right there.
+    if (Math.abs(((value * 10) % 1) - 0.5) < 1e-6) continue;
+    assert.equal(formatTenths(value), value.toFixed(1), String(value));
+  }
+  assert.equal(formatTenths(-1), (-1).toFixed(1));
+  assert.equal(formatTenths(Number.NaN), 'NaN');
 });

@@ -12,6 +12,7 @@ import { requestHead, responseFields, tokenList, type UploadFraming } from './he
 import { decodableEncodings, injectable, inject, revalidatesVary, rewritablePage, type PageRewrite } from './html';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './pool';
 import { upstreamTarget, type Route } from './routes';
+import { formatTenths } from '../log';
 import { proxyError } from './errors';
 import type { Tunnel } from './tunnel';
 
@@ -372,7 +373,7 @@ class ProxyExchange implements UpstreamUser {
   }
 
   private reason(): string {
-    return `proxy → ${this.route.upstream.origin} ${this.headMs.toFixed(1)}ms`;
+    return `proxy → ${this.route.upstream.origin} ${formatTenths(this.headMs)}ms`;
   }
 
   /** A clean end: the connection goes back to the pool when both sides of the exchange are complete. */

@@ -24,9 +24,12 @@ export function tokenList(value: string | undefined): string[] {
     .filter((item) => item !== '');
 }
 
+/** A Connection field that names no other field, as nearly every one is: nothing to split. */
+const PLAIN_CONNECTION = /^[ \t]*(?:keep-alive|close)[ \t]*$/i;
+
 /** The names a Connection field lists, lower-case; usually none. */
 function connectionNamed(value: string | undefined): ReadonlySet<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || PLAIN_CONNECTION.test(value)) return undefined;
   const names = tokenList(value).filter((name) => name !== 'close' && name !== 'keep-alive');
   return names.length === 0 ? undefined : new Set(names);
 }
