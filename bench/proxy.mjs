@@ -183,9 +183,11 @@ function machineBudget(result, node, nginx, cores) {
   return [...lines, ''];
 }
 
-/** The budget's section with the floor's line in it (under its heading, before its blank line). */
+/** The budget's section with the floor's line in it (under its heading, before its blank line); the heading alone when the budget has nothing to say. */
 function allowed(budget, floor) {
-  return budget.length === 0 || floor.length === 0 ? budget : [...budget.slice(0, -1), ...floor];
+  if (floor.length === 0) return budget;
+  if (budget.length === 0) return ['## What this machine allows', '', ...floor];
+  return [...budget.slice(0, -1), ...floor];
 }
 
 /** How far the byte relay, which parses nothing, got: the most a proxy on node:net can reach here. */
@@ -194,8 +196,8 @@ function nodeFloor(relay, nginx, tiny) {
   if (rate === undefined) return [];
   return [
     `- The byte relay, which copies bytes and parses nothing, reached ${Math.round(rate).toLocaleString('en-US')} req/s: ${ratio(rate, nginx?.html50?.reqPerSec)} nginx proxy_pass,`
-      + ` spending ${relay.html50.cpuUsPerRequest.toFixed(1)} µs of CPU per request on two reads and two writes. No proxy on node:net gets past it;`
-      + ` Tiny Server reached ${ratio(tiny?.html50?.reqPerSec, rate)} of it.`,
+      + ` spending ${perRequest(relay.html50.cpuUsPerRequest)} µs of CPU per request on two reads and two writes, the least a proxy on node:net does;`
+      + ` Tiny Server reached ${ratio(tiny?.html50?.reqPerSec, rate)} of its rate.`,
     '',
   ];
 }

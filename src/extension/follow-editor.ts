@@ -45,10 +45,11 @@ const HIDDEN_SEGMENT = /\/\./;
 
 /** The file of the active tab: a text editor's, or an image preview's (a custom editor). */
 export function activeTabUri(): vscode.Uri | undefined {
-  return uriOf(vscode.window.tabGroups.activeTabGroup.activeTab);
+  return tabUri(vscode.window.tabGroups.activeTabGroup.activeTab);
 }
 
-function uriOf(tab: vscode.Tab | undefined): vscode.Uri | undefined {
+/** The file a tab shows: a text editor's, or an image preview's (a custom editor). */
+export function tabUri(tab: vscode.Tab | undefined): vscode.Uri | undefined {
   const input = tab?.input;
   if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) return input.uri;
   return undefined;

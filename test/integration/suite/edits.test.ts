@@ -158,7 +158,7 @@ suite('Unsaved edits and the editor', () => {
     await untilServed('the unsaved text to be served', `http://127.0.0.1:${port}/`, (body) => body.toString('utf8').includes('(typed beside a failed start)'));
   });
 
-  test('an SVG shown in the Simple Browser, which has no live-reload client, is shown again when it changes on disk and when its unsaved text changes', async () => {
+  test('an SVG shown in the Simple Browser, which has no live-reload client, is shown again when it changes on disk and when its unsaved text changes, while it is open in a tab', async () => {
     const { site } = await serveSite();
     const log = recordLog(await api());
     const name = `drawing-${process.pid}-${Date.now()}.svg`;
@@ -182,6 +182,15 @@ suite('Unsaved edits and the editor', () => {
       const beforeTyping = asked();
       await typeInto(editor, 'saved', ', typed');
       await waitFor('the SVG to be asked for again once its unsaved text changed', () => asked() > beforeTyping, 5000);
+
+      // Open in no tab, it is not the file being worked on (a build may rewrite it in the
+      // background): the Simple Browser, which may have gone elsewhere since, stays.
+      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const closed = asked();
+      writeFileSync(file.fsPath, svg('rewritten by a build'));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(asked(), closed, 'not shown again');
     } finally {
       log.dispose();
       await vscode.commands.executeCommand('workbench.action.files.revert');
