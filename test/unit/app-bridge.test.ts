@@ -4,7 +4,8 @@ import type { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { BRIDGE_PATH } from '../../src/server/app';
 import { BridgeProcess, type ExchangeSink } from '../../src/server/app/bridge-process';
-import { FRAME, FrameDecoder, WINDOW, encodeFrame, encodeJsonFrame, splitResponse, type Frame } from '../../src/server/app/frames';
+import { FRAME, FrameDecoder, WINDOW, encodeFrame, encodeJsonFrame, type Frame } from '../../src/server/app/frames';
+import { splitResponse } from '../../src/server/app/heads';
 import { folderWith, PYTHON, requirePython } from './helpers/app';
 import { waitFor } from './helpers/server';
 

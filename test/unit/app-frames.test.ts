@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { headOf } from '../../src/server/app/fetch-exchange';
-import { FRAME, FrameDecoder, MAX_PAYLOAD, REQUEST_ITEMS, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, jsonString, parseStart, splitResponse, type Frame, type FrameSink } from '../../src/server/app/frames';
+import { FRAME, FrameDecoder, MAX_PAYLOAD, TurnBatch, encodeCredit, encodeFrame, encodeJsonFrame, type Frame, type FrameSink } from '../../src/server/app/frames';
+import { REQUEST_ITEMS, encodeResponseFrame, encodeStartFrame, headOf, jsonString, parseStart, splitResponse } from '../../src/server/app/heads';
 
 function decodeAll(chunks: readonly Buffer[], maxPayload?: number): { frames: Frame[]; error: string | undefined } {
   const frames: Frame[] = [];

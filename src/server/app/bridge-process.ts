@@ -5,7 +5,8 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { IdTable } from '../churn';
 import { readInto } from '../socket';
-import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, parseStart, splitResponse, type Frame } from './frames';
+import { FRAME, FrameDecoder, TurnBatch, encodeFrame, encodeHeader, type Frame } from './frames';
+import { parseStart, splitResponse } from './heads';
 import { forwardLines } from './output-lines';
 import { GROUPS, ProcessGroup } from './process-group';
 

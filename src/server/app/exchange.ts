@@ -8,15 +8,12 @@ import type { HtmlRewriter } from '../static';
 import type { BridgeProcess, ExchangeSink } from './bridge-process';
 import type { Deadlines, Expiring } from './deadlines';
 import { appErrorPage } from './error-page';
-import { FRAME, WINDOW, encodeCredit, encodeTextFrame, jsonFields, jsonString } from './frames';
+import { FRAME, WINDOW, encodeCredit, encodeTextFrame } from './frames';
+import { headJson, type ServerPart } from './heads';
 import { Upload } from './upload';
 
 /** What every request forwarded to one app shares. */
-export interface ExchangeContext {
-  /** The mount prefix without a trailing slash (`` for the whole site): SCRIPT_NAME. */
-  readonly mount: string;
-  readonly serverName: string;
-  readonly serverPort: () => number;
+export interface ExchangeContext extends ServerPart {
   readonly timeoutMs: number;
   /** When each request's `timeoutMs` is up: one timer for all of them. */
   readonly deadlines: Deadlines;
@@ -29,31 +26,6 @@ export interface ExchangeContext {
 /** Forwards `request` to the app in `bridge` and resolves with its response, or an error page. */
 export function forward(bridge: BridgeProcess, request: Request, context: ExchangeContext): Promise<Response> {
   return new Promise((resolve) => new AppExchange(bridge, request, context, resolve));
-}
-
-/**
- * The REQUEST frame's JSON (see frames.ts): `[method, path, query, protocol, remoteAddress,
- * remotePort, scriptName, serverName, serverPort, name, value, ...]`, the path percent-encoded and
- * below the mount. Written item by item (see jsonFields); the server's part, the same for every
- * request, is kept as text.
- */
-function headJson(request: Request, context: ExchangeContext): string {
-  return (
-    `[${jsonString(request.method)},${jsonString(request.path.slice(context.mount.length))},${jsonString(request.query)}` +
-    `,"HTTP/${request.version}",${jsonString(request.remoteAddress)},${request.remotePort}${serverPart(context)}${jsonFields(request.headers)}]`
-  );
-}
-
-let serverPartOf: { context: ExchangeContext; port: number; text: string } | undefined;
-
-/** The items every request to one app shares (script name, server name and port), as JSON text after a comma. */
-function serverPart(context: ExchangeContext): string {
-  const port = context.serverPort();
-  if (serverPartOf?.context !== context || serverPartOf.port !== port) {
-    const text = `,${JSON.stringify(context.mount)},${JSON.stringify(context.serverName)},${port}`;
-    serverPartOf = { context, port, text };
-  }
-  return serverPartOf.text;
 }
 
 /** RFC 9110 section 6.4.1: these never carry content; what the app sends anyway is dropped. */

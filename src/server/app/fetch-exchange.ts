@@ -2,7 +2,8 @@
 // exchange that feeds the app's Request and sends its Response under the server's credit.
 import { Socket } from 'node:net';
 import { bodyLength, decodedFields, describe, fieldsOf, isResponse } from './fetch-response';
-import { BODY_CHUNK, FRAME, MAX_PAYLOAD, REQUEST_ITEMS, WINDOW, clipped, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, encodeResponseFrame, encodeStartFrame, TurnBatch } from './frames';
+import { BODY_CHUNK, FRAME, MAX_PAYLOAD, WINDOW, clipped, encodeCredit, encodeFrame, encodeHeader, encodeJsonFrame, TurnBatch } from './frames';
+import { encodeResponseFrame, encodeStartFrame, type Head } from './heads';
 import { LazyRequest, fetchMethod, fetchUrl, fieldValue, type RequestSource } from './lazy-request';
 import { LightResponse, type ResponseParts } from './light-response';
 
@@ -14,31 +15,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /** The app's handler, as loaded by fetch-bridge.ts. */
 export type FetchHandler = (request: Request) => unknown;
-
-/** The REQUEST frame's head (see headJson in exchange.ts). */
-export interface Head {
-  readonly method: string;
-  readonly scriptName: string;
-  readonly path: string;
-  readonly query: string;
-  /** Each field's name (lower-case) and value, one after the other. */
-  readonly fields: readonly string[];
-  readonly serverName: string;
-  readonly serverPort: number;
-}
-
-/** A REQUEST frame's JSON array read into a Head (see frames.ts); undefined when it is not one. */
-export function headOf(json: string): Head | undefined {
-  let items: unknown;
-  try {
-    items = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(items) || items.length < REQUEST_ITEMS || (items.length - REQUEST_ITEMS) % 2 !== 0) return undefined;
-  const [method, path, query, , , , scriptName, serverName, serverPort] = items as [string, string, string, string, string, number, string, string, number];
-  return { method, scriptName, path, query, fields: (items as string[]).slice(REQUEST_ITEMS), serverName, serverPort };
-}
 
 /** Frames to the server, in batches (see TurnBatch): one pipe read for the server instead of three per request. */
 export class Channel {

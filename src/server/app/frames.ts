@@ -13,11 +13,12 @@ import { Buffer } from 'node:buffer';
  *     offset 9  payload
  *
  * Heads are JSON arrays of strings (and two port numbers), flat: an object or an array of
- * pairs costs twice the parsing, in the server and in the bridge, for every request.
+ * pairs costs twice the parsing, in the server and in the bridge, for every request (heads.ts
+ * writes and reads them).
  *
  * Server to bridge, per request id (ids are never reused by one process):
  *   REQUEST  JSON head, `[method, path, query, protocol, remoteAddress, remotePort, scriptName,
- *            serverName, serverPort, name, value, name, value, ...]` (REQUEST_ITEMS before the
+ *            serverName, serverPort, name, value, name, value, ...]` (heads.ts, REQUEST_ITEMS before the
  *            fields): path as sent (percent-encoding kept) below the mount prefix, which is the
  *            script name; field names lower-case; path and values as latin-1 text. BODY frames
  *            and END follow.
@@ -76,9 +77,6 @@ export const FRAME = {
 
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
-/** Items of a REQUEST head before its fields (see above). */
-export const REQUEST_ITEMS = 9;
-
 /** Bytes of body each side may send per request before the other grants more. */
 export const WINDOW = 256 * 1024;
 /** Largest payload: body chunks are cut to BODY_CHUNK; a head (16 KiB of fields) fits easily. */
@@ -118,7 +116,8 @@ export function encodeHeader(type: FrameType, id: number, length: number): Buffe
   return header;
 }
 
-function writeHeader(target: Buffer, type: FrameType, id: number, length: number): void {
+/** Writes a frame header at the start of `target`, for a payload written after it. */
+export function writeHeader(target: Buffer, type: FrameType, id: number, length: number): void {
   target.writeUInt32BE(length, 0);
   target.writeUInt8(type, 4);
   target.writeUInt32BE(id, 5);
@@ -288,89 +287,7 @@ export class TurnBatch {
   }
 }
 
-/**
- * A character a JSON string must escape (RFC 8259 section 7: a quote, a backslash, controls),
- * or a surrogate, which JSON.stringify escapes when lone: anything but these ranges.
- */
-const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\ud7ff\ue000-\uffff]/;
-
-/**
- * `text` as a JSON string: quoted as it is when nothing in it needs an escape (field names and
- * values almost always), which takes a third of JSON.stringify's time.
- */
-export function jsonString(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
-}
-
-/**
- * Fields as they end a REQUEST or START head: `,"name","value"` for each (half the time of
- * stringifying an array built for the purpose).
- */
-export function jsonFields(fields: Iterable<readonly [string, string]>): string {
-  let text = '';
-  for (const [name, value] of fields) text += `,${jsonString(name)},${jsonString(value)}`;
-  return text;
-}
-
-/** A START head's JSON, `[status, name, value, ...]`. */
-function startJson(status: string, fields: Iterable<readonly [string, string]>): string {
-  return `[${jsonString(status)}${jsonFields(fields)}]`;
-}
-
-/**
- * A START head (also a RESPONSE frame's) read back: the JSON array, when it is one of an odd
- * number of strings (the status, then names and values); undefined when malformed.
- */
-export function parseStart(json: string): readonly string[] | undefined {
-  let head: unknown;
-  try {
-    head = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(head) || head.length % 2 !== 1) return undefined;
-  for (const item of head) if (typeof item !== 'string') return undefined;
-  return head as string[];
-}
-
-/**
- * A START frame. Throws for a head larger than MAX_PAYLOAD: no frame may be, and the app's side
- * answers the error (an ERROR frame) rather than break the pipe that every request shares.
- */
-export function encodeStartFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  const frame = encodeTextFrame(FRAME.start, id, startJson(status, fields));
-  if (frame.length - HEADER_BYTES > MAX_PAYLOAD) {
-    throw new RangeError(`The response head is ${frame.length - HEADER_BYTES} bytes of fields, more than the ${MAX_PAYLOAD} a response head may have here`);
-  }
-  return frame;
-}
-
 /** Text cut to at most `max` characters, saying so: an ERROR frame's message and traceback must fit a frame. */
 export function clipped(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
-}
-
-/**
- * A RESPONSE frame: START's JSON and the whole body, in one buffer; undefined when the two would
- * not fit MAX_PAYLOAD together (a head of nearly a megabyte), which START and BODY then carry.
- */
-export function encodeResponseFrame(id: number, status: string, fields: ReadonlyArray<readonly [string, string]>, body: Uint8Array): Buffer | undefined {
-  const head = startJson(status, fields);
-  const headLength = Buffer.byteLength(head, 'utf8');
-  const length = 4 + headLength + body.byteLength;
-  if (length > MAX_PAYLOAD) return undefined;
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
-  writeHeader(frame, FRAME.response, id, length);
-  frame.writeUInt32BE(headLength, HEADER_BYTES);
-  frame.write(head, HEADER_BYTES + 4, 'utf8');
-  frame.set(body, HEADER_BYTES + 4 + headLength);
-  return frame;
-}
-
-/** A RESPONSE frame's payload split into START's JSON text and the body; undefined when it is malformed. */
-export function splitResponse(payload: Buffer): { readonly head: string; readonly body: Buffer } | undefined {
-  if (payload.length < 4) return undefined;
-  const headLength = payload.readUInt32BE(0);
-  if (headLength > payload.length - 4) return undefined;
-  return { head: payload.toString('utf8', 4, 4 + headLength), body: payload.subarray(4 + headLength) };
 }
