@@ -120,33 +120,25 @@ export function proxyPeers(upstreamPort) {
         return running;
       },
     },
-    {
-      id: 'node-relay',
-      name: 'node:net byte relay (parses nothing: the floor for a Node proxy)',
-      mandatory: false,
-      missing: () => undefined,
-      async start() {
-        const port = await freePort(HOST);
-        const dir = makeTempDir('tiny-bench-relay-');
-        const script = join(dir, 'relay.cjs');
-        writeFileSync(script, RELAY_SCRIPT);
-        return launch('node-relay', process.execPath, [script, String(upstreamPort()), String(port), HOST], port);
-      },
-    },
-    {
-      id: 'http-proxy',
-      name: 'http-proxy on node:http (keep-alive agent)',
-      mandatory: false,
-      missing: () => undefined,
-      async start() {
-        const port = await freePort(HOST);
-        const dir = makeTempDir('tiny-bench-http-proxy-');
-        const script = join(dir, 'proxy.cjs');
-        writeFileSync(script, HTTP_PROXY_SCRIPT);
-        return launch('http-proxy', process.execPath, [script, `http://${HOST}:${upstreamPort()}`, String(port), HOST], port);
-      },
-    },
+    nodeScriptPeer('node-relay', 'node:net byte relay (parses nothing: the floor for a Node proxy)', RELAY_SCRIPT, () => [String(upstreamPort())]),
+    nodeScriptPeer('http-proxy', 'http-proxy on node:http (keep-alive agent)', HTTP_PROXY_SCRIPT, () => [`http://${HOST}:${upstreamPort()}`]),
   ];
+}
+
+/** A peer that runs `script` (written to a temp dir) on this Node: `node script <upstream...> <port> <host>`. */
+function nodeScriptPeer(id, name, script, upstreamArgs) {
+  return {
+    id,
+    name,
+    mandatory: false,
+    missing: () => undefined,
+    async start() {
+      const port = await freePort(HOST);
+      const file = join(makeTempDir(`tiny-bench-${id}-`), 'peer.cjs');
+      writeFileSync(file, script);
+      return launch(id, process.execPath, [file, ...upstreamArgs(), String(port), HOST], port);
+    },
+  };
 }
 
 const ratio = (a, b) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
