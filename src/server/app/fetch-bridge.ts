@@ -174,14 +174,15 @@ function serverGone(): boolean {
   }
 }
 
+/** Set once exit() began: the pipe's end and the server watch may both call it. */
+let exiting = false;
+
 /**
  * Ends the process, and asks what the app started to end as well: SIGTERM to this process's
  * group, which the server made it lead (POSIX). When the server is gone (this process has another
  * parent by now, a moment after the pipe closed), nobody else will end what ignores that: the
  * group is killed, this process with it.
  */
-let exiting = false;
-
 function exit(): void {
   if (exiting) return;
   exiting = true;
