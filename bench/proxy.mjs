@@ -44,19 +44,34 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * Not a proxy: a relay that copies bytes between each client connection and one upstream
- * connection of its own, parsing nothing (no Host, no Via, no pool, no log). It is what any
- * proxy written in Node on node:net does at the least per request (two reads, two writes), so
- * its rate is the most a Node proxy can reach on this machine.
+ * connection of its own, parsing nothing (no Host, no Via, no pool, no log). It reads the way
+ * Tiny Server does (every socket into one buffer through Node's `onread`, no 'data' events:
+ * src/server/socket.ts) and copies each read before writing it, so its rate is about the most
+ * a proxy on node:net can reach on this machine: two reads and two writes per request.
  */
 const RELAY_SCRIPT = `
 const net = require('node:net');
 const [upstreamPort, port, host] = process.argv.slice(2);
-net.createServer((client) => {
-  const upstream = net.connect(Number(upstreamPort), host);
-  client.setNoDelay(true);
-  upstream.setNoDelay(true);
-  client.on('data', (chunk) => { if (!upstream.write(chunk)) client.pause(); });
-  upstream.on('data', (chunk) => { if (!client.write(chunk)) upstream.pause(); });
+const shared = Buffer.allocUnsafe(64 * 1024);
+// An accepted socket gets what \`onread\` sets on a connecting one (see src/server/socket.ts).
+function readIntoShared(socket, callback) {
+  const keys = Object.getOwnPropertySymbols(socket);
+  const buffer = keys.find((key) => key.description === 'kBuffer');
+  const onread = keys.find((key) => key.description === 'kBufferCb');
+  if (buffer === undefined || onread === undefined || typeof socket._handle?.useUserBuffer !== 'function') throw new Error('this Node has no onread for accepted sockets');
+  socket[buffer] = shared;
+  socket[onread] = callback;
+  socket._handle.useUserBuffer(shared);
+}
+net.createServer({ pauseOnConnect: true, noDelay: true }, (client) => {
+  const copy = (length) => Buffer.from(shared.subarray(0, length));
+  const upstream = net.connect({ port: Number(upstreamPort), host, noDelay: true, onread: { buffer: shared, callback: (length) => {
+    if (!client.write(copy(length))) upstream.pause();
+  } } });
+  readIntoShared(client, (length) => {
+    if (!upstream.write(copy(length))) client.pause();
+  });
+  client.resume();
   client.on('drain', () => upstream.resume());
   upstream.on('drain', () => client.resume());
   client.on('close', () => upstream.destroy());
