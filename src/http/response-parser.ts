@@ -74,6 +74,11 @@ const CHUNKED: ResponseFraming = Object.freeze({ kind: 'chunked' });
 const UNTIL_CLOSE: ResponseFraming = Object.freeze({ kind: 'close' });
 const FIELD: FieldLine = emptyFieldLine();
 const NO_VIEW = new ByteView(Buffer.alloc(0));
+/**
+ * Bytes decoded to text at once (see readLine): a head and its first chunk-size lines usually fit,
+ * and a large body is not decoded whole.
+ */
+const WINDOW = 4096;
 
 /**
  * An incremental, strict HTTP/1.1 response parser (RFC 9112), the request parser's sibling: the
@@ -101,6 +106,13 @@ export class ResponseParser {
   private trailers: HeaderMap = NO_TRAILERS;
   /** The view of the input being executed, made once per input rather than once per line. */
   private view = NO_VIEW;
+  /**
+   * `input[windowStart, windowStart + window.length)` as latin1 text: lines are read from it, so
+   * a head costs one decoding, not one per line. Valid while `windowInput` is the input executed.
+   */
+  private window = '';
+  private windowInput: Buffer | null = null;
+  private windowStart = 0;
 
   constructor(
     private readonly callbacks: ResponseCallbacks,
@@ -131,8 +143,10 @@ export class ResponseParser {
    */
   execute(input: Buffer): number {
     const used = this.run(input);
-    // The view must not keep the input alive once it is parsed.
+    // Neither the view nor the window may keep the input alive once it is parsed.
     this.view = NO_VIEW;
+    this.windowInput = null;
+    this.window = '';
     return used;
   }
 
@@ -179,24 +193,58 @@ export class ResponseParser {
 
   /** Reads one line, or keeps the partial line it ends with; returns where it stopped. */
   private readLine(input: Buffer, offset: number): number {
+    if (this.lineLength > 0) return this.finishPartialLine(input, offset);
+    if (input !== this.windowInput || offset < this.windowStart || offset >= this.windowStart + this.window.length) {
+      this.decodeWindow(input, offset);
+    }
+    const base = this.windowStart;
+    const lf = this.window.indexOf('\n', offset - base);
+    if (lf >= 0) {
+      this.completeLine(this.window, offset - base, lf + 1, this.view, base);
+      return base + lf + 1;
+    }
+    if (base + this.window.length < input.length) {
+      // The window ends inside this line: a fresh window starts at it, unless the line is
+      // longer than a window, which is read as a string of its own.
+      if (offset > base) {
+        this.decodeWindow(input, offset);
+        return offset;
+      }
+      const end = input.indexOf(LF, offset);
+      if (end >= 0) {
+        this.completeLine(input.toString('latin1', offset, end + 1), 0, end + 1 - offset, this.view, offset);
+        return end + 1;
+      }
+    }
+    // No line feed before the end of the input: the line is kept until the rest comes.
+    this.keep(input, offset, input.length);
+    const error = this.lineLimitError(this.line.toString('latin1', 0, this.lineLength), 0, this.lineLength);
+    if (error !== null) this.fail(error);
+    return input.length;
+  }
+
+  /** Completes the kept partial line with `input` up to its line feed, if there is one. */
+  private finishPartialLine(input: Buffer, offset: number): number {
     const lf = input.indexOf(LF, offset);
     const end = lf < 0 ? input.length : lf + 1;
-    if (lf < 0 || this.lineLength > 0) {
-      this.keep(input, offset, end);
-      if (lf < 0) {
-        const error = this.lineLimitError(this.line.toString('latin1', 0, this.lineLength), this.lineLength);
-        if (error !== null) this.fail(error);
-        return end;
-      }
-      const line = this.line;
-      const length = this.lineLength;
-      this.lineLength = 0;
-      this.completeLine(line.toString('latin1', 0, length), new ByteView(line), 0);
+    this.keep(input, offset, end);
+    const length = this.lineLength;
+    const line = this.line.toString('latin1', 0, length);
+    if (lf < 0) {
+      const error = this.lineLimitError(line, 0, length);
+      if (error !== null) this.fail(error);
       return end;
     }
-    if (this.view.bytes !== input) this.view = new ByteView(input);
-    this.completeLine(input.toString('latin1', offset, end), this.view, offset);
+    this.lineLength = 0;
+    this.completeLine(line, 0, length, new ByteView(this.line), 0);
     return end;
+  }
+
+  private decodeWindow(input: Buffer, offset: number): void {
+    if (this.view.bytes !== input) this.view = new ByteView(input);
+    this.windowInput = input;
+    this.windowStart = offset;
+    this.window = input.toString('latin1', offset, Math.min(input.length, offset + WINDOW));
   }
 
   /** Copies a partial line; past the header budget the line is an error anyway, so no more is kept. */
@@ -211,60 +259,63 @@ export class ResponseParser {
     this.lineLength += length;
   }
 
-  /** Handles the line `s` (line feed included); `view.bytes[k + delta]` is the byte of `s[k]`. */
-  private completeLine(s: string, view: ByteView, delta: number): void {
-    const n = s.length;
-    const limitError = this.lineLimitError(s, n);
+  /**
+   * Handles the line `s[start, stop)`, whose last char is its line feed; `view.bytes[k + delta]`
+   * is the byte of `s[k]`.
+   */
+  private completeLine(s: string, start: number, stop: number, view: ByteView, delta: number): void {
+    const n = stop - start;
+    const limitError = this.lineLimitError(s, start, n);
     if (limitError !== null) return this.fail(limitError);
     // RFC 9112 section 2.2: a bare LF may end a line of the head; a CR anywhere else is an error.
-    const end = n > 1 && s.charCodeAt(n - 2) === CR ? n - 2 : n - 1;
+    const end = n > 1 && s.charCodeAt(stop - 2) === CR ? stop - 2 : stop - 1;
     switch (this.state) {
       case STATUS_LINE:
         this.headerBytes += n;
-        return this.onStatusLine(s, view, delta, end);
+        return this.onStatusLine(s, view, delta, start, end);
       case HEADER_LINE:
         this.headerBytes += n;
-        if (end === 0) return this.endHead();
-        return this.onFieldLine(s, view, delta, end);
+        if (end === start) return this.endHead();
+        return this.onFieldLine(s, view, delta, start, end);
       case CHUNK_SIZE_LINE:
-        return this.onChunkSizeLine(s, end);
+        return this.onChunkSizeLine(s, start, end, n);
       default:
         this.headerBytes += n;
-        if (end === 0) return this.endTrailers();
-        return this.onFieldLine(s, view, delta, end);
+        if (end === start) return this.endTrailers();
+        return this.onFieldLine(s, view, delta, start, end);
     }
   }
 
-  /** The limit the first `n` bytes of the current line already break, whole line or partial. */
-  private lineLimitError(s: string, n: number): ParseError | null {
+  /** The limit the `n` bytes of the current line from `s[start]` already break, whole line or partial. */
+  private lineLimitError(s: string, start: number, n: number): ParseError | null {
     if (this.state === CHUNK_SIZE_LINE) {
       const budget = this.limits.maxHeaderBytes - this.chunked.extensionBytes;
-      return n > chunkLineThreshold(budget) ? chunkLineLimitError(s, 0, n, budget) : null;
+      return n > chunkLineThreshold(budget) ? chunkLineLimitError(s, start, n, budget) : null;
     }
     if (n <= this.limits.maxHeaderBytes - this.headerBytes) return null;
     return this.state === TRAILER_LINE ? PARSE_ERROR.trailerSectionTooLarge : PARSE_ERROR.headerSectionTooLarge;
   }
 
   /** `HTTP-version SP 3DIGIT SP [reason-phrase]` (RFC 9112 section 4); a missing last SP is tolerated. */
-  private onStatusLine(s: string, view: ByteView, delta: number, end: number): void {
-    if (end < 12 || !s.startsWith('HTTP/') || s.charCodeAt(8) !== SP) return this.fail(PARSE_ERROR.statusLineInvalid);
-    const version = s.slice(5, 8);
+  private onStatusLine(s: string, view: ByteView, delta: number, start: number, end: number): void {
+    if (end - start < 12 || !s.startsWith('HTTP/', start) || s.charCodeAt(start + 8) !== SP) return this.fail(PARSE_ERROR.statusLineInvalid);
+    const version = s.slice(start + 5, start + 8);
     if (version !== '1.1' && version !== '1.0') return this.fail(PARSE_ERROR.responseVersionInvalid);
-    const code = s.slice(9, 12);
-    if (!/^[1-5]\d\d$/.test(code) || (end > 12 && s.charCodeAt(12) !== SP)) return this.fail(PARSE_ERROR.statusLineInvalid);
-    const control = findForbiddenControl(view, delta + 12, delta + end);
+    const code = s.slice(start + 9, start + 12);
+    if (!/^[1-5]\d\d$/.test(code) || (end - start > 12 && s.charCodeAt(start + 12) !== SP)) return this.fail(PARSE_ERROR.statusLineInvalid);
+    const control = findForbiddenControl(view, delta + start + 12, delta + end);
     if (control >= 0) return this.fail(view.bytes[control] === CR ? PARSE_ERROR.bareCr : PARSE_ERROR.statusLineInvalid);
     this.version = version;
     this.status = Number(code);
-    this.reason = s.slice(13, end);
+    this.reason = s.slice(start + 13, end);
     this.headers = new Map();
     this.rawHeaders = [];
     this.contentLength = null;
     this.state = HEADER_LINE;
   }
 
-  private onFieldLine(s: string, view: ByteView, delta: number, end: number): void {
-    const error = scanFieldLine(s, view, delta, 0, end, FIELD);
+  private onFieldLine(s: string, view: ByteView, delta: number, start: number, end: number): void {
+    const error = scanFieldLine(s, view, delta, start, end, FIELD);
     if (error !== null) return this.fail(error);
     if (this.state === TRAILER_LINE) return addField(this.trailers, FIELD.lowerName, FIELD.value);
     if (FIELD.lowerName === 'content-length') {
@@ -338,8 +389,8 @@ export class ResponseParser {
     return end;
   }
 
-  private onChunkSizeLine(s: string, end: number): void {
-    const size = this.chunked.takeSizeLine(s, 0, end, s.length, this.limits.maxBodyBytes);
+  private onChunkSizeLine(s: string, start: number, end: number, n: number): void {
+    const size = this.chunked.takeSizeLine(s, start, end, n, this.limits.maxBodyBytes);
     if (typeof size !== 'number') return this.fail(size);
     if (size === 0) {
       this.state = TRAILER_LINE;

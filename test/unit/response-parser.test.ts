@@ -17,7 +17,7 @@ const LIMITS: ResponseParserLimits = { maxHeaderBytes: 1024, maxBodyBytes: 1 << 
  * Feeds `chunks` to a parser that expects `requests` responses to `method`, the next expected as
  * soon as one ends (as a client with pipelined requests would), then ends the connection when `close`.
  */
-function parse(chunks: readonly Buffer[], fixture: Fixture): Event[] {
+function parse(chunks: readonly Buffer[], fixture: Fixture, limits: ResponseParserLimits = LIMITS): Event[] {
   const method = fixture.method ?? 'GET';
   let requests = fixture.requests ?? 1;
   const events: Event[] = [];
@@ -35,7 +35,7 @@ function parse(chunks: readonly Buffer[], fixture: Fixture): Event[] {
       },
       onError: (error) => events.push({ type: 'error', code: error.code }),
     },
-    LIMITS,
+    limits,
   );
   parser.expect(method);
   let rest = '';
@@ -199,4 +199,57 @@ test('ResponseParser reports bytes before any request as unexpected', () => {
   parser.execute(bytes('HTTP/1.1 200 OK\r\n\r\n'));
   assert.deepEqual(errors, ['response-unexpected']);
   assert.ok(parser.failed);
+});
+
+/** A parser with room for heads larger than its 4 KiB decoding window. */
+const WIDE: Fixture = { name: 'wide', raw: '' };
+const WIDE_LIMITS: ResponseParserLimits = { maxHeaderBytes: 64 * 1024, maxBodyBytes: 1 << 20 };
+
+function parseWide(chunks: readonly Buffer[], fixture: Fixture = WIDE): Event[] {
+  return parse(chunks, fixture, WIDE_LIMITS);
+}
+
+test('ResponseParser reads heads and chunk lines across its decoding window, however they are cut', () => {
+  // Fields and chunks of uneven sizes, so that lines straddle every window edge at other places.
+  const fields = Array.from({ length: 120 }, (_, i) => [`X-Field-${i}`, 'f'.repeat((i * 37) % 90)] as const);
+  const chunks = Array.from({ length: 300 }, (_, i) => 'c'.repeat(1 + ((i * 13) % 40)));
+  const head = `HTTP/1.1 200 OK\r\n${fields.map(([name, value]) => `${name}: ${value}\r\n`).join('')}Transfer-Encoding: chunked\r\n\r\n`;
+  const raw = bytes(`${head}${chunks.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('')}0\r\nX-Trailer: t\r\n\r\n`);
+  assert.ok(raw.length > 3 * 4096);
+  const events = parseWide([raw]);
+  assert.deepEqual(events, [
+    { type: 'head', status: 200, framing: 'chunked', keepAlive: true, raw: [...fields.flat(), 'Transfer-Encoding', 'chunked'] },
+    { type: 'body', text: chunks.join('') },
+    { type: 'end', trailers: { 'x-trailer': 't' } },
+  ]);
+  for (const size of [1, 7, 1000, 4095, 4096, 4097, 5000]) {
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < raw.length; i += size) pieces.push(raw.subarray(i, i + size));
+    assert.deepEqual(parseWide(pieces), events, `pieces of ${size}`);
+  }
+});
+
+test('ResponseParser reads a field line longer than its decoding window', () => {
+  const value = 'v'.repeat(10_000);
+  const raw = bytes(`HTTP/1.1 200 OK\r\nX-Short: s\r\nX-Long: ${value}\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\nX-After: a\r\n\r\n`);
+  const fixture: Fixture = { name: 'long line', raw: '', requests: 2 };
+  const events = parseWide([raw], fixture);
+  assert.deepEqual(events, [
+    { type: 'head', status: 200, framing: 'length', keepAlive: true, raw: ['X-Short', 's', 'X-Long', value, 'Content-Length', '2'] },
+    { type: 'body', text: 'ok' },
+    { type: 'end', trailers: {} },
+    { type: 'head', status: 204, framing: 'none', keepAlive: true, raw: ['X-After', 'a'] },
+    { type: 'end', trailers: {} },
+  ]);
+  for (const cut of [1, 20, 4095, 4096, 4097, 8000, raw.length - 1]) {
+    assert.deepEqual(parseWide([raw.subarray(0, cut), raw.subarray(cut)], fixture), events, `split at ${cut}`);
+  }
+});
+
+test('ResponseParser refuses a bare CR in a field line longer than its decoding window', () => {
+  const raw = bytes(`HTTP/1.1 200 OK\r\nX-Long: ${'v'.repeat(6000)}\r${'w'.repeat(100)}\r\nContent-Length: 0\r\n\r\n`);
+  for (const chunks of [[raw], [raw.subarray(0, 4096), raw.subarray(4096)], [raw.subarray(0, 6020), raw.subarray(6020)]]) {
+    const events = parseWide(chunks);
+    assert.deepEqual(events, [{ type: 'error', code: 'bare-cr' }]);
+  }
 });
