@@ -36,6 +36,11 @@ export interface ResponseHead {
   readonly headers: HeaderMap;
   /** Names as sent and values, alternating, in the order received. */
   readonly rawHeaders: readonly string[];
+  /**
+   * The names of `rawHeaders` in lower case: `lowerNames[i]` is `rawHeaders[2 * i]`'s. A common
+   * name is one shared string (field-names.ts), whose hash is already known to any Set it is looked up in.
+   */
+  readonly lowerNames: readonly string[];
   /** The connection may carry another request after this response. */
   readonly keepAlive: boolean;
   readonly framing: ResponseFraming;
@@ -102,6 +107,7 @@ export class ResponseParser {
   private version: HttpVersion = '1.1';
   private headers: HeaderMap = new Map();
   private rawHeaders: string[] = [];
+  private lowerNames: string[] = [];
   private contentLength: string | null = null;
   private trailers: HeaderMap = NO_TRAILERS;
   /** The view of the input being executed, made once per input rather than once per line. */
@@ -310,6 +316,7 @@ export class ResponseParser {
     this.reason = s.slice(start + 13, end);
     this.headers = new Map();
     this.rawHeaders = [];
+    this.lowerNames = [];
     this.contentLength = null;
     this.state = HEADER_LINE;
   }
@@ -324,6 +331,7 @@ export class ResponseParser {
       this.contentLength = digits;
     }
     this.rawHeaders.push(FIELD.name, FIELD.value);
+    this.lowerNames.push(FIELD.lowerName);
     addField(this.headers, FIELD.lowerName, FIELD.value);
   }
 
@@ -334,7 +342,7 @@ export class ResponseParser {
     const options = connectionOptions(this.headers.get('connection') ?? '');
     const keepAlive =
       framing.kind !== 'close' && (options & CONNECTION_CLOSE) === 0 && (this.version === '1.1' || (options & CONNECTION_KEEP_ALIVE) !== 0);
-    const head: ResponseHead = { status, reason: this.reason, version: this.version, headers: this.headers, rawHeaders: this.rawHeaders, keepAlive, framing };
+    const head: ResponseHead = { status, reason: this.reason, version: this.version, headers: this.headers, rawHeaders: this.rawHeaders, lowerNames: this.lowerNames, keepAlive, framing };
     if (status === 101) this.state = UPGRADED;
     else if (status < 200) this.state = STATUS_LINE;
     else this.startBody(framing);

@@ -23,7 +23,11 @@ function parse(chunks: readonly Buffer[], fixture: Fixture, limits: ResponsePars
   const events: Event[] = [];
   const parser: ResponseParser = new ResponseParser(
     {
-      onHead: (head) => events.push({ type: 'head', status: head.status, framing: head.framing.kind, keepAlive: head.keepAlive, raw: head.rawHeaders }),
+      onHead: (head) => {
+        const names = head.rawHeaders.filter((_, i) => i % 2 === 0);
+        assert.deepEqual(head.lowerNames, names.map((name) => name.toLowerCase()), 'lowerNames are rawHeaders names in lower case');
+        events.push({ type: 'head', status: head.status, framing: head.framing.kind, keepAlive: head.keepAlive, raw: head.rawHeaders });
+      },
       onBody: (chunk) => {
         const last = events.at(-1);
         if (last?.type === 'body') events[events.length - 1] = { type: 'body', text: last.text + chunk.toString('latin1') };

@@ -112,11 +112,12 @@ const NOT_RELAYED = new Set([...HOP_BY_HOP, 'via', 'date']);
  */
 export function responseFields(head: ResponseHead, route: Route, clientHost: string, drop?: ReadonlySet<string>, vary?: string): string {
   const raw = head.rawHeaders;
+  const lowerNames = head.lowerNames;
   const named = connectionNamed(head.headers.get('connection'));
   let out = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
+    const lower = lowerNames[i >> 1] as string;
     if (NOT_RELAYED.has(lower) || named?.has(lower) === true || drop?.has(lower) === true) continue;
     if (vary !== undefined && lower === 'vary') continue;
     const value = raw[i + 1] as string;
