@@ -327,12 +327,30 @@
 
     listen(script.src, onMessage);
     // A document the browser took from its cache without asking the server (going back or
-    // forward) may be older than its file: updates in place do not reach the cache. Such a page
-    // checks its text once.
+    // forward) may be older than its file: updates in place do not reach the cache, and a change
+    // made while another page was shown reached no page at all. Such a page checks its text once:
+    // one without scripts is updated in place, one with scripts reloads if it is not current.
     safely(() => {
       const navigation = performance.getEntriesByType('navigation')[0];
-      if (navigation && navigation.transferSize === 0) afterParsing(() => isStatic(document, script) && refresh());
+      if (navigation && navigation.transferSize === 0) afterParsing(() => (isStatic(document, script) ? refresh() : reloadIfChanged()));
     });
+
+    /**
+     * Reloads when the server's entity tag for this page is not the one it was served with (the
+     * tag's `data-etag`). A range of one byte asks for the identity bytes' tag, whatever codings
+     * the browser accepts; no tag, or no answer, leaves the page as it is.
+     */
+    function reloadIfChanged() {
+      const shown = script.getAttribute('data-etag');
+      if (shown === null) return;
+      fetch(location.href, { cache: 'no-store', credentials: 'same-origin', headers: { Range: 'bytes=0-0', Accept: 'text/html' } }).then(
+        (response) => {
+          const current = response.headers.get('etag');
+          if (response.ok && !response.redirected && current !== null && current !== shown && !reloading) reload(false);
+        },
+        () => undefined,
+      );
+    }
   }
 
   /** Runs `action` once the document is parsed, so that nothing changes it under the parser. */

@@ -113,12 +113,12 @@ test('without onConsole, or with forwardConsole off, there is no console endpoin
       await withLogged({ root: site.root, liveReload: true, ...options }, async ({ server }) => {
         // The static handler answers instead: POST is not a method for files.
         assert.equal((await send(server.port, post(BATCH))).status, 405);
-        assert.match((await send(server.port, page)).body.toString(), /client\.js\?v=[\w-]+" async><\/script>/);
+        assert.match((await send(server.port, page)).body.toString(), /client\.js\?v=[\w-]+" async data-etag="[^"]+"><\/script>/);
       });
     }
     // Positive control: with onConsole the tag asks for forwarding.
     await withLogged({ root: site.root, liveReload: true, onConsole: () => undefined }, async ({ server }) => {
-      assert.match((await send(server.port, page)).body.toString(), /client\.js\?v=[\w-]+" data-console><\/script>/);
+      assert.match((await send(server.port, page)).body.toString(), /client\.js\?v=[\w-]+" data-console data-etag="[^"]+"><\/script>/);
     });
   } finally {
     site.remove();

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { declaredCharset } from '../../src/server/html/charset';
 import { findInsertionPoint } from '../../src/server/reload/html-scan';
 import { createReloadRewriter, injectTag, isPageLoad, scriptTag } from '../../src/server/reload/inject';
-import { fakeRequest } from './helpers/fixture-site';
+import { createStaticHandler } from '../../src/server/static';
+import { createFixtureSite, fakeRequest } from './helpers/fixture-site';
 
 const TAG = '<script src="x.js"></script>';
 
@@ -177,6 +178,40 @@ test('scriptTag() addresses the client relative to the page', () => {
   assert.equal(scriptTag('/a/b/c.html'), '<script src="../../.tiny-server/reload/client.js" async></script>');
   assert.equal(scriptTag('/a/b/'), '<script src="../../.tiny-server/reload/client.js" async></script>');
   assert.equal(scriptTag('/a//b.html'), '<script src="../../.tiny-server/reload/client.js" async></script>');
+});
+
+test('scriptTag() carries the page\'s entity tag, escaped, and leaves out one it cannot write as ASCII', () => {
+  const tag = (etag: string) => scriptTag('/a.html', false, undefined, undefined, etag);
+  assert.equal(tag('"64-B8xi"'), '<script src="./.tiny-server/reload/client.js" async data-etag="&quot;64-B8xi&quot;"></script>');
+  assert.equal(tag('W/"a&b<c\'d"'), '<script src="./.tiny-server/reload/client.js" async data-etag="W/&quot;a&amp;b&lt;c\'d&quot;"></script>');
+  for (const unusable of ['64-B8xi', '"caf\u00e9"', '"a"b"', '"a b"', 'W/64']) {
+    assert.equal(tag(unusable), '<script src="./.tiny-server/reload/client.js" async></script>', unusable);
+  }
+  // What the browser reads back from the attribute is the entity tag as sent.
+  const attribute = /data-etag="([^"]*)"/.exec(tag('W/"a&b<c"'))?.[1] ?? '';
+  assert.equal(attribute.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&amp;/g, '&'), 'W/"a&b<c"');
+});
+
+test('a page from the static handler carries the entity tag a fetch() of it gets, unless too large for the cache', async () => {
+  const large = `<!doctype html><p>x</p><script>1</script>${'<p>filler</p>'.repeat(30_000)}`;
+  const site = createFixtureSite({ 'page.html': '<!doctype html><p>x</p><script>1</script>', 'large.html': large });
+  try {
+    const { handle, dispose } = createStaticHandler({ root: site.root, showDotfiles: false, directoryListing: false, htmlRewriter: createReloadRewriter() });
+    const page = await handle(fakeRequest('/page.html', { headers: { 'Sec-Fetch-Dest': 'iframe' } }));
+    const plain = await handle(fakeRequest('/page.html', { headers: { 'Sec-Fetch-Dest': 'empty', Range: 'bytes=0-0' } }));
+    const largePage = await handle(fakeRequest('/large.html', { headers: { 'Sec-Fetch-Dest': 'iframe' } }));
+    dispose();
+    const text = String((page as { body: Buffer }).body);
+    const etag = (plain as { headers: Record<string, string> }).headers.ETag ?? '';
+    assert.match(etag, /^"[^"]+"$/);
+    assert.ok(text.includes(`data-etag="${etag.replace(/"/g, '&quot;')}"`), text);
+    // Served from the file by serveLarge to a fetch(), with a tag of another kind: no tag to compare.
+    assert.ok(large.length > 256 * 1024);
+    const largeText = String((largePage as { body: Buffer }).body);
+    assert.ok(largeText.includes('.tiny-server/reload/client.js') && !largeText.includes('data-etag'));
+  } finally {
+    site.remove();
+  }
 });
 
 test('scriptTag() resolves to the endpoint from any page, with or without a proxy prefix', () => {

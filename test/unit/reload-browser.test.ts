@@ -233,6 +233,51 @@ test('a page updated in place and then left shows its new text when its frame go
   });
 });
 
+test('a page with scripts changed while another was shown reloads when its frame goes back to it, and an unchanged one does not', async () => {
+  // The frame's history goes through the HTTP cache, which holds the text the page was loaded
+  // with; a change made while another page is shown reaches no page. The parent is a real page on
+  // a second server without live reload (see the test above).
+  const scripted = (version: string) =>
+    `<!doctype html><html><head><meta charset="utf-8"><title>t</title></head><body><p id="text">${version}</p>` +
+    "<script>sessionStorage.setItem('runs', String(Number(sessionStorage.getItem('runs') ?? 0) + 1));</script></body></html>";
+  const files = { 'page.html': scripted('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
+  await withPageServer(browser, files, async ({ site, server, page: tab }) => {
+    const parentSite = createFixtureSite({ 'frame.html': `<!doctype html><iframe id="view" src="${new URL('/page.html', server.url).href}" width="600" height="400"></iframe>` });
+    const parent = await start(parentSite.root, 0, false);
+    try {
+      await tab.goto(new URL('/frame.html', parent.url).href);
+      const view = () => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
+      const shown = (want: string) => view().waitForFunction((text) => document.getElementById('text')?.textContent === text, want, { timeout: 3000 });
+      const connectedView = () =>
+        view().waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
+      const runs = () => view().evaluate(() => Number(sessionStorage.getItem('runs')));
+      const leave = async () => {
+        await view().evaluate(() => (location.href = 'other.html'));
+        await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
+      };
+      await shown('version 0');
+      await connectedView();
+      assert.equal(await runs(), 1);
+      // Back to the unchanged page: shown from the cache once, its check finds it current.
+      await leave();
+      await view().evaluate(() => history.back());
+      await shown('version 0');
+      await connectedView();
+      await delay(1000);
+      assert.equal(await runs(), 2, 'an unchanged page is not loaded again');
+      await leave();
+      site.write('page.html', scripted('version 1'));
+      await delay(300);
+      await view().evaluate(() => history.back());
+      await shown('version 1');
+      assert.equal(await runs(), 4, 'the cached page ran, found it was not current and reloaded once');
+    } finally {
+      await parent.close();
+      parentSite.remove();
+    }
+  });
+});
+
 test('a page without scripts taken from the cache while the server is down stays as it is', async () => {
   const files = { 'static.html': staticPage('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
   const site = createFixtureSite(files);

@@ -21,7 +21,7 @@ test('a page load of a route no file answers gets the SPA page with 200, the liv
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
     assert.match(page.body.toString(), /<title>app<\/title>/);
-    assert.match(page.body.toString(), /<script src="\.\.\/\.tiny-server\/reload\/client\.js\?v=[\w-]+" async><\/script>/, 'one folder up from /users/42');
+    assert.match(page.body.toString(), /<script src="\.\.\/\.tiny-server\/reload\/client\.js\?v=[\w-]+" async data-etag="[^"]+"><\/script>/, 'one folder up from /users/42');
     const deeper = await request('/users/42/edit/', NAVIGATION);
     assert.match(deeper.body.toString(), /src="\.\.\/\.\.\/\.\.\/\.tiny-server\/reload\/client\.js\?v=[\w-]+"/);
     const index = await request('/index.html', NAVIGATION);

@@ -15,9 +15,14 @@ export const CLIENT_FILE = 'client.js';
 export const EVENTS_FILE = 'events';
 
 /** Appended to the entity tag of rewritten pages, with the client's version; bump it when the injected tag changes. */
-const ETAG_SUFFIX = '-lr3';
+const ETAG_SUFFIX = '-lr4';
 /** The same for pages whose tag turns on console forwarding (a different tag, see scriptTag). */
-const CONSOLE_ETAG_SUFFIX = '-lr3c';
+const CONSOLE_ETAG_SUFFIX = '-lr4c';
+/**
+ * An entity tag the script tag can carry as it is (RFC 9110 section 8.8.3, without obs-text):
+ * the tag is ASCII, inserted into pages of any charset.
+ */
+const ASCII_ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e]*"$/;
 /** The query that names the client's version in its URL (see scriptTag). */
 export const VERSION_PARAMETER = 'v';
 
@@ -50,13 +55,21 @@ export function isPageLoad(request: Request): boolean {
  * With a `nonce` (the page's own, checked by scriptNonce to be a base64 value, which needs no
  * escaping) the tag carries it, so that a Content Security Policy that allows scripts by nonce
  * lets the client run.
+ *
+ * With an `etag` (see PageHead.etag) the tag carries it as `data-etag`: a page with scripts that
+ * the browser takes from its cache (going back) asks whether it is still the current one.
  */
-export function scriptTag(urlPath: string, forwardConsole = false, version?: string, nonce?: string): string {
+export function scriptTag(urlPath: string, forwardConsole = false, version?: string, nonce?: string, etag?: string): string {
   const depth = Math.max(0, urlPath.split('/').length - 2);
   const up = depth === 0 ? './' : '../'.repeat(depth);
   const query = version === undefined ? '' : `?${VERSION_PARAMETER}=${version}`;
-  const attributes = `${forwardConsole ? ' data-console' : ' async'}${nonce === undefined ? '' : ` nonce="${nonce}"`}`;
+  const tagged = etag !== undefined && ASCII_ENTITY_TAG.test(etag) ? ` data-etag="${escapeAttribute(etag)}"` : '';
+  const attributes = `${forwardConsole ? ' data-console' : ' async'}${nonce === undefined ? '' : ` nonce="${nonce}"`}${tagged}`;
   return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}${query}"${attributes}></script>`;
+}
+
+function escapeAttribute(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
 
 type Layout =
@@ -153,7 +166,7 @@ export function createReloadRewriter(forwardConsole = false, version?: string): 
     rewrite: (html, urlPath, head) => {
       const spot = spotOf(html, head?.contentType);
       const nonce = pageNonce(head?.policy, spot.place.policies);
-      return insertAt(html, spot, scriptTag(urlPath, forwardConsole, version, nonce));
+      return insertAt(html, spot, scriptTag(urlPath, forwardConsole, version, nonce, head?.etag));
     },
     etagSuffix: version === undefined ? suffix : `${suffix}-${version}`,
   };

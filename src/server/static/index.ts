@@ -30,6 +30,11 @@ export interface PageHead {
    * Report-Only one): a script added to the page needs the page's nonce to run.
    */
   readonly policy?: string | undefined;
+  /**
+   * The entity tag a `fetch()` of this page gets (the document without the client). The client
+   * compares it with the server's current one when the browser shows the page from its cache.
+   */
+  readonly etag?: string | undefined;
 }
 
 export interface StaticOptions {

@@ -125,7 +125,11 @@ class StaticFiles {
     const rewriter = this.rewriter;
     if (rewriter === undefined || !entry.media.html || !rewriter.applies(request)) return entry.raw;
     if (entry.rewritten === undefined) {
-      const body = rewriter.rewrite(entry.raw.body, entry.key);
+      // The entity tag a fetch() of the page gets, which the client compares when the browser
+      // shows the page from its cache; a file too large for the cache gets another kind of tag
+      // from serveLarge, so none is given for one.
+      const etag = entry.raw.body.length <= MAX_CACHED_FILE_BYTES ? entry.raw.identity.etag : undefined;
+      const body = rewriter.rewrite(entry.raw.body, entry.key, { etag });
       const tag = entry.raw.tag + rewriter.etagSuffix;
       // A cached file counts what it holds against the cache's bounds; overlay content is not cached.
       const grow = entry instanceof CachedFile ? (bytes: number) => this.cache.grow(entry, bytes) : () => undefined;
