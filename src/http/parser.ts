@@ -129,6 +129,9 @@ export class RequestParser {
    * After an error every byte counts as taken. Never throws.
    */
   execute(input: Buffer): number {
+    // A window left by a callback that threw must not be taken for this input's (the same
+    // buffer may come back with other bytes).
+    this.windowInput = null;
     let offset = 0;
     while (offset < input.length && this.state !== DEAD && this.state !== HELD) {
       switch (this.state) {

@@ -148,6 +148,9 @@ export class ResponseParser {
    * the rest belongs to the protocol the connection switched to. Never throws.
    */
   execute(input: Buffer): number {
+    // A window left by a callback that threw must not be taken for this input's (the same
+    // buffer may come back with other bytes).
+    this.windowInput = null;
     const used = this.run(input);
     // Neither the view nor the window may keep the input alive once it is parsed.
     this.view = NO_VIEW;

@@ -219,3 +219,31 @@ test('RequestParser keeps heads of pipelined requests apart', () => {
   assert.deepEqual([...(heads[1]?.headers ?? [])], [['host', 'b']]);
   assert.notEqual(heads[0]?.rawHeaders, heads[1]?.rawHeaders);
 });
+
+test('RequestParser reads a buffer given again with other bytes after a callback threw, not the text decoded before', () => {
+  const events: string[] = [];
+  let throwOnce = true;
+  const callbacks: ParserCallbacks = {
+    onHead: (head) => {
+      events.push(`head ${head.path} ${head.rawHeaders.join(' ')}`);
+      if (throwOnce) {
+        throwOnce = false;
+        throw new Error('a callback failed');
+      }
+    },
+    onBody: () => undefined,
+    onMessageEnd: () => events.push('end'),
+    onError: (error) => events.push(`error ${error.code}`),
+  };
+  const parser = new RequestParser(callbacks, DEFAULT_TEST_LIMITS);
+  // Both texts are the same length, so the buffer is reused whole, as a shared read buffer is.
+  const first = 'GET /first HTTP/1.1\r\nHost: h\r\nX-A: aaaa\r\n\r\n';
+  const second = 'GET /again HTTP/1.1\r\nHost: h\r\nX-B: bbbb\r\n\r\n';
+  assert.equal(first.length, second.length);
+  const buffer = bytes(first);
+  assert.throws(() => parser.execute(buffer), /a callback failed/);
+  // The first request's end never came: the parser is at its body (none), then idle again.
+  bytes(second).copy(buffer);
+  parser.execute(buffer);
+  assert.deepEqual(events.slice(-2), ['head /again Host h X-B bbbb', 'end']);
+});

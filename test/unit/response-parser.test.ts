@@ -161,6 +161,8 @@ const INVALID: ReadonlyArray<Fixture & { readonly code: string }> = [
   { name: 'a Content-Length that is not a number', raw: 'HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc', code: 'content-length-invalid' },
   { name: 'a chunk size that is not hexadecimal', raw: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n', code: 'chunk-size-invalid' },
   { name: 'a chunk size with too many digits', raw: `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'0'.repeat(17)}1\r\na\r\n0\r\n\r\n`, code: 'chunk-size-too-long' },
+  // Read from a window that started before it: the limit is measured from the line's own start.
+  { name: 'a chunk size part too long, past the start of the window', raw: `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1${' '.repeat(70)};x\r\nd\r\n0\r\n\r\n`, code: 'chunk-size-too-long' },
   { name: 'a chunk line ending in a bare LF', raw: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n', code: 'chunk-line-ending' },
   { name: 'chunk data longer than its size', raw: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n', code: 'chunk-data-crlf-missing' },
   { name: 'a coding other than chunked', raw: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx', code: 'transfer-encoding-unsupported' },
@@ -256,4 +258,31 @@ test('ResponseParser refuses a bare CR in a field line longer than its decoding 
     const events = parseWide(chunks);
     assert.deepEqual(events, [{ type: 'error', code: 'bare-cr' }]);
   }
+});
+
+test('ResponseParser reads a buffer given again with other bytes after a callback threw, not the text decoded before', () => {
+  const events: string[] = [];
+  let throwOnce = true;
+  const parser = new ResponseParser(
+    {
+      onHead: (head) => {
+        events.push(`head ${head.status} ${head.rawHeaders.join(' ')}`);
+        if (throwOnce) {
+          throwOnce = false;
+          throw new Error('a callback failed');
+        }
+      },
+      onBody: () => undefined,
+      onMessageEnd: () => events.push('end'),
+      onError: (error) => events.push(`error ${error.code}`),
+    },
+    LIMITS,
+  );
+  parser.expect('GET');
+  // Both texts are the same length, so the buffer is reused whole, as a shared read buffer is.
+  const buffer = bytes('HTTP/1.1 100 Continue\r\nX-A: aaaaaaaaaaaaaa\r\n\r\n');
+  assert.throws(() => parser.execute(buffer), /a callback failed/);
+  bytes('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-B: b\r\n\r\n').copy(buffer);
+  assert.equal(parser.execute(buffer), buffer.length);
+  assert.deepEqual(events, ['head 100 X-A aaaaaaaaaaaaaa', 'head 200 Content-Length 0 X-B b', 'end']);
 });
