@@ -203,111 +203,105 @@ test('a page without scripts of its own is updated in place, and keeps its scrol
   }, { logger });
 });
 
+/**
+ * Shows `path` of `server` in a frame, as the Simple Browser does: a frame's history goes through
+ * the HTTP cache (never the back/forward cache). The parent comes from a second server without
+ * live reload (a parent with the client would reload for its frame's change) and is a real page
+ * (an about:blank parent gets no HTTP cache). `view` is the frame; its client is connected.
+ */
+async function inFrame(tab: Page, server: TinyServer, path: string, run: (view: () => Frame) => Promise<void>): Promise<void> {
+  const parentSite = createFixtureSite({ 'frame.html': `<!doctype html><iframe id="view" src="${new URL(path, server.url).href}" width="600" height="400"></iframe>` });
+  const parent = await start(parentSite.root, 0, false);
+  try {
+    await tab.goto(new URL('/frame.html', parent.url).href);
+    const view = (): Frame => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
+    await frameConnected(view());
+    await run(view);
+  } finally {
+    await parent.close();
+    parentSite.remove();
+  }
+}
+
+async function frameConnected(frame: Frame): Promise<void> {
+  await frame.waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
+}
+
+/** Navigates the frame to other.html, which every frame test serves. */
+async function leave(view: () => Frame): Promise<void> {
+  await view().evaluate(() => (location.href = 'other.html'));
+  await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
+}
+
+const OTHER = '<!doctype html><p id="other">other</p>';
+
 test('a page updated in place and then left shows its new text when its frame goes back to it', async () => {
-  // A frame's history goes through the HTTP cache (never the back/forward cache), which still
-  // holds the text the page was first loaded with. The parent comes from a second server without
-  // live reload (a parent with the client would reload for its frame's change) and is a real
-  // page (an about:blank parent gets no HTTP cache).
-  const files = { 'static.html': staticPage('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
-  await withPageServer(browser, files, async ({ site, server, page: tab }) => {
-    const parentSite = createFixtureSite({ 'frame.html': `<!doctype html><iframe id="view" src="${new URL('/static.html', server.url).href}" width="600" height="400"></iframe>` });
-    const parent = await start(parentSite.root, 0, false);
-    try {
-      await tab.goto(new URL('/frame.html', parent.url).href);
-      const view = () => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
+  // The frame's history still holds the text the page was first loaded with (see inFrame).
+  await withPageServer(browser, { 'static.html': staticPage('version 0'), 'other.html': OTHER }, async ({ site, server, page: tab }) => {
+    await inFrame(tab, server, '/static.html', async (view) => {
       const frameText = (want: string) => view().waitForFunction((text) => document.getElementById('text')?.textContent === text, want, { timeout: 3000 });
       await frameText('version 0');
-      await view().waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
       await view().evaluate(() => ((window as unknown as { marker: number }).marker = 7));
       site.write('static.html', staticPage('version 1'));
       await frameText('version 1');
       assert.equal(await view().evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'updated in place');
-      await view().evaluate(() => (location.href = 'other.html'));
-      await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
+      await leave(view);
       await view().evaluate(() => history.back());
       await frameText('version 1');
-    } finally {
-      await parent.close();
-      parentSite.remove();
-    }
+    });
   });
 });
 
 test('a page with scripts changed while another was shown reloads when its frame goes back to it, and an unchanged one does not', async () => {
-  // The frame's history goes through the HTTP cache, which holds the text the page was loaded
-  // with; a change made while another page is shown reaches no page. The parent is a real page on
-  // a second server without live reload (see the test above).
+  // The frame's history holds the text the page was loaded with (see inFrame); a change made
+  // while another page is shown reaches no page.
   const scripted = (version: string) =>
     `<!doctype html><html><head><meta charset="utf-8"><title>t</title></head><body><p id="text">${version}</p>` +
     "<script>sessionStorage.setItem('runs', String(Number(sessionStorage.getItem('runs') ?? 0) + 1));</script></body></html>";
-  const files = { 'page.html': scripted('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
-  await withPageServer(browser, files, async ({ site, server, page: tab }) => {
-    const parentSite = createFixtureSite({ 'frame.html': `<!doctype html><iframe id="view" src="${new URL('/page.html', server.url).href}" width="600" height="400"></iframe>` });
-    const parent = await start(parentSite.root, 0, false);
-    try {
-      await tab.goto(new URL('/frame.html', parent.url).href);
-      const view = () => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
+  await withPageServer(browser, { 'page.html': scripted('version 0'), 'other.html': OTHER }, async ({ site, server, page: tab }) => {
+    await inFrame(tab, server, '/page.html', async (view) => {
       const shown = (want: string) => view().waitForFunction((text) => document.getElementById('text')?.textContent === text, want, { timeout: 3000 });
-      const connectedView = () =>
-        view().waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
       const runs = () => view().evaluate(() => Number(sessionStorage.getItem('runs')));
-      const leave = async () => {
-        await view().evaluate(() => (location.href = 'other.html'));
-        await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
-      };
       await shown('version 0');
-      await connectedView();
       assert.equal(await runs(), 1);
       // Back to the unchanged page: shown from the cache once, its check finds it current.
-      await leave();
+      await leave(view);
       await view().evaluate(() => history.back());
       await shown('version 0');
-      await connectedView();
+      await frameConnected(view());
       await delay(1000);
       assert.equal(await runs(), 2, 'an unchanged page is not loaded again');
-      await leave();
+      await leave(view);
       site.write('page.html', scripted('version 1'));
       await delay(300);
       await view().evaluate(() => history.back());
       await shown('version 1');
       assert.equal(await runs(), 4, 'the cached page ran, found it was not current and reloaded once');
-    } finally {
-      await parent.close();
-      parentSite.remove();
-    }
+    });
   });
 });
 
 test('a page without scripts taken from the cache while the server is down stays as it is', async () => {
-  const files = { 'static.html': staticPage('version 0'), 'other.html': '<!doctype html><p id="other">other</p>' };
-  const site = createFixtureSite(files);
-  const parentSite = createFixtureSite({});
+  const site = createFixtureSite({ 'static.html': staticPage('version 0'), 'other.html': OTHER });
   const server = await start(site.root);
   let serverOpen = true;
-  const parent = await start(parentSite.root, 0, false);
   assert.ok(browser, 'Chromium is running');
   const context = await browser.newContext();
   try {
-    parentSite.write('frame.html', `<!doctype html><iframe id="view" src="${new URL('/static.html', server.url).href}"></iframe>`);
-    const tab = await context.newPage();
-    await tab.goto(new URL('/frame.html', parent.url).href);
-    const view = () => tab.frames().find((frame) => frame.parentFrame() !== null) as Frame;
-    await view().waitForFunction(() => (window as unknown as Record<symbol, { connected?: boolean } | undefined>)[Symbol.for('tiny-server.reload')]?.connected === true, null, { timeout: 5000 });
-    await view().evaluate(() => (location.href = 'other.html'));
-    await view().waitForFunction(() => document.getElementById('other') !== null, null, { timeout: 3000 });
-    await server.close();
-    serverOpen = false;
-    await view().evaluate(() => history.back());
-    await view().waitForFunction(() => document.getElementById('text')?.textContent === 'version 0', null, { timeout: 3000 });
-    // The check of its text fails (nothing listens); a reload would show the browser's error page.
-    await delay(1000);
-    assert.equal(await view().evaluate(() => document.getElementById('text')?.textContent ?? null), 'version 0');
+    await inFrame(await context.newPage(), server, '/static.html', async (view) => {
+      await leave(view);
+      await server.close();
+      serverOpen = false;
+      await view().evaluate(() => history.back());
+      await view().waitForFunction(() => document.getElementById('text')?.textContent === 'version 0', null, { timeout: 3000 });
+      // The check of its text fails (nothing listens); a reload would show the browser's error page.
+      await delay(1000);
+      assert.equal(await view().evaluate(() => document.getElementById('text')?.textContent ?? null), 'version 0');
+    });
   } finally {
     await context.close();
     if (serverOpen) await server.close();
-    await parent.close();
     site.remove();
-    parentSite.remove();
   }
 });
 
