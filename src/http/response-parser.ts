@@ -15,7 +15,8 @@ import {
   type FieldLine,
 } from './header-fields';
 import { PARSE_ERROR } from './parse-errors';
-import { ByteView, findForbiddenControl } from './scan';
+import { LineReader, type LineSink } from './line-reader';
+import { findForbiddenControl, type ByteView } from './scan';
 import type { BodyFraming, HeaderMap, HttpVersion, ParseError } from './types';
 
 /** The limits of the request parser that apply to responses. */
@@ -78,12 +79,6 @@ const NO_BODY: ResponseFraming = Object.freeze({ kind: 'none' });
 const CHUNKED: ResponseFraming = Object.freeze({ kind: 'chunked' });
 const UNTIL_CLOSE: ResponseFraming = Object.freeze({ kind: 'close' });
 const FIELD: FieldLine = emptyFieldLine();
-const NO_VIEW = new ByteView(Buffer.alloc(0));
-/**
- * Bytes decoded to text at once (see readLine): a head and its first chunk-size lines usually fit,
- * and a large body is not decoded whole.
- */
-const WINDOW = 4096;
 
 /**
  * An incremental, strict HTTP/1.1 response parser (RFC 9112), the request parser's sibling: the
@@ -93,11 +88,10 @@ const WINDOW = 4096;
  * would try (Content-Length with Transfer-Encoding, differing lengths, bad chunk sizes, obs-fold,
  * a bare CR) is an error, after which the connection must be dropped: never desynchronised.
  */
-export class ResponseParser {
+export class ResponseParser implements LineSink {
   private state = IDLE;
   private headRequest = false;
-  private line: Buffer = Buffer.alloc(0);
-  private lineLength = 0;
+  private readonly lines: LineReader;
   private headerBytes = 0;
   private remaining = 0;
   private readonly chunked = new ChunkedBudget();
@@ -110,20 +104,14 @@ export class ResponseParser {
   private lowerNames: string[] = [];
   private contentLength: string | null = null;
   private trailers: HeaderMap = NO_TRAILERS;
-  /** The view of the input being executed, made once per input rather than once per line. */
-  private view = NO_VIEW;
-  /**
-   * `input[windowStart, windowStart + window.length)` as latin1 text: lines are read from it, so
-   * a head costs one decoding, not one per line. Valid while `windowInput` is the input executed.
-   */
-  private window = '';
-  private windowInput: Buffer | null = null;
-  private windowStart = 0;
 
   constructor(
     private readonly callbacks: ResponseCallbacks,
     private readonly limits: ResponseParserLimits,
-  ) {}
+  ) {
+    // Past the header budget a line is an error anyway: no more of it is kept.
+    this.lines = new LineReader(limits.maxHeaderBytes + 128);
+  }
 
   /** True after onError. */
   get failed(): boolean {
@@ -148,14 +136,10 @@ export class ResponseParser {
    * the rest belongs to the protocol the connection switched to. Never throws.
    */
   execute(input: Buffer): number {
-    // A window left by a callback that threw must not be taken for this input's (the same
-    // buffer may come back with other bytes).
-    this.windowInput = null;
+    // Also first: what a callback that threw left must not be taken for this input (see release).
+    this.lines.release();
     const used = this.run(input);
-    // Neither the view nor the window may keep the input alive once it is parsed.
-    this.view = NO_VIEW;
-    this.windowInput = null;
-    this.window = '';
+    this.lines.release();
     return used;
   }
 
@@ -202,77 +186,17 @@ export class ResponseParser {
 
   /** Reads one line, or keeps the partial line it ends with; returns where it stopped. */
   private readLine(input: Buffer, offset: number): number {
-    if (this.lineLength > 0) return this.finishPartialLine(input, offset);
-    if (input !== this.windowInput || offset < this.windowStart || offset >= this.windowStart + this.window.length) {
-      this.decodeWindow(input, offset);
-    }
-    const base = this.windowStart;
-    const lf = this.window.indexOf('\n', offset - base);
-    if (lf >= 0) {
-      this.completeLine(this.window, offset - base, lf + 1, this.view, base);
-      return base + lf + 1;
-    }
-    if (base + this.window.length < input.length) {
-      // The window ends inside this line: a fresh window starts at it, unless the line is
-      // longer than a window, which is read as a string of its own.
-      if (offset > base) {
-        this.decodeWindow(input, offset);
-        return offset;
-      }
-      const end = input.indexOf(LF, offset);
-      if (end >= 0) {
-        this.completeLine(input.toString('latin1', offset, end + 1), 0, end + 1 - offset, this.view, offset);
-        return end + 1;
-      }
-    }
-    // No line feed before the end of the input: the line is kept until the rest comes.
-    this.keep(input, offset, input.length);
-    const error = this.lineLimitError(this.line.toString('latin1', 0, this.lineLength), 0, this.lineLength);
+    return this.lines.read(input, offset, this);
+  }
+
+  /** @internal LineSink: a line still without its line feed, checked against the limits. */
+  partialLine(s: string, n: number): void {
+    const error = this.lineLimitError(s, 0, n);
     if (error !== null) this.fail(error);
-    return input.length;
   }
 
-  /** Completes the kept partial line with `input` up to its line feed, if there is one. */
-  private finishPartialLine(input: Buffer, offset: number): number {
-    const lf = input.indexOf(LF, offset);
-    const end = lf < 0 ? input.length : lf + 1;
-    this.keep(input, offset, end);
-    const length = this.lineLength;
-    const line = this.line.toString('latin1', 0, length);
-    if (lf < 0) {
-      const error = this.lineLimitError(line, 0, length);
-      if (error !== null) this.fail(error);
-      return end;
-    }
-    this.lineLength = 0;
-    this.completeLine(line, 0, length, new ByteView(this.line), 0);
-    return end;
-  }
-
-  private decodeWindow(input: Buffer, offset: number): void {
-    if (this.view.bytes !== input) this.view = new ByteView(input);
-    this.windowInput = input;
-    this.windowStart = offset;
-    this.window = input.toString('latin1', offset, Math.min(input.length, offset + WINDOW));
-  }
-
-  /** Copies a partial line; past the header budget the line is an error anyway, so no more is kept. */
-  private keep(input: Buffer, start: number, end: number): void {
-    const length = Math.min(end - start, this.limits.maxHeaderBytes + 128 - this.lineLength);
-    if (this.lineLength + length > this.line.length) {
-      const grown = Buffer.alloc(Math.max(256, 2 * (this.lineLength + length)));
-      this.line.copy(grown, 0, 0, this.lineLength);
-      this.line = grown;
-    }
-    input.copy(this.line, this.lineLength, start, start + length);
-    this.lineLength += length;
-  }
-
-  /**
-   * Handles the line `s[start, stop)`, whose last char is its line feed; `view.bytes[k + delta]`
-   * is the byte of `s[k]`.
-   */
-  private completeLine(s: string, start: number, stop: number, view: ByteView, delta: number): void {
+  /** @internal LineSink: handles the line `s[start, stop)` (see LineSink.completeLine). */
+  completeLine(s: string, start: number, stop: number, view: ByteView, delta: number): void {
     const n = stop - start;
     const limitError = this.lineLimitError(s, start, n);
     if (limitError !== null) return this.fail(limitError);
@@ -440,7 +364,7 @@ export class ResponseParser {
 
   private fail(error: ParseError): void {
     this.state = DEAD;
-    this.lineLength = 0;
+    this.lines.dropPartial();
     this.callbacks.onError(error);
   }
 }
