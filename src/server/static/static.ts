@@ -111,8 +111,12 @@ class StaticFiles {
     this.largePages.dispose();
   }
 
-  private serveEntry(entry: Servable, request: Request): Response {
-    const document = this.documentFor(entry, request);
+  /**
+   * `large`: the entry is a page over the cache limit read whole for a navigation (see file),
+   * which a fetch() of its path gets from the file, with another kind of entity tag.
+   */
+  private serveEntry(entry: Servable, request: Request, large = false): Response {
+    const document = this.documentFor(entry, request, large);
     const range = request.method === 'GET' ? request.headers.get('range') : undefined;
     // A Range applies to the identity bytes; ranges of compressed bytes are never offered.
     const representation =
@@ -121,14 +125,13 @@ class StaticFiles {
   }
 
   /** The document as on disk, or rewritten (once per file version) when the rewriter applies. */
-  private documentFor(entry: Servable, request: Request): Document {
+  private documentFor(entry: Servable, request: Request, large: boolean): Document {
     const rewriter = this.rewriter;
     if (rewriter === undefined || !entry.media.html || !rewriter.applies(request)) return entry.raw;
     if (entry.rewritten === undefined) {
       // The entity tag a fetch() of the page gets, which the client compares when the browser
-      // shows the page from its cache; a file too large for the cache gets another kind of tag
-      // from serveLarge, so none is given for one.
-      const etag = entry.raw.body.length <= MAX_CACHED_FILE_BYTES ? entry.raw.identity.etag : undefined;
+      // shows the page from its cache (none for a large page: see serveEntry).
+      const etag = large ? undefined : entry.raw.identity.etag;
       const body = rewriter.rewrite(entry.raw.body, entry.key, { etag });
       const tag = entry.raw.tag + rewriter.etagSuffix;
       // A cached file counts what it holds against the cache's bounds; overlay content is not cached.
@@ -228,7 +231,7 @@ class StaticFiles {
     const shared = rewrite ? this.largePages.get(request.path, target.realPath, target.stats) : undefined;
     if (shared !== undefined) {
       closeSync(target.fd);
-      return this.serveEntry(shared, request);
+      return this.serveEntry(shared, request, true);
     }
     let entry: CachedFile;
     try {
@@ -241,7 +244,7 @@ class StaticFiles {
     // Large HTML read for rewriting is not cached, but shared a while by the page loads that follow.
     if (cacheable && keep) this.cache.set(entry);
     else if (rewrite) this.largePages.keep(entry);
-    return this.serveEntry(entry, request);
+    return this.serveEntry(entry, request, rewrite);
   }
 
   /**
