@@ -183,7 +183,7 @@ test('scriptTag() addresses the client relative to the page', () => {
 test('scriptTag() carries the page\'s entity tag, escaped, and leaves out one it cannot write as ASCII', () => {
   const tag = (etag: string) => scriptTag('/a.html', false, undefined, undefined, etag);
   assert.equal(tag('"64-B8xi"'), '<script src="./.tiny-server/reload/client.js" async data-etag="&quot;64-B8xi&quot;"></script>');
-  assert.equal(tag('W/"a&b<c\'d"'), '<script src="./.tiny-server/reload/client.js" async data-etag="W/&quot;a&amp;b&lt;c\'d&quot;"></script>');
+  assert.equal(tag('W/"a&b<c\'d"'), '<script src="./.tiny-server/reload/client.js" async data-etag="W/&quot;a&amp;b&lt;c&#39;d&quot;"></script>');
   for (const unusable of ['64-B8xi', '"caf\u00e9"', '"a"b"', '"a b"', 'W/64']) {
     assert.equal(tag(unusable), '<script src="./.tiny-server/reload/client.js" async></script>', unusable);
   }

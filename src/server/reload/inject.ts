@@ -2,6 +2,7 @@ import { endianness } from 'node:os';
 import { requestsDocument } from '../fetch-metadata';
 import type { Request } from '../handler';
 import { policiesOf, scriptNonce } from '../html/csp';
+import { escapeHtml } from '../static/html';
 import type { HtmlRewriter } from '../static';
 import { findInsertionPoint, type Place } from './html-scan';
 
@@ -63,14 +64,11 @@ export function scriptTag(urlPath: string, forwardConsole = false, version?: str
   const depth = Math.max(0, urlPath.split('/').length - 2);
   const up = depth === 0 ? './' : '../'.repeat(depth);
   const query = version === undefined ? '' : `?${VERSION_PARAMETER}=${version}`;
-  const tagged = etag !== undefined && ASCII_ENTITY_TAG.test(etag) ? ` data-etag="${escapeAttribute(etag)}"` : '';
+  const tagged = etag !== undefined && ASCII_ENTITY_TAG.test(etag) ? ` data-etag="${escapeHtml(etag)}"` : '';
   const attributes = `${forwardConsole ? ' data-console' : ' async'}${nonce === undefined ? '' : ` nonce="${nonce}"`}${tagged}`;
   return `<script src="${up}${ENDPOINT_PATH.slice(1)}${CLIENT_FILE}${query}"${attributes}></script>`;
 }
 
-function escapeAttribute(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
-}
 
 type Layout =
   | { readonly kind: 'bytes'; readonly bom: number }
