@@ -352,9 +352,9 @@ export class BridgeProcess {
   }
 }
 
-function parseJson(payload: Buffer | string): unknown {
+function parseJson(payload: Buffer): unknown {
   try {
-    const value: unknown = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    const value: unknown = JSON.parse(payload.toString('utf8'));
     return typeof value === 'object' && value !== null ? value : {};
   } catch {
     return {};

@@ -80,7 +80,7 @@ export function jsonString(text: string): string {
  * Fields as they end a REQUEST or START head: `,"name","value"` for each (half the time of
  * stringifying an array built for the purpose).
  */
-export function jsonFields(fields: Iterable<readonly [string, string]>): string {
+function jsonFields(fields: Iterable<readonly [string, string]>): string {
   let text = '';
   for (const [name, value] of fields) text += `,${jsonString(name)},${jsonString(value)}`;
   return text;
