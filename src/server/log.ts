@@ -208,17 +208,23 @@ function putInteger(bytes: Buffer, at: number, value: number): number {
   return end;
 }
 
+/** `value` in tenths, rounded as `toFixed(1)` rounds; -1 where only `toFixed` writes it right (negative, huge, NaN). */
+function tenthsOf(value: number): number {
+  const tenths = Math.round(value * 10);
+  return Number.isSafeInteger(tenths) && tenths >= 0 ? tenths : -1;
+}
+
 /** A duration with one decimal, as `toFixed(1)` writes it, in a tenth of its time (for reasons built per request). */
 export function formatTenths(value: number): string {
-  const tenths = Math.round(value * 10);
-  if (!Number.isSafeInteger(tenths) || tenths < 0) return value.toFixed(1);
+  const tenths = tenthsOf(value);
+  if (tenths < 0) return value.toFixed(1);
   return `${Math.floor(tenths / 10)}.${tenths % 10}`;
 }
 
 /** A duration with one decimal, like `toFixed(1)`; the caller reserved 24 bytes. */
 function putTenths(bytes: Buffer, at: number, value: number): number {
-  const tenths = Math.round(value * 10);
-  if (!Number.isSafeInteger(tenths) || tenths < 0) return putText(bytes, at, value.toFixed(1));
+  const tenths = tenthsOf(value);
+  if (tenths < 0) return putText(bytes, at, value.toFixed(1));
   let end = putInteger(bytes, at, Math.floor(tenths / 10));
   bytes[end++] = 0x2e;
   bytes[end++] = 0x30 + (tenths % 10);
